@@ -1,0 +1,120 @@
+// Records: one item's data in flight through a pipeline.
+//
+// A Record carries the item's id and url, the extra input columns it was ingested
+// with, and the named fields stages produce. A stage reads some fields and writes
+// others. A record that failed keeps its reason and skips the remaining stages; it
+// still reaches the sink, so that every item ends with a result.
+//
+// Records move between stages by value in chunks; they are not thread-safe, and are
+// owned by exactly one stage at a time.
+#ifndef SLUICE_RECORD_H_
+#define SLUICE_RECORD_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace sluice {
+
+using ItemId = std::uint64_t;
+using BatchId = std::uint64_t;
+
+// Why an item failed. The list is fixed so that failures can be counted, compared
+// across runs and retried by reason; the names are part of the CLI and export.
+enum class FailureReason : std::uint8_t {
+  kNone = 0,
+  kInvalidUrl,     // "invalid_url": not a parseable http(s) URL
+  kForbidden,      // "forbidden": refused by a safety rule (scheme, private address)
+  kDns,            // "dns": name did not resolve
+  kConnect,        // "connect": TCP/TLS connection failed
+  kTimeout,        // "timeout": a time limit was hit
+  kHttp4xx,        // "http_4xx"
+  kHttp5xx,        // "http_5xx"
+  kTooManyRedirects,  // "too_many_redirects"
+  kTooLarge,       // "too_large": body or pixel count over a cap
+  kOptOut,         // "opt_out": the server asked not to be used (X-Robots-Tag)
+  kNotImage,       // "not_image": content is not an image
+  kDecode,         // "decode": image bytes could not be decoded
+  kTooSmall,       // "too_small": below a size filter
+  kAspectRatio,    // "aspect_ratio": over the maximum aspect ratio
+  kHashMismatch,   // "hash_mismatch": content differs from the expected hash
+  kInjected,       // "injected": failed on purpose by the fail stage
+  kStage,          // "stage": a stage reported an error of its own
+  kInternal,       // "internal": a bug; the message says where
+};
+
+// The stable name of a reason, e.g. "http_4xx". kNone is "".
+std::string_view FailureReasonName(FailureReason reason);
+// Parses a name written by FailureReasonName; nullopt for unknown names.
+std::optional<FailureReason> ParseFailureReason(std::string_view name);
+// Every reason except kNone, in declaration order.
+const std::vector<FailureReason>& AllFailureReasons();
+
+using Bytes = std::vector<std::uint8_t>;
+
+// A value a stage attaches to a record that is not one of the plain types below,
+// such as a decoded image. Payloads are shared read-only between copies of a record.
+class Payload {
+ public:
+  virtual ~Payload() = default;
+  // A short description used when the value is printed, e.g. "image 640x480".
+  virtual std::string Describe() const = 0;
+};
+
+// A field value. Text, numbers and booleans are written to results; Bytes and
+// Payload values are in-flight data and are not.
+using Value = std::variant<std::monostate, bool, std::int64_t, double, std::string, Bytes,
+                           std::shared_ptr<const Payload>>;
+
+// True if `value` is written to results (text, numbers, booleans).
+bool IsResultValue(const Value& value);
+
+class Record {
+ public:
+  Record() = default;
+  Record(ItemId id, std::string url) : id_(id), url_(std::move(url)) {}
+
+  ItemId id() const { return id_; }
+  const std::string& url() const { return url_; }
+
+  // Extra input columns, as ingested (name -> text), in input order.
+  const std::vector<std::pair<std::string, std::string>>& columns() const { return columns_; }
+  void AddColumn(std::string name, std::string text) {
+    columns_.emplace_back(std::move(name), std::move(text));
+  }
+  // The column's text, or nullptr if the item has no such column.
+  const std::string* FindColumn(std::string_view name) const;
+
+  // Fields produced by stages, in the order they were first set.
+  const std::vector<std::pair<std::string, Value>>& fields() const { return fields_; }
+  // Sets (or replaces) a field.
+  void Set(std::string_view name, Value value);
+  // The field's value, or nullptr if unset.
+  const Value* Find(std::string_view name) const;
+  // Removes a field if present.
+  void Erase(std::string_view name);
+
+  bool failed() const { return reason_ != FailureReason::kNone; }
+  FailureReason reason() const { return reason_; }
+  // Details for a human, e.g. "HTTP 404 from example.com".
+  const std::string& error() const { return error_; }
+  // Marks the record failed. The first failure wins; later calls are ignored.
+  void Fail(FailureReason reason, std::string error = {});
+
+ private:
+  ItemId id_ = 0;
+  std::string url_;
+  std::vector<std::pair<std::string, std::string>> columns_;
+  std::vector<std::pair<std::string, Value>> fields_;
+  FailureReason reason_ = FailureReason::kNone;
+  std::string error_;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_RECORD_H_

@@ -1,0 +1,153 @@
+// The Stage interface: one step of a pipeline.
+//
+// There are two kinds of stage:
+//  - CpuStage: called on the shared CPU pool with a chunk of records, and transforms
+//    them in place. Chunks of the same stage run concurrently on different threads.
+//  - AsyncStage: driven by an event loop thread; it starts work on a record and
+//    completes it later (after a timer, a download, ...) without holding a thread,
+//    so that thousands of records can be in flight at once.
+//
+// A stage marks a record failed with Record::Fail(); failed records skip the rest of
+// the pipeline and reach the sink with their reason. Stages are created by name from
+// the pipeline YAML through a StageRegistry.
+#ifndef SLUICE_STAGE_H_
+#define SLUICE_STAGE_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/record.h"
+#include "sluice/status.h"
+
+namespace sluice {
+
+class Stage {
+ public:
+  enum class Kind { kCpu, kAsync };
+  virtual ~Stage() = default;
+  virtual Kind kind() const = 0;
+};
+
+class CpuStage : public Stage {
+ public:
+  Kind kind() const final { return Kind::kCpu; }
+
+  // Processes one chunk in place. The default calls ProcessOne() on each record
+  // that has not failed. Thread-safe: called concurrently on different chunks.
+  virtual void Process(std::span<Record> records);
+
+  // Processes one record that has not failed.
+  virtual void ProcessOne(Record& record) { (void)record; }
+};
+
+// Timers and file descriptor readiness for asynchronous stages. Every method must be
+// called on the loop's own thread, and every callback runs on it.
+class EventLoop {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using TimerId = std::uint64_t;
+
+  virtual ~EventLoop() = default;
+
+  // The loop's notion of now, refreshed once per loop iteration.
+  virtual Clock::time_point Now() const = 0;
+
+  // Runs `callback` once, `delay` from now. Returns an id for CancelTimer().
+  virtual TimerId AddTimer(Clock::duration delay, std::function<void()> callback) = 0;
+  // Cancels a timer that has not fired; returns false if it already fired or is unknown.
+  virtual bool CancelTimer(TimerId id) = 0;
+
+  // Calls `callback(events)` when `fd` is ready for `events` (EPOLLIN, EPOLLOUT bits).
+  // A later call for the same fd replaces the interest and the callback.
+  virtual Status WatchFd(int fd, std::uint32_t events,
+                         std::function<void(std::uint32_t)> callback) = 0;
+  // Stops watching `fd`. Safe to call from inside the fd's own callback.
+  virtual void UnwatchFd(int fd) = 0;
+};
+
+// What an AsyncStage sees of the runtime.
+class AsyncContext {
+ public:
+  virtual ~AsyncContext() = default;
+  virtual EventLoop& loop() = 0;
+  // Returns a record started with AsyncStage::Start() to the runtime, done (or failed).
+  // Call on the loop thread, exactly once per started record.
+  virtual void Complete(Record record) = 0;
+};
+
+class AsyncStage : public Stage {
+ public:
+  Kind kind() const final { return Kind::kAsync; }
+
+  // The most records this stage may have started and not completed.
+  virtual std::size_t max_in_flight() const = 0;
+
+  // Starts work on `record`, which has not failed. Runs on the loop thread and must
+  // not block; the stage calls ctx.Complete(record) later, exactly once.
+  virtual void Start(Record record, AsyncContext& ctx) = 0;
+};
+
+// A stage's options from its YAML mapping. Getters return the default when the key
+// is absent and record an error naming the YAML path when the value is invalid;
+// Finish() returns the first error, or an error for keys no getter asked for.
+// Not thread-safe; lives only while a stage is being created.
+class StageOptions {
+ public:
+  virtual ~StageOptions() = default;
+
+  // The YAML path of this stage, e.g. "stages[1] (resize)".
+  virtual const std::string& path() const = 0;
+
+  virtual std::int64_t GetInt(std::string_view key, std::int64_t default_value,
+                              std::int64_t min, std::int64_t max) = 0;
+  virtual double GetDouble(std::string_view key, double default_value, double min,
+                           double max) = 0;
+  virtual bool GetBool(std::string_view key, bool default_value) = 0;
+  virtual std::string GetString(std::string_view key, std::string_view default_value) = 0;
+  // A string that must be one of `choices`.
+  virtual std::string GetChoice(std::string_view key, std::string_view default_value,
+                                const std::vector<std::string>& choices) = 0;
+  virtual std::vector<std::string> GetStringList(
+      std::string_view key, const std::vector<std::string>& default_value) = 0;
+
+  // Records an error about `key` found by the stage itself (e.g. two options clash).
+  virtual void AddError(std::string_view key, std::string_view message) = 0;
+
+  virtual Status Finish() = 0;
+};
+
+// Builds a stage from its options. Returns an error naming the YAML path when the
+// options are invalid; on success the caller still calls options.Finish().
+using StageFactory = std::function<Result<std::unique_ptr<Stage>>(StageOptions& options)>;
+
+// Stage types by name. Not thread-safe: fill it before running pipelines.
+class StageRegistry {
+ public:
+  // Registers `factory` under `type`; an existing entry of that name is replaced.
+  void Register(std::string type, std::string description, StageFactory factory);
+
+  // The factory for `type`, or nullptr.
+  const StageFactory* Find(std::string_view type) const;
+
+  // Registered names, sorted, with their one-line descriptions.
+  std::vector<std::pair<std::string, std::string>> List() const;
+
+ private:
+  struct Entry {
+    std::string description;
+    StageFactory factory;
+  };
+  std::map<std::string, Entry, std::less<>> entries_;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_STAGE_H_

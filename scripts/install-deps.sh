@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package sluice needs to build, test and run.
+# Used by the README, by CI and by users; nothing else is downloaded.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config git
+  # libraries
+  libsqlite3-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
+  libfmt-dev libspdlog-dev zlib1g-dev libzstd-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # tools used by tests and scripts
+  sqlite3 zstd gzip python3 procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

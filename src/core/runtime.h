@@ -1,0 +1,111 @@
+// The streaming runtime: runs a chain of stages over batches of records.
+//
+// Concurrency model (the only one in sluice):
+//  - Records travel in chunks (default 256 records) through bounded channels, one
+//    channel between each pair of neighbouring stages. Chunks keep synchronisation
+//    cheap: a channel operation costs one lock per chunk, not per record.
+//  - CPU stages share one pool of threads sized to the cores. A pool thread picks a
+//    runnable stage (input chunk available and room reserved in its output channel),
+//    preferring stages nearer the sink so that the pipeline drains before it fills.
+//    Because room is reserved before a chunk is taken, no pool thread ever blocks on
+//    a full channel, and the pool cannot deadlock.
+//  - Each async stage has its own event loop thread (epoll + timers). It takes
+//    chunks while it has fewer than max_in_flight() records started, and hands
+//    completed records on in chunks when its output channel has room.
+//  - Submit() blocks while max_batches_in_flight batches are inside the runtime: this
+//    is the backpressure that reaches the caller's source. A slow stage fills its
+//    input channel, then every channel upstream, then the batch budget.
+//  - A collector thread counts the records reaching the end of the chain per batch,
+//    and calls the BatchDone callback, once per batch, when all of them arrived.
+//
+// Memory is bounded by max_batches_in_flight * batch size records, whatever the
+// input size.
+#ifndef SLUICE_CORE_RUNTIME_H_
+#define SLUICE_CORE_RUNTIME_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sluice/record.h"
+#include "sluice/stage.h"
+#include "sluice/status.h"
+
+namespace sluice {
+
+struct RuntimeOptions {
+  // CPU pool threads; 0 means one per core.
+  std::size_t cpu_threads = 0;
+  // Records per chunk moved through channels.
+  std::size_t chunk_size = 256;
+  // Chunks each channel holds before its producer waits.
+  std::size_t channel_capacity = 16;
+  // Batches inside the runtime at once; Submit() blocks beyond this.
+  std::size_t max_batches_in_flight = 8;
+};
+
+// A stage with the name it has in the pipeline (for metrics and messages).
+struct NamedStage {
+  std::string name;
+  std::unique_ptr<Stage> stage;
+};
+
+// Called on the collector thread when every record of a batch passed the chain.
+// `records` holds them all (in no particular order). The callback may block (it
+// commits to the store); the runtime's input slot for the batch is freed only after
+// it returns.
+using BatchDone = std::function<void(BatchId batch, std::vector<Record> records)>;
+
+// Per-stage counters, readable while the runtime runs.
+struct StageCounters {
+  std::string name;
+  std::uint64_t records_in = 0;
+  std::uint64_t records_failed = 0;  // records this stage marked failed
+  std::size_t queued_chunks = 0;     // chunks waiting in its input channel
+  std::size_t in_flight = 0;         // async stages: records started, not completed
+};
+
+// Thread-safety: Submit(), Finish() and Abort() may be called from any one thread
+// (the source); Counters() from any thread.
+class Runtime {
+ public:
+  // REQUIRES: stages are not empty.
+  Runtime(RuntimeOptions options, std::vector<NamedStage> stages, BatchDone done);
+  ~Runtime();  // Aborts if still running.
+
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Starts the pool, loop and collector threads.
+  Status Start();
+
+  // Feeds one batch. Blocks while the batch budget is full. An empty batch is
+  // reported done at once (from the collector thread). Returns false, without taking
+  // the batch, once Abort() was called.
+  bool Submit(BatchId batch, std::vector<Record> records);
+
+  // Declares that no more batches come, waits until every submitted batch was
+  // reported done, and stops the threads.
+  void Finish();
+
+  // Stops as soon as possible: stages stop taking work, records in flight are
+  // dropped, and batches not yet reported are never reported. Returns after every
+  // thread stopped. Safe to call from another thread while Submit() blocks.
+  void Abort();
+
+  // Batches submitted and not yet reported done.
+  std::size_t batches_in_flight() const;
+
+  std::vector<StageCounters> Counters() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_CORE_RUNTIME_H_
