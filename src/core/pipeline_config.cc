@@ -1,0 +1,289 @@
+#include "src/core/pipeline_config.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "src/core/yaml_options.h"
+
+namespace sluice {
+namespace {
+
+constexpr std::uint64_t kFnvOffset = 1469598103934665603ull;
+constexpr std::uint64_t kFnvPrime = 1099511628211ull;
+
+std::uint64_t Fnv1a(std::string_view text, std::uint64_t hash = kFnvOffset) {
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= kFnvPrime;
+  }
+  return hash;
+}
+
+std::vector<std::string> SplitKey(std::string_view key) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t dot = key.find('.', start);
+    parts.emplace_back(key.substr(start, dot - start));
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return parts;
+}
+
+std::optional<std::size_t> ParseIndex(std::string_view text) {
+  std::size_t index = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), index);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return index;
+}
+
+// Applies one --set to the YAML tree. Sequence elements are found by their `name`
+// member or by position.
+Status ApplyOverride(YAML::Node root, const ConfigOverride& override_) {
+  const std::string where = fmt::format("--set {}={}", override_.key, override_.value);
+  YAML::Node value;
+  try {
+    value = override_.value.empty() ? YAML::Node(std::string()) : YAML::Load(override_.value);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(fmt::format("{}: value is not valid YAML: {}", where, e.msg));
+  }
+  std::vector<std::string> parts = SplitKey(override_.key);
+  YAML::Node current = root;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::string& part = parts[i];
+    if (part.empty()) return InvalidArgument(fmt::format("{}: empty key segment", where));
+    const bool last = i + 1 == parts.size();
+    if (current.IsSequence()) {
+      std::optional<std::size_t> index = ParseIndex(part);
+      std::optional<YAML::Node> found;
+      std::vector<std::string> names;
+      for (std::size_t j = 0; j < current.size(); ++j) {
+        YAML::Node element = current[j];
+        std::string name = element.IsMap() && element["name"] && element["name"].IsScalar()
+                               ? element["name"].Scalar()
+                               : std::string();
+        if (!name.empty()) names.push_back(name);
+        if ((index && *index == j) || (!name.empty() && name == part)) found = element;
+      }
+      if (!found) {
+        return InvalidArgument(fmt::format("{}: no element '{}' in {} (names: {})", where,
+                                           part, fmt::join(parts.begin(), parts.begin() + i, "."),
+                                           fmt::join(names, ", ")));
+      }
+      if (last) {
+        return InvalidArgument(fmt::format("{}: cannot replace a whole list element", where));
+      }
+      current.reset(*found);
+      continue;
+    }
+    if (!current.IsMap() && !current.IsNull()) {
+      return InvalidArgument(fmt::format("{}: '{}' is not a mapping",
+                                         where, fmt::join(parts.begin(), parts.begin() + i, ".")));
+    }
+    if (last) {
+      current[part] = value;
+    } else {
+      YAML::Node next = current[part];
+      if (!next.IsDefined() || next.IsNull()) {
+        current[part] = YAML::Node(YAML::NodeType::Map);
+        next.reset(current[part]);
+      }
+      current.reset(next);
+    }
+  }
+  return Status::Ok();
+}
+
+std::string EmitCanonical(const YAML::Node& node) {
+  YAML::Emitter out;
+  out << YAML::Flow << node;
+  return out.c_str();
+}
+
+}  // namespace
+
+Result<ConfigOverride> ParseOverride(std::string_view text) {
+  std::size_t eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0) {
+    return InvalidArgument(
+        fmt::format("--set '{}': expected KEY=VALUE (e.g. stages.wait.ms=5)", text));
+  }
+  return ConfigOverride{std::string(text.substr(0, eq)), std::string(text.substr(eq + 1))};
+}
+
+Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view source,
+                                     const std::vector<ConfigOverride>& overrides,
+                                     const StageRegistry& registry) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(fmt::format("{}:{}:{}: invalid YAML: {}", source, e.mark.line + 1,
+                                       e.mark.column + 1, e.msg));
+  }
+  if (!root.IsMap()) {
+    return InvalidArgument(fmt::format("{}: expected a mapping at the top level", source));
+  }
+  for (const ConfigOverride& override_ : overrides) {
+    SLUICE_RETURN_IF_ERROR(ApplyOverride(root, override_).WithContext(source));
+  }
+
+  std::vector<std::string> errors;
+  YamlOptions top(root, "", &errors);
+  PipelineConfig config;
+  config.name = top.GetString("name", "");
+  if (config.name.empty()) top.AddError("name", "required: a name for the pipeline");
+  top.GetString("description", "");
+  config.group = top.GetString("group", "main");
+  config.batch_size = static_cast<std::uint32_t>(top.GetInt("batch_size", 1000, 1, 1000000));
+  config.lease = std::chrono::milliseconds(
+      static_cast<std::int64_t>(top.GetDouble("lease_seconds", 60, 1, 86400) * 1000));
+  config.in_flight_batches =
+      static_cast<std::size_t>(top.GetInt("in_flight_batches", 0, 0, 100000));
+  config.cpu_threads = static_cast<std::size_t>(top.GetInt("threads", 0, 0, 1024));
+  config.chunk_size = static_cast<std::size_t>(top.GetInt("chunk_size", 256, 1, 65536));
+  config.grace = std::chrono::milliseconds(
+      static_cast<std::int64_t>(top.GetDouble("grace_seconds", 30, 0, 86400) * 1000));
+
+  YamlOptions input(top.GetMapping("input").value_or(YAML::Node()), "input", &errors);
+  config.input.format =
+      input.GetChoice("format", "auto", {"auto", "text", "csv", "tsv", "jsonl"});
+  config.input.url_column = input.GetString("url_column", "url");
+  if (config.input.url_column.empty()) input.AddError("url_column", "must not be empty");
+  config.input.max_line_bytes =
+      static_cast<std::size_t>(input.GetInt("max_line_bytes", 65536, 16, 64 << 20));
+  input.Finish().IgnoreError();
+
+  YAML::Node stages = top.GetSequence("stages").value_or(YAML::Node(YAML::NodeType::Sequence));
+  if (stages.size() == 0) top.AddError("stages", "required: a list of stages");
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    YAML::Node stage = stages[i];
+    StageSpec spec;
+    spec.path = fmt::format("stages[{}]", i);
+    if (!stage.IsMap()) {
+      errors.push_back(fmt::format("{}: expected a mapping with name and type", spec.path));
+      continue;
+    }
+    auto scalar = [&](const char* key) {
+      const YAML::Node& map = stage;
+      YAML::Node value = map[key];
+      return value.IsDefined() && value.IsScalar() ? value.Scalar() : std::string();
+    };
+    spec.type = scalar("type");
+    spec.name = scalar("name");
+    if (spec.name.empty()) spec.name = spec.type;
+    if (!spec.name.empty()) spec.path = fmt::format("stages[{}] ({})", i, spec.name);
+    if (spec.type.empty()) {
+      errors.push_back(fmt::format("{}.type: required: one of the stage types", spec.path));
+      continue;
+    }
+    if (!names.insert(spec.name).second) {
+      errors.push_back(fmt::format("{}.name: '{}' is used by an earlier stage", spec.path,
+                                   spec.name));
+    }
+    if (spec.name.find('.') != std::string::npos) {
+      errors.push_back(fmt::format("{}.name: must not contain '.'", spec.path));
+    }
+    const StageFactory* factory = registry.Find(spec.type);
+    if (factory == nullptr) {
+      std::vector<std::string> types;
+      for (const auto& [type, description] : registry.List()) types.push_back(type);
+      errors.push_back(fmt::format("{}.type: unknown stage type '{}' (known: {})", spec.path,
+                                   spec.type, fmt::join(types, ", ")));
+      continue;
+    }
+    YAML::Node options = YAML::Clone(stage);
+    options.remove("name");
+    options.remove("type");
+    spec.options_yaml = EmitCanonical(options);
+    // Build the stage once so that its options are checked now, not at run time.
+    YamlOptions stage_options(options, spec.path, &errors);
+    Result<std::unique_ptr<Stage>> built = (*factory)(stage_options);
+    if (!built.ok()) {
+      if (errors.empty() || errors.back().find(built.status().message()) == std::string::npos) {
+        errors.push_back(built.status().message());
+      }
+    }
+    stage_options.Finish().IgnoreError();
+    config.stages.push_back(std::move(spec));
+  }
+  top.Finish().IgnoreError();
+  SLUICE_RETURN_IF_ERROR(ConfigErrorsStatus(source, errors));
+
+  std::uint64_t hash = Fnv1a(fmt::format("batch_size={};format={};url_column={};max_line={};",
+                                         config.batch_size, config.input.format,
+                                         config.input.url_column, config.input.max_line_bytes));
+  for (const StageSpec& spec : config.stages) {
+    hash = Fnv1a(fmt::format("stage={};type={};options={};", spec.name, spec.type,
+                             spec.options_yaml),
+                 hash);
+  }
+  config.fingerprint = fmt::format("{:016x}", hash);
+  return config;
+}
+
+Result<PipelineConfig> LoadPipelineFile(const std::string& path,
+                                        const std::vector<ConfigOverride>& overrides,
+                                        const StageRegistry& registry) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    return NotFound(fmt::format("{}: cannot open pipeline file: {}", path,
+                                std::strerror(errno)));
+  }
+  std::ostringstream text;
+  text << file.rdbuf();
+  if (file.bad()) return IoError(fmt::format("{}: cannot read pipeline file", path));
+  return ParsePipeline(text.str(), path, overrides, registry);
+}
+
+Result<std::vector<NamedStage>> BuildStages(const PipelineConfig& config,
+                                            const StageRegistry& registry) {
+  std::vector<NamedStage> stages;
+  for (const StageSpec& spec : config.stages) {
+    const StageFactory* factory = registry.Find(spec.type);
+    if (factory == nullptr) {
+      return InvalidArgument(fmt::format("{}: unknown stage type '{}'", spec.path, spec.type));
+    }
+    std::vector<std::string> errors;
+    YAML::Node options;
+    try {
+      options = YAML::Load(spec.options_yaml);
+    } catch (const YAML::Exception& e) {
+      return Internal(fmt::format("{}: options do not parse back: {}", spec.path, e.msg));
+    }
+    YamlOptions stage_options(options, spec.path, &errors);
+    Result<std::unique_ptr<Stage>> built = (*factory)(stage_options);
+    Status finished = stage_options.Finish();
+    if (!built.ok()) return built.status();
+    SLUICE_RETURN_IF_ERROR(finished);
+    stages.push_back(NamedStage{spec.name, std::move(built).value()});
+  }
+  return stages;
+}
+
+std::size_t InFlightBatches(const PipelineConfig& config,
+                            const std::vector<NamedStage>& stages) {
+  if (config.in_flight_batches > 0) return config.in_flight_batches;
+  std::size_t threads = config.cpu_threads > 0
+                            ? config.cpu_threads
+                            : std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  std::size_t batches = threads + 2;
+  for (const NamedStage& named : stages) {
+    if (named.stage->kind() != Stage::Kind::kAsync) continue;
+    const auto& async = static_cast<const AsyncStage&>(*named.stage);
+    batches += (async.max_in_flight() + config.batch_size - 1) / config.batch_size;
+  }
+  return batches;
+}
+
+}  // namespace sluice

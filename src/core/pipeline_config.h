@@ -1,0 +1,98 @@
+// Pipeline configuration: the YAML a user writes, mapped onto options structs.
+//
+// A pipeline file looks like:
+//
+//   name: sleep-example
+//   batch_size: 1000          # items per batch (lease, commit and output unit)
+//   input: {format: auto, url_column: url}
+//   stages:
+//     - {name: wait, type: sleep, ms: 5}
+//
+// Loading checks everything it can without running: unknown keys, wrong types,
+// values out of range, unknown stage types and each stage's own options. Every
+// error names its YAML path ("stages[0] (wait).ms: expected an integer, got 'x'"),
+// and all errors are reported at once, one per line.
+//
+// `--set KEY=VALUE` overrides are applied to the YAML tree before validation:
+// KEY is a dotted path ("batch_size", "input.url_column", "stages.wait.ms" where
+// "wait" is a stage name, or "stages.0.ms" by position), VALUE is parsed as YAML.
+#ifndef SLUICE_CORE_PIPELINE_CONFIG_H_
+#define SLUICE_CORE_PIPELINE_CONFIG_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sluice/stage.h"
+#include "sluice/status.h"
+#include "src/core/runtime.h"
+
+namespace sluice {
+
+// How input files are read (see src/input/ingest.h).
+struct InputConfig {
+  std::string format = "auto";         // auto, text, csv, tsv or jsonl
+  std::string url_column = "url";      // column (csv/tsv) or member (jsonl) holding the URL
+  std::size_t max_line_bytes = 65536;  // longer lines are rejected, not buffered
+};
+
+// One stage as declared; its own options stay in YAML text until the stage is built.
+struct StageSpec {
+  std::string name;          // unique within the pipeline
+  std::string type;          // a StageRegistry name
+  std::string path;          // YAML path for messages, e.g. "stages[1] (resize)"
+  std::string options_yaml;  // the stage's mapping, without name and type
+};
+
+struct PipelineConfig {
+  std::string name;                    // shown in status lines and reports
+  std::string group = "main";          // the stage group these stages form
+  InputConfig input;
+  std::uint32_t batch_size = 1000;     // items per batch
+  std::chrono::milliseconds lease{60000};  // a lease lasts this long unless renewed
+  std::size_t in_flight_batches = 0;   // batches leased at once; 0 = derived from stages
+  std::size_t cpu_threads = 0;         // CPU pool size; 0 = one per core
+  std::size_t chunk_size = 256;        // records per chunk between stages
+  std::chrono::milliseconds grace{30000};  // on stop, time left to in-flight batches
+  std::vector<StageSpec> stages;
+
+  // A digest of what decides results (stages, batch size, input reading), so that a
+  // workdir is not resumed with a different pipeline. Tuning knobs are left out.
+  std::string fingerprint;
+};
+
+// One `--set KEY=VALUE`.
+struct ConfigOverride {
+  std::string key;
+  std::string value;
+};
+
+// Parses "KEY=VALUE"; an error names the malformed text.
+Result<ConfigOverride> ParseOverride(std::string_view text);
+
+// Loads a pipeline from YAML text. `source` names it in messages (a file path).
+// Stage types are checked against `registry`, and each stage is built once to check
+// its options.
+Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view source,
+                                     const std::vector<ConfigOverride>& overrides,
+                                     const StageRegistry& registry);
+
+// Reads and parses a pipeline file.
+Result<PipelineConfig> LoadPipelineFile(const std::string& path,
+                                        const std::vector<ConfigOverride>& overrides,
+                                        const StageRegistry& registry);
+
+// Creates the stages of `config`, in order.
+Result<std::vector<NamedStage>> BuildStages(const PipelineConfig& config,
+                                            const StageRegistry& registry);
+
+// The batch budget: config.in_flight_batches, or, when 0, enough batches to keep
+// every async stage full plus one per CPU thread and a little slack.
+std::size_t InFlightBatches(const PipelineConfig& config,
+                            const std::vector<NamedStage>& stages);
+
+}  // namespace sluice
+
+#endif  // SLUICE_CORE_PIPELINE_CONFIG_H_
