@@ -1,0 +1,191 @@
+// `sluice export --workdir DIR [--format jsonl|csv] [--output FILE]`: one row per
+// item, in id order: id, url, status (ok, failed, or pending if not processed yet),
+// reason, error, the fields stages produced, and the item's extra input columns
+// (JSONL: an "input" object; CSV: "input.NAME" columns).
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "src/cli/command.h"
+#include "src/cli/workdir.h"
+
+namespace sluice::cli {
+namespace {
+
+using OrderedJson = nlohmann::ordered_json;
+
+struct ExportFlags {
+  std::string workdir;
+  std::string group = "main";
+  std::string format = "jsonl";
+  std::string output;  // "" = stdout
+};
+
+const std::set<std::string, std::less<>> kReservedNames = {"id", "url", "status", "reason",
+                                                            "error", "input"};
+
+std::string_view StatusName(const ExportRow& row) {
+  if (!row.has_result) return "pending";
+  return row.reason == FailureReason::kNone ? "ok" : "failed";
+}
+
+// A produced field's column name; prefixed when it would shadow a fixed column.
+std::string FieldName(const std::string& name) {
+  return kReservedNames.count(name) ? "field." + name : name;
+}
+
+OrderedJson ParseObject(const std::string& text) {
+  if (text.empty()) return OrderedJson::object();
+  OrderedJson parsed = OrderedJson::parse(text, nullptr, /*allow_exceptions=*/false);
+  return parsed.is_object() ? parsed : OrderedJson::object();
+}
+
+std::string CsvCell(std::string_view text) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  quoted += '"';
+  return quoted;
+}
+
+std::string CellText(const OrderedJson& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_null()) return "";
+  return value.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
+}
+
+class Output {
+ public:
+  Status Open(const std::string& path) {
+    path_ = path;
+    if (path.empty()) {
+      file_ = stdout;
+      return Status::Ok();
+    }
+    temp_ = path + ".tmp";
+    file_ = std::fopen(temp_.c_str(), "wb");
+    if (file_ == nullptr) {
+      return IoError(fmt::format("--output {}: cannot create: {}", temp_, std::strerror(errno)));
+    }
+    return Status::Ok();
+  }
+  void Write(std::string_view text) { std::fwrite(text.data(), 1, text.size(), file_); }
+  // Flushes and, for a file, renames it into place so readers never see half of it.
+  Status Close() {
+    bool failed = std::fflush(file_) != 0 || std::ferror(file_) != 0;
+    if (file_ != stdout) {
+      failed = std::fclose(file_) != 0 || failed;
+      file_ = nullptr;
+      if (!failed) {
+        std::error_code error;
+        std::filesystem::rename(temp_, path_, error);
+        if (error) return IoError(fmt::format("--output {}: {}", path_, error.message()));
+      }
+    }
+    if (failed) return IoError(fmt::format("export: write to {} failed", Name()));
+    return Status::Ok();
+  }
+  ~Output() {
+    if (file_ != nullptr && file_ != stdout) {
+      std::fclose(file_);
+      std::remove(temp_.c_str());
+    }
+  }
+
+ private:
+  std::string Name() const { return path_.empty() ? "standard output" : path_; }
+  std::string path_;
+  std::string temp_;
+  std::FILE* file_ = nullptr;
+};
+
+Status ExportJsonl(Store& store, const std::string& group, Output& out) {
+  return store.ExportRows(group, [&](const ExportRow& row) -> Status {
+    OrderedJson line = {{"id", row.id}, {"url", row.url}, {"status", StatusName(row)},
+                        {"reason", FailureReasonName(row.reason)}, {"error", row.error}};
+    for (auto& [name, value] : ParseObject(row.fields_json).items()) {
+      line[FieldName(name)] = value;
+    }
+    OrderedJson input = ParseObject(row.columns_json);
+    if (!input.empty()) line["input"] = std::move(input);
+    out.Write(line.dump(-1, ' ', false, OrderedJson::error_handler_t::replace));
+    out.Write("\n");
+    return Status::Ok();
+  });
+}
+
+Status ExportCsv(Store& store, const std::string& group, Output& out) {
+  // First pass: the columns. Fields and input columns vary per item.
+  std::set<std::string> fields;
+  std::set<std::string> inputs;
+  SLUICE_RETURN_IF_ERROR(store.ExportRows(group, [&](const ExportRow& row) -> Status {
+    for (auto& [name, value] : ParseObject(row.fields_json).items()) fields.insert(name);
+    for (auto& [name, value] : ParseObject(row.columns_json).items()) inputs.insert(name);
+    return Status::Ok();
+  }));
+  std::string header = "id,url,status,reason,error";
+  for (const std::string& name : fields) header += "," + CsvCell(FieldName(name));
+  for (const std::string& name : inputs) header += "," + CsvCell("input." + name);
+  out.Write(header + "\n");
+  return store.ExportRows(group, [&](const ExportRow& row) -> Status {
+    std::string line = fmt::format("{},{},{},{},{}", row.id, CsvCell(row.url), StatusName(row),
+                                   FailureReasonName(row.reason), CsvCell(row.error));
+    OrderedJson produced = ParseObject(row.fields_json);
+    for (const std::string& name : fields) {
+      line += ',';
+      if (produced.contains(name)) line += CsvCell(CellText(produced[name]));
+    }
+    OrderedJson columns = ParseObject(row.columns_json);
+    for (const std::string& name : inputs) {
+      line += ',';
+      if (columns.contains(name)) line += CsvCell(CellText(columns[name]));
+    }
+    out.Write(line + "\n");
+    return Status::Ok();
+  });
+}
+
+int Export(const ExportFlags& flags) {
+  Result<std::unique_ptr<Store>> store = OpenExistingStore(flags.workdir);
+  if (!store.ok()) {
+    PrintError(store.status());
+    return ExitCodeFor(store.status());
+  }
+  Output out;
+  Status status = out.Open(flags.output);
+  if (status.ok()) {
+    status = flags.format == "csv" ? ExportCsv(**store, flags.group, out)
+                                   : ExportJsonl(**store, flags.group, out);
+  }
+  if (status.ok()) status = out.Close();
+  if (!status.ok()) {
+    PrintError(status);
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Command ExportCommandRow() {
+  return Command{"export", "Write one row per item: status, reason and produced fields",
+                 [](CLI::App& app) -> CommandRun {
+                   auto flags = std::make_shared<ExportFlags>();
+                   app.add_option("--workdir,-w", flags->workdir, "The run's directory")
+                       ->required();
+                   app.add_option("--format,-f", flags->format, "jsonl or csv")
+                       ->check(CLI::IsMember({"jsonl", "csv"}));
+                   app.add_option("--output,-o", flags->output,
+                                  "File to write (atomically); standard output if absent");
+                   app.add_option("--group", flags->group, "Stage group");
+                   return [flags] { return Export(*flags); };
+                 }};
+}
+
+}  // namespace sluice::cli

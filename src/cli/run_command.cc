@@ -1,0 +1,330 @@
+// `sluice run PIPELINE --input FILE... --workdir DIR`: ingest, then process until
+// every batch is done. The same command again resumes; on a finished workdir it
+// does nothing and exits 0.
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "src/cli/command.h"
+#include "src/cli/workdir.h"
+#include "src/core/pipeline_config.h"
+#include "src/core/worker.h"
+#include "src/input/ingest.h"
+
+namespace sluice::cli {
+namespace {
+
+struct RunFlags {
+  std::string pipeline;
+  std::vector<std::string> inputs;
+  std::string workdir;
+  std::vector<std::string> sets;
+  double status_interval_s = 5;
+  bool quiet = false;
+};
+
+constexpr int kMaxRejectsShown = 10;
+
+// Waits for SIGINT/SIGTERM on its own thread (the signals are blocked everywhere
+// else). The first asks the worker to stop; the second exits at once, which is safe:
+// every commit is a transaction, and held leases simply expire.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(Worker& worker) : worker_(worker) {
+    thread_ = std::thread([this] { Watch(); });
+  }
+  ~SignalWatcher() {
+    done_ = true;
+    thread_.join();
+  }
+  bool interrupted() const { return signals_ > 0; }
+
+ private:
+  void Watch() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    timespec timeout{0, 100'000'000};
+    while (!done_) {
+      int signal_number = sigtimedwait(&set, nullptr, &timeout);
+      if (signal_number < 0) continue;
+      if (++signals_ == 1) {
+        fmt::print(stderr,
+                   "\nsluice: {} received: finishing the batches in flight, then stopping "
+                   "(again to exit at once)\n",
+                   strsignal(signal_number));
+        worker_.RequestStop();
+      } else {
+        fmt::print(stderr, "\nsluice: exiting at once; the next run resumes\n");
+        _exit(kExitInterrupted);
+      }
+    }
+  }
+
+  Worker& worker_;
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+  std::atomic<int> signals_{0};
+};
+
+// Prints one status line every `interval` while the worker runs.
+class StatusPrinter {
+ public:
+  StatusPrinter(const Worker& worker, std::uint64_t total_items, std::uint64_t done_before,
+                std::chrono::duration<double> interval)
+      : worker_(worker), total_(total_items), done_before_(done_before), interval_(interval) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~StatusPrinter() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Loop() {
+    auto last_time = std::chrono::steady_clock::now();
+    std::uint64_t last_done = 0;
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, interval_, [&] { return stop_; })) {
+      WorkerProgress progress = worker_.Progress();
+      auto now = std::chrono::steady_clock::now();
+      double seconds = std::chrono::duration<double>(now - last_time).count();
+      double rate = seconds > 0 ? (progress.items_committed - last_done) / seconds : 0;
+      last_time = now;
+      last_done = progress.items_committed;
+      std::uint64_t done = done_before_ + progress.items_committed;
+      double percent = total_ > 0 ? 100.0 * done / total_ : 100.0;
+      fmt::print(stderr, "sluice: {}/{} items ({:.1f}%), {:.0f} items/s, {} failed, {} batches in flight\n",
+                 done, total_, percent, rate, progress.items_failed,
+                 progress.batches_in_flight);
+    }
+  }
+
+  const Worker& worker_;
+  std::uint64_t total_;
+  std::uint64_t done_before_;
+  std::chrono::duration<double> interval_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;  // GUARDED_BY(mutex_)
+};
+
+// Ingests every input; returns false if one of them failed (the error is printed).
+bool IngestInputs(Store& store, const PipelineConfig& config, const RunFlags& flags) {
+  IngestOptions options;
+  options.format = config.input.format;
+  options.url_column = config.input.url_column;
+  options.batch_size = config.batch_size;
+  options.max_line_bytes = config.input.max_line_bytes;
+  options.groups = {config.group};
+  bool all_ok = true;
+  for (const std::string& path : flags.inputs) {
+    Result<IngestReport> report = IngestFile(store, path, options);
+    if (!report.ok()) {
+      PrintError(report.status());
+      all_ok = false;
+      continue;
+    }
+    if (report->already_ingested) {
+      if (!flags.quiet) fmt::print(stderr, "sluice: input {}: already ingested\n", path);
+      continue;
+    }
+    fmt::print(stderr, "sluice: input {}: {} items{}, {} rejected lines, {} blank lines\n",
+               path, report->items, report->resumed ? " (resumed)" : "", report->rejected,
+               report->blank);
+    if (report->items == 0 && report->rejected == 0) {
+      fmt::print(stderr, "sluice: input {}: no items (the file is empty)\n", path);
+    }
+    if (report->rejected > 0) {
+      int shown = 0;
+      Status listed = store.ListRejects([&](std::string_view reject_path,
+                                            const RejectedLine& reject) -> Status {
+        if (reject_path != path) return Status::Ok();
+        if (shown++ == kMaxRejectsShown) return Cancelled("enough");
+        fmt::print(stderr, "  {}:{}: {}: {}\n", path, reject.line, reject.reason,
+                   reject.excerpt);
+        return Status::Ok();
+      });
+      if (report->rejected > kMaxRejectsShown) {
+        fmt::print(stderr, "  ... {} more; every rejected line is kept in the store\n",
+                   report->rejected - kMaxRejectsShown);
+      }
+      (void)listed;
+    }
+  }
+  return all_ok;
+}
+
+// Refuses to resume a workdir with a pipeline that would give different results.
+Status CheckPipelineFingerprint(Store& store, const PipelineConfig& config,
+                                const std::string& workdir) {
+  SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> stored,
+                          store.GetMeta("pipeline_fingerprint"));
+  if (!stored) {
+    SLUICE_RETURN_IF_ERROR(store.SetMeta("pipeline_name", config.name));
+    return store.SetMeta("pipeline_fingerprint", config.fingerprint);
+  }
+  if (*stored == config.fingerprint) return Status::Ok();
+  return InvalidArgument(fmt::format(
+      "--workdir {} holds a run of a pipeline with other stages, batch size or input "
+      "settings (fingerprint {}, this one {}); resume with the same pipeline and --set "
+      "values, or use a new --workdir",
+      workdir, *stored, config.fingerprint));
+}
+
+int Run(const RunFlags& flags) {
+  std::vector<ConfigOverride> overrides;
+  for (const std::string& text : flags.sets) {
+    Result<ConfigOverride> parsed = ParseOverride(text);
+    if (!parsed.ok()) {
+      PrintError(parsed.status());
+      return kExitUsage;
+    }
+    overrides.push_back(*parsed);
+  }
+  Result<PipelineConfig> config =
+      LoadPipelineFile(flags.pipeline, overrides, DefaultRegistry());
+  if (!config.ok()) {
+    PrintError(config.status());
+    return kExitUsage;
+  }
+  Result<std::unique_ptr<Store>> opened = OpenOrCreateStore(flags.workdir);
+  if (!opened.ok()) {
+    PrintError(opened.status());
+    return ExitCodeFor(opened.status());
+  }
+  Store& store = **opened;
+  if (Status status = CheckPipelineFingerprint(store, *config, flags.workdir); !status.ok()) {
+    PrintError(status);
+    return ExitCodeFor(status);
+  }
+  if (!IngestInputs(store, *config, flags)) {
+    fmt::print(stderr,
+               "sluice: not processing because an input failed; what was ingested is kept, "
+               "and the next run resumes the input where it stopped\n");
+    return kExitFailure;
+  }
+
+  Result<StoreSummary> before = store.Summarize(config->group);
+  if (!before.ok()) {
+    PrintError(before.status());
+    return kExitFailure;
+  }
+  if (before->items == 0) {
+    fmt::print(stderr, "sluice: nothing to do: the workdir has no items{}\n",
+               flags.inputs.empty() ? " (give --input FILE)" : "");
+    return kExitOk;
+  }
+  Result<std::uint64_t> released =
+      store.ReleaseLeasesOfDeadOwners(config->group, IsDeadLocalOwner);
+  if (released.ok() && *released > 0) {
+    fmt::print(stderr, "sluice: took back {} batches left leased by a stopped process\n",
+               *released);
+  }
+
+  Result<std::vector<NamedStage>> stages = BuildStages(*config, DefaultRegistry());
+  if (!stages.ok()) {
+    PrintError(stages.status());
+    return kExitUsage;
+  }
+  WorkerOptions options;
+  options.group = config->group;
+  options.lease = config->lease;
+  options.grace = config->grace;
+  options.max_batches_in_flight = InFlightBatches(*config, *stages);
+  options.runtime.cpu_threads = config->cpu_threads;
+  options.runtime.chunk_size = config->chunk_size;
+  // Until here a signal kills the process, which is safe (every ingest step is a
+  // transaction). From here on, block the stop signals in every thread, including
+  // the worker's, so that SignalWatcher alone takes them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  Worker worker(store, options, std::move(stages).value());
+
+  const std::uint64_t done_before = before->results_ok + before->results_failed;
+  auto started = std::chrono::steady_clock::now();
+  Result<WorkerEnd> end = WorkerEnd::kStopped;
+  bool interrupted = false;
+  {
+    SignalWatcher signals(worker);
+    std::optional<StatusPrinter> printer;
+    if (!flags.quiet && flags.status_interval_s > 0) {
+      printer.emplace(worker, before->items, done_before,
+                      std::chrono::duration<double>(flags.status_interval_s));
+    }
+    end = worker.Run();
+    interrupted = signals.interrupted();
+  }
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  WorkerProgress progress = worker.Progress();
+  if (!end.ok()) {
+    PrintError(end.status());
+    return kExitFailure;
+  }
+  Result<StoreSummary> after = store.Summarize(config->group);
+  if (!after.ok()) {
+    PrintError(after.status());
+    return kExitFailure;
+  }
+  std::string failures;
+  for (const auto& [reason, count] : after->failures) {
+    failures += fmt::format("{}{} {}", failures.empty() ? "" : ", ", reason, count);
+  }
+  fmt::print(stderr,
+             "sluice: {} items processed in {:.1f} s ({:.0f} items/s); store: {} ok, {} "
+             "failed{}{}\n",
+             progress.items_committed, seconds,
+             seconds > 0 ? progress.items_committed / seconds : 0.0, after->results_ok,
+             after->results_failed, failures.empty() ? "" : " (", failures.empty() ? "" : failures + ")");
+  if (*end == WorkerEnd::kFinished) {
+    fmt::print(stderr, "sluice: done; results: sluice export --workdir {}\n", flags.workdir);
+    return kExitOk;
+  }
+  fmt::print(stderr, "sluice: stopped with {} of {} items done; run the same command to resume\n",
+             after->results_ok + after->results_failed, after->items);
+  return interrupted ? kExitInterrupted : kExitFailure;
+}
+
+}  // namespace
+
+Command RunCommandRow() {
+  return Command{
+      "run", "Ingest inputs and run a pipeline until every item is done (resumable)",
+      [](CLI::App& app) -> CommandRun {
+        auto flags = std::make_shared<RunFlags>();
+        app.add_option("pipeline", flags->pipeline, "Pipeline YAML file")
+            ->required()
+            ->check(CLI::ExistingFile);
+        app.add_option("--input,-i", flags->inputs,
+                       "Input file (text, csv, tsv or jsonl; .gz or .zst ok); repeatable")
+            ->check(CLI::ExistingFile);
+        app.add_option("--workdir,-w", flags->workdir,
+                       "Directory holding the store and outputs; created if missing")
+            ->required();
+        app.add_option("--set", flags->sets,
+                       "Override a pipeline setting: KEY=VALUE (e.g. stages.wait.ms=5)");
+        app.add_option("--status-interval", flags->status_interval_s,
+                       "Seconds between status lines; 0 for none")
+            ->check(CLI::Range(0.0, 3600.0));
+        app.add_flag("--quiet,-q", flags->quiet, "Print only warnings, errors and the summary");
+        return [flags] { return Run(*flags); };
+      }};
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,151 @@
+#include "src/core/pipeline_config.h"
+
+#include <gtest/gtest.h>
+
+namespace sluice {
+namespace {
+
+class NoopStage final : public CpuStage {};
+
+class WaitStage final : public AsyncStage {
+ public:
+  explicit WaitStage(std::size_t max_in_flight) : max_in_flight_(max_in_flight) {}
+  std::size_t max_in_flight() const override { return max_in_flight_; }
+  void Start(Record record, AsyncContext& ctx) override { ctx.Complete(std::move(record)); }
+
+ private:
+  std::size_t max_in_flight_;
+};
+
+StageRegistry TestRegistry() {
+  StageRegistry registry;
+  registry.Register("noop", "does nothing", [](StageOptions&) -> Result<std::unique_ptr<Stage>> {
+    return std::unique_ptr<Stage>(std::make_unique<NoopStage>());
+  });
+  registry.Register("wait", "waits", [](StageOptions& options) -> Result<std::unique_ptr<Stage>> {
+    options.GetInt("ms", 10, 0, 1000);
+    auto max = options.GetInt("max_in_flight", 100, 1, 100000);
+    options.GetChoice("mode", "fifo", {"fifo", "lifo"});
+    return std::unique_ptr<Stage>(std::make_unique<WaitStage>(static_cast<std::size_t>(max)));
+  });
+  return registry;
+}
+
+constexpr const char* kPipeline = R"(
+name: example
+batch_size: 500
+input: {format: csv, url_column: link}
+stages:
+  - {name: first, type: noop}
+  - name: pause
+    type: wait
+    ms: 5
+    max_in_flight: 2000
+)";
+
+TEST(PipelineConfigTest, ParsesTopLevelInputAndStages) {
+  auto config = ParsePipeline(kPipeline, "p.yaml", {}, TestRegistry());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->name, "example");
+  EXPECT_EQ(config->batch_size, 500u);
+  EXPECT_EQ(config->input.format, "csv");
+  EXPECT_EQ(config->input.url_column, "link");
+  ASSERT_EQ(config->stages.size(), 2u);
+  EXPECT_EQ(config->stages[1].name, "pause");
+  EXPECT_EQ(config->stages[1].type, "wait");
+
+  auto stages = BuildStages(*config, TestRegistry());
+  ASSERT_TRUE(stages.ok()) << stages.status().ToString();
+  ASSERT_EQ(stages->size(), 2u);
+  EXPECT_EQ((*stages)[1].stage->kind(), Stage::Kind::kAsync);
+  // 2000 in flight at 500 per batch is 4 batches, plus threads and slack.
+  EXPECT_GE(InFlightBatches(*config, *stages), 4u + 3u);
+}
+
+TEST(PipelineConfigTest, ErrorsNameTheYamlPathAndAreAllReported) {
+  constexpr const char* bad = R"(
+name: bad
+batch_size: zero
+colour: blue
+stages:
+  - {name: pause, type: wait, ms: 99999, mode: random, extra: 1}
+  - {name: other, type: nosuch}
+)";
+  auto config = ParsePipeline(bad, "bad.yaml", {}, TestRegistry());
+  ASSERT_FALSE(config.ok());
+  const std::string& message = config.status().message();
+  EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(message.find("bad.yaml"), std::string::npos) << message;
+  EXPECT_NE(message.find("batch_size: expected an integer, got 'zero'"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("colour: unknown option"), std::string::npos) << message;
+  EXPECT_NE(message.find("stages[0] (pause).ms: 99999 is out of range"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("stages[0] (pause).mode: 'random' is not one of: fifo, lifo"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("stages[0] (pause).extra: unknown option"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("stages[1] (other).type: unknown stage type 'nosuch'"),
+            std::string::npos)
+      << message;
+}
+
+TEST(PipelineConfigTest, InvalidYamlGivesLineAndColumn) {
+  auto config = ParsePipeline("name: x\nstages: [\n", "broken.yaml", {}, TestRegistry());
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("broken.yaml:"), std::string::npos);
+  EXPECT_NE(config.status().message().find("invalid YAML"), std::string::npos);
+}
+
+TEST(PipelineConfigTest, MissingNameAndStagesAreReported) {
+  auto config = ParsePipeline("batch_size: 10\n", "p.yaml", {}, TestRegistry());
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("name: required"), std::string::npos);
+  EXPECT_NE(config.status().message().find("stages: required"), std::string::npos);
+}
+
+TEST(PipelineConfigTest, OverridesByStageNameIndexAndTopLevel) {
+  std::vector<ConfigOverride> overrides;
+  for (const char* text : {"stages.pause.ms=7", "stages.0.name=renamed", "batch_size=42",
+                           "input.max_line_bytes=1024"}) {
+    auto parsed = ParseOverride(text);
+    ASSERT_TRUE(parsed.ok()) << text;
+    overrides.push_back(*parsed);
+  }
+  auto config = ParsePipeline(kPipeline, "p.yaml", overrides, TestRegistry());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->batch_size, 42u);
+  EXPECT_EQ(config->input.max_line_bytes, 1024u);
+  EXPECT_EQ(config->stages[0].name, "renamed");
+  EXPECT_NE(config->stages[1].options_yaml.find("ms: 7"), std::string::npos)
+      << config->stages[1].options_yaml;
+}
+
+TEST(PipelineConfigTest, BadOverridesAreClearErrors) {
+  EXPECT_FALSE(ParseOverride("novalue").ok());
+  EXPECT_FALSE(ParseOverride("=5").ok());
+  auto unknown_stage = ParsePipeline(kPipeline, "p.yaml", {{"stages.nosuch.ms", "1"}},
+                                     TestRegistry());
+  ASSERT_FALSE(unknown_stage.ok());
+  EXPECT_NE(unknown_stage.status().message().find("no element 'nosuch'"), std::string::npos)
+      << unknown_stage.status().message();
+  auto bad_value = ParsePipeline(kPipeline, "p.yaml", {{"stages.pause.ms", "-3"}},
+                                 TestRegistry());
+  ASSERT_FALSE(bad_value.ok());
+  EXPECT_NE(bad_value.status().message().find("stages[1] (pause).ms: -3 is out of range"),
+            std::string::npos)
+      << bad_value.status().message();
+}
+
+TEST(PipelineConfigTest, FingerprintFollowsResultsNotTuning) {
+  auto base = ParsePipeline(kPipeline, "p.yaml", {}, TestRegistry());
+  auto tuned = ParsePipeline(kPipeline, "p.yaml", {{"threads", "3"}}, TestRegistry());
+  auto changed = ParsePipeline(kPipeline, "p.yaml", {{"stages.pause.ms", "6"}}, TestRegistry());
+  ASSERT_TRUE(base.ok() && tuned.ok() && changed.ok());
+  EXPECT_EQ(base->fingerprint, tuned->fingerprint);
+  EXPECT_NE(base->fingerprint, changed->fingerprint);
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,260 @@
+// The CLI contract: subcommand spellings, exit codes, status/export/retry output,
+// resume behaviour, and stopping on SIGINT.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/test_util.h"
+
+namespace sluice::testing {
+namespace {
+
+constexpr const char* kFlakyPipeline = R"(
+name: flaky
+batch_size: 100
+stages:
+  - {name: wait, type: sleep, ms: 1}
+  - {name: flake, type: fail, fraction: 0.2, reason: http_5xx}
+)";
+
+std::string UrlLines(int count) {
+  std::string text;
+  for (int i = 0; i < count; ++i) text += "http://example.com/" + std::to_string(i) + "\n";
+  return text;
+}
+
+nlohmann::json StatusJson(const std::string& workdir) {
+  CommandResult result = RunSluice({"status", "--workdir", workdir, "--json"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  return nlohmann::json::parse(result.out, nullptr, false);
+}
+
+std::vector<nlohmann::json> ExportRows(const std::string& workdir) {
+  CommandResult result = RunSluice({"export", "--workdir", workdir});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  std::vector<nlohmann::json> rows;
+  std::istringstream lines(result.out);
+  std::string line;
+  while (std::getline(lines, line)) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pipeline_ = dir_.File("flaky.yaml");
+    WriteFile(pipeline_, kFlakyPipeline);
+    input_ = dir_.File("urls.txt");
+    WriteFile(input_, UrlLines(1000));
+    workdir_ = dir_.File("work");
+  }
+
+  CommandResult Run(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"run", pipeline_, "--input", input_, "--workdir", workdir_,
+                                     "--status-interval", "0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunSluice(args);
+  }
+
+  TempDir dir_;
+  std::string pipeline_;
+  std::string input_;
+  std::string workdir_;
+};
+
+TEST_F(CliTest, HelpWorksOnEveryCommand) {
+  for (const char* command : {"run", "status", "export", "validate", "retry"}) {
+    CommandResult result = RunSluice({command, "--help"});
+    EXPECT_EQ(result.exit_code, 0) << command << ": " << result.err;
+    EXPECT_NE(result.out.find("Usage"), std::string::npos) << command;
+  }
+  CommandResult top = RunSluice({"--help"});
+  EXPECT_EQ(top.exit_code, 0);
+  EXPECT_NE(top.out.find("retry"), std::string::npos);
+}
+
+TEST_F(CliTest, UsageErrorsExitTwoWithAMessage) {
+  CommandResult unknown_flag = RunSluice({"status", "--workdir", workdir_, "--bogus"});
+  EXPECT_EQ(unknown_flag.exit_code, 2);
+  EXPECT_NE(unknown_flag.err.find("--bogus"), std::string::npos) << unknown_flag.err;
+
+  CommandResult unknown_command = RunSluice({"frobnicate"});
+  EXPECT_EQ(unknown_command.exit_code, 2);
+
+  CommandResult no_command = RunSluice({});
+  EXPECT_EQ(no_command.exit_code, 2);
+
+  CommandResult bad_format = RunSluice({"export", "--workdir", workdir_, "--format", "xml"});
+  EXPECT_EQ(bad_format.exit_code, 2);
+  EXPECT_NE(bad_format.err.find("xml"), std::string::npos) << bad_format.err;
+
+  CommandResult missing_workdir = RunSluice({"status", "--workdir", dir_.File("nowhere")});
+  EXPECT_EQ(missing_workdir.exit_code, 2);
+  EXPECT_NE(missing_workdir.err.find("nowhere"), std::string::npos) << missing_workdir.err;
+
+  CommandResult bad_set = Run({"--set", "novalue"});
+  EXPECT_EQ(bad_set.exit_code, 2);
+  EXPECT_NE(bad_set.err.find("KEY=VALUE"), std::string::npos) << bad_set.err;
+
+  CommandResult bad_value = Run({"--set", "stages.wait.ms=soon"});
+  EXPECT_EQ(bad_value.exit_code, 2);
+  EXPECT_NE(bad_value.err.find("stages[0] (wait).ms"), std::string::npos) << bad_value.err;
+
+  CommandResult bad_reason = RunSluice({"retry", "--workdir", workdir_, "--reason", "gremlins"});
+  EXPECT_EQ(bad_reason.exit_code, 2);
+  EXPECT_NE(bad_reason.err.find("http_5xx"), std::string::npos) << bad_reason.err;
+}
+
+TEST_F(CliTest, ValidateNamesTheYamlPath) {
+  std::string bad = dir_.File("bad.yaml");
+  WriteFile(bad, "name: bad\nstages:\n  - {name: w, type: sleep, ms: -1}\n  - {type: nosuch}\n");
+  CommandResult result = RunSluice({"validate", bad});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("stages[0] (w).ms"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("stages[1] (nosuch).type: unknown stage type"), std::string::npos)
+      << result.err;
+
+  CommandResult good = RunSluice({"validate", pipeline_});
+  EXPECT_EQ(good.exit_code, 0) << good.err;
+  CommandResult shipped =
+      RunSluice({"validate", SourceDir() + "/pipelines/examples/sleep.yaml"});
+  EXPECT_EQ(shipped.exit_code, 0) << shipped.err;
+}
+
+TEST_F(CliTest, RunStatusExportRetryAndResume) {
+  CommandResult first = Run();
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+
+  nlohmann::json status = StatusJson(workdir_);
+  EXPECT_EQ(status["items"], 1000);
+  EXPECT_EQ(status["batches"]["done"], 10);
+  EXPECT_EQ(status["batches"]["pending"], 0);
+  EXPECT_EQ(status["batches"]["leased"], 0);
+  int ok = status["results"]["ok"];
+  int failed = status["results"]["failed"];
+  EXPECT_EQ(ok + failed, 1000);
+  EXPECT_GT(failed, 100);
+  EXPECT_LT(failed, 300);
+  EXPECT_EQ(status["failures"]["http_5xx"], failed);
+
+  std::vector<nlohmann::json> rows = ExportRows(workdir_);
+  ASSERT_EQ(rows.size(), 1000u);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i]["id"], i);
+    EXPECT_EQ(rows[i]["url"], "http://example.com/" + std::to_string(i));
+    if (rows[i]["status"] == "failed") {
+      EXPECT_EQ(rows[i]["reason"], "http_5xx");
+    } else {
+      EXPECT_EQ(rows[i]["status"], "ok");
+      EXPECT_EQ(rows[i]["reason"], "");
+    }
+  }
+
+  CommandResult csv = RunSluice({"export", "--workdir", workdir_, "--format", "csv"});
+  EXPECT_EQ(csv.exit_code, 0);
+  EXPECT_EQ(csv.out.rfind("id,url,status,reason,error\n", 0), 0u) << csv.out.substr(0, 100);
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 1001);
+
+  // A finished workdir: the same command does nothing and succeeds.
+  CommandResult again = Run();
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.err.find("already ingested"), std::string::npos) << again.err;
+  EXPECT_EQ(StatusJson(workdir_)["items"], 1000);
+
+  // Retry puts the failed items back; with the same deterministic pipeline they
+  // fail again, and nothing else changes.
+  CommandResult retry = RunSluice({"retry", "--workdir", workdir_, "--reason", "http_5xx"});
+  EXPECT_EQ(retry.exit_code, 0) << retry.err;
+  EXPECT_NE(retry.err.find(std::to_string(failed)), std::string::npos) << retry.err;
+  nlohmann::json after_retry = StatusJson(workdir_);
+  EXPECT_EQ(after_retry["results"]["failed"], 0);
+  EXPECT_GT(after_retry["batches"]["pending"].get<int>(), 0);
+  std::vector<nlohmann::json> pending_rows = ExportRows(workdir_);
+  EXPECT_EQ(std::count_if(pending_rows.begin(), pending_rows.end(),
+                          [](const nlohmann::json& row) { return row["status"] == "pending"; }),
+            failed);
+
+  CommandResult rerun = Run();
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_EQ(ExportRows(workdir_), rows);
+}
+
+TEST_F(CliTest, ResumingWithAnotherPipelineIsRefused) {
+  ASSERT_EQ(Run().exit_code, 0);
+  // Another pipeline on the same workdir is refused: results would be mixed.
+  CommandResult other = Run({"--set", "stages.flake.fraction=0"});
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_NE(other.err.find("new --workdir"), std::string::npos) << other.err;
+  // Tuning that does not change results is fine.
+  CommandResult tuned = Run({"--set", "threads=1"});
+  EXPECT_EQ(tuned.exit_code, 0) << tuned.err;
+}
+
+TEST_F(CliTest, FirstSigintFinishesInFlightBatchesAndResumes) {
+  WriteFile(input_, UrlLines(20000));
+  std::string slow = dir_.File("slow.yaml");
+  WriteFile(slow,
+            "name: slow\nbatch_size: 100\nstages:\n"
+            "  - {name: wait, type: sleep, ms: 200, max_in_flight: 500}\n");
+  std::vector<std::string> args = {"run", slow, "--input", input_, "--workdir", workdir_,
+                                   "--status-interval", "0"};
+  SluiceProcess process(args, dir_.path());
+  // Wait until it has committed something, so the signal lands mid-run.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        CommandResult status = RunSluice({"status", "--workdir", workdir_, "--json"});
+        if (status.exit_code != 0) return false;
+        auto json = nlohmann::json::parse(status.out, nullptr, false);
+        return json.is_object() && json["results"]["ok"].get<int>() > 0;
+      },
+      std::chrono::seconds(60)));
+  process.Signal(SIGINT);
+  CommandResult stopped;
+  ASSERT_TRUE(process.Wait(std::chrono::seconds(30), &stopped));
+  EXPECT_EQ(stopped.exit_code, 130) << stopped.err;
+  EXPECT_NE(stopped.err.find("finishing the batches in flight"), std::string::npos)
+      << stopped.err;
+
+  nlohmann::json status = StatusJson(workdir_);
+  EXPECT_EQ(status["batches"]["leased"], 0) << "in-flight batches were committed or released";
+  int done = status["results"]["ok"];
+  EXPECT_GT(done, 0);
+  EXPECT_LT(done, 20000);
+  EXPECT_EQ(done % 100, 0) << "only whole batches are committed";
+
+  CommandResult resumed = RunSluice(args);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(StatusJson(workdir_)["results"]["ok"], 20000);
+}
+
+TEST_F(CliTest, SecondSigintExitsAtOnce) {
+  WriteFile(input_, UrlLines(20000));
+  std::string slow = dir_.File("slow.yaml");
+  WriteFile(slow,
+            "name: slow\nbatch_size: 100\ngrace_seconds: 600\nstages:\n"
+            "  - {name: wait, type: sleep, ms: 60000, max_in_flight: 500}\n");
+  SluiceProcess process({"run", slow, "--input", input_, "--workdir", workdir_,
+                         "--status-interval", "0"},
+                        dir_.path());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        CommandResult status = RunSluice({"status", "--workdir", workdir_, "--json"});
+        auto json = nlohmann::json::parse(status.out, nullptr, false);
+        return json.is_object() && json["batches"]["leased"].get<int>() > 0;
+      },
+      std::chrono::seconds(60)));
+  process.Signal(SIGINT);
+  // The first signal waits up to the 600 s grace for 60 s sleeps; the second must not.
+  CommandResult ignored;
+  EXPECT_FALSE(process.Wait(std::chrono::milliseconds(300), &ignored));
+  process.Signal(SIGINT);
+  CommandResult stopped;
+  ASSERT_TRUE(process.Wait(std::chrono::seconds(10), &stopped));
+  EXPECT_EQ(stopped.exit_code, 130) << stopped.err;
+  EXPECT_EQ(StatusJson(workdir_)["items"], 20000) << "ingested items are kept";
+}
+
+}  // namespace
+}  // namespace sluice::testing

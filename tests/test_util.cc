@@ -1,0 +1,148 @@
+#include "tests/test_util.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace sluice::testing {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/sluice-test-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp failed: " << std::strerror(errno);
+  }
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code error;
+  std::filesystem::remove_all(path_, error);
+}
+
+std::string TempDir::File(const std::string& name) const { return path_ + "/" + name; }
+
+void WriteFile(const std::string& path, const std::string& contents) {
+  std::ofstream file(path, std::ios::binary);
+  file << contents;
+  ASSERT_TRUE(file.good()) << "cannot write " << path;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+std::string SluiceBinary() { return SLUICE_BINARY; }
+std::string SourceDir() { return SLUICE_SOURCE_DIR; }
+
+namespace {
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
+            const std::string& err_path) {
+  std::vector<std::string> argv_strings = {SluiceBinary()};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : argv_strings) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0 || err < 0) _exit(127);
+    dup2(out, STDOUT_FILENO);
+    dup2(err, STDERR_FILENO);
+    int null = open("/dev/null", O_RDONLY);
+    if (null >= 0) dup2(null, STDIN_FILENO);
+    // Start with default signal handling whatever the test runner set.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+void Collect(int status, CommandResult* result) {
+  if (WIFEXITED(status)) {
+    result->exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result->exit_code = -1;
+    result->signal = WTERMSIG(status);
+  }
+}
+
+}  // namespace
+
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return condition();
+}
+
+SluiceProcess::SluiceProcess(const std::vector<std::string>& args, const std::string& log_dir) {
+  static int counter = 0;
+  ++counter;
+  out_path_ = log_dir + "/process-" + std::to_string(counter) + ".out";
+  err_path_ = log_dir + "/process-" + std::to_string(counter) + ".err";
+  pid_ = Spawn(args, out_path_, err_path_);
+  EXPECT_GT(pid_, 0) << "fork failed";
+}
+
+SluiceProcess::~SluiceProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+void SluiceProcess::Signal(int signal_number) {
+  if (pid_ > 0) kill(pid_, signal_number);
+}
+
+bool SluiceProcess::Wait(std::chrono::milliseconds timeout, CommandResult* result) {
+  if (pid_ <= 0) return true;
+  int status = 0;
+  bool exited = WaitFor(
+      [&] {
+        pid_t done = waitpid(pid_, &status, WNOHANG);
+        return done == pid_;
+      },
+      timeout);
+  if (!exited) return false;
+  pid_ = -1;
+  if (result != nullptr) {
+    Collect(status, result);
+    result->out = ReadFile(out_path_);
+    result->err = ReadFile(err_path_);
+  }
+  return true;
+}
+
+CommandResult RunSluice(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+  TempDir logs;
+  SluiceProcess process(args, logs.path());
+  CommandResult result;
+  if (!process.Wait(timeout, &result)) {
+    ADD_FAILURE() << "sluice did not finish within " << timeout.count() << " s";
+    process.Signal(SIGKILL);
+    process.Wait(std::chrono::seconds(10), &result);
+  }
+  return result;
+}
+
+}  // namespace sluice::testing

@@ -1,0 +1,72 @@
+// Support for integration tests: temporary directories, files, and running the real
+// `sluice` binary as a subprocess with a deadline.
+#ifndef SLUICE_TESTS_TEST_UTIL_H_
+#define SLUICE_TESTS_TEST_UTIL_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace sluice::testing {
+
+// A directory under $TMPDIR (or /tmp), removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // path() + "/" + name.
+  std::string File(const std::string& name) const;
+
+ private:
+  std::string path_;
+};
+
+void WriteFile(const std::string& path, const std::string& contents);
+std::string ReadFile(const std::string& path);
+
+// The built sluice binary and the source tree.
+std::string SluiceBinary();
+std::string SourceDir();
+
+struct CommandResult {
+  int exit_code = -1;   // -1 if killed by a signal
+  int signal = 0;       // the signal that ended it, if any
+  std::string out;      // standard output
+  std::string err;      // standard error
+};
+
+// Runs `sluice args...` to completion; fails the test (and kills the process) if it
+// runs past `timeout`.
+CommandResult RunSluice(const std::vector<std::string>& args,
+                        std::chrono::seconds timeout = std::chrono::seconds(120));
+
+// A sluice process running in the background; output goes to files in `log_dir`.
+class SluiceProcess {
+ public:
+  SluiceProcess(const std::vector<std::string>& args, const std::string& log_dir);
+  ~SluiceProcess();  // kills it if still running
+
+  pid_t pid() const { return pid_; }
+  void Signal(int signal_number);
+  // Waits for exit; returns false if it is still running at the deadline.
+  bool Wait(std::chrono::milliseconds timeout, CommandResult* result);
+
+ private:
+  pid_t pid_ = -1;
+  std::string out_path_;
+  std::string err_path_;
+};
+
+// Polls `condition` every few milliseconds until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+}  // namespace sluice::testing
+
+#endif  // SLUICE_TESTS_TEST_UTIL_H_
