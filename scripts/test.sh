@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it, on a fresh Debian 12 machine:
+#   1. installs the packages (scripts/install-deps.sh),
+#   2. builds with warnings as errors and runs every test,
+#   3. builds with AddressSanitizer + UndefinedBehaviorSanitizer and runs every test,
+#   4. builds with ThreadSanitizer and runs the runtime's tests (core and stages).
+# Usage: scripts/test.sh [build-root]   (default: build/ci)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="${1:-build/ci}"
+jobs="$(nproc)"
+
+scripts/install-deps.sh
+
+configure() {  # dir, extra cmake args...
+  local dir="$1"; shift
+  cmake -S . -B "$dir" -DSLUICE_WERROR=ON "$@" >/dev/null
+}
+
+echo "== release build (warnings are errors)"
+configure "$root/release" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build "$root/release" -j "$jobs"
+ctest --test-dir "$root/release" --output-on-failure -j "$jobs"
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
+configure "$root/asan" -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=address \
+  -DSLUICE_BUILD_BENCHMARKS=OFF
+cmake --build "$root/asan" -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir "$root/asan" --output-on-failure -j "$jobs"
+
+echo "== ThreadSanitizer (runtime: core and stages)"
+configure "$root/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread \
+  -DSLUICE_BUILD_BENCHMARKS=OFF
+cmake --build "$root/tsan" -j "$jobs" --target sluice_core_tests sluice_stages_tests
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$root/tsan" --output-on-failure -j "$jobs" \
+  -L 'core|stages'
+
+echo "== all tests passed"
