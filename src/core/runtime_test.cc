@@ -1,0 +1,589 @@
+#include "src/core/runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sluice {
+namespace {
+
+using std::chrono::milliseconds;
+constexpr auto kWaitLimit = std::chrono::seconds(30);
+
+// --- stages for tests ---------------------------------------------------------------
+
+// Marks each record it processes with a field named after itself.
+class TagStage final : public CpuStage {
+ public:
+  explicit TagStage(std::string tag) : tag_(std::move(tag)) {}
+  void ProcessOne(Record& record) override { record.Set(tag_, true); }
+
+ private:
+  const std::string tag_;
+};
+
+// Fails records whose id is a multiple of `modulus`.
+class ModFailStage final : public CpuStage {
+ public:
+  explicit ModFailStage(ItemId modulus) : modulus_(modulus) {}
+  void ProcessOne(Record& record) override {
+    if (record.id() % modulus_ == 0) record.Fail(FailureReason::kInjected, "mod");
+  }
+
+ private:
+  const ItemId modulus_;
+};
+
+// Remembers every record it is given through the default Process(); flags a failed
+// one (it must never see one).
+class WitnessStage final : public CpuStage {
+ public:
+  void ProcessOne(Record& record) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (record.failed()) saw_failed_ = true;
+    seen_.push_back(record.id());
+  }
+  bool saw_failed() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return saw_failed_;
+  }
+  std::size_t seen() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_.size();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  bool saw_failed_ = false;  // guarded by mu_
+  std::vector<ItemId> seen_;  // guarded by mu_
+};
+
+// Completes each record after a pseudo-random delay of 0..max_delay_us, so that
+// records leave out of order; tags them like TagStage.
+class DelayAsyncStage final : public AsyncStage {
+ public:
+  DelayAsyncStage(std::string tag, std::size_t max_in_flight, int max_delay_us)
+      : tag_(std::move(tag)), max_in_flight_(max_in_flight), max_delay_us_(max_delay_us) {}
+  std::size_t max_in_flight() const override { return max_in_flight_; }
+  void Start(Record record, AsyncContext& ctx) override {
+    if (record.failed()) saw_failed_ = true;
+    record.Set(tag_, true);
+    const auto delay = std::chrono::microseconds(
+        max_delay_us_ == 0 ? 0 : static_cast<int>(record.id() * 7919 % max_delay_us_));
+    // Records are copyable, as std::function requires.
+    ctx.loop().AddTimer(delay, [&ctx, record]() mutable { ctx.Complete(std::move(record)); });
+  }
+  std::atomic<bool> saw_failed_{false};
+
+ private:
+  const std::string tag_;
+  const std::size_t max_in_flight_;
+  const int max_delay_us_;
+};
+
+// Completes records inside Start() itself.
+class ImmediateAsyncStage final : public AsyncStage {
+ public:
+  std::size_t max_in_flight() const override { return 4; }
+  void Start(Record record, AsyncContext& ctx) override { ctx.Complete(std::move(record)); }
+};
+
+// Holds every record until `release_at` are held at once (then completes them all),
+// or forever if that never happens. Records the peak it held.
+class HoldingAsyncStage final : public AsyncStage {
+ public:
+  HoldingAsyncStage(std::size_t max_in_flight, std::size_t release_at)
+      : max_in_flight_(max_in_flight), release_at_(release_at) {}
+  std::size_t max_in_flight() const override { return max_in_flight_; }
+  void Start(Record record, AsyncContext& ctx) override {
+    held_.push_back(std::move(record));
+    peak_ = std::max(peak_.load(), held_.size());
+    if (held_.size() == release_at_) {
+      std::vector<Record> records;
+      records.swap(held_);
+      for (Record& r : records) ctx.Complete(std::move(r));
+    }
+  }
+  std::atomic<std::size_t> peak_{0};
+  std::atomic<std::size_t> started_{0};
+
+ private:
+  const std::size_t max_in_flight_;
+  const std::size_t release_at_;
+  std::vector<Record> held_;  // loop thread only
+};
+
+// --- harness -------------------------------------------------------------------------
+
+// Collects what BatchDone reports.
+class Sink {
+ public:
+  BatchDone Callback() {
+    return [this](BatchId batch, std::vector<Record> records) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (runtime_ != nullptr) {
+        max_in_flight_seen_ = std::max(max_in_flight_seen_, runtime_->batches_in_flight());
+      }
+      ++reports_[batch];
+      batches_[batch] = std::move(records);
+      cv_.notify_all();
+    };
+  }
+  // Lets the callback look at the runtime. Call before Start().
+  void Watch(const Runtime* runtime) { runtime_ = runtime; }
+
+  bool WaitForBatches(std::size_t count) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, kWaitLimit, [&] { return reports_.size() >= count; });
+  }
+  std::map<BatchId, std::vector<Record>> batches() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return batches_;
+  }
+  std::map<BatchId, int> reports() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reports_;
+  }
+  std::size_t max_in_flight_seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_in_flight_seen_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  const Runtime* runtime_ = nullptr;
+  std::map<BatchId, int> reports_;                   // guarded by mu_
+  std::map<BatchId, std::vector<Record>> batches_;   // guarded by mu_
+  std::size_t max_in_flight_seen_ = 0;               // guarded by mu_
+};
+
+std::vector<Record> MakeBatch(ItemId first, std::size_t count) {
+  std::vector<Record> records;
+  records.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    records.emplace_back(first + i, "http://example.com/" + std::to_string(first + i));
+  }
+  return records;
+}
+
+template <typename Predicate>
+bool WaitUntil(Predicate predicate) {
+  const auto deadline = std::chrono::steady_clock::now() + kWaitLimit;
+  while (!predicate()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return true;
+}
+
+NamedStage Named(std::string name, std::unique_ptr<Stage> stage) {
+  return NamedStage{std::move(name), std::move(stage)};
+}
+
+// --- tests ---------------------------------------------------------------------------
+
+TEST(RuntimeTest, FinishOnIdleRuntime) {
+  Sink sink;
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("noop", std::make_unique<TagStage>("a")));
+  Runtime runtime(RuntimeOptions{}, std::move(stages), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  runtime.Finish();
+  EXPECT_TRUE(sink.reports().empty());
+  EXPECT_EQ(runtime.batches_in_flight(), 0u);
+  EXPECT_FALSE(runtime.Submit(1, MakeBatch(0, 3))) << "Submit after Finish";
+}
+
+TEST(RuntimeTest, FinishWithoutStartAndDestroyWithoutFinish) {
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("a", std::make_unique<TagStage>("a")));
+  Runtime never_started(RuntimeOptions{}, std::move(stages), nullptr);
+  never_started.Finish();
+  EXPECT_FALSE(never_started.Submit(1, MakeBatch(0, 1)));
+
+  std::vector<NamedStage> more;
+  more.push_back(Named("hold", std::make_unique<HoldingAsyncStage>(100, 1000)));
+  Runtime running(RuntimeOptions{}, std::move(more), nullptr);
+  ASSERT_TRUE(running.Start().ok());
+  EXPECT_TRUE(running.Submit(1, MakeBatch(0, 10)));
+  // The destructor aborts; records held by the stage are freed with it (ASan).
+}
+
+TEST(RuntimeTest, StartRejectsBadOptionsAndSecondStart) {
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("a", std::make_unique<TagStage>("a")));
+  RuntimeOptions options;
+  options.chunk_size = 0;
+  Runtime bad(options, std::move(stages), nullptr);
+  EXPECT_EQ(bad.Start().code(), StatusCode::kInvalidArgument);
+
+  std::vector<NamedStage> again;
+  again.push_back(Named("a", std::make_unique<TagStage>("a")));
+  Runtime runtime(RuntimeOptions{}, std::move(again), nullptr);
+  ASSERT_TRUE(runtime.Start().ok());
+  EXPECT_FALSE(runtime.Start().ok());
+  runtime.Finish();
+}
+
+TEST(RuntimeTest, EmptyBatchIsReportedDone) {
+  Sink sink;
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("a", std::make_unique<TagStage>("a")));
+  Runtime runtime(RuntimeOptions{}, std::move(stages), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  ASSERT_TRUE(runtime.Submit(7, {}));
+  ASSERT_TRUE(sink.WaitForBatches(1));
+  runtime.Finish();
+  EXPECT_EQ(sink.reports(), (std::map<BatchId, int>{{7, 1}}));
+  EXPECT_TRUE(sink.batches()[7].empty());
+}
+
+// Which stages a pipeline has: 'c' a CPU stage, 'a' an async one.
+struct ExactlyOnceCase {
+  std::size_t chunk_size;
+  std::string layout;
+};
+
+class ExactlyOnceTest : public ::testing::TestWithParam<ExactlyOnceCase> {};
+
+// Every record of every batch reaches BatchDone exactly once, in the right batch,
+// having passed every stage; each batch is reported once. Batch sizes are random
+// (0 and 1 included), so records of different batches interleave in chunks.
+TEST_P(ExactlyOnceTest, EveryRecordOnceEveryBatchOnce) {
+  const ExactlyOnceCase& param = GetParam();
+  std::vector<NamedStage> stages;
+  for (std::size_t i = 0; i < param.layout.size(); ++i) {
+    const std::string tag = "s" + std::to_string(i);
+    if (param.layout[i] == 'c') {
+      stages.push_back(Named(tag, std::make_unique<TagStage>(tag)));
+    } else {
+      stages.push_back(Named(tag, std::make_unique<DelayAsyncStage>(tag, 300, 500)));
+    }
+  }
+  RuntimeOptions options;
+  options.chunk_size = param.chunk_size;
+  options.channel_capacity = 4;
+  options.max_batches_in_flight = 4;
+  options.cpu_threads = 2;
+  Sink sink;
+  Runtime runtime(options, std::move(stages), sink.Callback());
+  sink.Watch(&runtime);
+  ASSERT_TRUE(runtime.Start().ok());
+
+  // Fewer records with chunks of one record: they cost a lock each, more so in TSAN.
+  const std::size_t max_batch = param.chunk_size == 1 ? 150 : 1200;
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<std::size_t> size_of(0, max_batch);
+  std::map<BatchId, std::size_t> sizes;
+  ItemId next_id = 0;
+  for (BatchId batch = 0; batch < 40; ++batch) {
+    std::size_t size = batch == 3 ? 0 : batch == 5 ? 1 : size_of(rng);
+    sizes[batch] = size;
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(next_id, size)));
+    next_id += size;
+  }
+  runtime.Finish();
+
+  const auto reports = sink.reports();
+  const auto batches = sink.batches();
+  ASSERT_EQ(reports.size(), sizes.size());
+  EXPECT_LE(sink.max_in_flight_seen(), options.max_batches_in_flight);
+  ItemId first = 0;
+  for (const auto& [batch, size] : sizes) {
+    EXPECT_EQ(reports.at(batch), 1) << "batch " << batch;
+    std::vector<ItemId> ids;
+    for (const Record& record : batches.at(batch)) {
+      ids.push_back(record.id());
+      for (std::size_t i = 0; i < param.layout.size(); ++i) {
+        ASSERT_NE(record.Find("s" + std::to_string(i)), nullptr)
+            << "item " << record.id() << " skipped stage " << i;
+      }
+    }
+    std::sort(ids.begin(), ids.end());
+    std::vector<ItemId> expected(size);
+    for (std::size_t i = 0; i < size; ++i) expected[i] = first + i;
+    EXPECT_EQ(ids, expected) << "batch " << batch;
+    first += size;
+  }
+  for (const StageCounters& counters : runtime.Counters()) {
+    EXPECT_EQ(counters.records_in, next_id) << counters.name;
+    EXPECT_EQ(counters.in_flight, 0u) << counters.name;
+    EXPECT_EQ(counters.queued_chunks, 0u) << counters.name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, ExactlyOnceTest,
+    ::testing::Values(ExactlyOnceCase{1, "ccc"}, ExactlyOnceCase{256, "ccc"},
+                      ExactlyOnceCase{1, "cac"}, ExactlyOnceCase{256, "cac"},
+                      ExactlyOnceCase{256, "acca"}, ExactlyOnceCase{7, "aa"}),
+    [](const ::testing::TestParamInfo<ExactlyOnceCase>& test) {
+      return test.param.layout + "_chunk" + std::to_string(test.param.chunk_size);
+    });
+
+TEST(RuntimeTest, FailedRecordsBypassLaterStages) {
+  auto witness = std::make_unique<WitnessStage>();
+  WitnessStage* witness_ptr = witness.get();
+  auto async = std::make_unique<DelayAsyncStage>("async", 100, 200);
+  DelayAsyncStage* async_ptr = async.get();
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("fail", std::make_unique<ModFailStage>(3)));
+  stages.push_back(Named("witness", std::move(witness)));
+  stages.push_back(Named("async", std::move(async)));
+  RuntimeOptions options;
+  options.chunk_size = 64;
+  Sink sink;
+  Runtime runtime(options, std::move(stages), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  for (BatchId batch = 0; batch < 10; ++batch) {
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 300, 300)));
+  }
+  runtime.Finish();
+
+  EXPECT_FALSE(witness_ptr->saw_failed());
+  EXPECT_FALSE(async_ptr->saw_failed_.load());
+  EXPECT_EQ(witness_ptr->seen(), 2000u);
+  std::size_t failed = 0;
+  for (const auto& [batch, records] : sink.batches()) {
+    ASSERT_EQ(records.size(), 300u);
+    for (const Record& record : records) {
+      EXPECT_EQ(record.failed(), record.id() % 3 == 0) << record.id();
+      if (record.failed()) {
+        ++failed;
+        EXPECT_EQ(record.reason(), FailureReason::kInjected);
+        EXPECT_EQ(record.Find("async"), nullptr) << "failed record entered the async stage";
+      }
+    }
+  }
+  EXPECT_EQ(failed, 1000u);
+  const auto counters = runtime.Counters();
+  EXPECT_EQ(counters[0].records_failed, 1000u);
+  EXPECT_EQ(counters[1].records_failed, 0u);
+  EXPECT_EQ(counters[2].records_in, 3000u);  // failed records pass through it too
+  EXPECT_EQ(counters[2].records_failed, 0u);
+}
+
+// A slow last stage: Submit() blocks once the batch budget is full, and returns
+// only after a batch was reported, which needs the gate opened.
+TEST(RuntimeTest, SubmitBlocksWhileTheBatchBudgetIsFull) {
+  constexpr std::size_t kBudget = 2;
+  auto hold = std::make_unique<HoldingAsyncStage>(1000, 1000000);  // never releases
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("tag", std::make_unique<TagStage>("t")));
+  stages.push_back(Named("hold", std::move(hold)));
+  RuntimeOptions options;
+  options.max_batches_in_flight = kBudget;
+  options.chunk_size = 4;
+  Sink sink;
+  Runtime runtime(options, std::move(stages), sink.Callback());
+  sink.Watch(&runtime);
+  ASSERT_TRUE(runtime.Start().ok());
+
+  std::atomic<int> returned{0};
+  std::atomic<bool> third_result{true};
+  std::thread source([&] {
+    for (BatchId batch = 0; batch < 3; ++batch) {
+      const bool ok = runtime.Submit(batch, MakeBatch(batch * 10, 10));
+      EXPECT_LE(runtime.batches_in_flight(), kBudget);
+      if (batch == 2) third_result = ok;
+      ++returned;
+    }
+  });
+  ASSERT_TRUE(WaitUntil([&] { return returned.load() == 2; }));
+  EXPECT_EQ(runtime.batches_in_flight(), kBudget);
+  // The third Submit() is blocked: nothing can be reported while the stage holds
+  // every record. Abort() releases it with false.
+  ASSERT_TRUE(WaitUntil([&] { return runtime.Counters()[1].in_flight == 20; }));
+  EXPECT_EQ(returned.load(), 2);
+  runtime.Abort();
+  source.join();
+  EXPECT_EQ(returned.load(), 3);
+  EXPECT_FALSE(third_result.load());
+  EXPECT_TRUE(sink.reports().empty()) << "Abort must not report partial batches";
+}
+
+TEST(RuntimeTest, BatchesInFlightNeverExceedTheBudget) {
+  constexpr std::size_t kBudget = 3;
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("tag", std::make_unique<TagStage>("t")));
+  stages.push_back(Named("async", std::make_unique<DelayAsyncStage>("a", 50, 2000)));
+  RuntimeOptions options;
+  options.max_batches_in_flight = kBudget;
+  options.chunk_size = 16;
+  options.channel_capacity = 2;
+  Sink sink;
+  Runtime runtime(options, std::move(stages), sink.Callback());
+  sink.Watch(&runtime);
+  ASSERT_TRUE(runtime.Start().ok());
+  for (BatchId batch = 0; batch < 30; ++batch) {
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 100, 100)));
+    EXPECT_LE(runtime.batches_in_flight(), kBudget);
+  }
+  runtime.Finish();
+  EXPECT_EQ(sink.reports().size(), 30u);
+  EXPECT_LE(sink.max_in_flight_seen(), kBudget);
+}
+
+TEST(RuntimeTest, AsyncStageHoldsTenThousandInFlight) {
+  // Releases records only when it holds 10,000 at once, so the batches complete
+  // only if the runtime really fills the stage to max_in_flight.
+  auto hold = std::make_unique<HoldingAsyncStage>(10000, 10000);
+  HoldingAsyncStage* hold_ptr = hold.get();
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("hold", std::move(hold)));
+  RuntimeOptions options;
+  options.max_batches_in_flight = 12;  // 12,000 records: enough to fill the stage
+  Sink sink;
+  Runtime runtime(options, std::move(stages), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  std::thread source([&] {
+    for (BatchId batch = 0; batch < 20; ++batch) {
+      ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 1000, 1000)));
+    }
+  });
+  const bool all_done = sink.WaitForBatches(20);
+  if (!all_done) runtime.Abort();  // do not hang the suite on a failure
+  source.join();
+  runtime.Finish();
+  ASSERT_TRUE(all_done);
+  EXPECT_EQ(hold_ptr->peak_.load(), 10000u);
+  for (const auto& [batch, records] : sink.batches()) EXPECT_EQ(records.size(), 1000u);
+}
+
+TEST(RuntimeTest, AsyncStageMayCompleteInsideStart) {
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("immediate", std::make_unique<ImmediateAsyncStage>()));
+  stages.push_back(Named("tag", std::make_unique<TagStage>("t")));
+  Sink sink;
+  Runtime runtime(RuntimeOptions{}, std::move(stages), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  for (BatchId batch = 0; batch < 5; ++batch) {
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 500, 500)));
+  }
+  runtime.Finish();
+  ASSERT_EQ(sink.reports().size(), 5u);
+  for (const auto& [batch, records] : sink.batches()) EXPECT_EQ(records.size(), 500u);
+}
+
+TEST(RuntimeTest, DuplicateItemIdFromAnotherBatchFailsInsteadOfMiscounting) {
+  auto hold = std::make_unique<HoldingAsyncStage>(100, 2);  // releases pairs
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("hold", std::move(hold)));
+  Sink sink;
+  RuntimeOptions options;
+  options.chunk_size = 1;
+  Runtime runtime(options, std::move(stages), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(5, 1)));  // id 5, held
+  ASSERT_TRUE(runtime.Submit(2, MakeBatch(5, 1)));  // id 5 again: must not be started
+  ASSERT_TRUE(sink.WaitForBatches(1));
+  auto batches = sink.batches();
+  ASSERT_EQ(batches.count(2), 1u);
+  ASSERT_EQ(batches[2].size(), 1u);
+  EXPECT_EQ(batches[2][0].reason(), FailureReason::kInternal);
+  ASSERT_TRUE(runtime.Submit(3, MakeBatch(6, 1)));  // pairs with id 5: both released
+  ASSERT_TRUE(sink.WaitForBatches(3));
+  runtime.Finish();
+  batches = sink.batches();
+  EXPECT_FALSE(batches[1][0].failed());
+  EXPECT_EQ(batches[1][0].id(), 5u);
+}
+
+TEST(RuntimeTest, AbortWithRecordsInFlight) {
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("tag", std::make_unique<TagStage>("t")));
+  stages.push_back(Named("hold", std::make_unique<HoldingAsyncStage>(5000, 1000000)));
+  Sink sink;
+  Runtime runtime(RuntimeOptions{}, std::move(stages), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  for (BatchId batch = 0; batch < 4; ++batch) {
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 1000, 1000)));
+  }
+  ASSERT_TRUE(WaitUntil([&] { return runtime.Counters()[1].in_flight > 0; }));
+  runtime.Abort();
+  EXPECT_TRUE(sink.reports().empty());
+  EXPECT_FALSE(runtime.Submit(9, MakeBatch(0, 1)));
+  runtime.Finish();  // harmless after Abort
+}
+
+// Abort() while the callback blocks returns only after the callback returned, and
+// reports nothing more, even a batch that completed meanwhile.
+TEST(RuntimeTest, AbortWaitsForABlockedCallback) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false;   // guarded by mu
+  bool release = false;   // guarded by mu
+  std::atomic<bool> callback_returned{false};
+  std::atomic<int> reports{0};
+  BatchDone done = [&](BatchId, std::vector<Record>) {
+    ++reports;
+    std::unique_lock<std::mutex> lock(mu);
+    entered = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    callback_returned = true;
+  };
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("tag", std::make_unique<TagStage>("t")));
+  RuntimeOptions options;
+  options.max_batches_in_flight = 2;
+  Runtime runtime(options, std::move(stages), done);
+  ASSERT_TRUE(runtime.Start().ok());
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 10)));
+  ASSERT_TRUE(runtime.Submit(2, MakeBatch(10, 10)));
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, kWaitLimit, [&] { return entered; }));
+  }
+  std::atomic<bool> returned_after_callback{false};
+  std::thread aborter([&] {
+    runtime.Abort();
+    returned_after_callback = callback_returned.load();
+  });
+  // The budget is full, so this blocks until the abort has begun.
+  EXPECT_FALSE(runtime.Submit(3, MakeBatch(20, 10)));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+    cv.notify_all();
+  }
+  aborter.join();
+  EXPECT_TRUE(returned_after_callback.load());
+  EXPECT_EQ(reports.load(), 1);
+}
+
+TEST(RuntimeTest, CountersPerStage) {
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("first", std::make_unique<TagStage>("a")));
+  stages.push_back(Named("fail", std::make_unique<ModFailStage>(10)));
+  stages.push_back(Named("last", std::make_unique<DelayAsyncStage>("b", 64, 0)));
+  Sink sink;
+  Runtime runtime(RuntimeOptions{}, std::move(stages), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  for (BatchId batch = 0; batch < 5; ++batch) {
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 100, 100)));
+  }
+  runtime.Finish();
+  const auto counters = runtime.Counters();
+  ASSERT_EQ(counters.size(), 3u);
+  EXPECT_EQ(counters[0].name, "first");
+  EXPECT_EQ(counters[2].name, "last");
+  for (const auto& c : counters) EXPECT_EQ(c.records_in, 500u) << c.name;
+  EXPECT_EQ(counters[0].records_failed, 0u);
+  EXPECT_EQ(counters[1].records_failed, 50u);
+  EXPECT_EQ(counters[2].records_failed, 0u);
+}
+
+}  // namespace
+}  // namespace sluice
