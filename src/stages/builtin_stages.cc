@@ -1,1 +1,112 @@
-// Placeholder until the stages module lands.
+#include "src/stages/builtin_stages.h"
+
+#include <fmt/format.h>
+
+#include <limits>
+#include <optional>
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace sluice {
+namespace {
+
+// SplitMix64's finaliser: a cheap, well-mixed 64-bit hash.
+std::uint64_t Mix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+std::string ValidReasonNames() {
+  std::string names;
+  for (FailureReason reason : AllFailureReasons()) {
+    if (!names.empty()) names += ", ";
+    names += FailureReasonName(reason);
+  }
+  return names;
+}
+
+Result<std::unique_ptr<Stage>> MakeNoop(StageOptions& options) {
+  (void)options;  // no options: the caller's Finish() reports any key given
+  return std::unique_ptr<Stage>(std::make_unique<NoopStage>());
+}
+
+Result<std::unique_ptr<Stage>> MakeSleep(StageOptions& options) {
+  SleepOptions sleep;
+  sleep.delay = std::chrono::milliseconds(options.GetInt("ms", 10, 0, 3'600'000));
+  sleep.max_in_flight =
+      static_cast<std::size_t>(options.GetInt("max_in_flight", 10'000, 1, 1'000'000));
+  return std::unique_ptr<Stage>(std::make_unique<SleepStage>(sleep));
+}
+
+Result<std::unique_ptr<Stage>> MakeFail(StageOptions& options) {
+  FailOptions fail;
+  fail.fraction = options.GetDouble("fraction", 0.1, 0.0, 1.0);
+  const std::string reason_name = options.GetString("reason", "injected");
+  // Seeds are bit patterns: any int64 is fine, negative ones included.
+  fail.seed = static_cast<std::uint64_t>(
+      options.GetInt("seed", 0, std::numeric_limits<std::int64_t>::min(),
+                     std::numeric_limits<std::int64_t>::max()));
+  const std::optional<FailureReason> reason = ParseFailureReason(reason_name);
+  if (!reason.has_value()) {
+    return InvalidArgument(fmt::format("{}: reason: unknown failure reason \"{}\" (valid: {})",
+                                       options.path(), reason_name, ValidReasonNames()));
+  }
+  fail.reason = *reason;
+  return std::unique_ptr<Stage>(std::make_unique<FailStage>(fail));
+}
+
+}  // namespace
+
+void RegisterBuiltinStages(StageRegistry& registry) {
+  registry.Register("noop", "passes records on unchanged", MakeNoop);
+  registry.Register("sleep", "delays each record by `ms` on a timer, without a thread",
+                    MakeSleep);
+  registry.Register("fail", "fails a deterministic `fraction` of the records", MakeFail);
+}
+
+// --- SleepStage ---------------------------------------------------------------------
+
+SleepStage::~SleepStage() {
+  // The loop may outlive the stage; its timer must not call into a dead stage.
+  if (timer_ != 0 && ctx_ != nullptr) ctx_->loop().CancelTimer(timer_);
+}
+
+void SleepStage::Start(Record record, AsyncContext& ctx) {
+  ctx_ = &ctx;
+  sleepers_.push_back(Sleeper{ctx.loop().Now() + options_.delay, std::move(record)});
+  if (timer_ == 0) ArmTimer();
+}
+
+void SleepStage::ArmTimer() {
+  EventLoop& loop = ctx_->loop();
+  timer_ = loop.AddTimer(sleepers_.front().deadline - loop.Now(), [this] { Wake(); });
+}
+
+void SleepStage::Wake() {
+  timer_ = 0;
+  const EventLoop::Clock::time_point now = ctx_->loop().Now();
+  while (!sleepers_.empty() && sleepers_.front().deadline <= now) {
+    Record record = std::move(sleepers_.front().record);
+    sleepers_.pop_front();
+    ctx_->Complete(std::move(record));
+  }
+  if (!sleepers_.empty()) ArmTimer();
+}
+
+// --- FailStage ----------------------------------------------------------------------
+
+bool FailStage::ShouldFail(ItemId id, const FailOptions& options) {
+  const std::uint64_t hash = Mix64(id ^ Mix64(options.seed));
+  // The top 53 bits as a double in [0, 1): uniform, and exact.
+  const double unit = static_cast<double>(hash >> 11) * 0x1.0p-53;
+  return unit < options.fraction;
+}
+
+void FailStage::ProcessOne(Record& record) {
+  if (ShouldFail(record.id(), options_)) record.Fail(options_.reason, "injected by fail stage");
+}
+
+}  // namespace sluice

@@ -1,0 +1,100 @@
+// The generic stages every pipeline can use, for testing, benchmarking and
+// rehearsing a pipeline without its real work:
+//
+//   noop   CPU stage that passes records on untouched. No options.
+//
+//   sleep  Async stage that holds each record for a fixed time on a timer, without
+//          holding a thread (a stand-in for a download's latency).
+//            ms:            delay per record, integer 0..3600000, default 10
+//            max_in_flight: records held at once, integer 1..1000000, default 10000
+//
+//   fail   CPU stage that fails a deterministic fraction of the records (to rehearse
+//          failure handling and retries).
+//            fraction: share of records to fail, 0..1, default 0.1
+//            reason:   the FailureReason name to fail with, default "injected"
+//            seed:     integer mixed into the decision, default 0
+//          Whether an item fails depends only on (item id, seed): two runs fail
+//          the same items.
+//
+// Thread-safety: NoopStage and FailStage are immutable after construction and may
+// process chunks concurrently. A SleepStage is driven by the one event-loop thread
+// its runtime gives it.
+#ifndef SLUICE_STAGES_BUILTIN_STAGES_H_
+#define SLUICE_STAGES_BUILTIN_STAGES_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <span>
+
+#include "sluice/record.h"
+#include "sluice/stage.h"
+
+namespace sluice {
+
+// Registers "noop", "sleep" and "fail". A factory returns an error naming the YAML
+// path and key for a value it cannot use (an unknown failure reason); values out of
+// range are recorded in the StageOptions and reported by its Finish().
+void RegisterBuiltinStages(StageRegistry& registry);
+
+class NoopStage final : public CpuStage {
+ public:
+  void Process(std::span<Record> records) override { (void)records; }
+};
+
+struct SleepOptions {
+  std::chrono::milliseconds delay{10};  // "ms"
+  std::size_t max_in_flight = 10000;    // "max_in_flight"
+};
+
+// Every record waits the same delay, so records leave in the order they came:
+// a FIFO of (deadline, record) with one timer, armed for the head, is enough.
+class SleepStage final : public AsyncStage {
+ public:
+  explicit SleepStage(SleepOptions options) : options_(options) {}
+  ~SleepStage() override;
+
+  std::size_t max_in_flight() const override { return options_.max_in_flight; }
+  void Start(Record record, AsyncContext& ctx) override;
+
+ private:
+  struct Sleeper {
+    EventLoop::Clock::time_point deadline;
+    Record record;
+  };
+
+  // Completes every record whose deadline passed, then re-arms for the new head.
+  void Wake();
+  void ArmTimer();
+
+  const SleepOptions options_;
+  // All loop-thread state. The runtime gives a stage one context for its lifetime.
+  AsyncContext* ctx_ = nullptr;
+  std::deque<Sleeper> sleepers_;
+  EventLoop::TimerId timer_ = 0;  // 0: no timer armed
+};
+
+struct FailOptions {
+  double fraction = 0.1;                          // "fraction"
+  FailureReason reason = FailureReason::kInjected;  // "reason"
+  std::uint64_t seed = 0;                         // "seed"
+};
+
+class FailStage final : public CpuStage {
+ public:
+  explicit FailStage(FailOptions options) : options_(options) {}
+
+  // True if the item `id` fails under `options`: a hash of (id, seed) mapped to
+  // [0, 1) and compared to the fraction.
+  static bool ShouldFail(ItemId id, const FailOptions& options);
+
+  void ProcessOne(Record& record) override;
+
+ private:
+  const FailOptions options_;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_STAGES_BUILTIN_STAGES_H_

@@ -1,0 +1,341 @@
+#include "src/stages/builtin_stages.h"
+
+#include <gtest/gtest.h>
+
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "src/core/runtime.h"
+
+namespace sluice {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// StageOptions over a map of strings, standing in for the YAML-backed one.
+class FakeStageOptions final : public StageOptions {
+ public:
+  explicit FakeStageOptions(std::map<std::string, std::string> values)
+      : values_(std::move(values)) {}
+
+  const std::string& path() const override { return path_; }
+
+  std::int64_t GetInt(std::string_view key, std::int64_t default_value, std::int64_t min,
+                      std::int64_t max) override {
+    const std::string* text = Use(key);
+    if (text == nullptr) return default_value;
+    std::int64_t value = 0;
+    auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (error != std::errc() || end != text->data() + text->size() || value < min ||
+        value > max) {
+      AddError(key, "must be an integer in [" + std::to_string(min) + ", " +
+                        std::to_string(max) + "]");
+      return default_value;
+    }
+    return value;
+  }
+  double GetDouble(std::string_view key, double default_value, double min,
+                   double max) override {
+    const std::string* text = Use(key);
+    if (text == nullptr) return default_value;
+    char* end = nullptr;
+    const double value = std::strtod(text->c_str(), &end);
+    if (end != text->c_str() + text->size() || text->empty() || !(value >= min) ||
+        !(value <= max)) {
+      AddError(key, "must be a number in [" + std::to_string(min) + ", " +
+                        std::to_string(max) + "]");
+      return default_value;
+    }
+    return value;
+  }
+  bool GetBool(std::string_view key, bool default_value) override {
+    const std::string* text = Use(key);
+    if (text == nullptr) return default_value;
+    return *text == "true";
+  }
+  std::string GetString(std::string_view key, std::string_view default_value) override {
+    const std::string* text = Use(key);
+    return text == nullptr ? std::string(default_value) : *text;
+  }
+  std::string GetChoice(std::string_view key, std::string_view default_value,
+                        const std::vector<std::string>& choices) override {
+    std::string value = GetString(key, default_value);
+    for (const std::string& choice : choices) {
+      if (choice == value) return value;
+    }
+    AddError(key, "not a valid choice");
+    return std::string(default_value);
+  }
+  std::vector<std::string> GetStringList(
+      std::string_view key, const std::vector<std::string>& default_value) override {
+    const std::string* text = Use(key);
+    return text == nullptr ? default_value : std::vector<std::string>{*text};
+  }
+  void AddError(std::string_view key, std::string_view message) override {
+    errors_.push_back(path_ + ": " + std::string(key) + ": " + std::string(message));
+  }
+  Status Finish() override {
+    if (!errors_.empty()) return InvalidArgument(errors_.front());
+    for (const auto& [key, value] : values_) {
+      if (!used_.contains(key)) return InvalidArgument(path_ + ": unknown option " + key);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  const std::string* Use(std::string_view key) {
+    auto it = values_.find(std::string(key));
+    if (it == values_.end()) return nullptr;
+    used_.insert(it->first);
+    return &it->second;
+  }
+
+  const std::string path_ = "stages[1] (test)";
+  std::map<std::string, std::string> values_;
+  std::set<std::string> used_;
+  std::vector<std::string> errors_;
+};
+
+// Builds a stage through the registry, as a pipeline would. Returns the factory's
+// error, else the options' Finish() error, else the stage.
+Result<std::unique_ptr<Stage>> Build(const std::string& type,
+                                     std::map<std::string, std::string> values) {
+  StageRegistry registry;
+  RegisterBuiltinStages(registry);
+  const StageFactory* factory = registry.Find(type);
+  if (factory == nullptr) return NotFound("no stage " + type);
+  FakeStageOptions options(std::move(values));
+  auto stage = (*factory)(options);
+  if (!stage.ok()) return stage.status();
+  SLUICE_RETURN_IF_ERROR(options.Finish());
+  return stage;
+}
+
+std::vector<Record> MakeBatch(ItemId first, std::size_t count) {
+  std::vector<Record> records;
+  for (std::size_t i = 0; i < count; ++i) records.emplace_back(first + i, "u");
+  return records;
+}
+
+// --- registry and options ---------------------------------------------------------
+
+TEST(BuiltinStagesTest, RegistersNoopSleepAndFail) {
+  StageRegistry registry;
+  RegisterBuiltinStages(registry);
+  std::set<std::string> names;
+  for (const auto& [name, description] : registry.List()) {
+    names.insert(name);
+    EXPECT_FALSE(description.empty()) << name;
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"fail", "noop", "sleep"}));
+}
+
+TEST(BuiltinStagesTest, NoopIsACpuStageWithoutOptions) {
+  auto stage = Build("noop", {});
+  ASSERT_TRUE(stage.ok()) << stage.status().ToString();
+  EXPECT_EQ((*stage)->kind(), Stage::Kind::kCpu);
+  EXPECT_FALSE(Build("noop", {{"ms", "3"}}).ok()) << "unknown options are errors";
+}
+
+TEST(BuiltinStagesTest, SleepDefaultsAndLimits) {
+  auto stage = Build("sleep", {});
+  ASSERT_TRUE(stage.ok()) << stage.status().ToString();
+  ASSERT_EQ((*stage)->kind(), Stage::Kind::kAsync);
+  EXPECT_EQ(static_cast<AsyncStage&>(**stage).max_in_flight(), 10000u);
+
+  auto custom = Build("sleep", {{"ms", "0"}, {"max_in_flight", "1000000"}});
+  ASSERT_TRUE(custom.ok()) << custom.status().ToString();
+  EXPECT_EQ(static_cast<AsyncStage&>(**custom).max_in_flight(), 1000000u);
+}
+
+TEST(BuiltinStagesTest, SleepRejectsOutOfRangeOptions) {
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"ms", "-1"}, {"ms", "3600001"}, {"ms", "soon"},
+           {"max_in_flight", "0"}, {"max_in_flight", "1000001"}}) {
+    auto stage = Build("sleep", {{key, value}});
+    ASSERT_FALSE(stage.ok()) << key << "=" << value;
+    EXPECT_EQ(stage.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(stage.status().message().find("stages[1] (test): " + key),
+              std::string::npos)
+        << stage.status().message();
+  }
+}
+
+TEST(BuiltinStagesTest, FailRejectsBadOptions) {
+  auto bad_reason = Build("fail", {{"reason", "gremlins"}});
+  ASSERT_FALSE(bad_reason.ok());
+  const std::string& message = bad_reason.status().message();
+  EXPECT_NE(message.find("stages[1] (test): reason"), std::string::npos) << message;
+  EXPECT_NE(message.find("gremlins"), std::string::npos) << message;
+  // Lists the valid names.
+  for (FailureReason reason : AllFailureReasons()) {
+    EXPECT_NE(message.find(std::string(FailureReasonName(reason))), std::string::npos)
+        << message;
+  }
+  EXPECT_FALSE(Build("fail", {{"fraction", "1.5"}}).ok());
+  EXPECT_FALSE(Build("fail", {{"fraction", "-0.1"}}).ok());
+  EXPECT_FALSE(Build("fail", {{"seed", "x"}}).ok());
+  EXPECT_TRUE(Build("fail", {{"fraction", "1"}, {"reason", "timeout"}, {"seed", "-3"}}).ok());
+}
+
+// --- fail -----------------------------------------------------------------------------
+
+std::vector<ItemId> FailedIds(const std::map<std::string, std::string>& values,
+                              std::size_t items) {
+  auto stage = Build("fail", values);
+  EXPECT_TRUE(stage.ok()) << stage.status().ToString();
+  auto& cpu = static_cast<CpuStage&>(**stage);
+  std::vector<Record> records = MakeBatch(0, items);
+  cpu.Process(records);
+  std::vector<ItemId> failed;
+  for (const Record& record : records) {
+    if (record.failed()) failed.push_back(record.id());
+  }
+  return failed;
+}
+
+TEST(FailStageTest, SameSeedFailsTheSameItems) {
+  const auto first = FailedIds({{"fraction", "0.2"}, {"seed", "7"}}, 100'000);
+  const auto second = FailedIds({{"fraction", "0.2"}, {"seed", "7"}}, 100'000);
+  EXPECT_EQ(first, second);
+  const auto other_seed = FailedIds({{"fraction", "0.2"}, {"seed", "8"}}, 100'000);
+  EXPECT_NE(first, other_seed);
+}
+
+TEST(FailStageTest, FailsTheRequestedFraction) {
+  // 100,000 draws: one standard deviation is under 0.13%; allow 0.6%.
+  for (double fraction : {0.01, 0.1, 0.5, 0.9}) {
+    const auto failed = FailedIds({{"fraction", std::to_string(fraction)}}, 100'000);
+    EXPECT_NEAR(static_cast<double>(failed.size()) / 100'000, fraction, 0.006) << fraction;
+  }
+  EXPECT_TRUE(FailedIds({{"fraction", "0"}}, 10'000).empty());
+  EXPECT_EQ(FailedIds({{"fraction", "1"}}, 10'000).size(), 10'000u);
+}
+
+TEST(FailStageTest, SetsTheReasonAndMessageAndKeepsEarlierFailures) {
+  auto stage = Build("fail", {{"fraction", "1"}, {"reason", "http_5xx"}});
+  ASSERT_TRUE(stage.ok()) << stage.status().ToString();
+  std::vector<Record> records = MakeBatch(0, 2);
+  records[1].Fail(FailureReason::kDns, "earlier");
+  static_cast<CpuStage&>(**stage).Process(records);
+  EXPECT_EQ(records[0].reason(), FailureReason::kHttp5xx);
+  EXPECT_EQ(records[0].error(), "injected by fail stage");
+  EXPECT_EQ(records[1].reason(), FailureReason::kDns);
+  EXPECT_EQ(records[1].error(), "earlier");
+}
+
+TEST(FailStageTest, DefaultIsTenPercentInjected) {
+  const auto failed = FailedIds({}, 100'000);
+  EXPECT_NEAR(static_cast<double>(failed.size()) / 100'000, 0.1, 0.006);
+  FailOptions defaults;
+  EXPECT_EQ(defaults.reason, FailureReason::kInjected);
+}
+
+// --- sleep in a runtime ----------------------------------------------------------------
+
+// Delivered batches with the time each was reported.
+struct Arrivals {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<BatchId, Clock::time_point> at;           // guarded by mu
+  std::map<BatchId, std::vector<Record>> records;    // guarded by mu
+
+  BatchDone Callback() {
+    return [this](BatchId batch, std::vector<Record> batch_records) {
+      std::lock_guard<std::mutex> lock(mu);
+      at[batch] = Clock::now();
+      records[batch] = std::move(batch_records);
+      cv.notify_all();
+    };
+  }
+};
+
+TEST(SleepStageTest, DelaysEveryRecordAtLeastMs) {
+  auto sleep = Build("sleep", {{"ms", "40"}});
+  ASSERT_TRUE(sleep.ok());
+  std::vector<NamedStage> stages;
+  stages.push_back(NamedStage{"sleep", std::move(sleep).value()});
+  RuntimeOptions options;
+  options.chunk_size = 16;
+  Arrivals arrivals;
+  Runtime runtime(options, std::move(stages), arrivals.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  std::map<BatchId, Clock::time_point> submitted;
+  for (BatchId batch = 0; batch < 4; ++batch) {
+    submitted[batch] = Clock::now();
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 100, 100)));
+  }
+  runtime.Finish();
+  ASSERT_EQ(arrivals.at.size(), 4u);
+  for (const auto& [batch, when] : submitted) {
+    EXPECT_GE(arrivals.at[batch] - when, milliseconds(40)) << "batch " << batch;
+    EXPECT_EQ(arrivals.records[batch].size(), 100u);
+  }
+}
+
+TEST(SleepStageTest, FailedRecordsDoNotSleep) {
+  std::vector<NamedStage> stages;
+  stages.push_back(NamedStage{"fail", std::make_unique<FailStage>(FailOptions{1.0})});
+  SleepOptions long_sleep;
+  long_sleep.delay = std::chrono::hours(1);
+  stages.push_back(NamedStage{"sleep", std::make_unique<SleepStage>(long_sleep)});
+  Arrivals arrivals;
+  Runtime runtime(RuntimeOptions{}, std::move(stages), arrivals.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 50)));
+  runtime.Finish();  // would take an hour if failed records slept
+  ASSERT_EQ(arrivals.records[1].size(), 50u);
+  for (const Record& record : arrivals.records[1]) {
+    EXPECT_EQ(record.reason(), FailureReason::kInjected);
+  }
+}
+
+TEST(SleepStageTest, ManyInFlightAllComplete) {
+  SleepOptions sleep;
+  sleep.delay = milliseconds(20);
+  sleep.max_in_flight = 10'000;
+  std::vector<NamedStage> stages;
+  stages.push_back(NamedStage{"sleep", std::make_unique<SleepStage>(sleep)});
+  stages.push_back(NamedStage{"noop", std::make_unique<NoopStage>()});
+  RuntimeOptions options;
+  options.max_batches_in_flight = 16;
+  Arrivals arrivals;
+  Runtime runtime(options, std::move(stages), arrivals.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  for (BatchId batch = 0; batch < 30; ++batch) {
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 1000, 1000)));
+  }
+  runtime.Finish();
+  ASSERT_EQ(arrivals.records.size(), 30u);
+  for (const auto& [batch, records] : arrivals.records) EXPECT_EQ(records.size(), 1000u);
+}
+
+TEST(SleepStageTest, AbortWhileRecordsSleep) {
+  SleepOptions long_sleep;
+  long_sleep.delay = std::chrono::hours(1);
+  std::vector<NamedStage> stages;
+  stages.push_back(NamedStage{"sleep", std::make_unique<SleepStage>(long_sleep)});
+  Arrivals arrivals;
+  Runtime runtime(RuntimeOptions{}, std::move(stages), arrivals.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 500)));
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (runtime.Counters()[0].in_flight != 500 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  EXPECT_EQ(runtime.Counters()[0].in_flight, 500u);
+  runtime.Abort();  // the sleeping records are freed with the stage (ASan checks)
+  EXPECT_TRUE(arrivals.records.empty());
+}
+
+}  // namespace
+}  // namespace sluice
