@@ -41,6 +41,8 @@ class Statement {
   Statement& operator=(const Statement&) = delete;
   ~Statement();
 
+  bool prepared() const { return stmt_ != nullptr; }
+
   // Parameters are 1-based, as in SQL ("?1").
   void BindInt(int index, std::int64_t value);
   void BindText(int index, std::string_view text);

@@ -213,18 +213,39 @@ Result<std::vector<Record>> SqliteStore::ReadBatchItemsLocked(const Lease& lease
   Transaction transaction(*db_);
   SLUICE_RETURN_IF_ERROR(transaction.BeginRead());
   SLUICE_ASSIGN_OR_RETURN(CurrentBatch batch, CheckLeaseIsCurrent(lease));
+  // Usually no item of the batch has a result yet (it is leased for the first
+  // time): one range probe then spares a probe of results per item.
   SLUICE_ASSIGN_OR_RETURN(
-      Statement * select,
-      Cached("SELECT id, url, columns_json FROM items WHERE id >= ?2 AND id < ?3 AND "
-             "NOT EXISTS (SELECT 1 FROM results "
-             "            WHERE results.group_id = ?1 AND results.item_id = items.id) "
-             "ORDER BY id"));
+      Statement * any_result,
+      Cached("SELECT EXISTS (SELECT 1 FROM results WHERE group_id = ?1 AND "
+             "item_id >= ?2 AND item_id < ?3)"));
+  ScopedReset reset_any(*any_result);
+  any_result->BindInt(1, batch.group_id);
+  any_result->BindInt(2, static_cast<std::int64_t>(batch.first_item));
+  any_result->BindInt(3, static_cast<std::int64_t>(batch.end_item));
+  SLUICE_RETURN_IF_ERROR(any_result->Step().ToStatus());
+  const bool some_done = any_result->ColumnInt(0) != 0;
+  any_result->Reset();
+
+  Statement* select = nullptr;
+  if (some_done) {
+    SLUICE_ASSIGN_OR_RETURN(
+        select,
+        Cached("SELECT id, url, columns_json FROM items WHERE id >= ?2 AND id < ?3 AND "
+               "NOT EXISTS (SELECT 1 FROM results "
+               "            WHERE results.group_id = ?1 AND results.item_id = items.id) "
+               "ORDER BY id"));
+    select->BindInt(1, batch.group_id);
+  } else {
+    SLUICE_ASSIGN_OR_RETURN(
+        select, Cached("SELECT id, url, columns_json FROM items WHERE id >= ?2 AND id < ?3 "
+                       "ORDER BY id"));
+  }
   ScopedReset reset(*select);
-  select->BindInt(1, batch.group_id);
   select->BindInt(2, static_cast<std::int64_t>(batch.first_item));
   select->BindInt(3, static_cast<std::int64_t>(batch.end_item));
   std::vector<Record> records;
-  records.reserve(lease.item_count);
+  records.reserve(batch.end_item - batch.first_item);  // the stored count, not the caller's
   while (true) {
     SLUICE_ASSIGN_OR_RETURN(bool has_row, select->Step());
     if (!has_row) break;
@@ -260,23 +281,24 @@ Status SqliteStore::CommitBatchLocked(const Lease& lease, std::span<const Result
     }
   }
 
-  SLUICE_ASSIGN_OR_RETURN(
-      Statement * insert,
-      Cached("INSERT INTO results (group_id, item_id, reason, error, fields_json) "
-             "VALUES (?1, ?2, ?3, ?4, ?5)"));
-  ScopedReset reset_insert(*insert);
-  for (const ResultRow& result : results) {
-    insert->BindInt(1, group_id);
-    insert->BindInt(2, static_cast<std::int64_t>(result.item_id));
-    insert->BindTextOrNull(3, FailureReasonName(result.reason));  // kNone -> NULL
-    insert->BindTextOrNull(4, result.error);
-    insert->BindTextOrNull(5, result.fields_json);
-    Status status = insert->Run();
-    if (status.code() == StatusCode::kInternal) {  // the primary key
-      return Internal(fmt::format("item {} already has a result", result.item_id));
-    }
-    SLUICE_RETURN_IF_ERROR(status);
+  std::size_t failed_row = results.size();
+  Status inserted = insert_results_.Insert(
+      *db_, results.size(),
+      [&](Statement& insert, int parameter, std::size_t row) {
+        const ResultRow& result = results[row];
+        insert.BindInt(parameter, group_id);
+        insert.BindInt(parameter + 1, static_cast<std::int64_t>(result.item_id));
+        insert.BindTextOrNull(parameter + 2, FailureReasonName(result.reason));  // ok: NULL
+        insert.BindTextOrNull(parameter + 3, result.error);
+        insert.BindTextOrNull(parameter + 4, result.fields_json);
+      },
+      &failed_row);
+  if (inserted.code() == StatusCode::kInternal && failed_row < results.size()) {
+    // The primary key (group_id, item_id): the only constraint a result can break.
+    return Internal(
+        fmt::format("item {} already has a result", results[failed_row].item_id));
   }
+  SLUICE_RETURN_IF_ERROR(inserted);
 
   SLUICE_ASSIGN_OR_RETURN(
       Statement * done,

@@ -195,29 +195,27 @@ Status SqliteStore::AppendItemsLocked(std::int64_t input_id, std::span<const Ite
     std::int64_t next_batch = max_batch->ColumnInt(0) + 1;
     max_batch->Reset();
 
-    SLUICE_ASSIGN_OR_RETURN(
-        Statement * insert_item,
-        Cached("INSERT INTO items (id, url, columns_json) VALUES (?1, ?2, ?3)"));
-    ScopedReset reset_item(*insert_item);
+    std::size_t failed_row = items.size();
+    SLUICE_RETURN_IF_ERROR(insert_items_.Insert(
+        *db_, items.size(),
+        [&](Statement& insert, int parameter, std::size_t row) {
+          insert.BindInt(parameter, next_item + static_cast<std::int64_t>(row));
+          insert.BindText(parameter + 1, items[row].url);
+          insert.BindTextOrNull(parameter + 2, items[row].columns_json);
+        },
+        &failed_row));
+
     SLUICE_ASSIGN_OR_RETURN(
         Statement * insert_batch,
         Cached("INSERT INTO batches (group_id, batch_id, first_item, item_count, state) "
                "VALUES (?1, ?2, ?3, ?4, ?5)"));
     ScopedReset reset_batch(*insert_batch);
-
     for (std::size_t start = 0; start < items.size(); start += batch_size) {
       const std::size_t count = std::min<std::size_t>(batch_size, items.size() - start);
-      const std::int64_t first_item = next_item;
-      for (const ItemRow& item : items.subspan(start, count)) {
-        insert_item->BindInt(1, next_item++);
-        insert_item->BindText(2, item.url);
-        insert_item->BindTextOrNull(3, item.columns_json);
-        SLUICE_RETURN_IF_ERROR(insert_item->Run());
-      }
       for (std::size_t group = 0; group < groups.size(); ++group) {
         insert_batch->BindInt(1, static_cast<std::int64_t>(group));
         insert_batch->BindInt(2, next_batch);
-        insert_batch->BindInt(3, first_item);
+        insert_batch->BindInt(3, next_item + static_cast<std::int64_t>(start));
         insert_batch->BindInt(4, static_cast<std::int64_t>(count));
         insert_batch->BindText(5, group == 0 ? kPending : kWaiting);
         SLUICE_RETURN_IF_ERROR(insert_batch->Run());

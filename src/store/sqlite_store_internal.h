@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "sluice/store.h"
+#include "src/store/sqlite_bulk_insert.h"
 #include "src/store/sqlite_db.h"
 #include "src/store/sqlite_store.h"
 
@@ -108,6 +109,9 @@ class SqliteStore final : public Store {
   // Statements are declared after db_ so that they are finalized first.
   std::unique_ptr<SqliteDb> db_;
   std::unordered_map<const char*, Statement> statements_;
+  BulkInsert insert_items_{"INSERT INTO items (id, url, columns_json)", 3};
+  BulkInsert insert_results_{
+      "INSERT INTO results (group_id, item_id, reason, error, fields_json)", 5};
   // Stage groups never change once registered, so a loaded list stays valid.
   std::vector<std::string> group_names_;
 };
