@@ -368,6 +368,25 @@ TEST_F(SqliteLeasesTest, SecondResultForAnItemRollsTheCommitBack) {
   EXPECT_EQ(Summary().batches_done, 0u);
 }
 
+TEST_F(SqliteLeasesTest, ResultForAnItemDoneInAnEarlierCommitRollsBack) {
+  Ingest(*store_, MakeItems(3), 3);
+  Lease lease = LeaseOne(*store_, "w");
+  std::vector<ResultRow> results = ResultsFor(Read(*store_, lease));
+  results[2].reason = FailureReason::kTimeout;
+  ASSERT_TRUE(store_->CommitBatch(lease, results).ok());
+  ASSERT_EQ(store_->RetryFailed("main", FailureReason::kTimeout).value(), 1u);
+
+  Lease retry = LeaseOne(*store_, "w");
+  // Item 1 has its ok result from the first commit.
+  std::vector<ResultRow> again = {{3, FailureReason::kNone, "", "new"},
+                                  {1, FailureReason::kNone, "", "new"}};
+  Status commit = store_->CommitBatch(retry, again);
+  EXPECT_EQ(commit.code(), StatusCode::kInternal);
+  EXPECT_THAT(commit.message(), HasSubstr("item 1 already has a result"));
+  EXPECT_THAT(ResultFields(*store_), ElementsAre(Pair(1, ""), Pair(2, "")));
+  EXPECT_EQ(Summary().batches_leased, 1u);
+}
+
 TEST_F(SqliteLeasesTest, ReleasedBatchIsPendingAndItsOldLeaseIsStale) {
   Ingest(*store_, MakeItems(4), 4);
   Lease lease = LeaseOne(*store_, "w");

@@ -279,6 +279,18 @@ TEST_F(SqliteStoreTest, ColumnsThatAreNotAnObjectOfStringsAreCorruption) {
             "store: read batch 1 of group main: item 1: column width is not a JSON string");
 }
 
+TEST_F(SqliteStoreTest, ColumnsThatAreNotJsonAreCorruptionNotACrash) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Ingest(*store, {{"http://a/1.jpg", R"({"caption": "unterminated)"}}, 10);
+  auto leases = store->LeaseBatches("main", "w", 1, std::chrono::seconds(30));
+  ASSERT_TRUE(leases.ok() && leases->size() == 1);
+  auto records = store->ReadBatchItems(leases->front());
+  ASSERT_FALSE(records.ok());
+  EXPECT_EQ(records.status().code(), StatusCode::kCorruption);
+  EXPECT_THAT(records.status().message(), HasSubstr("item 1: columns are not a JSON object"));
+}
+
 // --- Reading back --------------------------------------------------------------------
 
 TEST_F(SqliteStoreTest, ExportStreamsEveryItemInIdOrderWithItsResult) {
