@@ -142,7 +142,7 @@ TEST_F(CliTest, RunStatusExportRetryAndResume) {
   std::vector<nlohmann::json> rows = ExportRows(workdir_);
   ASSERT_EQ(rows.size(), 1000u);
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    EXPECT_EQ(rows[i]["id"], i);
+    EXPECT_EQ(rows[i]["id"], i + 1) << "ids are dense, from 1, in input order";
     EXPECT_EQ(rows[i]["url"], "http://example.com/" + std::to_string(i));
     if (rows[i]["status"] == "failed") {
       EXPECT_EQ(rows[i]["reason"], "http_5xx");

@@ -109,9 +109,8 @@ Status ExportJsonl(Store& store, const std::string& group, Output& out) {
   return store.ExportRows(group, [&](const ExportRow& row) -> Status {
     OrderedJson line = {{"id", row.id}, {"url", row.url}, {"status", StatusName(row)},
                         {"reason", FailureReasonName(row.reason)}, {"error", row.error}};
-    for (auto& [name, value] : ParseObject(row.fields_json).items()) {
-      line[FieldName(name)] = value;
-    }
+    OrderedJson produced = ParseObject(row.fields_json);
+    for (auto& [name, value] : produced.items()) line[FieldName(name)] = value;
     OrderedJson input = ParseObject(row.columns_json);
     if (!input.empty()) line["input"] = std::move(input);
     out.Write(line.dump(-1, ' ', false, OrderedJson::error_handler_t::replace));
@@ -125,8 +124,11 @@ Status ExportCsv(Store& store, const std::string& group, Output& out) {
   std::set<std::string> fields;
   std::set<std::string> inputs;
   SLUICE_RETURN_IF_ERROR(store.ExportRows(group, [&](const ExportRow& row) -> Status {
-    for (auto& [name, value] : ParseObject(row.fields_json).items()) fields.insert(name);
-    for (auto& [name, value] : ParseObject(row.columns_json).items()) inputs.insert(name);
+    // Named, not temporaries: items() refers to the object it iterates.
+    OrderedJson produced = ParseObject(row.fields_json);
+    OrderedJson columns = ParseObject(row.columns_json);
+    for (auto& [name, value] : produced.items()) fields.insert(name);
+    for (auto& [name, value] : columns.items()) inputs.insert(name);
     return Status::Ok();
   }));
   std::string header = "id,url,status,reason,error";
