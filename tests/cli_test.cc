@@ -65,7 +65,7 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, HelpWorksOnEveryCommand) {
-  for (const char* command : {"run", "status", "export", "validate", "retry"}) {
+  for (const char* command : {"run", "ingest", "status", "export", "validate", "retry"}) {
     CommandResult result = RunSluice({command, "--help"});
     EXPECT_EQ(result.exit_code, 0) << command << ": " << result.err;
     EXPECT_NE(result.out.find("Usage"), std::string::npos) << command;

@@ -34,6 +34,7 @@ struct Command {
 };
 
 Command RunCommandRow();
+Command IngestCommandRow();
 Command StatusCommandRow();
 Command ExportCommandRow();
 Command ValidateCommandRow();
@@ -41,7 +42,7 @@ Command RetryCommandRow();
 
 // The table, in the order `sluice --help` lists them.
 inline std::vector<Command> AllCommands() {
-  return {RunCommandRow(), StatusCommandRow(), ExportCommandRow(), RetryCommandRow(),
+  return {RunCommandRow(), IngestCommandRow(), StatusCommandRow(), ExportCommandRow(), RetryCommandRow(),
           ValidateCommandRow()};
 }
 

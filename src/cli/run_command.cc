@@ -12,10 +12,10 @@
 #include <thread>
 
 #include "src/cli/command.h"
+#include "src/cli/pipeline_setup.h"
 #include "src/cli/workdir.h"
 #include "src/core/pipeline_config.h"
 #include "src/core/worker.h"
-#include "src/input/ingest.h"
 
 namespace sluice::cli {
 namespace {
@@ -28,8 +28,6 @@ struct RunFlags {
   double status_interval_s = 5;
   bool quiet = false;
 };
-
-constexpr int kMaxRejectsShown = 10;
 
 // Waits for SIGINT/SIGTERM on its own thread (the signals are blocked everywhere
 // else). The first asks the worker to stop; the second exits at once, which is safe:
@@ -121,81 +119,8 @@ class StatusPrinter {
   bool stop_ = false;  // GUARDED_BY(mutex_)
 };
 
-// Ingests every input; returns false if one of them failed (the error is printed).
-bool IngestInputs(Store& store, const PipelineConfig& config, const RunFlags& flags) {
-  IngestOptions options;
-  options.format = config.input.format;
-  options.url_column = config.input.url_column;
-  options.batch_size = config.batch_size;
-  options.max_line_bytes = config.input.max_line_bytes;
-  options.groups = {config.group};
-  bool all_ok = true;
-  for (const std::string& path : flags.inputs) {
-    Result<IngestReport> report = IngestFile(store, path, options);
-    if (!report.ok()) {
-      PrintError(report.status());
-      all_ok = false;
-      continue;
-    }
-    if (report->already_ingested) {
-      if (!flags.quiet) fmt::print(stderr, "sluice: input {}: already ingested\n", path);
-      continue;
-    }
-    fmt::print(stderr, "sluice: input {}: {} items{}, {} rejected lines, {} blank lines\n",
-               path, report->items, report->resumed ? " (resumed)" : "", report->rejected,
-               report->blank);
-    if (report->items == 0 && report->rejected == 0) {
-      fmt::print(stderr, "sluice: input {}: no items (the file is empty)\n", path);
-    }
-    if (report->rejected > 0) {
-      int shown = 0;
-      Status listed = store.ListRejects([&](std::string_view reject_path,
-                                            const RejectedLine& reject) -> Status {
-        if (reject_path != path) return Status::Ok();
-        if (shown++ == kMaxRejectsShown) return Cancelled("enough");
-        fmt::print(stderr, "  {}:{}: {}: {}\n", path, reject.line, reject.reason,
-                   reject.excerpt);
-        return Status::Ok();
-      });
-      if (report->rejected > kMaxRejectsShown) {
-        fmt::print(stderr, "  ... {} more; every rejected line is kept in the store\n",
-                   report->rejected - kMaxRejectsShown);
-      }
-      (void)listed;
-    }
-  }
-  return all_ok;
-}
-
-// Refuses to resume a workdir with a pipeline that would give different results.
-Status CheckPipelineFingerprint(Store& store, const PipelineConfig& config,
-                                const std::string& workdir) {
-  SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> stored,
-                          store.GetMeta("pipeline_fingerprint"));
-  if (!stored) {
-    SLUICE_RETURN_IF_ERROR(store.SetMeta("pipeline_name", config.name));
-    return store.SetMeta("pipeline_fingerprint", config.fingerprint);
-  }
-  if (*stored == config.fingerprint) return Status::Ok();
-  return InvalidArgument(fmt::format(
-      "--workdir {} holds a run of a pipeline with other stages, batch size or input "
-      "settings (fingerprint {}, this one {}); resume with the same pipeline and --set "
-      "values, or use a new --workdir",
-      workdir, *stored, config.fingerprint));
-}
-
 int Run(const RunFlags& flags) {
-  std::vector<ConfigOverride> overrides;
-  for (const std::string& text : flags.sets) {
-    Result<ConfigOverride> parsed = ParseOverride(text);
-    if (!parsed.ok()) {
-      PrintError(parsed.status());
-      return kExitUsage;
-    }
-    overrides.push_back(*parsed);
-  }
-  Result<PipelineConfig> config =
-      LoadPipelineFile(flags.pipeline, overrides, DefaultRegistry());
+  Result<PipelineConfig> config = LoadPipeline(flags.pipeline, flags.sets);
   if (!config.ok()) {
     PrintError(config.status());
     return kExitUsage;
@@ -206,11 +131,11 @@ int Run(const RunFlags& flags) {
     return ExitCodeFor(opened.status());
   }
   Store& store = **opened;
-  if (Status status = CheckPipelineFingerprint(store, *config, flags.workdir); !status.ok()) {
+  if (Status status = BindPipeline(store, *config, flags.workdir); !status.ok()) {
     PrintError(status);
     return ExitCodeFor(status);
   }
-  if (!IngestInputs(store, *config, flags)) {
+  if (!IngestInputs(store, *config, flags.inputs, flags.quiet)) {
     fmt::print(stderr,
                "sluice: not processing because an input failed; what was ingested is kept, "
                "and the next run resumes the input where it stopped\n");

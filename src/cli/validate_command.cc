@@ -4,7 +4,7 @@
 
 #include "src/cli/command.h"
 #include "src/cli/workdir.h"
-#include "src/core/pipeline_config.h"
+#include "src/cli/pipeline_setup.h"
 
 namespace sluice::cli {
 namespace {
@@ -15,17 +15,7 @@ struct ValidateFlags {
 };
 
 int Validate(const ValidateFlags& flags) {
-  std::vector<ConfigOverride> overrides;
-  for (const std::string& text : flags.sets) {
-    Result<ConfigOverride> parsed = ParseOverride(text);
-    if (!parsed.ok()) {
-      PrintError(parsed.status());
-      return kExitUsage;
-    }
-    overrides.push_back(*parsed);
-  }
-  Result<PipelineConfig> config =
-      LoadPipelineFile(flags.pipeline, overrides, DefaultRegistry());
+  Result<PipelineConfig> config = LoadPipeline(flags.pipeline, flags.sets);
   if (!config.ok()) {
     PrintError(config.status());
     return kExitUsage;

@@ -1,0 +1,87 @@
+#include "src/cli/pipeline_setup.h"
+
+#include <fmt/format.h>
+
+#include "src/cli/workdir.h"
+#include "src/input/ingest.h"
+
+namespace sluice::cli {
+namespace {
+
+constexpr int kMaxRejectsShown = 10;
+
+}  // namespace
+
+Result<PipelineConfig> LoadPipeline(const std::string& path,
+                                    const std::vector<std::string>& sets) {
+  std::vector<ConfigOverride> overrides;
+  for (const std::string& text : sets) {
+    SLUICE_ASSIGN_OR_RETURN(ConfigOverride parsed, ParseOverride(text));
+    overrides.push_back(std::move(parsed));
+  }
+  return LoadPipelineFile(path, overrides, DefaultRegistry());
+}
+
+bool IngestInputs(Store& store, const PipelineConfig& config,
+                  const std::vector<std::string>& inputs, bool quiet) {
+  IngestOptions options;
+  options.format = config.input.format;
+  options.url_column = config.input.url_column;
+  options.batch_size = config.batch_size;
+  options.max_line_bytes = config.input.max_line_bytes;
+  options.groups = {config.group};
+  bool all_ok = true;
+  for (const std::string& path : inputs) {
+    Result<IngestReport> report = IngestFile(store, path, options);
+    if (!report.ok()) {
+      PrintError(report.status());
+      all_ok = false;
+      continue;
+    }
+    if (report->already_ingested) {
+      if (!quiet) fmt::print(stderr, "sluice: input {}: already ingested\n", path);
+      continue;
+    }
+    fmt::print(stderr, "sluice: input {}: {} items{}, {} rejected lines, {} blank lines\n",
+               path, report->items, report->resumed ? " (resumed)" : "", report->rejected,
+               report->blank);
+    if (report->items == 0 && report->rejected == 0) {
+      fmt::print(stderr, "sluice: input {}: no items ({})\n", path,
+                 report->lines == 0 ? "the file is empty" : "only blank lines");
+    }
+    if (report->rejected > 0) {
+      int shown = 0;
+      Status listed = store.ListRejects([&](std::string_view reject_path,
+                                            const RejectedLine& reject) -> Status {
+        if (reject_path != path) return Status::Ok();
+        if (shown++ == kMaxRejectsShown) return Cancelled("enough");
+        fmt::print(stderr, "  {}:{}: {}: {}\n", path, reject.line, reject.reason,
+                   reject.excerpt);
+        return Status::Ok();
+      });
+      if (report->rejected > kMaxRejectsShown) {
+        fmt::print(stderr, "  ... {} more; every rejected line is kept in the store\n",
+                   report->rejected - kMaxRejectsShown);
+      }
+      (void)listed;
+    }
+  }
+  return all_ok;
+}
+
+Status BindPipeline(Store& store, const PipelineConfig& config, const std::string& workdir) {
+  SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> stored,
+                          store.GetMeta("pipeline_fingerprint"));
+  if (!stored) {
+    SLUICE_RETURN_IF_ERROR(store.SetMeta("pipeline_name", config.name));
+    return store.SetMeta("pipeline_fingerprint", config.fingerprint);
+  }
+  if (*stored == config.fingerprint) return Status::Ok();
+  return InvalidArgument(fmt::format(
+      "--workdir {} holds a run of a pipeline with other stages, batch size or input "
+      "settings (fingerprint {}, this one {}); resume with the same pipeline and --set "
+      "values, or use a new --workdir",
+      workdir, *stored, config.fingerprint));
+}
+
+}  // namespace sluice::cli

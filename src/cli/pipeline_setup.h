@@ -1,0 +1,28 @@
+// Steps shared by the commands that take a pipeline: load it with --set overrides,
+// bind it to a workdir, ingest inputs.
+#ifndef SLUICE_CLI_PIPELINE_SETUP_H_
+#define SLUICE_CLI_PIPELINE_SETUP_H_
+
+#include <string>
+#include <vector>
+
+#include "sluice/store.h"
+#include "src/core/pipeline_config.h"
+
+namespace sluice::cli {
+
+// Loads a pipeline file with `sets` ("KEY=VALUE") applied.
+Result<PipelineConfig> LoadPipeline(const std::string& path, const std::vector<std::string>& sets);
+
+// Records the pipeline's fingerprint in a new store, or refuses a store made by a
+// pipeline whose results would differ (other stages, batch size or input settings).
+Status BindPipeline(Store& store, const PipelineConfig& config, const std::string& workdir);
+
+// Ingests every input, printing a line per input and the first rejected lines.
+// Returns false if an input failed (its error is printed; what it ingested is kept).
+bool IngestInputs(Store& store, const PipelineConfig& config,
+                  const std::vector<std::string>& inputs, bool quiet);
+
+}  // namespace sluice::cli
+
+#endif  // SLUICE_CLI_PIPELINE_SETUP_H_
