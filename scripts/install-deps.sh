@@ -12,7 +12,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools used by tests and scripts
-  sqlite3 zstd gzip python3 procps
+  sqlite3 zstd gzip python3 procps time
 )
 
 missing=()
