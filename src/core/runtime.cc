@@ -36,6 +36,10 @@ namespace {
 
 constexpr std::size_t kNoStage = std::numeric_limits<std::size_t>::max();
 
+// The runtime whose collector thread this is (it runs the BatchDone callback), so
+// that Abort() from inside the callback does not wait for its own thread.
+thread_local const void* tls_collector_of = nullptr;
+
 // Splits a batch into chunks of at most `chunk_size` records. The first chunk
 // keeps the batch's own vector, so a batch that fits one chunk is not copied.
 std::vector<Chunk> SplitBatch(BatchId batch, std::vector<Record> records,
@@ -358,6 +362,7 @@ void Runtime::Impl::CollectorThread() {
   std::vector<Registration> registrations;
   std::vector<Chunk> chunks;
   std::vector<std::pair<BatchId, std::vector<Record>>> done;
+  tls_collector_of = this;
   ChunkChannel& sink = channels_.back();
   const std::size_t sink_index = stages_.size();
 
@@ -440,6 +445,7 @@ void Runtime::Impl::Gather(Chunk chunk, std::unordered_map<BatchId, Gathering>* 
 }
 
 void Runtime::Impl::Finish() {
+  assert(tls_collector_of != this && "Finish() from the BatchDone callback waits forever");
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (!started_) return;
@@ -457,6 +463,10 @@ void Runtime::Impl::Abort() {
     stopping_ = true;
     WakeAll();
   }
+  // From inside the callback: only request the stop. Waiting here for the other
+  // threads could deadlock with a Finish() that is joining this very thread; the
+  // caller of Finish(), Abort() or the destructor joins them.
+  if (tls_collector_of == this) return;
   JoinThreads();
   // Drop what was in flight now rather than at destruction. Records an async stage
   // holds go with the stage.
@@ -482,11 +492,7 @@ void Runtime::Impl::JoinThreads() {
   for (auto& runner : runners_) {
     if (runner != nullptr) runner->Join();
   }
-  // Abort() from inside the BatchDone callback cannot wait for its own thread; the
-  // collector exits as soon as the callback returns, and the destructor joins it.
-  if (collector_.joinable() && collector_.get_id() != std::this_thread::get_id()) {
-    collector_.join();
-  }
+  if (collector_.joinable()) collector_.join();
 }
 
 std::size_t Runtime::Impl::batches_in_flight() const {

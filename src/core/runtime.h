@@ -84,16 +84,23 @@ class Runtime {
 
   // Feeds one batch. Blocks while the batch budget is full. An empty batch is
   // reported done at once (from the collector thread). Returns false, without taking
-  // the batch, once Abort() was called.
+  // the batch, once Abort() was called (or after Finish(), or before Start()).
+  // REQUIRES: `batch` is not in flight already. Item ids are unique among the
+  // records in flight: an async stage finds a completed record's batch by its id,
+  // and fails (reason "internal") a record whose id is in flight from another batch.
   bool Submit(BatchId batch, std::vector<Record> records);
 
   // Declares that no more batches come, waits until every submitted batch was
-  // reported done, and stops the threads.
+  // reported done, and stops the threads. Returns early if Abort() is called.
+  // REQUIRES: not called from the BatchDone callback (it would wait for itself).
   void Finish();
 
   // Stops as soon as possible: stages stop taking work, records in flight are
   // dropped, and batches not yet reported are never reported. Returns after every
-  // thread stopped. Safe to call from another thread while Submit() blocks.
+  // thread stopped (after a BatchDone callback under way returned). Safe to call
+  // from another thread while Submit() or Finish() blocks. Called from inside the
+  // BatchDone callback, it only requests the stop and returns at once; Finish(),
+  // Abort() or the destructor, called from outside, then waits for the threads.
   void Abort();
 
   // Batches submitted and not yet reported done.

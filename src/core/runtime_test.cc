@@ -563,6 +563,26 @@ TEST(RuntimeTest, AbortWaitsForABlockedCallback) {
   EXPECT_EQ(reports.load(), 1);
 }
 
+// A callback that finds its commit refused may abort the run from inside.
+TEST(RuntimeTest, AbortFromInsideTheCallbackStopsReporting) {
+  std::atomic<int> reports{0};
+  Runtime* runtime_ptr = nullptr;
+  BatchDone done = [&](BatchId, std::vector<Record>) {
+    if (++reports == 1) runtime_ptr->Abort();  // returns at once
+  };
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("tag", std::make_unique<TagStage>("t")));
+  RuntimeOptions options;
+  options.max_batches_in_flight = 4;
+  Runtime runtime(options, std::move(stages), done);
+  runtime_ptr = &runtime;
+  ASSERT_TRUE(runtime.Start().ok());
+  BatchId batch = 0;
+  while (runtime.Submit(batch, MakeBatch(batch * 10, 10))) ++batch;  // until aborted
+  runtime.Finish();  // returns: the run was aborted; joins the threads
+  EXPECT_EQ(reports.load(), 1);
+}
+
 TEST(RuntimeTest, CountersPerStage) {
   std::vector<NamedStage> stages;
   stages.push_back(Named("first", std::make_unique<TagStage>("a")));

@@ -51,8 +51,12 @@ Result<std::unique_ptr<Stage>> MakeFail(StageOptions& options) {
                      std::numeric_limits<std::int64_t>::max()));
   const std::optional<FailureReason> reason = ParseFailureReason(reason_name);
   if (!reason.has_value()) {
-    return InvalidArgument(fmt::format("{}: reason: unknown failure reason \"{}\" (valid: {})",
-                                       options.path(), reason_name, ValidReasonNames()));
+    const std::string message = fmt::format("unknown failure reason '{}' (valid: {})",
+                                            reason_name, ValidReasonNames());
+    // Recorded with the other option errors, and returned, in the "path.key: ..."
+    // form the YAML options use.
+    options.AddError("reason", message);
+    return InvalidArgument(fmt::format("{}.reason: {}", options.path(), message));
   }
   fail.reason = *reason;
   return std::unique_ptr<Stage>(std::make_unique<FailStage>(fail));

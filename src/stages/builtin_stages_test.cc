@@ -81,7 +81,7 @@ class FakeStageOptions final : public StageOptions {
     return text == nullptr ? default_value : std::vector<std::string>{*text};
   }
   void AddError(std::string_view key, std::string_view message) override {
-    errors_.push_back(path_ + ": " + std::string(key) + ": " + std::string(message));
+    errors_.push_back(path_ + "." + std::string(key) + ": " + std::string(message));
   }
   Status Finish() override {
     if (!errors_.empty()) return InvalidArgument(errors_.front());
@@ -99,7 +99,7 @@ class FakeStageOptions final : public StageOptions {
     return &it->second;
   }
 
-  const std::string path_ = "stages[1] (test)";
+  const std::string path_ = "stages[1]";
   std::map<std::string, std::string> values_;
   std::set<std::string> used_;
   std::vector<std::string> errors_;
@@ -164,7 +164,7 @@ TEST(BuiltinStagesTest, SleepRejectsOutOfRangeOptions) {
     auto stage = Build("sleep", {{key, value}});
     ASSERT_FALSE(stage.ok()) << key << "=" << value;
     EXPECT_EQ(stage.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(stage.status().message().find("stages[1] (test): " + key),
+    EXPECT_NE(stage.status().message().find("stages[1]." + key),
               std::string::npos)
         << stage.status().message();
   }
@@ -174,7 +174,7 @@ TEST(BuiltinStagesTest, FailRejectsBadOptions) {
   auto bad_reason = Build("fail", {{"reason", "gremlins"}});
   ASSERT_FALSE(bad_reason.ok());
   const std::string& message = bad_reason.status().message();
-  EXPECT_NE(message.find("stages[1] (test): reason"), std::string::npos) << message;
+  EXPECT_NE(message.find("stages[1].reason"), std::string::npos) << message;
   EXPECT_NE(message.find("gremlins"), std::string::npos) << message;
   // Lists the valid names.
   for (FailureReason reason : AllFailureReasons()) {
