@@ -1,6 +1,7 @@
 #include "src/input/byte_source.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -11,8 +12,6 @@
 #include <cstring>
 #include <utility>
 
-#include <fmt/format.h>
-
 namespace sluice {
 namespace {
 
@@ -21,9 +20,10 @@ constexpr std::size_t kCompressedChunkBytes = 1 << 20;
 
 std::string ErrnoText(int error) { return std::strerror(error); }
 
-Status CorruptStream(std::string_view kind, std::uint64_t produced, std::string_view why) {
-  return Corruption(
-      fmt::format("{} stream is corrupt after {} decompressed bytes: {}", kind, produced, why));
+Status CorruptStream(std::string_view kind, std::uint64_t produced,
+                     std::string_view why) {
+  return Corruption(fmt::format("{} stream is corrupt after {} decompressed bytes: {}",
+                                kind, produced, why));
 }
 
 // gzip, through zlib's inflate. windowBits 15 + 32 accepts gzip (and zlib) headers;
@@ -51,8 +51,8 @@ class GzipSource final : public ByteSource {
     if (failed_) return failure_;
     while (true) {
       if (stream_.avail_in == 0 && !raw_eof_) {
-        SLUICE_ASSIGN_OR_RETURN(std::size_t n,
-                                raw_->Read(std::span<char>(in_.get(), kCompressedChunkBytes)));
+        SLUICE_ASSIGN_OR_RETURN(
+            std::size_t n, raw_->Read(std::span<char>(in_.get(), kCompressedChunkBytes)));
         if (n == 0) raw_eof_ = true;
         stream_.next_in = reinterpret_cast<Bytef*>(in_.get());
         stream_.avail_in = static_cast<uInt>(n);
@@ -183,7 +183,8 @@ Result<std::unique_ptr<FileSource>> FileSource::Open(const std::string& path) {
     return InvalidArgument("not a regular file");
   }
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  return std::unique_ptr<FileSource>(new FileSource(fd, static_cast<std::uint64_t>(st.st_size)));
+  return std::unique_ptr<FileSource>(
+      new FileSource(fd, static_cast<std::uint64_t>(st.st_size)));
 }
 
 FileSource::~FileSource() { ::close(fd_); }
@@ -220,15 +221,20 @@ Result<std::size_t> MemorySource::Read(std::span<char> out) {
 
 std::string_view CompressionName(Compression compression) {
   switch (compression) {
-    case Compression::kNone: return "plain";
-    case Compression::kGzip: return "gzip";
-    case Compression::kZstd: return "zstd";
+    case Compression::kNone:
+      return "plain";
+    case Compression::kGzip:
+      return "gzip";
+    case Compression::kZstd:
+      return "zstd";
   }
   return "unknown";
 }
 
 Compression DetectCompression(std::string_view head) {
-  if (head.size() >= 2 && head[0] == '\x1f' && head[1] == '\x8b') return Compression::kGzip;
+  if (head.size() >= 2 && head[0] == '\x1f' && head[1] == '\x8b') {
+    return Compression::kGzip;
+  }
   if (head.size() >= 4 && head.substr(0, 4) == std::string_view("\x28\xb5\x2f\xfd", 4)) {
     return Compression::kZstd;
   }
@@ -238,9 +244,12 @@ Compression DetectCompression(std::string_view head) {
 std::unique_ptr<ByteSource> OpenDecompressor(Compression compression,
                                              std::unique_ptr<ByteSource> raw) {
   switch (compression) {
-    case Compression::kNone: return raw;
-    case Compression::kGzip: return std::make_unique<GzipSource>(std::move(raw));
-    case Compression::kZstd: return std::make_unique<ZstdSource>(std::move(raw));
+    case Compression::kNone:
+      return raw;
+    case Compression::kGzip:
+      return std::make_unique<GzipSource>(std::move(raw));
+    case Compression::kZstd:
+      return std::make_unique<ZstdSource>(std::move(raw));
   }
   return raw;
 }

@@ -27,8 +27,10 @@ std::unique_ptr<ByteSource> Decoded(std::string data, std::size_t piece = 1 << 2
 }
 
 TEST(DetectCompressionTest, RecognisesMagicBytesOnly) {
-  EXPECT_EQ(DetectCompression(std::string_view("\x1f\x8b\x08\x00", 4)), Compression::kGzip);
-  EXPECT_EQ(DetectCompression(std::string_view("\x28\xb5\x2f\xfd", 4)), Compression::kZstd);
+  EXPECT_EQ(DetectCompression(std::string_view("\x1f\x8b\x08\x00", 4)),
+            Compression::kGzip);
+  EXPECT_EQ(DetectCompression(std::string_view("\x28\xb5\x2f\xfd", 4)),
+            Compression::kZstd);
   EXPECT_EQ(DetectCompression("http://a/"), Compression::kNone);
   EXPECT_EQ(DetectCompression(""), Compression::kNone);
   EXPECT_EQ(DetectCompression("\x1f"), Compression::kNone);
@@ -113,7 +115,8 @@ TEST(DecompressorTest, TruncatedGzipSaysHowFarItGot) {
     got.append(buffer.data(), *n);
   }
   EXPECT_EQ(error.code(), StatusCode::kCorruption);
-  EXPECT_EQ(error.message(), "gzip stream is corrupt after " + std::to_string(got.size()) +
+  EXPECT_EQ(error.message(), "gzip stream is corrupt after " +
+                                 std::to_string(got.size()) +
                                  " decompressed bytes: unexpected end of file");
   EXPECT_GT(got.size(), 0u);
   EXPECT_EQ(got, content.substr(0, got.size()));
@@ -135,7 +138,8 @@ TEST(DecompressorTest, CorruptGzipIsAnError) {
 TEST(DecompressorTest, GzipWithTrailingGarbageIsAnError) {
   auto all = ReadAll(*Decoded(GzipCompress("a\n") + "garbage"));
   ASSERT_FALSE(all.ok());
-  EXPECT_THAT(all.status().message(), StartsWith("gzip stream is corrupt after 2 decompressed"));
+  EXPECT_THAT(all.status().message(),
+              StartsWith("gzip stream is corrupt after 2 decompressed"));
 }
 
 TEST(DecompressorTest, ZstdRoundTripsIncludingSeveralFrames) {

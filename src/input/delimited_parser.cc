@@ -1,11 +1,11 @@
 #include "src/input/delimited_parser.h"
 
+#include <fmt/format.h>
+
 #include <cstring>
 #include <limits>
 #include <unordered_set>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "src/input/line_text.h"
 
@@ -29,7 +29,8 @@ std::string ColumnList(const std::vector<std::string>& names) {
 
 }  // namespace
 
-DelimitedParser::DelimitedParser(Dialect dialect, std::string url_column, LineReader* lines)
+DelimitedParser::DelimitedParser(Dialect dialect, std::string url_column,
+                                 LineReader* lines)
     : delimiter_(dialect == Dialect::kCsv ? ',' : '\t'),
       quoting_(dialect == Dialect::kCsv),
       url_column_(std::move(url_column)),
@@ -118,7 +119,9 @@ Result<DelimitedParser::RecordKind> DelimitedParser::ReadRecord(RejectedLine* re
     return RecordKind::kRejected;
   }
   TextProblem problem = CheckText(line.text);
-  if (problem == TextProblem::kNone && TrimBlanks(line.text).empty()) return RecordKind::kBlank;
+  if (problem == TextProblem::kNone && TrimBlanks(line.text).empty()) {
+    return RecordKind::kBlank;
+  }
 
   record_start_.assign(line.text.substr(0, kExcerptBytes + 1));
   field_count_ = 0;
@@ -166,7 +169,8 @@ Status DelimitedParser::SetHeader() {
   std::unordered_set<std::string_view> seen;
   for (const std::string& name : header_) {
     if (!seen.insert(name).second) {
-      return InvalidArgument(fmt::format("column '{}' appears twice in the header", name));
+      return InvalidArgument(
+          fmt::format("column '{}' appears twice in the header", name));
     }
   }
   bool found = false;
@@ -177,9 +181,9 @@ Status DelimitedParser::SetHeader() {
     }
   }
   if (!found) {
-    return InvalidArgument(
-        fmt::format("no column named '{}' in the header (columns: {}); set input.url_column",
-                    url_column_, ColumnList(header_)));
+    return InvalidArgument(fmt::format(
+        "no column named '{}' in the header (columns: {}); set input.url_column",
+        url_column_, ColumnList(header_)));
   }
   // One more than the header, so that a record with too many fields is recognised.
   max_kept_fields_ = header_.size() + 1;
@@ -195,8 +199,8 @@ Result<DelimitedParser::RecordKind> DelimitedParser::ReadHeader() {
     case RecordKind::kBlank:
       return kind;
     case RecordKind::kRejected:
-      return InvalidArgument(
-          fmt::format("header (line {}): {}: {}", reject.line, reject.reason, reject.excerpt));
+      return InvalidArgument(fmt::format("header (line {}): {}: {}", reject.line,
+                                         reject.reason, reject.excerpt));
     case RecordKind::kRecord:
       break;
   }
@@ -212,10 +216,14 @@ Result<EntryKind> DelimitedParser::Next(ItemRow* item, RejectedLine* reject) {
   }
   SLUICE_ASSIGN_OR_RETURN(const RecordKind kind, ReadRecord(reject));
   switch (kind) {
-    case RecordKind::kEnd: return EntryKind::kEnd;
-    case RecordKind::kBlank: return EntryKind::kBlank;
-    case RecordKind::kRejected: return EntryKind::kRejected;
-    case RecordKind::kRecord: break;
+    case RecordKind::kEnd:
+      return EntryKind::kEnd;
+    case RecordKind::kBlank:
+      return EntryKind::kBlank;
+    case RecordKind::kRejected:
+      return EntryKind::kRejected;
+    case RecordKind::kRecord:
+      break;
   }
   if (field_count_ != header_.size()) {
     SetReject(record_line_,

@@ -70,15 +70,20 @@ class FakeStore final : public Store {
 
   Status AppendItems(std::int64_t input_id, std::span<const ItemRow> items,
                      std::span<const RejectedLine> rejects, std::uint64_t lines_done,
-                     std::uint32_t batch_size, std::span<const std::string> groups) override {
+                     std::uint32_t batch_size,
+                     std::span<const std::string> groups) override {
     std::lock_guard<std::mutex> lock(mutex_);
     ++append_attempts_;
     if (append_attempts_ == fail_append_at) return IoError("store: injected failure");
     Input* input = Find(input_id);
     if (input == nullptr) return Internal("fake store: unknown input id");
     if (input->state.complete) return Internal("fake store: append to a complete input");
-    if (lines_done < input->state.lines_done) return Internal("fake store: lines_done went back");
-    if (items.size() > batch_size) return Internal("fake store: more items than batch_size");
+    if (lines_done < input->state.lines_done) {
+      return Internal("fake store: lines_done went back");
+    }
+    if (items.size() > batch_size) {
+      return Internal("fake store: more items than batch_size");
+    }
     if (groups.empty()) return Internal("fake store: no groups");
     AppendCall call;
     call.input_id = input_id;
@@ -98,7 +103,9 @@ class FakeStore final : public Store {
     std::lock_guard<std::mutex> lock(mutex_);
     Input* input = Find(input_id);
     if (input == nullptr) return Internal("fake store: unknown input id");
-    if (lines_done < input->state.lines_done) return Internal("fake store: lines_done went back");
+    if (lines_done < input->state.lines_done) {
+      return Internal("fake store: lines_done went back");
+    }
     input->state.lines_done = lines_done;
     input->state.complete = true;
     ++input->finish_calls;
@@ -115,7 +122,9 @@ class FakeStore final : public Store {
     return NotUsed();
   }
   Result<std::vector<Record>> ReadBatchItems(const Lease&) override { return NotUsed(); }
-  Status CommitBatch(const Lease&, std::span<const ResultRow>) override { return NotUsed(); }
+  Status CommitBatch(const Lease&, std::span<const ResultRow>) override {
+    return NotUsed();
+  }
   Status ReleaseBatch(const Lease&) override { return NotUsed(); }
   Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
       std::string_view, const std::function<bool(std::string_view)>&) override {
@@ -130,10 +139,13 @@ class FakeStore final : public Store {
       const std::function<Status(std::string_view, const RejectedLine&)>&) override {
     return NotUsed();
   }
-  Result<std::uint64_t> RetryFailed(std::string_view, std::optional<FailureReason>) override {
+  Result<std::uint64_t> RetryFailed(std::string_view,
+                                    std::optional<FailureReason>) override {
     return NotUsed();
   }
-  Result<std::optional<std::string>> GetMeta(std::string_view) override { return NotUsed(); }
+  Result<std::optional<std::string>> GetMeta(std::string_view) override {
+    return NotUsed();
+  }
   Status SetMeta(std::string_view, std::string_view) override { return NotUsed(); }
 
   // --- What the tests look at. ----------------------------------------------------
@@ -178,12 +190,12 @@ class FakeStore final : public Store {
   }
 
   mutable std::mutex mutex_;
-  std::vector<Input> inputs_;      // guarded by mutex_
-  std::vector<ItemRow> items_;     // guarded by mutex_
+  std::vector<Input> inputs_;          // guarded by mutex_
+  std::vector<ItemRow> items_;         // guarded by mutex_
   std::vector<RejectedLine> rejects_;  // guarded by mutex_
-  std::vector<AppendCall> calls_;  // guarded by mutex_
-  int append_attempts_ = 0;        // guarded by mutex_
-  int begin_calls_ = 0;            // guarded by mutex_
+  std::vector<AppendCall> calls_;      // guarded by mutex_
+  int append_attempts_ = 0;            // guarded by mutex_
+  int begin_calls_ = 0;                // guarded by mutex_
 };
 
 }  // namespace sluice::testing

@@ -1,10 +1,10 @@
 #include "src/input/fingerprint.h"
 
+#include <fmt/format.h>
+
 #include <bit>
 #include <cstring>
 #include <span>
-
-#include <fmt/format.h>
 
 namespace sluice {
 namespace {
@@ -91,7 +91,8 @@ std::uint64_t XxHash64(std::string_view data, std::uint64_t seed) {
   return h;
 }
 
-Result<InputFingerprint> FingerprintFile(const FileSource& file, const std::string& path) {
+Result<InputFingerprint> FingerprintFile(const FileSource& file,
+                                         const std::string& path) {
   const std::uint64_t size = file.size();
   std::string sample(8, '\0');
   for (int i = 0; i < 8; ++i) sample[i] = static_cast<char>((size >> (8 * i)) & 0xff);

@@ -21,7 +21,8 @@ TEST(XxHash64Test, MatchesTheReferenceForTheEmptyInput) {
 // A zstd frame with a checksum ends with the low 32 bits of XXH64 (seed 0) of its
 // content, little-endian: libzstd is the reference implementation at hand.
 TEST(XxHash64Test, MatchesZstdFrameChecksumsAtEveryLengthClass) {
-  for (const std::size_t size : {1, 3, 4, 7, 8, 15, 31, 32, 33, 63, 64, 100, 1000, 65537}) {
+  for (const std::size_t size :
+       {1, 3, 4, 7, 8, 15, 31, 32, 33, 63, 64, 100, 1000, 65537}) {
     const std::string data = RandomBytes(size, size);
     const std::string frame = ZstdCompress(data);
     std::uint32_t checksum = 0;
@@ -77,7 +78,8 @@ TEST(FingerprintTest, SmallFilesAreHashedWhole) {
   std::string middle = content;
   middle[kFingerprintEdgeBytes] ^= 1;
   EXPECT_NE(Fingerprint(dir.Write("f", middle)).digest, original);
-  EXPECT_NE(Fingerprint(dir.Write("f", "")).digest, Fingerprint(dir.Write("g", "a")).digest);
+  EXPECT_NE(Fingerprint(dir.Write("f", "")).digest,
+            Fingerprint(dir.Write("g", "a")).digest);
 }
 
 }  // namespace

@@ -1,11 +1,11 @@
 #include "src/input/ingest.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <memory>
 #include <span>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "src/input/byte_source.h"
 #include "src/input/fingerprint.h"
@@ -16,12 +16,16 @@ namespace sluice {
 namespace {
 
 Status ValidateOptions(const IngestOptions& options) {
-  if (options.batch_size == 0) return InvalidArgument("input.batch_size must be at least 1");
-  if (options.max_line_bytes == 0 || options.max_line_bytes > kMaxLineBytesLimit) {
-    return InvalidArgument(fmt::format("input.max_line_bytes must be between 1 and {}",
-                                       kMaxLineBytesLimit));
+  if (options.batch_size == 0) {
+    return InvalidArgument("input.batch_size must be at least 1");
   }
-  if (options.groups.empty()) return InvalidArgument("no stage group to make batches for");
+  if (options.max_line_bytes == 0 || options.max_line_bytes > kMaxLineBytesLimit) {
+    return InvalidArgument(
+        fmt::format("input.max_line_bytes must be between 1 and {}", kMaxLineBytesLimit));
+  }
+  if (options.groups.empty()) {
+    return InvalidArgument("no stage group to make batches for");
+  }
   if (options.url_column.empty()) return InvalidArgument("input.url_column is empty");
   return Status::Ok();
 }
@@ -30,7 +34,8 @@ Status ValidateOptions(const IngestOptions& options) {
 class BatchWriter {
  public:
   BatchWriter(Store& store, std::int64_t input_id, const IngestOptions& options,
-              IngestReport* report, const std::function<void(const IngestReport&)>& progress)
+              IngestReport* report,
+              const std::function<void(const IngestReport&)>& progress)
       : store_(store),
         input_id_(input_id),
         options_(options),
@@ -89,7 +94,8 @@ Result<IngestReport> Ingest(Store& store, const std::string& path,
   SLUICE_ASSIGN_OR_RETURN(const InputFormat format,
                           ResolveInputFormat(options.format, path));
   SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<FileSource> file, FileSource::Open(path));
-  SLUICE_ASSIGN_OR_RETURN(const InputFingerprint fingerprint, FingerprintFile(*file, path));
+  SLUICE_ASSIGN_OR_RETURN(const InputFingerprint fingerprint,
+                          FingerprintFile(*file, path));
 
   IngestReport report;
   report.path = path;
@@ -104,13 +110,15 @@ Result<IngestReport> Ingest(Store& store, const std::string& path,
   const std::size_t head_size = std::min<std::uint64_t>(sizeof(head), file->size());
   SLUICE_RETURN_IF_ERROR(file->ReadAt(0, std::span<char>(head, head_size)));
   const Compression compression = DetectCompression(std::string_view(head, head_size));
-  LineReader lines(OpenDecompressor(compression, std::move(file)), options.max_line_bytes);
+  LineReader lines(OpenDecompressor(compression, std::move(file)),
+                   options.max_line_bytes);
   const std::unique_ptr<InputParser> parser =
       MakeInputParser(format, options.url_column, &lines);
 
   if (state.lines_done > 0) {
     report.resumed = true;
-    SLUICE_ASSIGN_OR_RETURN(const std::uint64_t skipped, parser->SkipLines(state.lines_done));
+    SLUICE_ASSIGN_OR_RETURN(const std::uint64_t skipped,
+                            parser->SkipLines(state.lines_done));
     if (skipped < state.lines_done) {
       return Corruption(fmt::format(
           "the store says {} lines were ingested, but the file has only {}; was it "
@@ -123,7 +131,8 @@ Result<IngestReport> Ingest(Store& store, const std::string& path,
   BatchWriter writer(store, state.input_id, options, &report, progress);
   RejectedLine reject;
   while (true) {
-    SLUICE_ASSIGN_OR_RETURN(const EntryKind kind, parser->Next(writer.NextRow(), &reject));
+    SLUICE_ASSIGN_OR_RETURN(const EntryKind kind,
+                            parser->Next(writer.NextRow(), &reject));
     if (kind == EntryKind::kEnd) break;
     report.lines = parser->lines_consumed() - report.skipped_lines;
     switch (kind) {
@@ -131,7 +140,8 @@ Result<IngestReport> Ingest(Store& store, const std::string& path,
         SLUICE_RETURN_IF_ERROR(writer.AddItem(parser->lines_consumed()));
         break;
       case EntryKind::kRejected:
-        SLUICE_RETURN_IF_ERROR(writer.AddReject(std::move(reject), parser->lines_consumed()));
+        SLUICE_RETURN_IF_ERROR(
+            writer.AddReject(std::move(reject), parser->lines_consumed()));
         reject = RejectedLine();
         break;
       case EntryKind::kBlank:
@@ -151,9 +161,9 @@ Result<IngestReport> Ingest(Store& store, const std::string& path,
 
 }  // namespace
 
-Result<IngestReport> IngestFile(Store& store, const std::string& path,
-                                const IngestOptions& options,
-                                const std::function<void(const IngestReport&)>& progress) {
+Result<IngestReport> IngestFile(
+    Store& store, const std::string& path, const IngestOptions& options,
+    const std::function<void(const IngestReport&)>& progress) {
   Result<IngestReport> report = Ingest(store, path, options, progress);
   if (!report.ok()) return report.status().WithContext("input " + path);
   return report;

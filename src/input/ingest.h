@@ -39,9 +39,9 @@
 
 namespace sluice {
 
+// How to ingest one file (the `input` section of a pipeline).
 struct IngestOptions {
-  // auto (by extension: .csv, .tsv, .jsonl/.ndjson/.json, else text), text, csv, tsv
-  // or jsonl.
+  // auto (by extension, see ResolveInputFormat), text, csv, tsv or jsonl.
   std::string format = "auto";
   // The CSV/TSV column, or JSONL member, that holds the URL.
   std::string url_column = "url";
@@ -63,12 +63,12 @@ inline constexpr std::size_t kMaxPendingRejects = 4096;
 // earlier run ingested are in skipped_lines, not in the other counts.
 struct IngestReport {
   std::string path;
-  bool already_ingested = false;  // complete before this call; nothing was read
-  bool resumed = false;           // an earlier run had ingested part of the file
-  std::uint64_t lines = 0;        // lines read (header and all), skipped ones excluded
-  std::uint64_t items = 0;        // items appended
-  std::uint64_t rejected = 0;     // lines (or CSV records) rejected
-  std::uint64_t blank = 0;        // blank lines
+  bool already_ingested = false;    // complete before this call; nothing was read
+  bool resumed = false;             // an earlier run had ingested part of the file
+  std::uint64_t lines = 0;          // lines read (header and all), skipped ones excluded
+  std::uint64_t items = 0;          // items appended
+  std::uint64_t rejected = 0;       // lines (or CSV records) rejected
+  std::uint64_t blank = 0;          // blank lines
   std::uint64_t skipped_lines = 0;  // lines ingested by earlier runs, skipped
 };
 
@@ -77,9 +77,9 @@ struct IngestReport {
 // file: the file cannot be opened or read, its compressed stream is corrupt, its
 // header lacks the URL column, an option is invalid, or the store failed.
 // An empty file, or one without a single item, is not an error.
-Result<IngestReport> IngestFile(Store& store, const std::string& path,
-                                const IngestOptions& options,
-                                const std::function<void(const IngestReport&)>& progress = {});
+Result<IngestReport> IngestFile(
+    Store& store, const std::string& path, const IngestOptions& options,
+    const std::function<void(const IngestReport&)>& progress = {});
 
 }  // namespace sluice
 

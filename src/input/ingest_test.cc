@@ -25,7 +25,9 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-MATCHER_P2(RejectAt, line, reason, "") { return arg.line == line && arg.reason == reason; }
+MATCHER_P2(RejectAt, line, reason, "") {
+  return arg.line == line && arg.reason == reason;
+}
 
 std::vector<std::size_t> CallSizes(const FakeStore& store) {
   std::vector<std::size_t> sizes;
@@ -62,7 +64,8 @@ std::string DecodablePrefix(const std::string& compressed) {
 
 class IngestTest : public ::testing::Test {
  protected:
-  Result<IngestReport> Ingest(const std::string& path, const IngestOptions& options = {}) {
+  Result<IngestReport> Ingest(const std::string& path,
+                              const IngestOptions& options = {}) {
     return IngestFile(store_, path, options);
   }
 
@@ -128,8 +131,9 @@ TEST_F(IngestTest, BatchesHoldExactlyBatchSizeItemsWhateverLiesBetween) {
 TEST_F(IngestTest, ProgressIsReportedAfterEachAppend) {
   const std::string path = dir_.Write("urls.txt", NumberedUrls(250));
   std::vector<std::uint64_t> seen;
-  auto report = IngestFile(store_, path, Batches(100),
-                           [&](const IngestReport& progress) { seen.push_back(progress.items); });
+  auto report = IngestFile(store_, path, Batches(100), [&](const IngestReport& progress) {
+    seen.push_back(progress.items);
+  });
   ASSERT_TRUE(report.ok());
   EXPECT_THAT(seen, ElementsAre(100u, 200u, 250u));
 }
@@ -154,7 +158,8 @@ TEST_F(IngestTest, CompressionIsRecognisedByContentNotName) {
 TEST_F(IngestTest, ConcatenatedGzipMembersAreOneInput) {
   const std::string a = NumberedUrls(1500);
   const std::string b = NumberedUrls(700, 1500);
-  const std::string path = dir_.Write("urls.txt.gz", GzipCompress(a) + GzipCompress(b, 9));
+  const std::string path =
+      dir_.Write("urls.txt.gz", GzipCompress(a) + GzipCompress(b, 9));
   auto report = Ingest(path, Batches(1000));
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_EQ(store_.urls(), SplitLines(a + b));
@@ -215,19 +220,22 @@ TEST_F(IngestTest, GarbageBehindACompressionMagicIsAnErrorNotACrash) {
 }
 
 TEST_F(IngestTest, MegabyteLineIsRejectedWithItsNumberAndNeighboursIngested) {
-  const std::string path = dir_.Write(
-      "urls.txt", "http://a/1\nhttp://a/2\n" + std::string(1 << 20, 'x') + "\nhttp://a/3\n");
+  const std::string path =
+      dir_.Write("urls.txt", "http://a/1\nhttp://a/2\n" + std::string(1 << 20, 'x') +
+                                 "\nhttp://a/3\n");
   auto report = Ingest(path);
   ASSERT_TRUE(report.ok());
   EXPECT_THAT(store_.urls(), ElementsAre("http://a/1", "http://a/2", "http://a/3"));
-  EXPECT_THAT(store_.rejects(), ElementsAre(RejectAt(3u, "line longer than 65536 bytes")));
+  EXPECT_THAT(store_.rejects(),
+              ElementsAre(RejectAt(3u, "line longer than 65536 bytes")));
   EXPECT_EQ(store_.rejects()[0].excerpt, std::string(80, 'x') + "...");
 }
 
 TEST_F(IngestTest, MaxLineBytesOptionSetsTheLimit) {
   IngestOptions options;
   options.max_line_bytes = 20;
-  const std::string path = dir_.Write("urls.txt", "http://a/1\nhttp://a/this-is-too-long\n");
+  const std::string path =
+      dir_.Write("urls.txt", "http://a/1\nhttp://a/this-is-too-long\n");
   auto report = Ingest(path, options);
   ASSERT_TRUE(report.ok());
   EXPECT_THAT(store_.urls(), ElementsAre("http://a/1"));
@@ -258,11 +266,11 @@ TEST_F(IngestTest, CsvWithoutTheUrlColumnIsAClearError) {
 }
 
 TEST_F(IngestTest, CsvColumnsAndQuotedNewlineLineNumbers) {
-  const std::string path = dir_.Write("photos.csv.gz", GzipCompress(
-                                                           "url,caption\n"
-                                                           "http://a/1,\"a\ncat\"\n"
-                                                           "http://a/2\n"
-                                                           "http://a/3,\"a \"\"dog\"\"\"\n"));
+  const std::string path =
+      dir_.Write("photos.csv.gz", GzipCompress("url,caption\n"
+                                               "http://a/1,\"a\ncat\"\n"
+                                               "http://a/2\n"
+                                               "http://a/3,\"a \"\"dog\"\"\"\n"));
   auto report = Ingest(path);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   const auto items = store_.items();
@@ -278,7 +286,8 @@ TEST_F(IngestTest, TsvAndJsonlByExtension) {
   const std::string tsv = dir_.Write("a.tsv", "caption\turl\na cat\thttp://a/1\n");
   const std::string jsonl = dir_.Write(
       "b.jsonl.zst",
-      ZstdCompress("{\"url\":\"http://b/1\",\"w\":640}\n{\"url\":1}\n[]\n{\"url\":\"http://b/2\"}\n"));
+      ZstdCompress("{\"url\":\"http://b/"
+                   "1\",\"w\":640}\n{\"url\":1}\n[]\n{\"url\":\"http://b/2\"}\n"));
   ASSERT_TRUE(Ingest(tsv).ok());
   auto report = Ingest(jsonl);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
@@ -328,8 +337,8 @@ TEST_F(IngestTest, TruncatedGzipKeepsTheBatchesBeforeAndNothingAfter) {
 TEST_F(IngestTest, CorruptZstdFrameKeepsWhatCameBefore) {
   std::string frames;
   for (int i = 0; i < 4; ++i) frames += ZstdCompress(NumberedUrls(10000, 10000 * i));
-  const std::string first_two = ZstdCompress(NumberedUrls(10000)) +
-                                ZstdCompress(NumberedUrls(10000, 10000));
+  const std::string first_two =
+      ZstdCompress(NumberedUrls(10000)) + ZstdCompress(NumberedUrls(10000, 10000));
   frames[first_two.size()] = 'X';  // the third frame's magic number
   const std::string path = dir_.Write("urls.txt.zst", frames);
   auto report = Ingest(path, Batches(1000));
@@ -338,7 +347,8 @@ TEST_F(IngestTest, CorruptZstdFrameKeepsWhatCameBefore) {
   const std::size_t decoded = before.size();
   EXPECT_EQ(report.status().message(),
             "input " + path + ": line 20001: zstd stream is corrupt after " +
-                std::to_string(decoded) + " decompressed bytes: Unknown frame descriptor");
+                std::to_string(decoded) +
+                " decompressed bytes: Unknown frame descriptor");
   EXPECT_EQ(store_.urls(), SplitLines(before));
   EXPECT_FALSE(store_.inputs()[0].state.complete);
 }
@@ -383,8 +393,8 @@ TEST_F(IngestTest, CrashThenResumeGivesWhatOnePassGives) {
     if (i % 19 == 0) csv += "\n";
   }
   for (const bool compressed : {false, true}) {
-    const std::string path =
-        dir_.Write(compressed ? "p.csv.gz" : "p.csv", compressed ? GzipCompress(csv) : csv);
+    const std::string path = dir_.Write(compressed ? "p.csv.gz" : "p.csv",
+                                        compressed ? GzipCompress(csv) : csv);
     FakeStore one_pass;
     ASSERT_TRUE(IngestFile(one_pass, path, Batches(100)).ok());
 
@@ -413,7 +423,9 @@ TEST_F(IngestTest, CrashThenResumeGivesWhatOnePassGives) {
       EXPECT_EQ(got_rejects[i].line, want_rejects[i].line);
     }
     const auto calls = crashed.calls();
-    for (std::size_t i = 0; i + 1 < calls.size(); ++i) EXPECT_EQ(calls[i].items, 100u) << i;
+    for (std::size_t i = 0; i + 1 < calls.size(); ++i) {
+      EXPECT_EQ(calls[i].items, 100u) << i;
+    }
   }
 }
 
@@ -453,7 +465,8 @@ TEST_F(IngestTest, MissingFileSaysSo) {
   auto report = Ingest(path);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(report.status().message(), "input " + path + ": cannot open: No such file or directory");
+  EXPECT_EQ(report.status().message(),
+            "input " + path + ": cannot open: No such file or directory");
   EXPECT_EQ(store_.begin_calls(), 0);
 }
 

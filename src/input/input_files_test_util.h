@@ -3,6 +3,7 @@
 #ifndef SLUICE_INPUT_INPUT_FILES_TEST_UTIL_H_
 #define SLUICE_INPUT_INPUT_FILES_TEST_UTIL_H_
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -16,8 +17,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-
-#include <gtest/gtest.h>
 
 #include "src/input/byte_source.h"
 
@@ -77,7 +76,8 @@ inline std::string ZstdCompress(std::string_view data, int level = 3) {
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
   std::string out(ZSTD_compressBound(data.size()), '\0');
-  const std::size_t n = ZSTD_compress2(cctx, out.data(), out.size(), data.data(), data.size());
+  const std::size_t n =
+      ZSTD_compress2(cctx, out.data(), out.size(), data.data(), data.size());
   ZSTD_freeCCtx(cctx);
   if (ZSTD_isError(n)) throw std::runtime_error("ZSTD_compress2 failed");
   out.resize(n);
@@ -90,8 +90,8 @@ inline std::string NumberedUrls(std::size_t count, std::size_t first = 0) {
   std::mt19937_64 random(first);
   std::string out;
   for (std::size_t i = first; i < first + count; ++i) {
-    out += "https://example.com/img/" + std::to_string(i) + ".jpg?k=" +
-           std::to_string(random() % 1000000007) + "\n";
+    out += "https://example.com/img/" + std::to_string(i) +
+           ".jpg?k=" + std::to_string(random() % 1000000007) + "\n";
   }
   return out;
 }
@@ -131,7 +131,8 @@ inline Result<std::string> ReadAll(ByteSource& source, std::size_t chunk = 4096)
 // every buffer boundary a reader must handle is crossed.
 class PiecewiseSource final : public ByteSource {
  public:
-  PiecewiseSource(std::string data, std::size_t piece) : data_(std::move(data)), piece_(piece) {}
+  PiecewiseSource(std::string data, std::size_t piece)
+      : data_(std::move(data)), piece_(piece) {}
   Result<std::size_t> Read(std::span<char> out) override {
     const std::size_t n = std::min({out.size(), piece_, data_.size() - offset_});
     std::memcpy(out.data(), data_.data() + offset_, n);

@@ -1,21 +1,17 @@
 #include "src/input/input_format.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <utility>
 
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
 #include "src/input/delimited_parser.h"
+#include "src/input/json_line.h"
 #include "src/input/line_text.h"
 
 namespace sluice {
 namespace {
-
-// Deeper JSON is rejected before it is parsed: nlohmann's dump() recurses, and a
-// 64 KiB line of "[" would otherwise be a stack overflow waiting to happen.
-constexpr int kMaxJsonDepth = 64;
 
 std::string ToLower(std::string_view text) {
   std::string out(text);
@@ -28,28 +24,6 @@ bool RemoveSuffix(std::string& text, std::string_view suffix) {
   if (!std::string_view(text).ends_with(suffix)) return false;
   text.resize(text.size() - suffix.size());
   return true;
-}
-
-bool NestedTooDeeply(std::string_view text) {
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
 }
 
 // Reads one line and sorts out what every line-based format rejects: too long, not
@@ -85,7 +59,9 @@ class TextParser final : public InputParser {
     return EntryKind::kItem;
   }
 
-  Result<std::uint64_t> SkipLines(std::uint64_t lines) override { return lines_->Skip(lines); }
+  Result<std::uint64_t> SkipLines(std::uint64_t lines) override {
+    return lines_->Skip(lines);
+  }
 
   std::uint64_t lines_consumed() const override { return lines_->lines_read(); }
 
@@ -98,75 +74,44 @@ class JsonlParser final : public InputParser {
  public:
   JsonlParser(std::string url_member, LineReader* lines)
       : lines_(lines),
-        url_member_(std::move(url_member)),
         too_long_reason_(LineTooLongReason(lines->max_line_bytes())),
-        no_url_reason_(fmt::format("no member '{}'", url_member_)),
-        url_not_string_reason_(fmt::format("member '{}' is not a string", url_member_)) {}
+        json_(std::move(url_member)) {}
 
   Result<EntryKind> Next(ItemRow* item, RejectedLine* reject) override {
     LineReader::Line line;
     SLUICE_ASSIGN_OR_RETURN(const EntryKind kind,
                             ReadCheckedLine(lines_, too_long_reason_, &line, reject));
     if (kind != EntryKind::kItem) return kind;
-    const std::string_view problem = ParseObject(TrimBlanks(line.text), item);
+    const std::string_view problem = json_.Parse(line.text, item);
     if (problem.empty()) return EntryKind::kItem;
     SetReject(line.number, problem, line.text, reject);
     return EntryKind::kRejected;
   }
 
-  Result<std::uint64_t> SkipLines(std::uint64_t lines) override { return lines_->Skip(lines); }
+  Result<std::uint64_t> SkipLines(std::uint64_t lines) override {
+    return lines_->Skip(lines);
+  }
 
   std::uint64_t lines_consumed() const override { return lines_->lines_read(); }
 
  private:
-  // Fills *item from one JSON object; returns why it cannot, or "" on success.
-  std::string_view ParseObject(std::string_view text, ItemRow* item) {
-    if (NestedTooDeeply(text)) return "JSON nested too deeply";
-    try {
-      const auto doc = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
-      if (doc.is_discarded()) return "invalid JSON";
-      if (!doc.is_object()) return "not a JSON object";
-      const auto url = doc.find(url_member_);
-      if (url == doc.end()) return no_url_reason_;
-      if (!url->is_string()) return url_not_string_reason_;
-      const std::string_view url_text = TrimBlanks(url->get_ref<const std::string&>());
-      if (url_text.empty()) return "empty URL";
-      // JSON escapes can smuggle in what the line check excluded ("\u0000").
-      if (const TextProblem problem = CheckText(url_text); problem != TextProblem::kNone) {
-        return TextProblemReason(problem);
-      }
-      item->url.assign(url_text);
-      item->columns_json.clear();
-      for (auto it = doc.begin(); it != doc.end(); ++it) {
-        if (it.key() == url_member_) continue;
-        if (it->is_string()) {
-          AppendJsonMember(it.key(), it->get_ref<const std::string&>(), &item->columns_json);
-        } else {
-          AppendJsonMember(it.key(), it->dump(), &item->columns_json);
-        }
-      }
-      CloseJsonObject(&item->columns_json);
-      return "";
-    } catch (const nlohmann::json::exception&) {
-      return "invalid JSON";
-    }
-  }
-
   LineReader* lines_;
-  const std::string url_member_;
   const std::string too_long_reason_;
-  const std::string no_url_reason_;
-  const std::string url_not_string_reason_;
+  JsonLineParser json_;
 };
 
 }  // namespace
 
 std::string_view InputFormatName(InputFormat format) {
   switch (format) {
-    case InputFormat::kText: return "text";
-    case InputFormat::kCsv: return "csv";
-    case InputFormat::kTsv: return "tsv";
-    case InputFormat::kJsonl: return "jsonl";
+    case InputFormat::kText:
+      return "text";
+    case InputFormat::kCsv:
+      return "csv";
+    case InputFormat::kTsv:
+      return "tsv";
+    case InputFormat::kJsonl:
+      return "jsonl";
   }
   return "unknown";
 }
@@ -181,7 +126,8 @@ Result<InputFormat> ResolveInputFormat(std::string_view option, std::string_view
         "unknown input format '{}' (expected auto, text, csv, tsv or jsonl)", option));
   }
   const std::size_t slash = path.find_last_of('/');
-  std::string name = ToLower(slash == std::string_view::npos ? path : path.substr(slash + 1));
+  std::string name =
+      ToLower(slash == std::string_view::npos ? path : path.substr(slash + 1));
   for (const std::string_view suffix : {".gz", ".zst", ".zstd"}) {
     if (RemoveSuffix(name, suffix)) break;
   }
@@ -197,7 +143,8 @@ Result<InputFormat> ResolveInputFormat(std::string_view option, std::string_view
 std::unique_ptr<InputParser> MakeInputParser(InputFormat format, std::string url_column,
                                              LineReader* lines) {
   switch (format) {
-    case InputFormat::kText: return std::make_unique<TextParser>(lines);
+    case InputFormat::kText:
+      return std::make_unique<TextParser>(lines);
     case InputFormat::kCsv:
       return std::make_unique<DelimitedParser>(DelimitedParser::Dialect::kCsv,
                                                std::move(url_column), lines);

@@ -7,7 +7,7 @@
 //   tsv    like csv, separated by tabs, without quoting.
 //   jsonl  one JSON object per line; the URL is the member of that name (a string);
 //          every other member becomes a column: strings as they are, other values
-//          as their compact JSON text.
+//          as their compact JSON text, numbers as written (see json_line.h).
 //
 // An InputParser pulls lines from a LineReader and hands out one entry at a time: an
 // item, a rejected line (with its reason, line number and excerpt), or a blank line.

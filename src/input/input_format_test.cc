@@ -29,7 +29,8 @@ struct Parsed {
 Parsed Parse(InputFormat format, std::string data, std::string url_column = "url",
              std::size_t max_line_bytes = 65536, std::uint64_t skip = 0,
              std::size_t piece = 1 << 20) {
-  LineReader reader(std::make_unique<PiecewiseSource>(std::move(data), piece), max_line_bytes);
+  LineReader reader(std::make_unique<PiecewiseSource>(std::move(data), piece),
+                    max_line_bytes);
   auto parser = MakeInputParser(format, std::move(url_column), &reader);
   Parsed parsed;
   if (skip > 0) {
@@ -58,15 +59,17 @@ Parsed Parse(InputFormat format, std::string data, std::string url_column = "url
 
 using Item = std::pair<std::string, std::string>;
 
-MATCHER_P2(RejectAt, line, reason, "") { return arg.line == line && arg.reason == reason; }
+MATCHER_P2(RejectAt, line, reason, "") {
+  return arg.line == line && arg.reason == reason;
+}
 
 TEST(ResolveInputFormatTest, AutoGoesByExtensionAfterCompressionSuffixes) {
   const std::pair<const char*, InputFormat> cases[] = {
-      {"urls.txt", InputFormat::kText},        {"urls", InputFormat::kText},
-      {"dir.csv/urls", InputFormat::kText},    {"a.csv", InputFormat::kCsv},
-      {"a.CSV.GZ", InputFormat::kCsv},         {"a.tsv.zst", InputFormat::kTsv},
-      {"a.jsonl.zstd", InputFormat::kJsonl},   {"a.ndjson", InputFormat::kJsonl},
-      {"a.json", InputFormat::kJsonl},         {"a.gz", InputFormat::kText},
+      {"urls.txt", InputFormat::kText},       {"urls", InputFormat::kText},
+      {"dir.csv/urls", InputFormat::kText},   {"a.csv", InputFormat::kCsv},
+      {"a.CSV.GZ", InputFormat::kCsv},        {"a.tsv.zst", InputFormat::kTsv},
+      {"a.jsonl.zstd", InputFormat::kJsonl},  {"a.ndjson", InputFormat::kJsonl},
+      {"a.json", InputFormat::kJsonl},        {"a.gz", InputFormat::kText},
       {"/x/y/photos.csv", InputFormat::kCsv},
   };
   for (const auto& [path, format] : cases) {
@@ -83,7 +86,8 @@ TEST(ResolveInputFormatTest, AutoGoesByExtensionAfterCompressionSuffixes) {
 }
 
 TEST(TextFormatTest, OneTrimmedUrlPerLine) {
-  const Parsed parsed = Parse(InputFormat::kText, "  http://a/1 \n\n \t \nhttp://a/2\t\r\nhttp://a/3");
+  const Parsed parsed =
+      Parse(InputFormat::kText, "  http://a/1 \n\n \t \nhttp://a/2\t\r\nhttp://a/3");
   ASSERT_TRUE(parsed.error.ok());
   EXPECT_THAT(parsed.items, ElementsAre(Item{"http://a/1", ""}, Item{"http://a/2", ""},
                                         Item{"http://a/3", ""}));
@@ -94,9 +98,11 @@ TEST(TextFormatTest, OneTrimmedUrlPerLine) {
 
 TEST(TextFormatTest, RejectsBadTextWithLineNumbersAndExcerpts) {
   using namespace std::string_literals;
-  const Parsed parsed = Parse(InputFormat::kText,
-                              "http://ok/1\nhttp://bad\xff/\nnul\0here\nhttp://ok/2\nx\x1b[31m\n"s);
-  EXPECT_THAT(parsed.items, ElementsAre(Item{"http://ok/1", ""}, Item{"http://ok/2", ""}));
+  const Parsed parsed =
+      Parse(InputFormat::kText,
+            "http://ok/1\nhttp://bad\xff/\nnul\0here\nhttp://ok/2\nx\x1b[31m\n"s);
+  EXPECT_THAT(parsed.items,
+              ElementsAre(Item{"http://ok/1", ""}, Item{"http://ok/2", ""}));
   ASSERT_THAT(parsed.rejects, ElementsAre(RejectAt(2u, "invalid UTF-8"),
                                           RejectAt(3u, "control character"),
                                           RejectAt(5u, "control character")));
@@ -105,8 +111,8 @@ TEST(TextFormatTest, RejectsBadTextWithLineNumbersAndExcerpts) {
 }
 
 TEST(TextFormatTest, TooLongLineIsRejectedAndItsNeighboursKept) {
-  const Parsed parsed =
-      Parse(InputFormat::kText, "http://a/1\n" + std::string(1 << 20, 'x') + "\nhttp://a/2\n");
+  const Parsed parsed = Parse(
+      InputFormat::kText, "http://a/1\n" + std::string(1 << 20, 'x') + "\nhttp://a/2\n");
   EXPECT_THAT(parsed.items, ElementsAre(Item{"http://a/1", ""}, Item{"http://a/2", ""}));
   ASSERT_THAT(parsed.rejects, ElementsAre(RejectAt(2u, "line longer than 65536 bytes")));
   EXPECT_EQ(parsed.rejects[0].excerpt, std::string(kExcerptBytes, 'x') + "...");
@@ -118,9 +124,10 @@ TEST(CsvFormatTest, UrlColumnByNameOtherColumnsKeptInHeaderOrder) {
                               "a cat,http://a/1,640\r\n"
                               "\"a \"\"quoted\"\", comma\",  http://a/2 ,\r\n");
   ASSERT_TRUE(parsed.error.ok()) << parsed.error.ToString();
-  EXPECT_THAT(parsed.items,
-              ElementsAre(Item{"http://a/1", R"({"caption":"a cat","width":"640"})"},
-                          Item{"http://a/2", R"({"caption":"a \"quoted\", comma","width":""})"}));
+  EXPECT_THAT(
+      parsed.items,
+      ElementsAre(Item{"http://a/1", R"({"caption":"a cat","width":"640"})"},
+                  Item{"http://a/2", R"({"caption":"a \"quoted\", comma","width":""})"}));
   EXPECT_TRUE(parsed.rejects.empty());
 }
 
@@ -131,17 +138,18 @@ TEST(CsvFormatTest, OnlyAUrlColumnMeansNoColumns) {
 
 TEST(CsvFormatTest, QuotedNewlinesKeepLineNumbersOfWhereRecordsStart) {
   const Parsed parsed = Parse(InputFormat::kCsv,
-                              "url,caption\n"                       // 1
-                              "http://a/1,\"two\nlines\"\n"         // 2-3
-                              "http://a/2,\"three\r\n\nlines\"\n"   // 4-6
-                              "http://a/3\n"                        // 7: 1 field
-                              "http://a/4,\"x\"\n"                  // 8
-                              ",\"empty\nurl\"\n"                   // 9-10
+                              "url,caption\n"                              // 1
+                              "http://a/1,\"two\nlines\"\n"                // 2-3
+                              "http://a/2,\"three\r\n\nlines\"\n"          // 4-6
+                              "http://a/3\n"                               // 7: 1 field
+                              "http://a/4,\"x\"\n"                         // 8
+                              ",\"empty\nurl\"\n"                          // 9-10
                               "http://a/5,\"unterminated\nto the end\n");  // 11-12
   ASSERT_TRUE(parsed.error.ok()) << parsed.error.ToString();
-  EXPECT_THAT(parsed.items, ElementsAre(Item{"http://a/1", R"({"caption":"two\nlines"})"},
-                                        Item{"http://a/2", R"({"caption":"three\n\nlines"})"},
-                                        Item{"http://a/4", R"({"caption":"x"})"}));
+  EXPECT_THAT(parsed.items,
+              ElementsAre(Item{"http://a/1", R"({"caption":"two\nlines"})"},
+                          Item{"http://a/2", R"({"caption":"three\n\nlines"})"},
+                          Item{"http://a/4", R"({"caption":"x"})"}));
   EXPECT_THAT(parsed.rejects, ElementsAre(RejectAt(7u, "expected 2 fields, found 1"),
                                           RejectAt(9u, "empty URL"),
                                           RejectAt(11u, "unterminated quoted field")));
@@ -230,8 +238,9 @@ TEST(TsvFormatTest, TabSeparatedWithoutQuoting) {
                               "http://a/2\n"
                               "http://a/3\tx\ty\n"
                               "\tno url\n");
-  EXPECT_THAT(parsed.items,
-              ElementsAre(Item{"http://a/1", R"({"caption":"\"quotes\" stay, commas too"})"}));
+  EXPECT_THAT(
+      parsed.items,
+      ElementsAre(Item{"http://a/1", R"({"caption":"\"quotes\" stay, commas too"})"}));
   EXPECT_THAT(parsed.rejects, ElementsAre(RejectAt(3u, "expected 2 fields, found 1"),
                                           RejectAt(4u, "expected 2 fields, found 3"),
                                           RejectAt(5u, "empty URL")));
@@ -248,8 +257,9 @@ TEST(JsonlFormatTest, UrlMemberAndOtherMembersAsText) {
   EXPECT_THAT(
       parsed.items,
       ElementsAre(
-          Item{"http://a/1",
-               R"({"id":"7","caption":"a \"cat\"","ok":"true","n":"null","tags":"[\"x\",1]","meta":"{\"k\":1.5}"})"},
+          Item{
+              "http://a/1",
+              R"({"id":"7","caption":"a \"cat\"","ok":"true","n":"null","tags":"[\"x\",1]","meta":"{\"k\":1.5}"})"},
           Item{"http://a/2", ""}));
 }
 
@@ -263,21 +273,24 @@ TEST(JsonlFormatTest, BadLinesAreRejectedWithAReason) {
                               "{\"url\": \"  \"}\n"
                               "{\"url\": \"http://a/\\u0000\"}\n"
                               "{\"url\": \"http://a/\\ud800\"}\n" +
-                                  std::string(1000, '[') + "\n"
-                              "\n"
-                              "{\"url\": \"http://a/ok\"}\n");
+                                  std::string(1000, '[') +
+                                  "\n"
+                                  "\n"
+                                  "{\"url\": \"http://a/ok\"}\n");
   EXPECT_THAT(parsed.items, ElementsAre(Item{"http://a/ok", ""}));
-  EXPECT_THAT(parsed.rejects,
-              ElementsAre(RejectAt(1u, "member 'url' is not a string"),
-                          RejectAt(2u, "not a JSON object"), RejectAt(3u, "not a JSON object"),
-                          RejectAt(4u, "no member 'url'"), RejectAt(5u, "invalid JSON"),
-                          RejectAt(6u, "empty URL"), RejectAt(7u, "control character"),
-                          RejectAt(8u, "invalid JSON"), RejectAt(9u, "JSON nested too deeply")));
+  EXPECT_THAT(
+      parsed.rejects,
+      ElementsAre(RejectAt(1u, "member 'url' is not a string"),
+                  RejectAt(2u, "not a JSON object"), RejectAt(3u, "not a JSON object"),
+                  RejectAt(4u, "no member 'url'"), RejectAt(5u, "invalid JSON"),
+                  RejectAt(6u, "empty URL"), RejectAt(7u, "control character"),
+                  RejectAt(8u, "invalid JSON"), RejectAt(9u, "JSON nested too deeply")));
   EXPECT_EQ(parsed.blank, 1u);
 }
 
 TEST(JsonlFormatTest, UrlMemberOptionPicksTheMember) {
-  const Parsed parsed = Parse(InputFormat::kJsonl, R"({"link":"http://a/1","url":"x"})", "link");
+  const Parsed parsed =
+      Parse(InputFormat::kJsonl, R"({"link":"http://a/1","url":"x"})", "link");
   EXPECT_THAT(parsed.items, ElementsAre(Item{"http://a/1", R"({"url":"x"})"}));
 }
 
@@ -294,7 +307,8 @@ TEST(AnyFormatTest, BinaryGarbageYieldsRejectsNotCrashes) {
       ASSERT_TRUE(parsed.error.ok()) << parsed.error.ToString();
       EXPECT_GT(parsed.rejects.size(), 0u);
       if (format == InputFormat::kText || format == InputFormat::kJsonl) {
-        EXPECT_EQ(parsed.items.size() + parsed.rejects.size() + parsed.blank, parsed.lines);
+        EXPECT_EQ(parsed.items.size() + parsed.rejects.size() + parsed.blank,
+                  parsed.lines);
       }
       for (const RejectedLine& reject : parsed.rejects) {
         EXPECT_LE(reject.excerpt.size(), 4 * kExcerptBytes + 3);

@@ -1,10 +1,10 @@
 #include "src/input/line_reader.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace sluice {
 namespace {
@@ -37,7 +37,8 @@ Status LineReader::Fill() {
     end_ -= begin_;
     begin_ = 0;
   }
-  Result<std::size_t> n = source_->Read(std::span<char>(buffer_.get() + end_, capacity_ - end_));
+  Result<std::size_t> n =
+      source_->Read(std::span<char>(buffer_.get() + end_, capacity_ - end_));
   if (!n.ok()) return SourceError(n.status());
   if (*n == 0) eof_ = true;
   end_ += *n;

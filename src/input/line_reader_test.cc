@@ -28,7 +28,8 @@ std::ostream& operator<<(std::ostream& os, const SeenLine& line) {
 
 std::vector<SeenLine> ReadLines(std::string data, std::size_t max_line_bytes = 65536,
                                 std::size_t piece = 1 << 20) {
-  LineReader reader(std::make_unique<PiecewiseSource>(std::move(data), piece), max_line_bytes);
+  LineReader reader(std::make_unique<PiecewiseSource>(std::move(data), piece),
+                    max_line_bytes);
   std::vector<SeenLine> lines;
   LineReader::Line line;
   while (true) {
@@ -59,15 +60,17 @@ TEST(LineReaderTest, OnlyOneTrailingCarriageReturnIsDropped) {
 }
 
 TEST(LineReaderTest, DropsAByteOrderMarkOnTheFirstLineOnly) {
-  EXPECT_THAT(ReadLines("\xef\xbb\xbfurl\n\xef\xbb\xbfx\n"),
-              ElementsAre(SeenLine{"url", 1, false}, SeenLine{"\xef\xbb\xbfx", 2, false}));
+  EXPECT_THAT(
+      ReadLines("\xef\xbb\xbfurl\n\xef\xbb\xbfx\n"),
+      ElementsAre(SeenLine{"url", 1, false}, SeenLine{"\xef\xbb\xbfx", 2, false}));
 }
 
 TEST(LineReaderTest, LineOfExactlyTheLimitIsKeptOneMoreIsTooLong) {
   const std::string limit(100, 'x');
-  EXPECT_THAT(ReadLines(limit + "\n" + limit + "\r\n" + limit + "y\n" + limit + "y", 100),
-              ElementsAre(SeenLine{limit, 1, false}, SeenLine{limit, 2, false},
-                          SeenLine{limit + "y", 3, true}, SeenLine{limit + "y", 4, true}));
+  EXPECT_THAT(
+      ReadLines(limit + "\n" + limit + "\r\n" + limit + "y\n" + limit + "y", 100),
+      ElementsAre(SeenLine{limit, 1, false}, SeenLine{limit, 2, false},
+                  SeenLine{limit + "y", 3, true}, SeenLine{limit + "y", 4, true}));
 }
 
 TEST(LineReaderTest, LongLinesAreSkippedInConstantMemoryWithTheirNeighbours) {
@@ -96,7 +99,8 @@ TEST(LineReaderTest, LinesStraddlingBufferBoundariesComeOutWhole) {
 
 TEST(LineReaderTest, SkipCountsLinesWithoutLookingAtThem) {
   const std::string huge(3 << 20, 'h');
-  LineReader reader(std::make_unique<PiecewiseSource>("a\n" + huge + "\nb\nc\nd", 5000), 10);
+  LineReader reader(std::make_unique<PiecewiseSource>("a\n" + huge + "\nb\nc\nd", 5000),
+                    10);
   auto skipped = reader.Skip(3);
   ASSERT_TRUE(skipped.ok());
   EXPECT_EQ(*skipped, 3u);
@@ -122,7 +126,9 @@ TEST(LineReaderTest, SkipCountsALastLineWithoutNewlineThatSpansBuffers) {
 
 TEST(LineReaderTest, SkipMatchesNextLineForLine) {
   std::string data;
-  for (int i = 0; i < 5000; ++i) data += std::string(static_cast<std::size_t>(i % 13), 'x') + "\n";
+  for (int i = 0; i < 5000; ++i) {
+    data += std::string(static_cast<std::size_t>(i % 13), 'x') + "\n";
+  }
   data += "last";
   for (const std::uint64_t count : {0u, 1u, 2499u, 5000u, 5001u}) {
     LineReader reader(std::make_unique<PiecewiseSource>(data, 101), 100);
@@ -140,9 +146,9 @@ TEST(LineReaderTest, SkipMatchesNextLineForLine) {
 }
 
 TEST(LineReaderTest, SourceErrorsNameTheLineBeingRead) {
-  LineReader reader(
-      std::make_unique<FailingSource>("a\nb\npartial", Corruption("gzip stream is corrupt")),
-      100);
+  LineReader reader(std::make_unique<FailingSource>("a\nb\npartial",
+                                                    Corruption("gzip stream is corrupt")),
+                    100);
   LineReader::Line line;
   ASSERT_TRUE(*reader.Next(&line));
   ASSERT_TRUE(*reader.Next(&line));

@@ -25,7 +25,9 @@ bool IsContinuation(unsigned char c) { return (c & 0xc0) == 0x80; }
 // 0x80 or more), or 0 if it is not one. Rejects overlong forms, surrogates and code
 // points above U+10FFFF, as the Unicode standard (table 3-7) requires.
 std::size_t Utf8SequenceLength(std::string_view text, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[i + k]); };
+  const auto byte = [&](std::size_t k) {
+    return static_cast<unsigned char>(text[i + k]);
+  };
   const unsigned char c = byte(0);
   const std::size_t left = text.size() - i;
   if (c >= 0xc2 && c <= 0xdf) {
@@ -64,9 +66,12 @@ void AppendHexEscape(unsigned char c, std::string* out) {
 
 std::string_view TextProblemReason(TextProblem problem) {
   switch (problem) {
-    case TextProblem::kNone: return "";
-    case TextProblem::kInvalidUtf8: return "invalid UTF-8";
-    case TextProblem::kControlCharacter: return "control character";
+    case TextProblem::kNone:
+      return "";
+    case TextProblem::kInvalidUtf8:
+      return "invalid UTF-8";
+    case TextProblem::kControlCharacter:
+      return "control character";
   }
   return "";
 }
@@ -146,11 +151,21 @@ void AppendJsonString(std::string_view text, std::string* out) {
     out->append(text.substr(run_start, i - run_start));
     run_start = i + 1;
     switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\t': *out += "\\t"; break;
-      case '\r': *out += "\\r"; break;
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
       default:
         *out += "\\u00";
         out->push_back(kHexDigits[c >> 4]);

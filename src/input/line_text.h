@@ -18,8 +18,8 @@ namespace sluice {
 // Why a line's bytes are not acceptable text.
 enum class TextProblem {
   kNone,
-  kInvalidUtf8,        // a byte sequence that is not UTF-8 (overlong, surrogate, ...)
-  kControlCharacter,   // an ASCII control byte other than tab: NUL, CR, ESC, DEL, ...
+  kInvalidUtf8,       // a byte sequence that is not UTF-8 (overlong, surrogate, ...)
+  kControlCharacter,  // an ASCII control byte other than tab: NUL, CR, ESC, DEL, ...
 };
 
 // The reason recorded for a rejected line: "invalid UTF-8", "control character".

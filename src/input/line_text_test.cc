@@ -12,8 +12,9 @@ TEST(CheckTextTest, AcceptsAsciiTabsAndWellFormedUtf8) {
   EXPECT_EQ(CheckText(""), TextProblem::kNone);
   EXPECT_EQ(CheckText("https://example.com/a?b=c&d=e#f"), TextProblem::kNone);
   EXPECT_EQ(CheckText("a\tb"), TextProblem::kNone);
-  EXPECT_EQ(CheckText("caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"),
-            TextProblem::kNone);
+  EXPECT_EQ(
+      CheckText("caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"),
+      TextProblem::kNone);
   EXPECT_EQ(CheckText("\xee\x80\x80\xef\xbf\xbd"), TextProblem::kNone);  // U+E000, U+FFFD
 }
 
@@ -31,18 +32,18 @@ TEST(CheckTextTest, RejectsControlCharacters) {
 
 TEST(CheckTextTest, RejectsMalformedUtf8) {
   const char* const bad[] = {
-      "\x80",                  // lone continuation byte
-      "\xc0\xaf",              // overlong '/'
-      "\xc1\xbf",              // overlong
-      "\xe0\x80\xaf",          // overlong
-      "\xed\xa0\x80",          // surrogate U+D800
-      "\xf0\x80\x80\xaf",      // overlong
-      "\xf4\x90\x80\x80",      // above U+10FFFF
-      "\xf5\x80\x80\x80",      // invalid lead byte
-      "\xff",                  // never valid
-      "\xc3",                  // cut short at the end
-      "\xe6\x97",              // cut short at the end
-      "\xc3(",                 // bad continuation
+      "\x80",              // lone continuation byte
+      "\xc0\xaf",          // overlong '/'
+      "\xc1\xbf",          // overlong
+      "\xe0\x80\xaf",      // overlong
+      "\xed\xa0\x80",      // surrogate U+D800
+      "\xf0\x80\x80\xaf",  // overlong
+      "\xf4\x90\x80\x80",  // above U+10FFFF
+      "\xf5\x80\x80\x80",  // invalid lead byte
+      "\xff",              // never valid
+      "\xc3",              // cut short at the end
+      "\xe6\x97",          // cut short at the end
+      "\xc3(",             // bad continuation
   };
   for (const char* text : bad) {
     for (const std::string& padded :
@@ -70,7 +71,8 @@ TEST(MakeExcerptTest, EscapesWhatIsNotPrintable) {
 TEST(MakeExcerptTest, ShowsTheFirstBytesOnly) {
   const std::string line(200, 'x');
   EXPECT_EQ(MakeExcerpt(line), std::string(kExcerptBytes, 'x') + "...");
-  EXPECT_EQ(MakeExcerpt(std::string(kExcerptBytes, 'x')), std::string(kExcerptBytes, 'x'));
+  EXPECT_EQ(MakeExcerpt(std::string(kExcerptBytes, 'x')),
+            std::string(kExcerptBytes, 'x'));
   // A multi-byte character cut by the limit is escaped, not split.
   const std::string cut = std::string(kExcerptBytes - 1, 'x') + "\xc3\xa9";
   EXPECT_EQ(MakeExcerpt(cut), std::string(kExcerptBytes - 1, 'x') + "\\xc3...");
@@ -86,7 +88,8 @@ TEST(JsonTest, BuildsAnObjectOfStringsThatParsesBack) {
   CloseJsonObject(&json);
   EXPECT_EQ(json.substr(0, 22), R"({"caption":"a cat","we)");
   const auto parsed = nlohmann::ordered_json::parse(json);
-  EXPECT_EQ(parsed.dump(), R"({"caption":"a cat","we\"ird":"q\" b\\ n\n t\t r\r nul\u0000 e\u001b é"})");
+  EXPECT_EQ(parsed.dump(),
+            R"({"caption":"a cat","we\"ird":"q\" b\\ n\n t\t r\r nul\u0000 e\u001b é"})");
   EXPECT_EQ(parsed["we\"ird"].get<std::string>(), tricky);
 }
 
