@@ -9,10 +9,10 @@
 // so a slow worker that still gets there first may commit.
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <array>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "src/store/sqlite_schema.h"
 #include "src/store/sqlite_store_internal.h"
@@ -64,7 +64,8 @@ Result<std::vector<Lease>> SqliteStore::LeaseBatches(std::string_view group,
   std::lock_guard lock(mutex_);
   auto leases = LeaseBatchesLocked(group, owner, max_batches, duration);
   if (!leases.ok()) {
-    return leases.status().WithContext(fmt::format("store: lease batches of group {}", group));
+    return leases.status().WithContext(
+        fmt::format("store: lease batches of group {}", group));
   }
   return leases;
 }
@@ -87,11 +88,14 @@ Result<std::vector<Lease>> SqliteStore::LeaseBatchesLocked(
 
   // Two index range scans instead of one OR: pending batches can number millions,
   // and an OR would sort them all; expired leases are few (at most those in flight).
+  // INDEXED BY: without it SQLite walks the primary key in batch order, through
+  // every done batch, to find the first pending one.
   std::vector<Candidate> candidates;
   {
     SLUICE_ASSIGN_OR_RETURN(
         Statement * expired,
-        Cached("SELECT batch_id, token, first_item, item_count FROM batches "
+        Cached("SELECT batch_id, token, first_item, item_count "
+               "FROM batches INDEXED BY batches_by_state "
                "WHERE group_id = ?1 AND state = 'leased' AND expires_at_ms < ?2 "
                "ORDER BY batch_id LIMIT ?3"));
     ScopedReset reset(*expired);
@@ -103,15 +107,17 @@ Result<std::vector<Lease>> SqliteStore::LeaseBatchesLocked(
   {
     SLUICE_ASSIGN_OR_RETURN(
         Statement * pending,
-        Cached("SELECT batch_id, token, first_item, item_count FROM batches "
+        Cached("SELECT batch_id, token, first_item, item_count "
+               "FROM batches INDEXED BY batches_by_state "
                "WHERE group_id = ?1 AND state = 'pending' ORDER BY batch_id LIMIT ?2"));
     ScopedReset reset(*pending);
     pending->BindInt(1, group_id);
     pending->BindInt(2, limit);
     SLUICE_RETURN_IF_ERROR(ReadCandidates(*pending, candidates));
   }
-  std::sort(candidates.begin(), candidates.end(),
-            [](const Candidate& a, const Candidate& b) { return a.batch_id < b.batch_id; });
+  std::sort(
+      candidates.begin(), candidates.end(),
+      [](const Candidate& a, const Candidate& b) { return a.batch_id < b.batch_id; });
   if (candidates.size() > max_batches) candidates.resize(max_batches);
 
   SLUICE_ASSIGN_OR_RETURN(
@@ -141,8 +147,8 @@ Result<std::vector<Lease>> SqliteStore::LeaseBatchesLocked(
   return leases;
 }
 
-Result<std::vector<BatchId>> SqliteStore::RenewLeases(std::span<const Lease> leases,
-                                                      std::chrono::milliseconds duration) {
+Result<std::vector<BatchId>> SqliteStore::RenewLeases(
+    std::span<const Lease> leases, std::chrono::milliseconds duration) {
   std::lock_guard lock(mutex_);
   auto renew = [&]() -> Result<std::vector<BatchId>> {
     std::vector<BatchId> lost;
@@ -191,8 +197,8 @@ Result<SqliteStore::CurrentBatch> SqliteStore::CheckLeaseIsCurrent(const Lease& 
         fmt::format("lease token {} is stale (current {})", lease.token, token));
   }
   if (state != kLeased) {
-    return StaleLease(fmt::format("lease token {} is stale (the batch is {})", lease.token,
-                                  state == kPending ? "released" : state));
+    return StaleLease(fmt::format("lease token {} is stale (the batch is {})",
+                                  lease.token, state == kPending ? "released" : state));
   }
   return CurrentBatch{group_id, static_cast<ItemId>(select->ColumnInt(2)),
                       static_cast<ItemId>(select->ColumnInt(2) + select->ColumnInt(3))};
@@ -238,14 +244,16 @@ Result<std::vector<Record>> SqliteStore::ReadBatchItemsLocked(const Lease& lease
     select->BindInt(1, batch.group_id);
   } else {
     SLUICE_ASSIGN_OR_RETURN(
-        select, Cached("SELECT id, url, columns_json FROM items WHERE id >= ?2 AND id < ?3 "
-                       "ORDER BY id"));
+        select,
+        Cached("SELECT id, url, columns_json FROM items WHERE id >= ?2 AND id < ?3 "
+               "ORDER BY id"));
   }
   ScopedReset reset(*select);
   select->BindInt(2, static_cast<std::int64_t>(batch.first_item));
   select->BindInt(3, static_cast<std::int64_t>(batch.end_item));
   std::vector<Record> records;
-  records.reserve(batch.end_item - batch.first_item);  // the stored count, not the caller's
+  records.reserve(batch.end_item -
+                  batch.first_item);  // the stored count, not the caller's
   while (true) {
     SLUICE_ASSIGN_OR_RETURN(bool has_row, select->Step());
     if (!has_row) break;
@@ -267,7 +275,8 @@ Status SqliteStore::CommitBatch(const Lease& lease, std::span<const ResultRow> r
           fmt::format("store: commit batch {} of group {}", lease.batch_id, lease.group));
 }
 
-Status SqliteStore::CommitBatchLocked(const Lease& lease, std::span<const ResultRow> results) {
+Status SqliteStore::CommitBatchLocked(const Lease& lease,
+                                      std::span<const ResultRow> results) {
   Transaction transaction(*db_);
   SLUICE_RETURN_IF_ERROR(transaction.BeginWrite());
   SLUICE_ASSIGN_OR_RETURN(CurrentBatch batch, CheckLeaseIsCurrent(lease));
@@ -288,7 +297,8 @@ Status SqliteStore::CommitBatchLocked(const Lease& lease, std::span<const Result
         const ResultRow& result = results[row];
         insert.BindInt(parameter, group_id);
         insert.BindInt(parameter + 1, static_cast<std::int64_t>(result.item_id));
-        insert.BindTextOrNull(parameter + 2, FailureReasonName(result.reason));  // ok: NULL
+        insert.BindTextOrNull(parameter + 2,
+                              FailureReasonName(result.reason));  // ok: NULL
         insert.BindTextOrNull(parameter + 3, result.error);
         insert.BindTextOrNull(parameter + 4, result.fields_json);
       },
@@ -300,10 +310,20 @@ Status SqliteStore::CommitBatchLocked(const Lease& lease, std::span<const Result
   }
   SLUICE_RETURN_IF_ERROR(inserted);
 
-  SLUICE_ASSIGN_OR_RETURN(
-      Statement * done,
-      Cached("UPDATE batches SET state = 'done', expires_at_ms = 0 "
-             "WHERE group_id = ?1 AND batch_id = ?2"));
+  // FailureReason is a uint8_t enum: one slot per possible value.
+  std::array<std::int64_t, 256> per_reason{};
+  for (const ResultRow& result : results)
+    ++per_reason[static_cast<std::uint8_t>(result.reason)];
+  for (std::size_t reason = 0; reason < per_reason.size(); ++reason) {
+    if (per_reason[reason] == 0) continue;
+    SLUICE_RETURN_IF_ERROR(
+        AddToResultCount(group_id, FailureReasonName(static_cast<FailureReason>(reason)),
+                         per_reason[reason]));
+  }
+
+  SLUICE_ASSIGN_OR_RETURN(Statement * done,
+                          Cached("UPDATE batches SET state = 'done', expires_at_ms = 0 "
+                                 "WHERE group_id = ?1 AND batch_id = ?2"));
   ScopedReset reset_done(*done);
   done->BindInt(1, group_id);
   done->BindInt(2, static_cast<std::int64_t>(lease.batch_id));
@@ -348,7 +368,9 @@ Status SqliteStore::ReleaseBatch(const Lease& lease) {
 
 Result<std::uint64_t> SqliteStore::ReleaseLeasesOfDeadOwners(
     std::string_view group, const std::function<bool(std::string_view owner)>& is_dead) {
-  auto context = [&] { return fmt::format("store: release leases of dead owners of group {}", group); };
+  auto context = [&] {
+    return fmt::format("store: release leases of dead owners of group {}", group);
+  };
   // The owners are read under the lock, but is_dead() runs without it: it may be slow
   // (it probes processes) and may use the store. A dead owner cannot lease again, so
   // releasing its leases afterwards is still right.
@@ -360,8 +382,8 @@ Result<std::uint64_t> SqliteStore::ReleaseLeasesOfDeadOwners(
       SLUICE_ASSIGN_OR_RETURN(group_id, GroupId(group));
       SLUICE_ASSIGN_OR_RETURN(
           Statement * select,
-          Cached("SELECT DISTINCT owner FROM batches WHERE group_id = ?1 AND "
-                 "state = 'leased' AND owner IS NOT NULL"));
+          Cached("SELECT DISTINCT owner FROM batches INDEXED BY batches_by_state "
+                 "WHERE group_id = ?1 AND state = 'leased' AND owner IS NOT NULL"));
       ScopedReset reset(*select);
       select->BindInt(1, group_id);
       while (true) {
@@ -382,7 +404,8 @@ Result<std::uint64_t> SqliteStore::ReleaseLeasesOfDeadOwners(
     SLUICE_RETURN_IF_ERROR(transaction.BeginWrite());
     SLUICE_ASSIGN_OR_RETURN(
         Statement * update,
-        Cached("UPDATE batches SET state = 'pending', owner = NULL, expires_at_ms = 0 "
+        Cached("UPDATE batches INDEXED BY batches_by_state "
+               "SET state = 'pending', owner = NULL, expires_at_ms = 0 "
                "WHERE group_id = ?1 AND state = 'leased' AND owner = ?2"));
     ScopedReset reset(*update);
     std::uint64_t released = 0;

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 
 #include "src/store/sqlite_schema.h"
 #include "src/store/sqlite_store_internal.h"
@@ -44,49 +45,57 @@ Result<StoreSummary> SqliteStore::SummarizeLocked(std::string_view group) {
   SLUICE_RETURN_IF_ERROR(items->Step().ToStatus());
   summary.items = static_cast<std::uint64_t>(items->ColumnInt(0));
 
+  // Both batch counts read only the state index (no row lookups), except for the
+  // few leased batches whose expiry must be read.
   SLUICE_ASSIGN_OR_RETURN(
       Statement * batches,
-      Cached("SELECT state, state = 'leased' AND expires_at_ms < ?2, count(*) "
-             "FROM batches WHERE group_id = ?1 GROUP BY 1, 2"));
+      Cached("SELECT state, count(*) FROM batches INDEXED BY batches_by_state "
+             "WHERE group_id = ?1 GROUP BY state"));
   ScopedReset reset_batches(*batches);
   batches->BindInt(1, group_id);
-  batches->BindInt(2, now);
   while (true) {
     SLUICE_ASSIGN_OR_RETURN(bool has_row, batches->Step());
     if (!has_row) break;
     const std::string_view state = batches->ColumnText(0);
-    const bool expired = batches->ColumnInt(1) != 0;
-    const auto count = static_cast<std::uint64_t>(batches->ColumnInt(2));
+    const auto count = static_cast<std::uint64_t>(batches->ColumnInt(1));
     if (state == kDone) {
       summary.batches_done += count;
-    } else if (state == kLeased && !expired) {
+    } else if (state == kLeased) {
       summary.batches_leased += count;
-    } else {  // pending, waiting, or leased and expired: nobody is working on it
+    } else {  // pending, or waiting for the previous group: nobody works on it
       summary.batches_pending += count;
     }
   }
-
-  SLUICE_ASSIGN_OR_RETURN(Statement * results,
-                          Cached("SELECT count(*) FROM results WHERE group_id = ?1"));
-  ScopedReset reset_results(*results);
-  results->BindInt(1, group_id);
-  SLUICE_RETURN_IF_ERROR(results->Step().ToStatus());
-  const auto result_count = static_cast<std::uint64_t>(results->ColumnInt(0));
+  SLUICE_ASSIGN_OR_RETURN(
+      Statement * expired,
+      Cached("SELECT count(*) FROM batches INDEXED BY batches_by_state "
+             "WHERE group_id = ?1 AND state = 'leased' AND expires_at_ms < ?2"));
+  ScopedReset reset_expired(*expired);
+  expired->BindInt(1, group_id);
+  expired->BindInt(2, now);
+  SLUICE_RETURN_IF_ERROR(expired->Step().ToStatus());
+  const auto expired_count = static_cast<std::uint64_t>(expired->ColumnInt(0));
+  summary.batches_leased -= expired_count;  // an expired lease is as good as pending
+  summary.batches_pending += expired_count;
 
   SLUICE_ASSIGN_OR_RETURN(
-      Statement * failures,
-      Cached("SELECT reason, count(*) FROM results WHERE group_id = ?1 AND "
-             "reason IS NOT NULL AND reason <> '' GROUP BY reason"));
-  ScopedReset reset_failures(*failures);
-  failures->BindInt(1, group_id);
+      Statement * results,
+      Cached(
+          "SELECT reason, count FROM result_counts WHERE group_id = ?1 AND count > 0"));
+  ScopedReset reset_results(*results);
+  results->BindInt(1, group_id);
   while (true) {
-    SLUICE_ASSIGN_OR_RETURN(bool has_row, failures->Step());
+    SLUICE_ASSIGN_OR_RETURN(bool has_row, results->Step());
     if (!has_row) break;
-    const auto count = static_cast<std::uint64_t>(failures->ColumnInt(1));
-    summary.failures[std::string(failures->ColumnText(0))] = count;
-    summary.results_failed += count;
+    const std::string_view reason = results->ColumnText(0);
+    const auto count = static_cast<std::uint64_t>(results->ColumnInt(1));
+    if (reason.empty()) {
+      summary.results_ok += count;
+    } else {
+      summary.failures[std::string(reason)] = count;
+      summary.results_failed += count;
+    }
   }
-  summary.results_ok = result_count - summary.results_failed;
 
   SLUICE_ASSIGN_OR_RETURN(Statement * rejects,
                           Cached("SELECT count(*) FROM rejected_lines"));
@@ -211,9 +220,10 @@ Result<std::uint64_t> SqliteStore::RetryFailed(std::string_view group,
   return put_back;
 }
 
-Result<std::uint64_t> SqliteStore::RetryFailedLocked(std::string_view group,
-                                                     std::optional<FailureReason> reason) {
-  if (reason == FailureReason::kNone) return InvalidArgument("'ok' is not a failure reason");
+Result<std::uint64_t> SqliteStore::RetryFailedLocked(
+    std::string_view group, std::optional<FailureReason> reason) {
+  if (reason == FailureReason::kNone)
+    return InvalidArgument("'ok' is not a failure reason");
   SLUICE_ASSIGN_OR_RETURN(std::int64_t group_id, GroupId(group));
   if (group_id == kNoGroup) return std::uint64_t{0};
   // An empty name matches every failure (see the WHERE clauses below).
@@ -222,21 +232,24 @@ Result<std::uint64_t> SqliteStore::RetryFailedLocked(std::string_view group,
   Transaction transaction(*db_);
   SLUICE_RETURN_IF_ERROR(transaction.BeginWrite());
 
-  // The batches holding the failed items. Items come in id order, so consecutive
-  // items mostly fall in the batch found last and need no lookup.
+  // The batches holding the failed items. INDEXED BY: the failed rows are few
+  // beside the ok ones, but without statistics SQLite would scan them all. Items come in
+  // id order, so consecutive items mostly fall in the batch found last and need no
+  // lookup.
   std::vector<std::int64_t> batch_ids;
+  std::map<std::string, std::int64_t> put_back_by_reason;
   {
     SLUICE_ASSIGN_OR_RETURN(
         Statement * failed,
-        Cached("SELECT item_id FROM results WHERE group_id = ?1 AND "
-               "reason IS NOT NULL AND reason <> '' AND (?2 = '' OR reason = ?2) "
+        Cached("SELECT item_id, reason FROM results INDEXED BY results_failed "
+               "WHERE group_id = ?1 AND reason IS NOT NULL AND reason <> '' AND "
+               "(?2 = '' OR reason = ?2) "
                "ORDER BY item_id"));
     ScopedReset reset_failed(*failed);
-    SLUICE_ASSIGN_OR_RETURN(
-        Statement * batch_of,
-        Cached("SELECT batch_id, first_item, item_count FROM batches "
-               "WHERE group_id = ?1 AND first_item <= ?2 "
-               "ORDER BY first_item DESC LIMIT 1"));
+    SLUICE_ASSIGN_OR_RETURN(Statement * batch_of,
+                            Cached("SELECT batch_id, first_item, item_count FROM batches "
+                                   "WHERE group_id = ?1 AND first_item <= ?2 "
+                                   "ORDER BY first_item DESC LIMIT 1"));
     ScopedReset reset_batch_of(*batch_of);
     failed->BindInt(1, group_id);
     failed->BindText(2, reason_name);
@@ -245,6 +258,7 @@ Result<std::uint64_t> SqliteStore::RetryFailedLocked(std::string_view group,
       SLUICE_ASSIGN_OR_RETURN(bool has_row, failed->Step());
       if (!has_row) break;
       const std::int64_t item = failed->ColumnInt(0);
+      ++put_back_by_reason[std::string(failed->ColumnText(1))];
       if (!batch_ids.empty() && item < batch_end) continue;
       batch_of->BindInt(1, group_id);
       batch_of->BindInt(2, item);
@@ -258,13 +272,16 @@ Result<std::uint64_t> SqliteStore::RetryFailedLocked(std::string_view group,
 
   SLUICE_ASSIGN_OR_RETURN(
       Statement * erase,
-      Cached("DELETE FROM results WHERE group_id = ?1 AND reason IS NOT NULL AND "
-             "reason <> '' AND (?2 = '' OR reason = ?2)"));
+      Cached("DELETE FROM results INDEXED BY results_failed WHERE group_id = ?1 AND "
+             "reason IS NOT NULL AND reason <> '' AND (?2 = '' OR reason = ?2)"));
   ScopedReset reset_erase(*erase);
   erase->BindInt(1, group_id);
   erase->BindText(2, reason_name);
   SLUICE_RETURN_IF_ERROR(erase->Run());
   const auto put_back = static_cast<std::uint64_t>(erase->Changes());
+  for (const auto& [reason_text, count] : put_back_by_reason) {
+    SLUICE_RETURN_IF_ERROR(AddToResultCount(group_id, reason_text, -count));
+  }
 
   // A leased batch goes back too: its holder read its items before the deletion and
   // would not redo them; with the state no longer 'leased', its commit is refused and

@@ -18,7 +18,9 @@ namespace {
 // integer (stage_groups.id) rather than by name to keep the billions of result rows
 // short. The partial index on failed results keeps RetryFailed and the failure
 // counts of Summarize off the (much larger) set of ok rows, at no cost when an ok
-// result is written.
+// result is written. result_counts holds the number of results per group and reason
+// ('' = ok), kept in the same transactions as the rows, so that Summarize reads a few
+// rows instead of counting billions.
 constexpr const char* kSchemaSql = R"sql(
 CREATE TABLE meta (
   key TEXT PRIMARY KEY,
@@ -70,6 +72,13 @@ CREATE TABLE results (
 ) WITHOUT ROWID;
 CREATE INDEX results_failed ON results (group_id, reason) WHERE reason IS NOT NULL;
 
+CREATE TABLE result_counts (
+  group_id INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (group_id, reason)
+) WITHOUT ROWID;
+
 CREATE TABLE rejected_lines (
   input_id INTEGER NOT NULL,
   line INTEGER NOT NULL,
@@ -92,7 +101,8 @@ Result<SchemaState> ReadSchemaState(SqliteDb& db) {
       db.QueryText("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND "
                    "name = 'meta'"));
   if (has_meta == "0") {
-    return InvalidArgument("not a sluice store (an SQLite database without a meta table)");
+    return InvalidArgument(
+        "not a sluice store (an SQLite database without a meta table)");
   }
   SLUICE_ASSIGN_OR_RETURN(
       std::string version,
@@ -132,9 +142,9 @@ Status CreateIfEmpty(SqliteDb& db) {
   SLUICE_ASSIGN_OR_RETURN(SchemaState state, ReadSchemaState(db));
   if (state == SchemaState::kEmpty) {
     SLUICE_RETURN_IF_ERROR(db.Exec(kSchemaSql));
-    SLUICE_RETURN_IF_ERROR(
-        db.Exec(fmt::format("INSERT INTO meta (key, value) VALUES ('schema_version', '{}')",
-                            kStoreSchemaVersion)));
+    SLUICE_RETURN_IF_ERROR(db.Exec(
+        fmt::format("INSERT INTO meta (key, value) VALUES ('schema_version', '{}')",
+                    kStoreSchemaVersion)));
   }
   return transaction.Commit();
 }

@@ -8,6 +8,7 @@
 //   items           one row per input row; id dense from 1 in input order
 //   batches         per (group, batch): item range, state, lease owner/token/expiry
 //   results         per (group, item): failure reason (NULL = ok), error, fields
+//   result_counts   per (group, reason): how many results ('' = ok)
 //   rejected_lines  input lines that could not be ingested
 #ifndef SLUICE_STORE_SQLITE_SCHEMA_H_
 #define SLUICE_STORE_SQLITE_SCHEMA_H_

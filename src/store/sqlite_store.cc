@@ -85,7 +85,8 @@ Status SqliteStore::CheckOrRegisterGroups(std::span<const std::string> groups) {
   SLUICE_RETURN_IF_ERROR(LoadGroups());
   if (group_names_.empty()) {
     SLUICE_ASSIGN_OR_RETURN(
-        Statement * insert, Cached("INSERT INTO stage_groups (id, name) VALUES (?1, ?2)"));
+        Statement * insert,
+        Cached("INSERT INTO stage_groups (id, name) VALUES (?1, ?2)"));
     ScopedReset reset(*insert);
     for (std::size_t i = 0; i < groups.size(); ++i) {
       insert->BindInt(1, static_cast<std::int64_t>(i));
@@ -97,12 +98,27 @@ Status SqliteStore::CheckOrRegisterGroups(std::span<const std::string> groups) {
     group_names_.clear();
     return Status::Ok();
   }
-  if (!std::equal(groups.begin(), groups.end(), group_names_.begin(), group_names_.end())) {
+  if (!std::equal(groups.begin(), groups.end(), group_names_.begin(),
+                  group_names_.end())) {
     return InvalidArgument(fmt::format("the store's stage groups are [{}], not [{}]",
                                        fmt::join(group_names_, ", "),
                                        fmt::join(groups, ", ")));
   }
   return Status::Ok();
+}
+
+Status SqliteStore::AddToResultCount(std::int64_t group_id, std::string_view reason,
+                                     std::int64_t delta) {
+  SLUICE_ASSIGN_OR_RETURN(
+      Statement * upsert,
+      Cached(
+          "INSERT INTO result_counts (group_id, reason, count) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT (group_id, reason) DO UPDATE SET count = count + excluded.count"));
+  ScopedReset reset(*upsert);
+  upsert->BindInt(1, group_id);
+  upsert->BindText(2, reason);
+  upsert->BindInt(3, delta);
+  return upsert->Run();
 }
 
 // --- Ingest -------------------------------------------------------------------------
@@ -146,7 +162,8 @@ Result<InputState> SqliteStore::BeginInput(const InputFingerprint& input) {
     return state;
   };
   Result<InputState> result = begin();
-  if (!result.ok()) return result.status().WithContext("store: begin input " + input.path);
+  if (!result.ok())
+    return result.status().WithContext("store: begin input " + input.path);
   return result;
 }
 
@@ -159,7 +176,8 @@ Status SqliteStore::AppendItems(std::int64_t input_id, std::span<const ItemRow> 
       .WithContext(fmt::format("store: append items of input {}", input_id));
 }
 
-Status SqliteStore::AppendItemsLocked(std::int64_t input_id, std::span<const ItemRow> items,
+Status SqliteStore::AppendItemsLocked(std::int64_t input_id,
+                                      std::span<const ItemRow> items,
                                       std::span<const RejectedLine> rejects,
                                       std::uint64_t lines_done, std::uint32_t batch_size,
                                       std::span<const std::string> groups) {
@@ -277,7 +295,8 @@ Result<std::optional<std::string>> SqliteStore::GetMeta(std::string_view key) {
     return std::optional<std::string>(std::string(select->ColumnText(0)));
   };
   auto result = get();
-  if (!result.ok()) return result.status().WithContext(fmt::format("store: get meta {}", key));
+  if (!result.ok())
+    return result.status().WithContext(fmt::format("store: get meta {}", key));
   return result;
 }
 

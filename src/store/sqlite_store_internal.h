@@ -30,7 +30,8 @@ class SqliteStore final : public Store {
   Result<InputState> BeginInput(const InputFingerprint& input) override;
   Status AppendItems(std::int64_t input_id, std::span<const ItemRow> items,
                      std::span<const RejectedLine> rejects, std::uint64_t lines_done,
-                     std::uint32_t batch_size, std::span<const std::string> groups) override;
+                     std::uint32_t batch_size,
+                     std::span<const std::string> groups) override;
   Status FinishInput(std::int64_t input_id, std::uint64_t lines_done) override;
 
   Result<std::vector<Lease>> LeaseBatches(std::string_view group, std::string_view owner,
@@ -48,9 +49,8 @@ class SqliteStore final : public Store {
   Result<StoreSummary> Summarize(std::string_view group) override;
   Status ExportRows(std::string_view group,
                     const std::function<Status(const ExportRow& row)>& row) override;
-  Status ListRejects(
-      const std::function<Status(std::string_view path, const RejectedLine&)>& reject)
-      override;
+  Status ListRejects(const std::function<Status(std::string_view path,
+                                                const RejectedLine&)>& reject) override;
   Result<std::uint64_t> RetryFailed(std::string_view group,
                                     std::optional<FailureReason> reason) override;
 
@@ -78,11 +78,17 @@ class SqliteStore final : public Store {
   // REQUIRES: mutex_ held, a write transaction open.
   Status CheckOrRegisterGroups(std::span<const std::string> groups);
 
+  // Adds `delta` to the count of results of `group_id` with `reason` ("" = ok).
+  // REQUIRES: mutex_ held, a write transaction open.
+  Status AddToResultCount(std::int64_t group_id, std::string_view reason,
+                          std::int64_t delta);
+
   // The *Locked methods do the work of the public method of the same name, without
   // its lock and error context. REQUIRES: mutex_ held.
   Status AppendItemsLocked(std::int64_t input_id, std::span<const ItemRow> items,
-                           std::span<const RejectedLine> rejects, std::uint64_t lines_done,
-                           std::uint32_t batch_size, std::span<const std::string> groups);
+                           std::span<const RejectedLine> rejects,
+                           std::uint64_t lines_done, std::uint32_t batch_size,
+                           std::span<const std::string> groups);
   Result<std::vector<Lease>> LeaseBatchesLocked(std::string_view group,
                                                 std::string_view owner,
                                                 std::size_t max_batches,
