@@ -27,7 +27,8 @@ constexpr std::uint32_t kBatchSize = 1000;
 class BenchDir {
  public:
   BenchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "sluice-bench-XXXXXX");
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "sluice-bench-XXXXXX");
     if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
   }
   BenchDir(const BenchDir&) = delete;
@@ -110,8 +111,8 @@ void BM_LeaseReadCommit(benchmark::State& state) {
   const auto fields_bytes = static_cast<std::size_t>(state.range(0));
   std::string fields_json;
   if (fields_bytes > 0) {
-    fields_json = R"({"pad":")" + std::string(fields_bytes > 10 ? fields_bytes - 10 : 0, 'x') +
-                  R"("})";
+    fields_json = R"({"pad":")" +
+                  std::string(fields_bytes > 10 ? fields_bytes - 10 : 0, 'x') + R"("})";
   }
   std::vector<ResultRow> results;
   results.reserve(kBatchSize);
@@ -146,7 +147,11 @@ void BM_LeaseReadCommit(benchmark::State& state) {
   if (!status.ok()) state.SkipWithError(status.ToString().c_str());
   state.SetItemsProcessed(committed);
 }
-BENCHMARK(BM_LeaseReadCommit)->Arg(0)->Arg(200)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LeaseReadCommit)
+    ->Arg(0)
+    ->Arg(200)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace sluice

@@ -1,12 +1,11 @@
 #include "src/store/sqlite_db.h"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <thread>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace sluice::sqlite {
 
@@ -29,14 +28,17 @@ Status ErrorStatus(int rc, std::string_view detail) {
 namespace {
 
 // The connection's message is more precise than the code's ("no such table: x").
-Status ConnectionError(sqlite3* db, int rc) { return ErrorStatus(rc, sqlite3_errmsg(db)); }
+Status ConnectionError(sqlite3* db, int rc) {
+  return ErrorStatus(rc, sqlite3_errmsg(db));
+}
 
 }  // namespace
 
 // --- Statement --------------------------------------------------------------------
 
 Statement::Statement(Statement&& other) noexcept
-    : db_(std::exchange(other.db_, nullptr)), stmt_(std::exchange(other.stmt_, nullptr)) {}
+    : db_(std::exchange(other.db_, nullptr)),
+      stmt_(std::exchange(other.stmt_, nullptr)) {}
 
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
@@ -112,7 +114,8 @@ std::int64_t Statement::ColumnInt(int index) const {
 std::string_view Statement::ColumnText(int index) const {
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, index));
   if (text == nullptr) return {};
-  return std::string_view(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, index)));
+  return std::string_view(text,
+                          static_cast<std::size_t>(sqlite3_column_bytes(stmt_, index)));
 }
 
 bool Statement::ColumnIsNull(int index) const {

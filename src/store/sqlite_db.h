@@ -73,9 +73,9 @@ class Statement {
   void Bound(int rc);
   Status TakeBindError();
 
-  sqlite3* db_ = nullptr;  // not owned
+  sqlite3* db_ = nullptr;         // not owned
   sqlite3_stmt* stmt_ = nullptr;  // owned
-  int bind_error_ = 0;  // the first failed bind's code since the last step
+  int bind_error_ = 0;            // the first failed bind's code since the last step
 };
 
 // Resets a statement when the scope ends, whatever path leaves it.

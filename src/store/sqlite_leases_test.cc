@@ -46,7 +46,8 @@ class SqliteLeasesTest : public ::sluice::testing::StoreTest {
   }
 
   // item id -> fields_json of every result of `group`.
-  std::map<ItemId, std::string> ResultFields(Store& store, std::string_view group = "main") {
+  std::map<ItemId, std::string> ResultFields(Store& store,
+                                             std::string_view group = "main") {
     std::map<ItemId, std::string> fields;
     Status status = store.ExportRows(group, [&](const ExportRow& row) {
       if (row.has_result) fields[row.id] = row.fields_json;
@@ -54,6 +55,23 @@ class SqliteLeasesTest : public ::sluice::testing::StoreTest {
     });
     EXPECT_TRUE(status.ok()) << status.ToString();
     return fields;
+  }
+
+  // Checks that the summary's result counts (kept as counters) match the rows.
+  void ExpectCountsMatchRows(std::string_view group = "main") {
+    std::uint64_t ok = 0;
+    std::map<std::string, std::uint64_t> failures;
+    Status status = store_->ExportRows(group, [&](const ExportRow& row) {
+      if (row.has_result && row.reason == FailureReason::kNone) ++ok;
+      if (row.has_result && row.reason != FailureReason::kNone) {
+        ++failures[std::string(FailureReasonName(row.reason))];
+      }
+      return Status::Ok();
+    });
+    ASSERT_TRUE(status.ok()) << status.ToString();
+    StoreSummary summary = Summary(group);
+    EXPECT_EQ(summary.results_ok, ok);
+    EXPECT_EQ(summary.failures, failures);
   }
 
   StoreSummary Summary(std::string_view group = "main") {
@@ -82,7 +100,8 @@ TEST_F(SqliteLeasesTest, LeaseReadCommitHappyPath) {
     EXPECT_EQ(records[i].id(), i + 1);
     EXPECT_EQ(records[i].url(), MakeItems(1, i)[0].url);
   }
-  Status commit = store_->CommitBatch(lease, ResultsFor(records, FailureReason::kNone, "{}"));
+  Status commit =
+      store_->CommitBatch(lease, ResultsFor(records, FailureReason::kNone, "{}"));
   ASSERT_TRUE(commit.ok()) << commit.ToString();
 
   StoreSummary summary = Summary();
@@ -111,8 +130,9 @@ TEST_F(SqliteLeasesTest, StaleTokenCannotCommitOrRenew) {
 
   Status commit = store_->CommitBatch(old_lease, {});
   EXPECT_EQ(commit.code(), StatusCode::kStaleLease);
-  EXPECT_EQ(commit.message(), "store: commit batch 1 of group main: lease token 1 is stale "
-                              "(current 2)");
+  EXPECT_EQ(commit.message(),
+            "store: commit batch 1 of group main: lease token 1 is stale "
+            "(current 2)");
   EXPECT_EQ(store_->ReadBatchItems(old_lease).ToStatus().code(), StatusCode::kStaleLease);
 }
 
@@ -131,7 +151,8 @@ TEST_F(SqliteLeasesTest, ZombieCannotCommitOverTheNewOwnersResults) {
   ASSERT_EQ(b.batch_id, a.batch_id);
   EXPECT_GT(b.token, a.token);
   std::vector<Record> b_records = Read(*worker_b, b);
-  ASSERT_TRUE(worker_b->CommitBatch(b, ResultsFor(b_records, FailureReason::kNone, "B")).ok());
+  ASSERT_TRUE(
+      worker_b->CommitBatch(b, ResultsFor(b_records, FailureReason::kNone, "B")).ok());
 
   Status late = store_->CommitBatch(a, ResultsFor(a_records, FailureReason::kNone, "A"));
   EXPECT_EQ(late.code(), StatusCode::kStaleLease);
@@ -158,7 +179,8 @@ TEST_F(SqliteLeasesTest, ZombieIsRefusedBeforeTheNewOwnerCommits) {
   // The new owner still sees every item and can commit them.
   std::vector<Record> b_records = Read(*worker_b, b);
   EXPECT_EQ(b_records.size(), 4u);
-  ASSERT_TRUE(worker_b->CommitBatch(b, ResultsFor(b_records, FailureReason::kNone, "B")).ok());
+  ASSERT_TRUE(
+      worker_b->CommitBatch(b, ResultsFor(b_records, FailureReason::kNone, "B")).ok());
   EXPECT_EQ(ResultFields(*store_).size(), 4u);
 }
 
@@ -180,9 +202,10 @@ TEST_F(SqliteLeasesTest, RenewKeepsOthersFromTakingTheBatch) {
   ASSERT_NE(other, nullptr);
   Lease lease = LeaseOne(*store_, "w", "main", std::chrono::milliseconds(1000));
   clock_.Advance(900);
-  ASSERT_THAT(store_->RenewLeases(std::vector<Lease>{lease}, std::chrono::milliseconds(1000))
-                  .value(),
-              IsEmpty());
+  ASSERT_THAT(
+      store_->RenewLeases(std::vector<Lease>{lease}, std::chrono::milliseconds(1000))
+          .value(),
+      IsEmpty());
   clock_.Advance(900);  // past the first expiry, not the renewed one
   EXPECT_THAT(other->LeaseBatches("main", "other", 1, kLeaseTime).value(), IsEmpty());
   clock_.Advance(101);
@@ -207,7 +230,8 @@ TEST_F(SqliteLeasesTest, ExpiredLeasesReturnToPendingLowestIdFirst) {
   auto again = store_->LeaseBatches("main", "w2", 3, kLeaseTime);
   ASSERT_TRUE(again.ok());
   std::vector<std::pair<BatchId, std::uint64_t>> ids_and_tokens;
-  for (const Lease& lease : *again) ids_and_tokens.emplace_back(lease.batch_id, lease.token);
+  for (const Lease& lease : *again)
+    ids_and_tokens.emplace_back(lease.batch_id, lease.token);
   EXPECT_THAT(ids_and_tokens, ElementsAre(Pair(1, 2), Pair(2, 2), Pair(3, 1)));
 }
 
@@ -247,12 +271,14 @@ TEST_F(SqliteLeasesTest, ConcurrentLeasingNeverHandsOutABatchTwice) {
     }
   };
   std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) threads.emplace_back(work, t % 2 ? second.get() : store_.get(), t);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back(work, t % 2 ? second.get() : store_.get(), t);
   for (std::thread& thread : threads) thread.join();
 
   EXPECT_THAT(errors, IsEmpty());
   ASSERT_EQ(times_leased.size(), static_cast<std::size_t>(kBatches));
-  for (const auto& [batch, times] : times_leased) EXPECT_EQ(times, 1) << "batch " << batch;
+  for (const auto& [batch, times] : times_leased)
+    EXPECT_EQ(times, 1) << "batch " << batch;
   StoreSummary summary = Summary();
   EXPECT_EQ(summary.batches_done, static_cast<std::uint64_t>(kBatches));
   EXPECT_EQ(summary.results_ok, static_cast<std::uint64_t>(kBatches * 2));
@@ -277,7 +303,8 @@ TEST_F(SqliteLeasesTest, CommittingAGroupsBatchMakesItPendingForTheNextGroup) {
   EXPECT_EQ(Summary("faces").batches_done, 1u);
   EXPECT_EQ(Summary("faces").results_ok, 10u);
   EXPECT_EQ(Summary("fetch").results_ok, 10u);
-  EXPECT_THAT(store_->LeaseBatches("no-such-group", "g", 5, kLeaseTime).value(), IsEmpty());
+  EXPECT_THAT(store_->LeaseBatches("no-such-group", "g", 5, kLeaseTime).value(),
+              IsEmpty());
 }
 
 TEST_F(SqliteLeasesTest, RetryFailedPutsBackOnlyTheGivenReason) {
@@ -298,6 +325,7 @@ TEST_F(SqliteLeasesTest, RetryFailedPutsBackOnlyTheGivenReason) {
   EXPECT_EQ(summary.results_ok, 2u);
   EXPECT_EQ(summary.batches_pending, 1u);
   EXPECT_EQ(summary.batches_done, 0u);
+  ExpectCountsMatchRows();
 
   Lease retry = LeaseOne(*store_, "w");
   EXPECT_EQ(retry.batch_id, lease.batch_id);
@@ -308,7 +336,9 @@ TEST_F(SqliteLeasesTest, RetryFailedPutsBackOnlyTheGivenReason) {
   ASSERT_TRUE(store_->CommitBatch(retry, ResultsFor(again)).ok());
   EXPECT_EQ(Summary().results_ok, 4u);
 
+  ExpectCountsMatchRows();
   EXPECT_EQ(store_->RetryFailed("main", std::nullopt).value(), 2u);
+  ExpectCountsMatchRows();
   std::vector<Record> rest = Read(*store_, LeaseOne(*store_, "w"));
   ASSERT_EQ(rest.size(), 2u);
   EXPECT_EQ(rest[0].id(), 5u);
@@ -332,7 +362,8 @@ TEST_F(SqliteLeasesTest, RetryFailedRevokesALeaseOnTheBatch) {
   ASSERT_EQ(held.size(), 1u);
   ASSERT_EQ(store_->RetryFailed("main", FailureReason::kDecode).value(), 1u);
   EXPECT_EQ(Summary().batches_pending, 1u);
-  EXPECT_EQ(store_->CommitBatch(holder, ResultsFor(held)).code(), StatusCode::kStaleLease);
+  EXPECT_EQ(store_->CommitBatch(holder, ResultsFor(held)).code(),
+            StatusCode::kStaleLease);
 
   Lease redo = LeaseOne(*store_, "w");
   EXPECT_EQ(redo.token, holder.token + 1);
@@ -346,8 +377,9 @@ TEST_F(SqliteLeasesTest, ResultOutsideTheBatchIsRefusedAndNothingIsWritten) {
   results.push_back({6, FailureReason::kNone, "", ""});
   Status commit = store_->CommitBatch(lease, results);
   EXPECT_EQ(commit.code(), StatusCode::kInternal);
-  EXPECT_EQ(commit.message(),
-            "store: commit batch 1 of group main: item 6 is outside the batch (items 1 to 5)");
+  EXPECT_EQ(
+      commit.message(),
+      "store: commit batch 1 of group main: item 6 is outside the batch (items 1 to 5)");
   EXPECT_THAT(ResultFields(*store_), IsEmpty());
   EXPECT_EQ(Summary().batches_leased, 1u);
   results.pop_back();
@@ -385,6 +417,7 @@ TEST_F(SqliteLeasesTest, ResultForAnItemDoneInAnEarlierCommitRollsBack) {
   EXPECT_THAT(commit.message(), HasSubstr("item 1 already has a result"));
   EXPECT_THAT(ResultFields(*store_), ElementsAre(Pair(1, ""), Pair(2, "")));
   EXPECT_EQ(Summary().batches_leased, 1u);
+  ExpectCountsMatchRows();
 }
 
 TEST_F(SqliteLeasesTest, ReleasedBatchIsPendingAndItsOldLeaseIsStale) {
@@ -394,7 +427,8 @@ TEST_F(SqliteLeasesTest, ReleasedBatchIsPendingAndItsOldLeaseIsStale) {
   EXPECT_EQ(Summary().batches_pending, 1u);
   Status commit = store_->CommitBatch(lease, {});
   EXPECT_EQ(commit.code(), StatusCode::kStaleLease);
-  EXPECT_THAT(commit.message(), HasSubstr("lease token 1 is stale (the batch is released)"));
+  EXPECT_THAT(commit.message(),
+              HasSubstr("lease token 1 is stale (the batch is released)"));
 
   Lease next = LeaseOne(*store_, "w2");
   EXPECT_EQ(next.token, 2u);

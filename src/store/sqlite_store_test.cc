@@ -142,7 +142,8 @@ TEST_F(SqliteStoreTest, BeginInputFindsAnInputByContentNotName) {
   EXPECT_FALSE(first->complete);
   EXPECT_EQ(first->lines_done, 0u);
   EXPECT_EQ(first->first_path, "a.txt");
-  ASSERT_TRUE(store->AppendItems(first->input_id, MakeItems(3), {}, 4, 10, {{"main"}}).ok());
+  ASSERT_TRUE(
+      store->AppendItems(first->input_id, MakeItems(3), {}, 4, 10, {{"main"}}).ok());
 
   auto renamed = store->BeginInput({"renamed.txt", 100, "d1"});
   ASSERT_TRUE(renamed.ok());
@@ -208,19 +209,22 @@ TEST_F(SqliteStoreTest, RejectsAreKeptAndListedInInputThenLineOrder) {
   auto second = store->BeginInput({"second.txt", 10, "b"});
   ASSERT_TRUE(first.ok() && second.ok());
   std::vector<RejectedLine> second_rejects = {{4, "invalid UTF-8", "\\xff"}};
-  std::vector<RejectedLine> first_rejects = {{2, "too long", "aaaa"}, {9, "empty url", ""}};
+  std::vector<RejectedLine> first_rejects = {{2, "too long", "aaaa"},
+                                             {9, "empty url", ""}};
   ASSERT_TRUE(
-      store->AppendItems(second->input_id, MakeItems(1), second_rejects, 5, 10, {{"main"}})
+      store
+          ->AppendItems(second->input_id, MakeItems(1), second_rejects, 5, 10, {{"main"}})
           .ok());
   ASSERT_TRUE(
       store->AppendItems(first->input_id, MakeItems(1), first_rejects, 9, 10, {{"main"}})
           .ok());
 
   std::vector<std::tuple<std::string, std::uint64_t, std::string>> listed;
-  Status status = store->ListRejects([&](std::string_view path, const RejectedLine& line) {
-    listed.emplace_back(std::string(path), line.line, line.reason);
-    return Status::Ok();
-  });
+  Status status =
+      store->ListRejects([&](std::string_view path, const RejectedLine& line) {
+        listed.emplace_back(std::string(path), line.line, line.reason);
+        return Status::Ok();
+      });
   ASSERT_TRUE(status.ok()) << status.ToString();
   EXPECT_THAT(listed, ElementsAre(std::tuple("first.txt", 2, "too long"),
                                   std::tuple("first.txt", 9, "empty url"),
@@ -244,7 +248,8 @@ TEST_F(SqliteStoreTest, AppendWithOtherStageGroupsIsRefusedAndWritesNothing) {
   Ingest(*store, MakeItems(5), 10, {"fetch", "faces"});
   auto input = store->BeginInput({"more.txt", 1, "x"});
   ASSERT_TRUE(input.ok());
-  Status status = store->AppendItems(input->input_id, MakeItems(5), {}, 5, 10, {{"fetch"}});
+  Status status =
+      store->AppendItems(input->input_id, MakeItems(5), {}, 5, 10, {{"fetch"}});
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("[fetch, faces], not [fetch]"));
   EXPECT_EQ(store->Summarize("fetch")->items, 5u);
@@ -262,7 +267,8 @@ TEST_F(SqliteStoreTest, ReadBatchItemsGivesColumnsInTheirInputOrder) {
   auto records = store->ReadBatchItems(leases->front());
   ASSERT_TRUE(records.ok()) << records.status().ToString();
   ASSERT_EQ(records->size(), 2u);
-  EXPECT_THAT((*records)[0].columns(), ElementsAre(Pair("zeta", "z1"), Pair("alpha", "a1")));
+  EXPECT_THAT((*records)[0].columns(),
+              ElementsAre(Pair("zeta", "z1"), Pair("alpha", "a1")));
   EXPECT_TRUE((*records)[1].columns().empty());
 }
 
@@ -275,8 +281,9 @@ TEST_F(SqliteStoreTest, ColumnsThatAreNotAnObjectOfStringsAreCorruption) {
   auto records = store->ReadBatchItems(leases->front());
   ASSERT_FALSE(records.ok());
   EXPECT_EQ(records.status().code(), StatusCode::kCorruption);
-  EXPECT_EQ(records.status().message(),
-            "store: read batch 1 of group main: item 1: column width is not a JSON string");
+  EXPECT_EQ(
+      records.status().message(),
+      "store: read batch 1 of group main: item 1: column width is not a JSON string");
 }
 
 TEST_F(SqliteStoreTest, ColumnsThatAreNotJsonAreCorruptionNotACrash) {
@@ -288,7 +295,8 @@ TEST_F(SqliteStoreTest, ColumnsThatAreNotJsonAreCorruptionNotACrash) {
   auto records = store->ReadBatchItems(leases->front());
   ASSERT_FALSE(records.ok());
   EXPECT_EQ(records.status().code(), StatusCode::kCorruption);
-  EXPECT_THAT(records.status().message(), HasSubstr("item 1: columns are not a JSON object"));
+  EXPECT_THAT(records.status().message(),
+              HasSubstr("item 1: columns are not a JSON object"));
 }
 
 // --- Reading back --------------------------------------------------------------------

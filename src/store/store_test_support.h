@@ -22,7 +22,8 @@ namespace sluice::testing {
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "sluice-store-XXXXXX");
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "sluice-store-XXXXXX");
     if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
     path_ = pattern;
   }
@@ -53,8 +54,8 @@ inline std::vector<ItemRow> MakeItems(std::size_t count, std::size_t first_index
   std::vector<ItemRow> items(count);
   for (std::size_t i = 0; i < count; ++i) {
     const std::size_t n = first_index + i;
-    items[i].url = "http://host-" + std::to_string(n) + ".example/img/" +
-                   std::to_string(n) + ".jpg";
+    items[i].url =
+        "http://host-" + std::to_string(n) + ".example/img/" + std::to_string(n) + ".jpg";
   }
   return items;
 }
@@ -88,8 +89,8 @@ class StoreTest : public ::testing::Test {
       ADD_FAILURE() << state.status().ToString();
       return 0;
     }
-    Status status = store.AppendItems(state->input_id, items, {}, items.size(),
-                                      batch_size, groups);
+    Status status =
+        store.AppendItems(state->input_id, items, {}, items.size(), batch_size, groups);
     EXPECT_TRUE(status.ok()) << status.ToString();
     return state->input_id;
   }
@@ -100,8 +101,8 @@ class StoreTest : public ::testing::Test {
                                            const std::string& fields_json = "") {
     std::vector<ResultRow> results;
     for (const Record& record : records) {
-      results.push_back({record.id(), reason, reason == FailureReason::kNone ? "" : "e",
-                         fields_json});
+      results.push_back(
+          {record.id(), reason, reason == FailureReason::kNone ? "" : "e", fields_json});
     }
     return results;
   }
