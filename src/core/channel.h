@@ -58,6 +58,12 @@ struct Chunk {
 // The number of failed records in `records`.
 std::size_t CountFailed(const std::vector<Record>& records);
 
+// Splits one batch into chunks of at most `chunk_size` records. The first chunk
+// keeps the batch's own vector, so a batch that fits one chunk is not copied.
+// REQUIRES: chunk_size >= 1, !records.empty().
+std::vector<Chunk> SplitIntoChunks(BatchId batch, std::vector<Record> records,
+                                   std::size_t chunk_size);
+
 // Told by whoever moves a chunk through a channel, so that the party waiting on the
 // other side can be woken. Calls are made with the runtime mutex held and must not
 // block.

@@ -20,15 +20,14 @@
 #include <atomic>
 #include <cassert>
 #include <condition_variable>
-#include <iterator>
 #include <limits>
 #include <mutex>
 #include <system_error>
 #include <thread>
-#include <unordered_map>
 #include <utility>
 
 #include "src/core/async_runner.h"
+#include "src/core/batch_assembler.h"
 #include "src/core/channel.h"
 
 namespace sluice {
@@ -39,30 +38,6 @@ constexpr std::size_t kNoStage = std::numeric_limits<std::size_t>::max();
 // The runtime whose collector thread this is (it runs the BatchDone callback), so
 // that Abort() from inside the callback does not wait for its own thread.
 thread_local const void* tls_collector_of = nullptr;
-
-// Splits a batch into chunks of at most `chunk_size` records. The first chunk
-// keeps the batch's own vector, so a batch that fits one chunk is not copied.
-std::vector<Chunk> SplitBatch(BatchId batch, std::vector<Record> records,
-                              std::size_t chunk_size) {
-  std::vector<Chunk> chunks;
-  const std::size_t total = records.size();
-  chunks.reserve((total + chunk_size - 1) / chunk_size);
-  chunks.emplace_back();  // the first chunk, filled last
-  for (std::size_t begin = chunk_size; begin < total; begin += chunk_size) {
-    const std::size_t end = std::min(total, begin + chunk_size);
-    Chunk& chunk = chunks.emplace_back();
-    chunk.records.assign(std::make_move_iterator(records.begin() + begin),
-                         std::make_move_iterator(records.begin() + end));
-    chunk.runs.push_back(BatchRun{batch, end - begin});
-    chunk.failed = CountFailed(chunk.records);
-  }
-  if (total > chunk_size) records.erase(records.begin() + chunk_size, records.end());
-  Chunk& first = chunks.front();
-  first.records = std::move(records);
-  first.runs.push_back(BatchRun{batch, first.records.size()});
-  first.failed = CountFailed(first.records);
-  return chunks;
-}
 
 }  // namespace
 
@@ -88,12 +63,6 @@ class Runtime::Impl final : public ChannelObserver {
     BatchId batch;
     std::size_t records;
   };
-  // A batch the collector is gathering.
-  struct Gathering {
-    std::size_t expected = 0;
-    std::size_t received = 0;
-    std::vector<Record> records;
-  };
   struct CpuCounters {
     std::uint64_t records_in = 0;
     std::uint64_t records_failed = 0;
@@ -117,9 +86,6 @@ class Runtime::Impl final : public ChannelObserver {
   std::size_t DeliverCpuChunk(std::size_t stage, Chunk* chunk);
 
   void CollectorThread();
-  // Moves a chunk's records into their batches; appends completed ones to `done`.
-  void Gather(Chunk chunk, std::unordered_map<BatchId, Gathering>* batches,
-              std::vector<std::pair<BatchId, std::vector<Record>>>* done);
 
   // Wakes every thread so that it sees stopping_ / aborted_. mu_ held.
   void WakeAll();
@@ -201,6 +167,10 @@ Status Runtime::Impl::Start() {
       has_cpu_stage = true;
       continue;
     }
+    if (static_cast<AsyncStage&>(*stages_[i].stage).max_in_flight() == 0) {
+      return InvalidArgument("runtime: stage " + stages_[i].name +
+                             ": max_in_flight() is 0, it could never start a record");
+    }
     AsyncStageRunner::Wiring wiring;
     wiring.name = stages_[i].name;
     wiring.index = i;
@@ -251,7 +221,7 @@ Status Runtime::Impl::Start() {
 bool Runtime::Impl::Submit(BatchId batch, std::vector<Record> records) {
   const std::size_t count = records.size();
   std::vector<Chunk> chunks;
-  if (count != 0) chunks = SplitBatch(batch, std::move(records), options_.chunk_size);
+  if (count != 0) chunks = SplitIntoChunks(batch, std::move(records), options_.chunk_size);
 
   std::unique_lock<std::mutex> lock(mu_);
   while (started_ && !stopping_ && batches_in_flight_ >= options_.max_batches_in_flight) {
@@ -358,10 +328,10 @@ std::size_t Runtime::Impl::DeliverCpuChunk(std::size_t stage, Chunk* chunk) {
 }
 
 void Runtime::Impl::CollectorThread() {
-  std::unordered_map<BatchId, Gathering> batches;
+  BatchAssembler assembler;
   std::vector<Registration> registrations;
   std::vector<Chunk> chunks;
-  std::vector<std::pair<BatchId, std::vector<Record>>> done;
+  BatchAssembler::Completed done;
   tls_collector_of = this;
   ChunkChannel& sink = channels_.back();
   const std::size_t sink_index = stages_.size();
@@ -385,16 +355,10 @@ void Runtime::Impl::CollectorThread() {
     lock.unlock();
 
     for (const Registration& registration : registrations) {
-      if (registration.records == 0) {
-        done.emplace_back(registration.batch, std::vector<Record>{});
-        continue;
-      }
-      auto [it, inserted] = batches.try_emplace(registration.batch);
-      assert(inserted && "the same batch id submitted twice while in flight");
-      it->second.expected += registration.records;
+      assembler.Expect(registration.batch, registration.records, &done);
     }
     registrations.clear();
-    for (Chunk& chunk : chunks) Gather(std::move(chunk), &batches, &done);
+    for (Chunk& chunk : chunks) assembler.Add(std::move(chunk), &done);
     chunks.clear();
 
     std::size_t reported = 0;
@@ -410,36 +374,6 @@ void Runtime::Impl::CollectorThread() {
       batches_in_flight_ -= reported;
       if (source_waiting_) source_cv_.notify_one();
       if (batches_in_flight_ == 0) drained_cv_.notify_all();
-    }
-  }
-}
-
-void Runtime::Impl::Gather(Chunk chunk, std::unordered_map<BatchId, Gathering>* batches,
-                           std::vector<std::pair<BatchId, std::vector<Record>>>* done) {
-  std::size_t begin = 0;
-  for (const BatchRun& run : chunk.runs) {
-    auto it = batches->find(run.batch);
-    if (it == batches->end()) {  // cannot happen: Submit() registers first
-      assert(false && "a record of an unregistered batch");
-      begin += run.count;
-      continue;
-    }
-    Gathering& gathering = it->second;
-    if (gathering.records.empty() && chunk.runs.size() == 1 &&
-        run.count == gathering.expected) {
-      gathering.records = std::move(chunk.records);  // the whole batch in one chunk
-    } else {
-      if (gathering.records.empty()) gathering.records.reserve(gathering.expected);
-      auto first = chunk.records.begin() + static_cast<std::ptrdiff_t>(begin);
-      gathering.records.insert(
-          gathering.records.end(), std::make_move_iterator(first),
-          std::make_move_iterator(first + static_cast<std::ptrdiff_t>(run.count)));
-    }
-    begin += run.count;
-    gathering.received += run.count;
-    if (gathering.received == gathering.expected) {
-      done->emplace_back(run.batch, std::move(gathering.records));
-      batches->erase(it);
     }
   }
 }

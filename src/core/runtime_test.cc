@@ -228,6 +228,11 @@ TEST(RuntimeTest, StartRejectsBadOptionsAndSecondStart) {
   Runtime bad(options, std::move(stages), nullptr);
   EXPECT_EQ(bad.Start().code(), StatusCode::kInvalidArgument);
 
+  std::vector<NamedStage> stuck;
+  stuck.push_back(Named("stuck", std::make_unique<HoldingAsyncStage>(0, 1)));
+  Runtime never_admits(RuntimeOptions{}, std::move(stuck), nullptr);
+  EXPECT_EQ(never_admits.Start().code(), StatusCode::kInvalidArgument);
+
   std::vector<NamedStage> again;
   again.push_back(Named("a", std::make_unique<TagStage>("a")));
   Runtime runtime(RuntimeOptions{}, std::move(again), nullptr);
