@@ -23,8 +23,9 @@ class BulkInsertTest : public ::testing::Test {
   Status InsertRange(BulkInsert& insert, std::int64_t first, std::size_t count,
                      std::size_t* failed_row) {
     std::vector<std::string> values;
-    for (std::size_t i = 0; i < count; ++i)
+    for (std::size_t i = 0; i < count; ++i) {
       values.push_back("v" + std::to_string(first + i));
+    }
     return insert.Insert(
         *db_, count,
         [&](Statement& statement, int parameter, std::size_t row) {

@@ -53,18 +53,19 @@ Statement::~Statement() { sqlite3_finalize(stmt_); }
 
 // A failed bind (bad index, value too big, statement not reset) is kept and
 // reported by the next Step() or Run(), so that callers need not check each one.
-void Statement::Bound(int rc) {
+void Statement::KeepBindError(int rc) {
   if (rc != SQLITE_OK && bind_error_ == SQLITE_OK) bind_error_ = rc;
 }
 
 void Statement::BindInt(int index, std::int64_t value) {
-  Bound(sqlite3_bind_int64(stmt_, index, value));
+  KeepBindError(sqlite3_bind_int64(stmt_, index, value));
 }
 
 void Statement::BindText(int index, std::string_view text) {
   // A null pointer would bind NULL, not "".
   const char* data = text.data() != nullptr ? text.data() : "";
-  Bound(sqlite3_bind_text64(stmt_, index, data, text.size(), SQLITE_STATIC, SQLITE_UTF8));
+  KeepBindError(
+      sqlite3_bind_text64(stmt_, index, data, text.size(), SQLITE_STATIC, SQLITE_UTF8));
 }
 
 void Statement::BindTextOrNull(int index, std::string_view text) {
@@ -75,7 +76,7 @@ void Statement::BindTextOrNull(int index, std::string_view text) {
   }
 }
 
-void Statement::BindNull(int index) { Bound(sqlite3_bind_null(stmt_, index)); }
+void Statement::BindNull(int index) { KeepBindError(sqlite3_bind_null(stmt_, index)); }
 
 Status Statement::TakeBindError() {
   Status status = ErrorStatus(bind_error_, fmt::format("cannot bind a parameter: {}",

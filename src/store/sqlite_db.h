@@ -70,7 +70,7 @@ class Statement {
   void Reset();
 
  private:
-  void Bound(int rc);
+  void KeepBindError(int rc);
   Status TakeBindError();
 
   sqlite3* db_ = nullptr;         // not owned

@@ -252,8 +252,8 @@ Result<std::vector<Record>> SqliteStore::ReadBatchItemsLocked(const Lease& lease
   select->BindInt(2, static_cast<std::int64_t>(batch.first_item));
   select->BindInt(3, static_cast<std::int64_t>(batch.end_item));
   std::vector<Record> records;
-  records.reserve(batch.end_item -
-                  batch.first_item);  // the stored count, not the caller's
+  // The stored count: the caller's lease.item_count is not trusted with memory.
+  records.reserve(batch.end_item - batch.first_item);
   while (true) {
     SLUICE_ASSIGN_OR_RETURN(bool has_row, select->Step());
     if (!has_row) break;
@@ -312,8 +312,9 @@ Status SqliteStore::CommitBatchLocked(const Lease& lease,
 
   // FailureReason is a uint8_t enum: one slot per possible value.
   std::array<std::int64_t, 256> per_reason{};
-  for (const ResultRow& result : results)
+  for (const ResultRow& result : results) {
     ++per_reason[static_cast<std::uint8_t>(result.reason)];
+  }
   for (std::size_t reason = 0; reason < per_reason.size(); ++reason) {
     if (per_reason[reason] == 0) continue;
     SLUICE_RETURN_IF_ERROR(

@@ -230,8 +230,9 @@ TEST_F(SqliteLeasesTest, ExpiredLeasesReturnToPendingLowestIdFirst) {
   auto again = store_->LeaseBatches("main", "w2", 3, kLeaseTime);
   ASSERT_TRUE(again.ok());
   std::vector<std::pair<BatchId, std::uint64_t>> ids_and_tokens;
-  for (const Lease& lease : *again)
+  for (const Lease& lease : *again) {
     ids_and_tokens.emplace_back(lease.batch_id, lease.token);
+  }
   EXPECT_THAT(ids_and_tokens, ElementsAre(Pair(1, 2), Pair(2, 2), Pair(3, 1)));
 }
 
@@ -271,14 +272,16 @@ TEST_F(SqliteLeasesTest, ConcurrentLeasingNeverHandsOutABatchTwice) {
     }
   };
   std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t)
+  for (int t = 0; t < 4; ++t) {
     threads.emplace_back(work, t % 2 ? second.get() : store_.get(), t);
+  }
   for (std::thread& thread : threads) thread.join();
 
   EXPECT_THAT(errors, IsEmpty());
   ASSERT_EQ(times_leased.size(), static_cast<std::size_t>(kBatches));
-  for (const auto& [batch, times] : times_leased)
+  for (const auto& [batch, times] : times_leased) {
     EXPECT_EQ(times, 1) << "batch " << batch;
+  }
   StoreSummary summary = Summary();
   EXPECT_EQ(summary.batches_done, static_cast<std::uint64_t>(kBatches));
   EXPECT_EQ(summary.results_ok, static_cast<std::uint64_t>(kBatches * 2));

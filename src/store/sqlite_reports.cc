@@ -222,8 +222,9 @@ Result<std::uint64_t> SqliteStore::RetryFailed(std::string_view group,
 
 Result<std::uint64_t> SqliteStore::RetryFailedLocked(
     std::string_view group, std::optional<FailureReason> reason) {
-  if (reason == FailureReason::kNone)
+  if (reason == FailureReason::kNone) {
     return InvalidArgument("'ok' is not a failure reason");
+  }
   SLUICE_ASSIGN_OR_RETURN(std::int64_t group_id, GroupId(group));
   if (group_id == kNoGroup) return std::uint64_t{0};
   // An empty name matches every failure (see the WHERE clauses below).

@@ -156,14 +156,15 @@ Result<InputState> SqliteStore::BeginInput(const InputFingerprint& input) {
       if (!inserted) return Internal("no id returned for the new input");
       state.input_id = insert->ColumnInt(0);
       state.first_path = input.path;
-      insert->Reset();
+      SLUICE_RETURN_IF_ERROR(insert->Run());  // runs the statement to its end
     }
     SLUICE_RETURN_IF_ERROR(transaction.Commit());
     return state;
   };
   Result<InputState> result = begin();
-  if (!result.ok())
+  if (!result.ok()) {
     return result.status().WithContext("store: begin input " + input.path);
+  }
   return result;
 }
 
@@ -295,8 +296,9 @@ Result<std::optional<std::string>> SqliteStore::GetMeta(std::string_view key) {
     return std::optional<std::string>(std::string(select->ColumnText(0)));
   };
   auto result = get();
-  if (!result.ok())
+  if (!result.ok()) {
     return result.status().WithContext(fmt::format("store: get meta {}", key));
+  }
   return result;
 }
 
