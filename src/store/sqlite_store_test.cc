@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <fstream>
+#include <thread>
 
 #include "src/store/store_test_support.h"
 
@@ -54,6 +55,30 @@ TEST_F(SqliteStoreTest, CreatesStoreAndReopensIt) {
   auto version = store->GetMeta("schema_version");
   ASSERT_TRUE(version.ok());
   EXPECT_EQ(version.value(), std::to_string(kStoreSchemaVersion));
+}
+
+// Several workers started at once on a new workdir all open (and one creates) the
+// same store.
+TEST_F(SqliteStoreTest, ConcurrentOpensOfANewFileAllSucceed) {
+  std::vector<std::string> errors(4);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    threads.emplace_back([&, i] {
+      auto store = OpenSqliteStore(StorePath());
+      if (!store.ok()) {
+        errors[i] = store.status().ToString();
+      } else {
+        errors[i] = (*store)->SetMeta("opened-" + std::to_string(i), "yes").ToString();
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_THAT(errors, ::testing::Each("ok"));
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    EXPECT_EQ(store->GetMeta("opened-" + std::to_string(i)).value(), "yes");
+  }
 }
 
 TEST_F(SqliteStoreTest, RefusesAnotherSchemaVersionNamingFileAndVersions) {
