@@ -74,10 +74,9 @@ void BM_NoopPipeline(benchmark::State& state) {
   // More batches than the budget, so the source never waits for one to come back.
   BatchPool pool(options.max_batches_in_flight + 4);
   for (auto _ : state) {
-    Runtime runtime(options, ThreeNoopStages(),
-                    [&pool](BatchId, std::vector<Record> records) {
-                      pool.Give(std::move(records));
-                    });
+    Runtime runtime(
+        options, ThreeNoopStages(),
+        [&pool](BatchId, std::vector<Record> records) { pool.Give(std::move(records)); });
     if (!runtime.Start().ok()) {
       state.SkipWithError("runtime did not start");
       return;
@@ -87,11 +86,15 @@ void BM_NoopPipeline(benchmark::State& state) {
     }
     runtime.Finish();
   }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kBatchesPerRun *
-                                                    kBatchSize));
+  state.SetItemsProcessed(
+      static_cast<std::int64_t>(state.iterations() * kBatchesPerRun * kBatchSize));
 }
-BENCHMARK(BM_NoopPipeline)->Arg(64)->Arg(256)->Arg(1024)->UseRealTime()->Unit(
-    benchmark::kMillisecond);
+BENCHMARK(BM_NoopPipeline)
+    ->Arg(64)
+    ->Arg(256)
+    ->Arg(1024)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_NoopPipelineFreshRecords(benchmark::State& state) {
   RuntimeOptions options;
@@ -107,10 +110,13 @@ void BM_NoopPipelineFreshRecords(benchmark::State& state) {
     }
     runtime.Finish();
   }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kBatchesPerRun *
-                                                    kBatchSize));
+  state.SetItemsProcessed(
+      static_cast<std::int64_t>(state.iterations() * kBatchesPerRun * kBatchSize));
 }
-BENCHMARK(BM_NoopPipelineFreshRecords)->Arg(256)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_NoopPipelineFreshRecords)
+    ->Arg(256)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace sluice

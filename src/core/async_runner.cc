@@ -31,7 +31,9 @@ AsyncStageRunner::~AsyncStageRunner() {
   }
 }
 
-void AsyncStageRunner::Start() { thread_ = std::thread([this] { ThreadMain(); }); }
+void AsyncStageRunner::Start() {
+  thread_ = std::thread([this] { ThreadMain(); });
+}
 
 void AsyncStageRunner::Stop() {
   stop_.store(true, std::memory_order_release);
@@ -118,10 +120,10 @@ void AsyncStageRunner::StartPending() {
     auto [it, inserted] = in_flight_batches_.try_emplace(record.id(), InFlight{batch, 0});
     if (!inserted && it->second.batch != batch) {
       records_failed_.fetch_add(1, std::memory_order_relaxed);
-      record.Fail(FailureReason::kInternal,
-                  "stage " + wiring_.name + ": item id " + std::to_string(record.id()) +
-                      " is already in flight from batch " +
-                      std::to_string(it->second.batch));
+      record.Fail(FailureReason::kInternal, "stage " + wiring_.name + ": item id " +
+                                                std::to_string(record.id()) +
+                                                " is already in flight from batch " +
+                                                std::to_string(it->second.batch));
       Emit(batch, std::move(record));
       continue;
     }

@@ -59,7 +59,8 @@ class AsyncStageRunner final : private AsyncContext {
 
   // `stage` must outlive the runner's thread (not the runner: its destructor does
   // not touch the stage).
-  static Result<std::unique_ptr<AsyncStageRunner>> Create(AsyncStage& stage, Wiring wiring);
+  static Result<std::unique_ptr<AsyncStageRunner>> Create(AsyncStage& stage,
+                                                          Wiring wiring);
   ~AsyncStageRunner() override;  // REQUIRES: Join() was called if Start() was.
 
   AsyncStageRunner(const AsyncStageRunner&) = delete;
@@ -83,7 +84,9 @@ class AsyncStageRunner final : private AsyncContext {
   std::uint64_t records_failed() const {
     return records_failed_.load(std::memory_order_relaxed);
   }
-  std::size_t in_flight() const { return in_flight_published_.load(std::memory_order_relaxed); }
+  std::size_t in_flight() const {
+    return in_flight_published_.load(std::memory_order_relaxed);
+  }
 
  private:
   // An item id started and not completed, with its batch.
@@ -92,7 +95,8 @@ class AsyncStageRunner final : private AsyncContext {
     std::size_t count;  // > 1 only if a batch holds the same id twice
   };
 
-  AsyncStageRunner(AsyncStage& stage, Wiring wiring, std::unique_ptr<EpollEventLoop> loop);
+  AsyncStageRunner(AsyncStage& stage, Wiring wiring,
+                   std::unique_ptr<EpollEventLoop> loop);
 
   // AsyncContext:
   EventLoop& loop() override { return *loop_; }
@@ -116,15 +120,15 @@ class AsyncStageRunner final : private AsyncContext {
   std::atomic<bool> stop_{false};
 
   // Loop-thread state.
-  Chunk pending_;                 // taken from the input, not all started yet
-  std::size_t pending_pos_ = 0;   // next record of pending_ to start
-  std::size_t pending_run_ = 0;   // run of pending_pos_ in pending_.runs
+  Chunk pending_;                     // taken from the input, not all started yet
+  std::size_t pending_pos_ = 0;       // next record of pending_ to start
+  std::size_t pending_run_ = 0;       // run of pending_pos_ in pending_.runs
   std::size_t pending_run_left_ = 0;  // records of that run not yet started
   std::unordered_map<ItemId, InFlight> in_flight_batches_;
   std::size_t in_flight_ = 0;
-  Chunk open_;                    // completed records gathering into a chunk
+  Chunk open_;                          // completed records gathering into a chunk
   EventLoop::TimerId flush_timer_ = 0;  // 0: not armed
-  std::deque<Chunk> ready_;       // full or flushed chunks waiting for output room
+  std::deque<Chunk> ready_;             // full or flushed chunks waiting for output room
 
   // Guarded by *wiring_.mu: set when the loop sleeps until input arrives / output
   // room frees, so that the other side wakes it only then.

@@ -30,7 +30,8 @@ constexpr int kMaxEvents = 256;
 constexpr std::size_t kMinCompactSize = 64;
 
 Status ErrnoStatus(std::string_view what) {
-  return IoError(std::string("event loop: ") + std::string(what) + ": " + std::strerror(errno));
+  return IoError(std::string("event loop: ") + std::string(what) + ": " +
+                 std::strerror(errno));
 }
 
 // Orders a std heap so that the front is the earliest (deadline, id).
@@ -102,9 +103,8 @@ bool EpollEventLoop::CancelTimer(TimerId id) {
 }
 
 void EpollEventLoop::CompactHeap() {
-  std::erase_if(heap_, [this](const HeapEntry& entry) {
-    return !callbacks_.contains(entry.id);
-  });
+  std::erase_if(
+      heap_, [this](const HeapEntry& entry) { return !callbacks_.contains(entry.id); });
   std::make_heap(heap_.begin(), heap_.end(), LaterFirst());
 }
 
@@ -124,10 +124,10 @@ void EpollEventLoop::ArmTimerFd() {
     armed_deadline_ = heap_.front().deadline;
     // steady_clock is CLOCK_MONOTONIC; an absolute time already past fires at once.
     // A zero it_value would disarm, so never pass one.
-    const auto ns = std::max<std::int64_t>(
-        1, std::chrono::duration_cast<std::chrono::nanoseconds>(
-               armed_deadline_.time_since_epoch())
-               .count());
+    const auto ns =
+        std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      armed_deadline_.time_since_epoch())
+                                      .count());
     spec.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
     spec.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
   }

@@ -25,7 +25,8 @@ std::unique_ptr<EpollEventLoop> NewLoop() {
 // Runs a loop on a thread of its own for tests that drive it from outside.
 class LoopThread {
  public:
-  explicit LoopThread(EpollEventLoop& loop) : loop_(loop), thread_([this] { loop_.Run(); }) {}
+  explicit LoopThread(EpollEventLoop& loop)
+      : loop_(loop), thread_([this] { loop_.Run(); }) {}
   ~LoopThread() {
     loop_.Stop();
     thread_.join();
@@ -68,7 +69,7 @@ TEST(EventLoopTest, CancelledTimerNeverFires) {
   bool cancelled_fired = false;
   auto id = loop->AddTimer(milliseconds(5), [&] { cancelled_fired = true; });
   EXPECT_TRUE(loop->CancelTimer(id));
-  EXPECT_FALSE(loop->CancelTimer(id));  // already cancelled
+  EXPECT_FALSE(loop->CancelTimer(id));     // already cancelled
   EXPECT_FALSE(loop->CancelTimer(12345));  // unknown
   auto fired_id = loop->AddTimer(milliseconds(1), [] {});
   loop->AddTimer(milliseconds(10), [&] { loop->Stop(); });
@@ -167,10 +168,12 @@ TEST(EventLoopTest, WatchFdAgainReplacesTheCallback) {
   int first = 0;
   int second = 0;
   ASSERT_TRUE(loop->WatchFd(fds[0], EPOLLIN, [&](std::uint32_t) { ++first; }).ok());
-  ASSERT_TRUE(loop->WatchFd(fds[0], EPOLLIN, [&](std::uint32_t) {
-                ++second;
-                loop->UnwatchFd(fds[0]);
-              }).ok());
+  ASSERT_TRUE(loop->WatchFd(fds[0], EPOLLIN,
+                            [&](std::uint32_t) {
+                              ++second;
+                              loop->UnwatchFd(fds[0]);
+                            })
+                  .ok());
   ASSERT_EQ(write(fds[1], "x", 1), 1);
   while (second == 0) loop->RunOnce();
   EXPECT_EQ(first, 0);

@@ -123,12 +123,14 @@ class Runtime::Impl final : public ChannelObserver {
   std::thread collector_;          // guarded by lifecycle_mu_
 };
 
-Runtime::Impl::Impl(RuntimeOptions options, std::vector<NamedStage> stages, BatchDone done)
+Runtime::Impl::Impl(RuntimeOptions options, std::vector<NamedStage> stages,
+                    BatchDone done)
     : options_(options), done_(std::move(done)), stages_(std::move(stages)) {
   assert(!stages_.empty());
   runners_.resize(stages_.size());
   for (NamedStage& named : stages_) {
-    cpu_stages_.push_back(named.stage != nullptr && named.stage->kind() == Stage::Kind::kCpu
+    cpu_stages_.push_back(named.stage != nullptr &&
+                                  named.stage->kind() == Stage::Kind::kCpu
                               ? static_cast<CpuStage*>(named.stage.get())
                               : nullptr);
   }
@@ -197,7 +199,9 @@ Status Runtime::Impl::Start() {
   }
   try {
     collector_ = std::thread([this] { CollectorThread(); });
-    for (std::size_t i = 0; i < pool_size; ++i) pool_.emplace_back([this] { PoolThread(); });
+    for (std::size_t i = 0; i < pool_size; ++i) {
+      pool_.emplace_back([this] { PoolThread(); });
+    }
     for (auto& runner : runners_) {
       if (runner != nullptr) runner->Start();
     }
@@ -221,7 +225,9 @@ Status Runtime::Impl::Start() {
 bool Runtime::Impl::Submit(BatchId batch, std::vector<Record> records) {
   const std::size_t count = records.size();
   std::vector<Chunk> chunks;
-  if (count != 0) chunks = SplitIntoChunks(batch, std::move(records), options_.chunk_size);
+  if (count != 0) {
+    chunks = SplitIntoChunks(batch, std::move(records), options_.chunk_size);
+  }
 
   std::unique_lock<std::mutex> lock(mu_);
   while (started_ && !stopping_ && batches_in_flight_ >= options_.max_batches_in_flight) {
@@ -379,7 +385,8 @@ void Runtime::Impl::CollectorThread() {
 }
 
 void Runtime::Impl::Finish() {
-  assert(tls_collector_of != this && "Finish() from the BatchDone callback waits forever");
+  assert(tls_collector_of != this &&
+         "Finish() from the BatchDone callback waits forever");
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (!started_) return;
@@ -454,7 +461,7 @@ std::vector<StageCounters> Runtime::Impl::Counters() const {
   return counters;
 }
 
-// --- Runtime: forwards to Impl ----------------------------------------------------------
+// --- Runtime: forwards to Impl ---------------------------------------------------
 
 Runtime::Runtime(RuntimeOptions options, std::vector<NamedStage> stages, BatchDone done)
     : impl_(std::make_unique<Impl>(options, std::move(stages), std::move(done))) {}

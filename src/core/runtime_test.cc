@@ -64,7 +64,7 @@ class WitnessStage final : public CpuStage {
 
  private:
   mutable std::mutex mu_;
-  bool saw_failed_ = false;  // guarded by mu_
+  bool saw_failed_ = false;   // guarded by mu_
   std::vector<ItemId> seen_;  // guarded by mu_
 };
 
@@ -73,7 +73,9 @@ class WitnessStage final : public CpuStage {
 class DelayAsyncStage final : public AsyncStage {
  public:
   DelayAsyncStage(std::string tag, std::size_t max_in_flight, int max_delay_us)
-      : tag_(std::move(tag)), max_in_flight_(max_in_flight), max_delay_us_(max_delay_us) {}
+      : tag_(std::move(tag)),
+        max_in_flight_(max_in_flight),
+        max_delay_us_(max_delay_us) {}
   std::size_t max_in_flight() const override { return max_in_flight_; }
   void Start(Record record, AsyncContext& ctx) override {
     if (record.failed()) saw_failed_ = true;
@@ -81,7 +83,8 @@ class DelayAsyncStage final : public AsyncStage {
     const auto delay = std::chrono::microseconds(
         max_delay_us_ == 0 ? 0 : static_cast<int>(record.id() * 7919 % max_delay_us_));
     // Records are copyable, as std::function requires.
-    ctx.loop().AddTimer(delay, [&ctx, record]() mutable { ctx.Complete(std::move(record)); });
+    ctx.loop().AddTimer(delay,
+                        [&ctx, record]() mutable { ctx.Complete(std::move(record)); });
   }
   std::atomic<bool> saw_failed_{false};
 
@@ -95,7 +98,9 @@ class DelayAsyncStage final : public AsyncStage {
 class ImmediateAsyncStage final : public AsyncStage {
  public:
   std::size_t max_in_flight() const override { return 4; }
-  void Start(Record record, AsyncContext& ctx) override { ctx.Complete(std::move(record)); }
+  void Start(Record record, AsyncContext& ctx) override {
+    ctx.Complete(std::move(record));
+  }
 };
 
 // Holds every record until `release_at` are held at once (then completes them all),
@@ -132,7 +137,8 @@ class Sink {
     return [this](BatchId batch, std::vector<Record> records) {
       std::lock_guard<std::mutex> lock(mu_);
       if (runtime_ != nullptr) {
-        max_in_flight_seen_ = std::max(max_in_flight_seen_, runtime_->batches_in_flight());
+        max_in_flight_seen_ =
+            std::max(max_in_flight_seen_, runtime_->batches_in_flight());
       }
       ++reports_[batch];
       batches_[batch] = std::move(records);
@@ -163,9 +169,9 @@ class Sink {
   std::mutex mu_;
   std::condition_variable cv_;
   const Runtime* runtime_ = nullptr;
-  std::map<BatchId, int> reports_;                   // guarded by mu_
-  std::map<BatchId, std::vector<Record>> batches_;   // guarded by mu_
-  std::size_t max_in_flight_seen_ = 0;               // guarded by mu_
+  std::map<BatchId, int> reports_;                  // guarded by mu_
+  std::map<BatchId, std::vector<Record>> batches_;  // guarded by mu_
+  std::size_t max_in_flight_seen_ = 0;              // guarded by mu_
 };
 
 std::vector<Record> MakeBatch(ItemId first, std::size_t count) {
@@ -367,7 +373,8 @@ TEST(RuntimeTest, FailedRecordsBypassLaterStages) {
       if (record.failed()) {
         ++failed;
         EXPECT_EQ(record.reason(), FailureReason::kInjected);
-        EXPECT_EQ(record.Find("async"), nullptr) << "failed record entered the async stage";
+        EXPECT_EQ(record.Find("async"), nullptr)
+            << "failed record entered the async stage";
       }
     }
   }
@@ -527,8 +534,8 @@ TEST(RuntimeTest, AbortWithRecordsInFlight) {
 TEST(RuntimeTest, AbortWaitsForABlockedCallback) {
   std::mutex mu;
   std::condition_variable cv;
-  bool entered = false;   // guarded by mu
-  bool release = false;   // guarded by mu
+  bool entered = false;  // guarded by mu
+  bool release = false;  // guarded by mu
   std::atomic<bool> callback_returned{false};
   std::atomic<int> reports{0};
   BatchDone done = [&](BatchId, std::vector<Record>) {

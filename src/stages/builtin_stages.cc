@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <limits>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -110,7 +110,9 @@ bool FailStage::ShouldFail(ItemId id, const FailOptions& options) {
 }
 
 void FailStage::ProcessOne(Record& record) {
-  if (ShouldFail(record.id(), options_)) record.Fail(options_.reason, "injected by fail stage");
+  if (ShouldFail(record.id(), options_)) {
+    record.Fail(options_.reason, "injected by fail stage");
+  }
 }
 
 }  // namespace sluice

@@ -76,9 +76,9 @@ class SleepStage final : public AsyncStage {
 };
 
 struct FailOptions {
-  double fraction = 0.1;                          // "fraction"
+  double fraction = 0.1;                            // "fraction"
   FailureReason reason = FailureReason::kInjected;  // "reason"
-  std::uint64_t seed = 0;                         // "seed"
+  std::uint64_t seed = 0;                           // "seed"
 };
 
 class FailStage final : public CpuStage {

@@ -158,14 +158,16 @@ TEST(BuiltinStagesTest, SleepDefaultsAndLimits) {
 }
 
 TEST(BuiltinStagesTest, SleepRejectsOutOfRangeOptions) {
-  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
-           {"ms", "-1"}, {"ms", "3600001"}, {"ms", "soon"},
-           {"max_in_flight", "0"}, {"max_in_flight", "1000001"}}) {
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"ms", "-1"},
+                                                        {"ms", "3600001"},
+                                                        {"ms", "soon"},
+                                                        {"max_in_flight", "0"},
+                                                        {"max_in_flight", "1000001"}}) {
     auto stage = Build("sleep", {{key, value}});
     ASSERT_FALSE(stage.ok()) << key << "=" << value;
     EXPECT_EQ(stage.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(stage.status().message().find("stages[1]." + key),
-              std::string::npos)
+    EXPECT_NE(stage.status().message().find("stages[1]." + key), std::string::npos)
         << stage.status().message();
   }
 }
@@ -184,7 +186,8 @@ TEST(BuiltinStagesTest, FailRejectsBadOptions) {
   EXPECT_FALSE(Build("fail", {{"fraction", "1.5"}}).ok());
   EXPECT_FALSE(Build("fail", {{"fraction", "-0.1"}}).ok());
   EXPECT_FALSE(Build("fail", {{"seed", "x"}}).ok());
-  EXPECT_TRUE(Build("fail", {{"fraction", "1"}, {"reason", "timeout"}, {"seed", "-3"}}).ok());
+  EXPECT_TRUE(
+      Build("fail", {{"fraction", "1"}, {"reason", "timeout"}, {"seed", "-3"}}).ok());
 }
 
 // --- fail -----------------------------------------------------------------------------
@@ -215,7 +218,8 @@ TEST(FailStageTest, FailsTheRequestedFraction) {
   // 100,000 draws: one standard deviation is under 0.13%; allow 0.6%.
   for (double fraction : {0.01, 0.1, 0.5, 0.9}) {
     const auto failed = FailedIds({{"fraction", std::to_string(fraction)}}, 100'000);
-    EXPECT_NEAR(static_cast<double>(failed.size()) / 100'000, fraction, 0.006) << fraction;
+    EXPECT_NEAR(static_cast<double>(failed.size()) / 100'000, fraction, 0.006)
+        << fraction;
   }
   EXPECT_TRUE(FailedIds({{"fraction", "0"}}, 10'000).empty());
   EXPECT_EQ(FailedIds({{"fraction", "1"}}, 10'000).size(), 10'000u);
@@ -246,8 +250,8 @@ TEST(FailStageTest, DefaultIsTenPercentInjected) {
 struct Arrivals {
   std::mutex mu;
   std::condition_variable cv;
-  std::map<BatchId, Clock::time_point> at;           // guarded by mu
-  std::map<BatchId, std::vector<Record>> records;    // guarded by mu
+  std::map<BatchId, Clock::time_point> at;         // guarded by mu
+  std::map<BatchId, std::vector<Record>> records;  // guarded by mu
 
   BatchDone Callback() {
     return [this](BatchId batch, std::vector<Record> batch_records) {
