@@ -28,7 +28,7 @@
 
 namespace sluice {
 
-inline constexpr std::size_t kFingerprintEdgeBytes = 64 * 1024;
+inline constexpr std::size_t kFingerprintEdgeBytes = std::size_t{64} << 10;
 
 // XXH64 of `data` (Yann Collet's xxHash, 64-bit variant), bit for bit.
 std::uint64_t XxHash64(std::string_view data, std::uint64_t seed = 0);

@@ -54,7 +54,7 @@ struct IngestOptions {
 };
 
 // The largest max_line_bytes accepted: the read buffer is about twice as large.
-inline constexpr std::size_t kMaxLineBytesLimit = 64 << 20;
+inline constexpr std::size_t kMaxLineBytesLimit = std::size_t{64} << 20;
 
 // Rejects held in memory before they are written without waiting for a full batch.
 inline constexpr std::size_t kMaxPendingRejects = 4096;

@@ -336,7 +336,8 @@ TEST_F(IngestTest, TruncatedGzipKeepsTheBatchesBeforeAndNothingAfter) {
 
 TEST_F(IngestTest, CorruptZstdFrameKeepsWhatCameBefore) {
   std::string frames;
-  for (int i = 0; i < 4; ++i) frames += ZstdCompress(NumberedUrls(10000, 10000 * i));
+  for (std::size_t i = 0; i < 4; ++i)
+    frames += ZstdCompress(NumberedUrls(10000, 10000 * i));
   const std::string first_two =
       ZstdCompress(NumberedUrls(10000)) + ZstdCompress(NumberedUrls(10000, 10000));
   frames[first_two.size()] = 'X';  // the third frame's magic number

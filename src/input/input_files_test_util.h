@@ -39,7 +39,7 @@ class TempDir {
 
   // Writes `content` to the file `name` in the directory; returns its path.
   std::string Write(const std::string& name, std::string_view content) const {
-    const std::string path = path_ + "/" + name;
+    std::string path = path_ + "/" + name;
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(content.data(), static_cast<std::streamsize>(content.size()));
     if (!out) throw std::runtime_error("cannot write " + path);
