@@ -3,7 +3,7 @@
 #   1. installs the packages (scripts/install-deps.sh),
 #   2. builds with warnings as errors and runs every test,
 #   3. builds with AddressSanitizer + UndefinedBehaviorSanitizer and runs every test,
-#   4. builds with ThreadSanitizer and runs the runtime's tests (core and stages).
+#   4. builds with ThreadSanitizer and runs the runtime's tests (core, stages, worker).
 # Usage: scripts/test.sh [build-root]   (default: build/ci)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,11 +29,13 @@ cmake --build "$root/asan" -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir "$root/asan" --output-on-failure -j "$jobs"
 
-echo "== ThreadSanitizer (runtime: core and stages)"
+echo "== ThreadSanitizer (runtime: core, stages and the worker)"
 configure "$root/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread \
   -DSLUICE_BUILD_BENCHMARKS=OFF
-cmake --build "$root/tsan" -j "$jobs" --target sluice_core_tests sluice_stages_tests
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$root/tsan" --output-on-failure -j "$jobs" \
-  -L 'core|stages'
+cmake --build "$root/tsan" -j "$jobs" --target sluice_core_tests sluice_stages_tests \
+  sluice_integration_tests
+export TSAN_OPTIONS=halt_on_error=1
+ctest --test-dir "$root/tsan" --output-on-failure -j "$jobs" --no-tests=error -L 'core|stages'
+ctest --test-dir "$root/tsan" --output-on-failure -j "$jobs" --no-tests=error -R '^WorkerTest\.'
 
 echo "== all tests passed"
