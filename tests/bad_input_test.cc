@@ -2,11 +2,11 @@
 // gives a clear message naming the file (and line), and never loses what was
 // already committed.
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "src/input/input_files_test_util.h"
 #include "tests/test_util.h"
 
 namespace sluice::testing {
@@ -19,21 +19,6 @@ stages:
   - {name: pass, type: noop}
 )";
 
-std::string Gzip(const std::string& text) {
-  uLongf size = compressBound(text.size()) + 64;
-  std::string out(size, '\0');
-  z_stream stream{};
-  deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-  stream.avail_in = static_cast<uInt>(text.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = static_cast<uInt>(out.size());
-  deflate(&stream, Z_FINISH);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  return out;
-}
-
 class BadInputTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -43,7 +28,8 @@ class BadInputTest : public ::testing::Test {
     // A good input, run to completion first: nothing below may lose its results.
     good_ = dir_.File("good.txt");
     std::string text;
-    for (int i = 0; i < 25; ++i) text += "http://example.com/good/" + std::to_string(i) + "\n";
+    for (int i = 0; i < 25; ++i)
+      text += "http://example.com/good/" + std::to_string(i) + "\n";
     WriteFile(good_, text);
     CommandResult first = Run({good_});
     ASSERT_EQ(first.exit_code, 0) << first.err;
@@ -51,8 +37,8 @@ class BadInputTest : public ::testing::Test {
   }
 
   CommandResult Run(const std::vector<std::string>& inputs) {
-    std::vector<std::string> args = {"run", pipeline_, "--workdir", workdir_,
-                                     "--status-interval", "0"};
+    std::vector<std::string> args = {"run",    pipeline_,           "--workdir",
+                                     workdir_, "--status-interval", "0"};
     for (const std::string& input : inputs) {
       args.push_back("--input");
       args.push_back(input);
@@ -108,7 +94,8 @@ TEST_F(BadInputTest, OneMegabyteLineIsRejectedWithItsLineNumber) {
                        "\nhttp://example.com/b\n");
   CommandResult result = Run({input});
   EXPECT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(result.err.find("long.txt:2: line longer than"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("long.txt:2: line longer than"), std::string::npos)
+      << result.err;
   EXPECT_EQ(Done(), 27);
   EXPECT_EQ(Status()["rejected_lines"], 1);
 }
@@ -118,7 +105,8 @@ TEST_F(BadInputTest, InvalidUtf8IsRejectedWithItsLineNumber) {
   WriteFile(input, "http://example.com/ok\nhttp://example.com/caf\xe9\n");
   CommandResult result = Run({input});
   EXPECT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(result.err.find("latin1.txt:2: invalid UTF-8"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("latin1.txt:2: invalid UTF-8"), std::string::npos)
+      << result.err;
   EXPECT_EQ(Done(), 26);
 }
 
@@ -136,9 +124,16 @@ TEST_F(BadInputTest, CsvWithoutUrlColumnNamesTheColumns) {
 TEST_F(BadInputTest, CsvUrlColumnCanBeChosen) {
   std::string input = dir_.File("photos.csv");
   WriteFile(input, "link,caption\nhttp://example.com/x,\"a cat, sitting\"\n");
-  std::vector<std::string> args = {"run", pipeline_, "--workdir", dir_.File("csv-work"),
-                                   "--input", input, "--set", "input.url_column=link",
-                                   "--status-interval", "0"};
+  std::vector<std::string> args = {"run",
+                                   pipeline_,
+                                   "--workdir",
+                                   dir_.File("csv-work"),
+                                   "--input",
+                                   input,
+                                   "--set",
+                                   "input.url_column=link",
+                                   "--status-interval",
+                                   "0"};
   CommandResult result = RunSluice(args);
   ASSERT_EQ(result.exit_code, 0) << result.err;
   CommandResult exported = RunSluice({"export", "--workdir", dir_.File("csv-work")});
@@ -149,8 +144,9 @@ TEST_F(BadInputTest, CsvUrlColumnCanBeChosen) {
 
 TEST_F(BadInputTest, BrokenGzipKeepsWhatCameBefore) {
   std::string text;
-  for (int i = 0; i < 5000; ++i) text += "http://example.com/gz/" + std::to_string(i) + "\n";
-  std::string compressed = Gzip(text);
+  for (int i = 0; i < 5000; ++i)
+    text += "http://example.com/gz/" + std::to_string(i) + "\n";
+  std::string compressed = GzipCompress(text);
   std::string input = dir_.File("urls.txt.gz");
   WriteFile(input, compressed.substr(0, compressed.size() / 2));
   CommandResult result = Run({input});

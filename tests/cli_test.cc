@@ -21,7 +21,8 @@ stages:
 
 std::string UrlLines(int count) {
   std::string text;
-  for (int i = 0; i < count; ++i) text += "http://example.com/" + std::to_string(i) + "\n";
+  for (int i = 0; i < count; ++i)
+    text += "http://example.com/" + std::to_string(i) + "\n";
   return text;
 }
 
@@ -52,8 +53,8 @@ class CliTest : public ::testing::Test {
   }
 
   CommandResult Run(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"run", pipeline_, "--input", input_, "--workdir", workdir_,
-                                     "--status-interval", "0"};
+    std::vector<std::string> args = {"run",       pipeline_, "--input",           input_,
+                                     "--workdir", workdir_,  "--status-interval", "0"};
     args.insert(args.end(), extra.begin(), extra.end());
     return RunSluice(args);
   }
@@ -86,13 +87,16 @@ TEST_F(CliTest, UsageErrorsExitTwoWithAMessage) {
   CommandResult no_command = RunSluice({});
   EXPECT_EQ(no_command.exit_code, 2);
 
-  CommandResult bad_format = RunSluice({"export", "--workdir", workdir_, "--format", "xml"});
+  CommandResult bad_format =
+      RunSluice({"export", "--workdir", workdir_, "--format", "xml"});
   EXPECT_EQ(bad_format.exit_code, 2);
   EXPECT_NE(bad_format.err.find("xml"), std::string::npos) << bad_format.err;
 
-  CommandResult missing_workdir = RunSluice({"status", "--workdir", dir_.File("nowhere")});
+  CommandResult missing_workdir =
+      RunSluice({"status", "--workdir", dir_.File("nowhere")});
   EXPECT_EQ(missing_workdir.exit_code, 2);
-  EXPECT_NE(missing_workdir.err.find("nowhere"), std::string::npos) << missing_workdir.err;
+  EXPECT_NE(missing_workdir.err.find("nowhere"), std::string::npos)
+      << missing_workdir.err;
 
   CommandResult bad_set = Run({"--set", "novalue"});
   EXPECT_EQ(bad_set.exit_code, 2);
@@ -100,20 +104,25 @@ TEST_F(CliTest, UsageErrorsExitTwoWithAMessage) {
 
   CommandResult bad_value = Run({"--set", "stages.wait.ms=soon"});
   EXPECT_EQ(bad_value.exit_code, 2);
-  EXPECT_NE(bad_value.err.find("stages[0] (wait).ms"), std::string::npos) << bad_value.err;
+  EXPECT_NE(bad_value.err.find("stages[0] (wait).ms"), std::string::npos)
+      << bad_value.err;
 
-  CommandResult bad_reason = RunSluice({"retry", "--workdir", workdir_, "--reason", "gremlins"});
+  CommandResult bad_reason =
+      RunSluice({"retry", "--workdir", workdir_, "--reason", "gremlins"});
   EXPECT_EQ(bad_reason.exit_code, 2);
   EXPECT_NE(bad_reason.err.find("http_5xx"), std::string::npos) << bad_reason.err;
 }
 
 TEST_F(CliTest, ValidateNamesTheYamlPath) {
   std::string bad = dir_.File("bad.yaml");
-  WriteFile(bad, "name: bad\nstages:\n  - {name: w, type: sleep, ms: -1}\n  - {type: nosuch}\n");
+  WriteFile(
+      bad,
+      "name: bad\nstages:\n  - {name: w, type: sleep, ms: -1}\n  - {type: nosuch}\n");
   CommandResult result = RunSluice({"validate", bad});
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("stages[0] (w).ms"), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("stages[1] (nosuch).type: unknown stage type"), std::string::npos)
+  EXPECT_NE(result.err.find("stages[1] (nosuch).type: unknown stage type"),
+            std::string::npos)
       << result.err;
 
   CommandResult good = RunSluice({"validate", pipeline_});
@@ -154,7 +163,8 @@ TEST_F(CliTest, RunStatusExportRetryAndResume) {
 
   CommandResult csv = RunSluice({"export", "--workdir", workdir_, "--format", "csv"});
   EXPECT_EQ(csv.exit_code, 0);
-  EXPECT_EQ(csv.out.rfind("id,url,status,reason,error\n", 0), 0u) << csv.out.substr(0, 100);
+  EXPECT_EQ(csv.out.rfind("id,url,status,reason,error\n", 0), 0u)
+      << csv.out.substr(0, 100);
   EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 1001);
 
   // A finished workdir: the same command does nothing and succeeds.
@@ -165,16 +175,18 @@ TEST_F(CliTest, RunStatusExportRetryAndResume) {
 
   // Retry puts the failed items back; with the same deterministic pipeline they
   // fail again, and nothing else changes.
-  CommandResult retry = RunSluice({"retry", "--workdir", workdir_, "--reason", "http_5xx"});
+  CommandResult retry =
+      RunSluice({"retry", "--workdir", workdir_, "--reason", "http_5xx"});
   EXPECT_EQ(retry.exit_code, 0) << retry.err;
   EXPECT_NE(retry.err.find(std::to_string(failed)), std::string::npos) << retry.err;
   nlohmann::json after_retry = StatusJson(workdir_);
   EXPECT_EQ(after_retry["results"]["failed"], 0);
   EXPECT_GT(after_retry["batches"]["pending"].get<int>(), 0);
   std::vector<nlohmann::json> pending_rows = ExportRows(workdir_);
-  EXPECT_EQ(std::count_if(pending_rows.begin(), pending_rows.end(),
-                          [](const nlohmann::json& row) { return row["status"] == "pending"; }),
-            failed);
+  EXPECT_EQ(
+      std::count_if(pending_rows.begin(), pending_rows.end(),
+                    [](const nlohmann::json& row) { return row["status"] == "pending"; }),
+      failed);
 
   CommandResult rerun = Run();
   ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
@@ -200,9 +212,11 @@ TEST_F(CliTest, TwoRunsOnOneWorkdirShareTheWork) {
   WriteFile(slow,
             "name: slow\nbatch_size: 100\nin_flight_batches: 20\nstages:\n"
             "  - {name: wait, type: sleep, ms: 100}\n");
-  CommandResult ingest = RunSluice({"ingest", slow, "--input", input_, "--workdir", workdir_});
+  CommandResult ingest =
+      RunSluice({"ingest", slow, "--input", input_, "--workdir", workdir_});
   ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
-  std::vector<std::string> args = {"run", slow, "--workdir", workdir_, "--status-interval", "0"};
+  std::vector<std::string> args = {
+      "run", slow, "--workdir", workdir_, "--status-interval", "0"};
   SluiceProcess first(args, dir_.path());
   SluiceProcess second(args, dir_.path());
   CommandResult first_result;
@@ -231,8 +245,8 @@ TEST_F(CliTest, FirstSigintFinishesInFlightBatchesAndResumes) {
   WriteFile(slow,
             "name: slow\nbatch_size: 100\nstages:\n"
             "  - {name: wait, type: sleep, ms: 200, max_in_flight: 500}\n");
-  std::vector<std::string> args = {"run", slow, "--input", input_, "--workdir", workdir_,
-                                   "--status-interval", "0"};
+  std::vector<std::string> args = {"run",       slow,     "--input",           input_,
+                                   "--workdir", workdir_, "--status-interval", "0"};
   SluiceProcess process(args, dir_.path());
   // Wait until it has committed something, so the signal lands mid-run.
   ASSERT_TRUE(WaitFor(
@@ -251,7 +265,8 @@ TEST_F(CliTest, FirstSigintFinishesInFlightBatchesAndResumes) {
       << stopped.err;
 
   nlohmann::json status = StatusJson(workdir_);
-  EXPECT_EQ(status["batches"]["leased"], 0) << "in-flight batches were committed or released";
+  EXPECT_EQ(status["batches"]["leased"], 0)
+      << "in-flight batches were committed or released";
   int done = status["results"]["ok"];
   EXPECT_GT(done, 0);
   EXPECT_LT(done, 20000);
@@ -268,9 +283,9 @@ TEST_F(CliTest, SecondSigintExitsAtOnce) {
   WriteFile(slow,
             "name: slow\nbatch_size: 100\ngrace_seconds: 600\nstages:\n"
             "  - {name: wait, type: sleep, ms: 60000, max_in_flight: 500}\n");
-  SluiceProcess process({"run", slow, "--input", input_, "--workdir", workdir_,
-                         "--status-interval", "0"},
-                        dir_.path());
+  SluiceProcess process(
+      {"run", slow, "--input", input_, "--workdir", workdir_, "--status-interval", "0"},
+      dir_.path());
   ASSERT_TRUE(WaitFor(
       [&] {
         CommandResult status = RunSluice({"status", "--workdir", workdir_, "--json"});

@@ -42,7 +42,8 @@ std::string MakeInput(const TempDir& dir) {
 
 std::vector<std::string> RunArgs(const std::string& pipeline, const std::string& input,
                                  const std::string& workdir) {
-  return {"run", pipeline, "--input", input, "--workdir", workdir, "--status-interval", "0"};
+  return {"run",       pipeline, "--input",           input,
+          "--workdir", workdir,  "--status-interval", "0"};
 }
 
 std::string Export(const std::string& workdir) {
@@ -91,8 +92,9 @@ TEST(CrashTest, KilledFiveTimesEndsWithExactlyOneResultPerItem) {
     // Whatever instant it died at, the store opens and is consistent.
     nlohmann::json status = Status(crash_dir);
     if (status.contains("results")) {
-      EXPECT_LE(status["results"]["ok"].get<int>() + status["results"]["failed"].get<int>(),
-                kItems);
+      EXPECT_LE(
+          status["results"]["ok"].get<int>() + status["results"]["failed"].get<int>(),
+          kItems);
     }
   }
   EXPECT_EQ(kills, 5);
@@ -102,7 +104,8 @@ TEST(CrashTest, KilledFiveTimesEndsWithExactlyOneResultPerItem) {
 
   nlohmann::json status = Status(crash_dir);
   EXPECT_EQ(status["items"], kItems);
-  EXPECT_EQ(status["results"]["ok"].get<int>() + status["results"]["failed"].get<int>(), kItems);
+  EXPECT_EQ(status["results"]["ok"].get<int>() + status["results"]["failed"].get<int>(),
+            kItems);
   EXPECT_EQ(status["batches"]["pending"], 0);
   EXPECT_EQ(status["batches"]["leased"], 0);
 
@@ -113,7 +116,8 @@ TEST(CrashTest, KilledFiveTimesEndsWithExactlyOneResultPerItem) {
   int failed = 0;
   while (std::getline(lines, line)) {
     nlohmann::json row = nlohmann::json::parse(line);
-    EXPECT_TRUE(ids.insert(row["id"].get<std::uint64_t>()).second) << "duplicate " << line;
+    EXPECT_TRUE(ids.insert(row["id"].get<std::uint64_t>()).second)
+        << "duplicate " << line;
     EXPECT_NE(row["status"], "pending") << line;
     failed += row["status"] == "failed" ? 1 : 0;
   }

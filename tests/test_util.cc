@@ -15,22 +15,6 @@
 
 namespace sluice::testing {
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/sluice-test-XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr) {
-    ADD_FAILURE() << "mkdtemp failed: " << std::strerror(errno);
-  }
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code error;
-  std::filesystem::remove_all(path_, error);
-}
-
-std::string TempDir::File(const std::string& name) const { return path_ + "/" + name; }
-
 void WriteFile(const std::string& path, const std::string& contents) {
   std::ofstream file(path, std::ios::binary);
   file << contents;
@@ -95,7 +79,8 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
   return condition();
 }
 
-SluiceProcess::SluiceProcess(const std::vector<std::string>& args, const std::string& log_dir) {
+SluiceProcess::SluiceProcess(const std::vector<std::string>& args,
+                             const std::string& log_dir) {
   static int counter = 0;
   ++counter;
   out_path_ = log_dir + "/process-" + std::to_string(counter) + ".out";
@@ -134,7 +119,8 @@ bool SluiceProcess::Wait(std::chrono::milliseconds timeout, CommandResult* resul
   return true;
 }
 
-CommandResult RunSluice(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+CommandResult RunSluice(const std::vector<std::string>& args,
+                        std::chrono::seconds timeout) {
   TempDir logs;
   SluiceProcess process(args, logs.path());
   CommandResult result;

@@ -10,23 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/temp_dir.h"
+
 namespace sluice::testing {
-
-// A directory under $TMPDIR (or /tmp), removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  // path() + "/" + name.
-  std::string File(const std::string& name) const;
-
- private:
-  std::string path_;
-};
 
 void WriteFile(const std::string& path, const std::string& contents);
 std::string ReadFile(const std::string& path);
@@ -36,10 +22,10 @@ std::string SluiceBinary();
 std::string SourceDir();
 
 struct CommandResult {
-  int exit_code = -1;   // -1 if killed by a signal
-  int signal = 0;       // the signal that ended it, if any
-  std::string out;      // standard output
-  std::string err;      // standard error
+  int exit_code = -1;  // -1 if killed by a signal
+  int signal = 0;      // the signal that ended it, if any
+  std::string out;     // standard output
+  std::string err;     // standard error
 };
 
 // Runs `sluice args...` to completion; fails the test (and kills the process) if it

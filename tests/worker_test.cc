@@ -40,7 +40,8 @@ void Ingest(Store& store, std::size_t items, std::uint32_t batch_size) {
   auto input = store.BeginInput({"urls.txt", items, "digest"});
   ASSERT_TRUE(input.ok()) << input.status().ToString();
   std::vector<ItemRow> rows;
-  for (std::size_t i = 0; i < items; ++i) rows.push_back({"http://x/" + std::to_string(i), ""});
+  for (std::size_t i = 0; i < items; ++i)
+    rows.push_back({"http://x/" + std::to_string(i), ""});
   const std::vector<std::string> groups = {"main"};
   for (std::size_t start = 0; start < items; start += batch_size) {
     std::size_t count = std::min<std::size_t>(batch_size, items - start);
@@ -116,7 +117,8 @@ TEST(WorkerTest, AWorkerWhoseLeaseWasTakenOverCannotCommit) {
   auto items = store_b->ReadBatchItems((*leases)[0]);
   ASSERT_TRUE(items.ok());
   std::vector<ResultRow> rows;
-  for (const Record& record : *items) rows.push_back({record.id(), {}, "", R"({"by":"b"})"});
+  for (const Record& record : *items)
+    rows.push_back({record.id(), {}, "", R"({"by":"b"})"});
   ASSERT_TRUE(store_b->CommitBatch((*leases)[0], rows).ok());
 
   run_a.join();
@@ -172,7 +174,8 @@ TEST(WorkerTest, OwnerIdsOfDeadLocalProcessesAreRecognised) {
   EXPECT_TRUE(IsDeadLocalOwner(host + ":999999999:1")) << "no such pid";
   std::string pid_and_start = me.substr(me.find(':') + 1);
   std::string pid = pid_and_start.substr(0, pid_and_start.find(':'));
-  EXPECT_TRUE(IsDeadLocalOwner(host + ":" + pid + ":0")) << "pid reused by another process";
+  EXPECT_TRUE(IsDeadLocalOwner(host + ":" + pid + ":0"))
+      << "pid reused by another process";
   EXPECT_FALSE(IsDeadLocalOwner("another-host.example:1:1")) << "not ours to judge";
   EXPECT_FALSE(IsDeadLocalOwner("garbage"));
 }

@@ -28,24 +28,24 @@ using BatchId = std::uint64_t;
 // across runs and retried by reason; the names are part of the CLI and export.
 enum class FailureReason : std::uint8_t {
   kNone = 0,
-  kInvalidUrl,     // "invalid_url": not a parseable http(s) URL
-  kForbidden,      // "forbidden": refused by a safety rule (scheme, private address)
-  kDns,            // "dns": name did not resolve
-  kConnect,        // "connect": TCP/TLS connection failed
-  kTimeout,        // "timeout": a time limit was hit
-  kHttp4xx,        // "http_4xx"
-  kHttp5xx,        // "http_5xx"
+  kInvalidUrl,        // "invalid_url": not a parseable http(s) URL
+  kForbidden,         // "forbidden": refused by a safety rule (scheme, private address)
+  kDns,               // "dns": name did not resolve
+  kConnect,           // "connect": TCP/TLS connection failed
+  kTimeout,           // "timeout": a time limit was hit
+  kHttp4xx,           // "http_4xx"
+  kHttp5xx,           // "http_5xx"
   kTooManyRedirects,  // "too_many_redirects"
-  kTooLarge,       // "too_large": body or pixel count over a cap
-  kOptOut,         // "opt_out": the server asked not to be used (X-Robots-Tag)
-  kNotImage,       // "not_image": content is not an image
-  kDecode,         // "decode": image bytes could not be decoded
-  kTooSmall,       // "too_small": below a size filter
-  kAspectRatio,    // "aspect_ratio": over the maximum aspect ratio
-  kHashMismatch,   // "hash_mismatch": content differs from the expected hash
-  kInjected,       // "injected": failed on purpose by the fail stage
-  kStage,          // "stage": a stage reported an error of its own
-  kInternal,       // "internal": a bug; the message says where
+  kTooLarge,          // "too_large": body or pixel count over a cap
+  kOptOut,            // "opt_out": the server asked not to be used (X-Robots-Tag)
+  kNotImage,          // "not_image": content is not an image
+  kDecode,            // "decode": image bytes could not be decoded
+  kTooSmall,          // "too_small": below a size filter
+  kAspectRatio,       // "aspect_ratio": over the maximum aspect ratio
+  kHashMismatch,      // "hash_mismatch": content differs from the expected hash
+  kInjected,          // "injected": failed on purpose by the fail stage
+  kStage,             // "stage": a stage reported an error of its own
+  kInternal,          // "internal": a bug; the message says where
 };
 
 // The stable name of a reason, e.g. "http_4xx". kNone is "".
@@ -83,7 +83,9 @@ class Record {
   const std::string& url() const { return url_; }
 
   // Extra input columns, as ingested (name -> text), in input order.
-  const std::vector<std::pair<std::string, std::string>>& columns() const { return columns_; }
+  const std::vector<std::pair<std::string, std::string>>& columns() const {
+    return columns_;
+  }
   void AddColumn(std::string name, std::string text) {
     columns_.emplace_back(std::move(name), std::move(text));
   }

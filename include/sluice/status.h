@@ -63,7 +63,9 @@ inline Status InvalidArgument(std::string msg) {
 inline Status NotFound(std::string msg) {
   return Status(StatusCode::kNotFound, std::move(msg));
 }
-inline Status IoError(std::string msg) { return Status(StatusCode::kIoError, std::move(msg)); }
+inline Status IoError(std::string msg) {
+  return Status(StatusCode::kIoError, std::move(msg));
+}
 inline Status Corruption(std::string msg) {
   return Status(StatusCode::kCorruption, std::move(msg));
 }
@@ -82,7 +84,7 @@ inline Status Internal(std::string msg) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : data_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : data_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : data_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(data_).ok() && "Result built from an ok Status");
   }
@@ -109,9 +111,9 @@ class [[nodiscard]] Result {
 }  // namespace sluice
 
 // Returns from the current function if `expr` yields a non-ok Status.
-#define SLUICE_RETURN_IF_ERROR(expr)              \
-  do {                                            \
-    ::sluice::Status sluice_status_ = (expr);     \
+#define SLUICE_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::sluice::Status sluice_status_ = (expr);        \
     if (!sluice_status_.ok()) return sluice_status_; \
   } while (0)
 
@@ -119,10 +121,10 @@ class [[nodiscard]] Result {
 #define SLUICE_CONCAT_(a, b) SLUICE_CONCAT_INNER_(a, b)
 
 // `SLUICE_ASSIGN_OR_RETURN(auto x, F());` binds x to F()'s value or returns its error.
-#define SLUICE_ASSIGN_OR_RETURN(lhs, expr)                                   \
-  auto SLUICE_CONCAT_(sluice_result_, __LINE__) = (expr);                    \
-  if (!SLUICE_CONCAT_(sluice_result_, __LINE__).ok())                        \
-    return SLUICE_CONCAT_(sluice_result_, __LINE__).status();                \
+#define SLUICE_ASSIGN_OR_RETURN(lhs, expr)                    \
+  auto SLUICE_CONCAT_(sluice_result_, __LINE__) = (expr);     \
+  if (!SLUICE_CONCAT_(sluice_result_, __LINE__).ok())         \
+    return SLUICE_CONCAT_(sluice_result_, __LINE__).status(); \
   lhs = std::move(SLUICE_CONCAT_(sluice_result_, __LINE__)).value()
 
 #endif  // SLUICE_STATUS_H_

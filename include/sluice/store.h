@@ -52,17 +52,17 @@ struct RejectedLine {
 // Identifies an input file by content, so that the same file ingested twice (under
 // any name) is recognised.
 struct InputFingerprint {
-  std::string path;         // as given by the user (for messages)
-  std::uint64_t size = 0;   // bytes on disk
-  std::string digest;       // hex digest of the file's head and tail
+  std::string path;        // as given by the user (for messages)
+  std::uint64_t size = 0;  // bytes on disk
+  std::string digest;      // hex digest of the file's head and tail
 };
 
 // Where ingest of one input file stands.
 struct InputState {
   std::int64_t input_id = 0;
-  bool complete = false;        // every line was ingested
+  bool complete = false;         // every line was ingested
   std::uint64_t lines_done = 0;  // lines consumed so far (items + rejects + blank)
-  std::string first_path;       // the path it was first ingested under
+  std::string first_path;        // the path it was first ingested under
 };
 
 // A batch held by one owner.
@@ -70,8 +70,8 @@ struct Lease {
   BatchId batch_id = 0;
   std::string group;
   std::string owner;
-  std::uint64_t token = 0;       // fencing token: increases at every lease of the batch
-  ItemId first_item = 0;         // the batch covers [first_item, first_item + item_count)
+  std::uint64_t token = 0;  // fencing token: increases at every lease of the batch
+  ItemId first_item = 0;    // the batch covers [first_item, first_item + item_count)
   std::uint32_t item_count = 0;
   std::int64_t expires_at_ms = 0;  // store clock, milliseconds since the epoch
 };
@@ -80,7 +80,7 @@ struct Lease {
 struct ResultRow {
   ItemId item_id = 0;
   FailureReason reason = FailureReason::kNone;  // kNone: ok
-  std::string error;        // details for a failed item
+  std::string error;                            // details for a failed item
   std::string fields_json;  // JSON object of the fields stages produced ("" = none)
 };
 
@@ -88,7 +88,7 @@ struct ResultRow {
 struct StoreSummary {
   std::uint64_t items = 0;
   std::uint64_t batches_pending = 0;
-  std::uint64_t batches_leased = 0;   // leased and not expired
+  std::uint64_t batches_leased = 0;  // leased and not expired
   std::uint64_t batches_done = 0;
   std::uint64_t results_ok = 0;
   std::uint64_t results_failed = 0;
@@ -106,7 +106,7 @@ struct ExportRow {
   bool has_result = false;   // false: not processed yet
   FailureReason reason = FailureReason::kNone;
   std::string error;
-  std::string fields_json;   // "" = none
+  std::string fields_json;  // "" = none
 };
 
 // Wall-clock milliseconds since the epoch; replaceable in tests.
@@ -155,8 +155,8 @@ class Store {
 
   // Extends each lease still held with its token by `duration`; returns the batch
   // ids of the leases that were lost (expired and taken, done, or released).
-  virtual Result<std::vector<BatchId>> RenewLeases(std::span<const Lease> leases,
-                                                   std::chrono::milliseconds duration) = 0;
+  virtual Result<std::vector<BatchId>> RenewLeases(
+      std::span<const Lease> leases, std::chrono::milliseconds duration) = 0;
 
   // Reads the items of a leased batch that have no result yet, in id order.
   virtual Result<std::vector<Record>> ReadBatchItems(const Lease& lease) = 0;
@@ -173,7 +173,8 @@ class Store {
   // start-up to take back at once the batches of a crashed process on this host,
   // instead of waiting for their expiry. Returns how many were released.
   virtual Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
-      std::string_view group, const std::function<bool(std::string_view owner)>& is_dead) = 0;
+      std::string_view group,
+      const std::function<bool(std::string_view owner)>& is_dead) = 0;
 
   // --- Reading and maintenance ------------------------------------------------------
 
@@ -186,7 +187,8 @@ class Store {
 
   // Calls `reject` for every rejected input line, in input then line order.
   virtual Status ListRejects(
-      const std::function<Status(std::string_view path, const RejectedLine&)>& reject) = 0;
+      const std::function<Status(std::string_view path, const RejectedLine&)>&
+          reject) = 0;
 
   // Deletes the failed results of `group` (only those with `reason`, if given) and
   // makes their batches pending again. Returns the number of items put back.

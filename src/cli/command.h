@@ -10,7 +10,6 @@
 #define SLUICE_CLI_COMMAND_H_
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <string>
 #include <vector>
@@ -42,8 +41,8 @@ Command RetryCommandRow();
 
 // The table, in the order `sluice --help` lists them.
 inline std::vector<Command> AllCommands() {
-  return {RunCommandRow(), IngestCommandRow(), StatusCommandRow(), ExportCommandRow(), RetryCommandRow(),
-          ValidateCommandRow()};
+  return {RunCommandRow(),    IngestCommandRow(), StatusCommandRow(),
+          ExportCommandRow(), RetryCommandRow(),  ValidateCommandRow()};
 }
 
 }  // namespace sluice::cli

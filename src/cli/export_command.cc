@@ -24,8 +24,8 @@ struct ExportFlags {
   std::string output;  // "" = stdout
 };
 
-const std::set<std::string, std::less<>> kReservedNames = {"id", "url", "status", "reason",
-                                                            "error", "input"};
+const std::set<std::string, std::less<>> kReservedNames = {"id",     "url",   "status",
+                                                           "reason", "error", "input"};
 
 std::string_view StatusName(const ExportRow& row) {
   if (!row.has_result) return "pending";
@@ -71,7 +71,8 @@ class Output {
     temp_ = path + ".tmp";
     file_ = std::fopen(temp_.c_str(), "wb");
     if (file_ == nullptr) {
-      return IoError(fmt::format("--output {}: cannot create: {}", temp_, std::strerror(errno)));
+      return IoError(
+          fmt::format("--output {}: cannot create: {}", temp_, std::strerror(errno)));
     }
     return Status::Ok();
   }
@@ -107,8 +108,11 @@ class Output {
 
 Status ExportJsonl(Store& store, const std::string& group, Output& out) {
   return store.ExportRows(group, [&](const ExportRow& row) -> Status {
-    OrderedJson line = {{"id", row.id}, {"url", row.url}, {"status", StatusName(row)},
-                        {"reason", FailureReasonName(row.reason)}, {"error", row.error}};
+    OrderedJson line = {{"id", row.id},
+                        {"url", row.url},
+                        {"status", StatusName(row)},
+                        {"reason", FailureReasonName(row.reason)},
+                        {"error", row.error}};
     OrderedJson produced = ParseObject(row.fields_json);
     for (auto& [name, value] : produced.items()) line[FieldName(name)] = value;
     OrderedJson input = ParseObject(row.columns_json);
@@ -136,8 +140,9 @@ Status ExportCsv(Store& store, const std::string& group, Output& out) {
   for (const std::string& name : inputs) header += "," + CsvCell("input." + name);
   out.Write(header + "\n");
   return store.ExportRows(group, [&](const ExportRow& row) -> Status {
-    std::string line = fmt::format("{},{},{},{},{}", row.id, CsvCell(row.url), StatusName(row),
-                                   FailureReasonName(row.reason), CsvCell(row.error));
+    std::string line =
+        fmt::format("{},{},{},{},{}", row.id, CsvCell(row.url), StatusName(row),
+                    FailureReasonName(row.reason), CsvCell(row.error));
     OrderedJson produced = ParseObject(row.fields_json);
     for (const std::string& name : fields) {
       line += ',';
@@ -176,18 +181,18 @@ int Export(const ExportFlags& flags) {
 }  // namespace
 
 Command ExportCommandRow() {
-  return Command{"export", "Write one row per item: status, reason and produced fields",
-                 [](CLI::App& app) -> CommandRun {
-                   auto flags = std::make_shared<ExportFlags>();
-                   app.add_option("--workdir,-w", flags->workdir, "The run's directory")
-                       ->required();
-                   app.add_option("--format,-f", flags->format, "jsonl or csv")
-                       ->check(CLI::IsMember({"jsonl", "csv"}));
-                   app.add_option("--output,-o", flags->output,
-                                  "File to write (atomically); standard output if absent");
-                   app.add_option("--group", flags->group, "Stage group");
-                   return [flags] { return Export(*flags); };
-                 }};
+  return Command{
+      "export", "Write one row per item: status, reason and produced fields",
+      [](CLI::App& app) -> CommandRun {
+        auto flags = std::make_shared<ExportFlags>();
+        app.add_option("--workdir,-w", flags->workdir, "The run's directory")->required();
+        app.add_option("--format,-f", flags->format, "jsonl or csv")
+            ->check(CLI::IsMember({"jsonl", "csv"}));
+        app.add_option("--output,-o", flags->output,
+                       "File to write (atomically); standard output if absent");
+        app.add_option("--group", flags->group, "Stage group");
+        return [flags] { return Export(*flags); };
+      }};
 }
 
 }  // namespace sluice::cli

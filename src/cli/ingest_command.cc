@@ -44,20 +44,20 @@ int Ingest(const IngestFlags& flags) {
 }  // namespace
 
 Command IngestCommandRow() {
-  return Command{"ingest", "Only ingest inputs into a workdir (run does this too)",
-                 [](CLI::App& app) -> CommandRun {
-                   auto flags = std::make_shared<IngestFlags>();
-                   app.add_option("pipeline", flags->pipeline, "Pipeline YAML file")
-                       ->required()
-                       ->check(CLI::ExistingFile);
-                   app.add_option("--input,-i", flags->inputs, "Input file; repeatable")
-                       ->required()
-                       ->check(CLI::ExistingFile);
-                   app.add_option("--workdir,-w", flags->workdir, "The run's directory")
-                       ->required();
-                   app.add_option("--set", flags->sets, "Override a setting: KEY=VALUE");
-                   return [flags] { return Ingest(*flags); };
-                 }};
+  return Command{
+      "ingest", "Only ingest inputs into a workdir (run does this too)",
+      [](CLI::App& app) -> CommandRun {
+        auto flags = std::make_shared<IngestFlags>();
+        app.add_option("pipeline", flags->pipeline, "Pipeline YAML file")
+            ->required()
+            ->check(CLI::ExistingFile);
+        app.add_option("--input,-i", flags->inputs, "Input file; repeatable")
+            ->required()
+            ->check(CLI::ExistingFile);
+        app.add_option("--workdir,-w", flags->workdir, "The run's directory")->required();
+        app.add_option("--set", flags->sets, "Override a setting: KEY=VALUE");
+        return [flags] { return Ingest(*flags); };
+      }};
 }
 
 }  // namespace sluice::cli

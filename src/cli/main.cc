@@ -1,7 +1,7 @@
 // sluice: run multi-stage item pipelines over huge inputs. See `sluice --help`.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "src/cli/command.h"

@@ -42,8 +42,9 @@ bool IngestInputs(Store& store, const PipelineConfig& config,
       if (!quiet) fmt::print(stderr, "sluice: input {}: already ingested\n", path);
       continue;
     }
-    fmt::print(stderr, "sluice: input {}: {} items{}, {} rejected lines, {} blank lines\n",
-               path, report->items, report->resumed ? " (resumed)" : "", report->rejected,
+    fmt::print(stderr,
+               "sluice: input {}: {} items{}, {} rejected lines, {} blank lines\n", path,
+               report->items, report->resumed ? " (resumed)" : "", report->rejected,
                report->blank);
     if (report->items == 0 && report->rejected == 0) {
       fmt::print(stderr, "sluice: input {}: no items ({})\n", path,
@@ -51,14 +52,14 @@ bool IngestInputs(Store& store, const PipelineConfig& config,
     }
     if (report->rejected > 0) {
       int shown = 0;
-      Status listed = store.ListRejects([&](std::string_view reject_path,
-                                            const RejectedLine& reject) -> Status {
-        if (reject_path != path) return Status::Ok();
-        if (shown++ == kMaxRejectsShown) return Cancelled("enough");
-        fmt::print(stderr, "  {}:{}: {}: {}\n", path, reject.line, reject.reason,
-                   reject.excerpt);
-        return Status::Ok();
-      });
+      Status listed = store.ListRejects(
+          [&](std::string_view reject_path, const RejectedLine& reject) -> Status {
+            if (reject_path != path) return Status::Ok();
+            if (shown++ == kMaxRejectsShown) return Cancelled("enough");
+            fmt::print(stderr, "  {}:{}: {}: {}\n", path, reject.line, reject.reason,
+                       reject.excerpt);
+            return Status::Ok();
+          });
       if (report->rejected > kMaxRejectsShown) {
         fmt::print(stderr, "  ... {} more; every rejected line is kept in the store\n",
                    report->rejected - kMaxRejectsShown);
@@ -69,7 +70,8 @@ bool IngestInputs(Store& store, const PipelineConfig& config,
   return all_ok;
 }
 
-Status BindPipeline(Store& store, const PipelineConfig& config, const std::string& workdir) {
+Status BindPipeline(Store& store, const PipelineConfig& config,
+                    const std::string& workdir) {
   SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> stored,
                           store.GetMeta("pipeline_fingerprint"));
   if (!stored) {

@@ -12,11 +12,13 @@
 namespace sluice::cli {
 
 // Loads a pipeline file with `sets` ("KEY=VALUE") applied.
-Result<PipelineConfig> LoadPipeline(const std::string& path, const std::vector<std::string>& sets);
+Result<PipelineConfig> LoadPipeline(const std::string& path,
+                                    const std::vector<std::string>& sets);
 
 // Records the pipeline's fingerprint in a new store, or refuses a store made by a
 // pipeline whose results would differ (other stages, batch size or input settings).
-Status BindPipeline(Store& store, const PipelineConfig& config, const std::string& workdir);
+Status BindPipeline(Store& store, const PipelineConfig& config,
+                    const std::string& workdir);
 
 // Ingests every input, printing a line per input and the first rejected lines.
 // Returns false if an input failed (its error is printed; what it ingested is kept).

@@ -20,7 +20,8 @@ int Retry(const RetryFlags& flags) {
     reason = ParseFailureReason(flags.reason);
     if (!reason) {
       std::vector<std::string_view> names;
-      for (FailureReason known : AllFailureReasons()) names.push_back(FailureReasonName(known));
+      for (FailureReason known : AllFailureReasons())
+        names.push_back(FailureReasonName(known));
       PrintError(InvalidArgument(fmt::format("--reason {}: unknown reason (known: {})",
                                              flags.reason, fmt::join(names, ", "))));
       return kExitUsage;
@@ -36,7 +37,8 @@ int Retry(const RetryFlags& flags) {
     PrintError(retried.status());
     return kExitFailure;
   }
-  fmt::print(stderr, "sluice: {} failed items{} put back; `sluice run` processes them again\n",
+  fmt::print(stderr,
+             "sluice: {} failed items{} put back; `sluice run` processes them again\n",
              *retried, reason ? fmt::format(" ({})", flags.reason) : "");
   return kExitOk;
 }
@@ -44,16 +46,16 @@ int Retry(const RetryFlags& flags) {
 }  // namespace
 
 Command RetryCommandRow() {
-  return Command{"retry", "Put failed items back to be processed by the next run",
-                 [](CLI::App& app) -> CommandRun {
-                   auto flags = std::make_shared<RetryFlags>();
-                   app.add_option("--workdir,-w", flags->workdir, "The run's directory")
-                       ->required();
-                   app.add_option("--reason", flags->reason,
-                                  "Only items that failed for this reason (e.g. timeout)");
-                   app.add_option("--group", flags->group, "Stage group");
-                   return [flags] { return Retry(*flags); };
-                 }};
+  return Command{
+      "retry", "Put failed items back to be processed by the next run",
+      [](CLI::App& app) -> CommandRun {
+        auto flags = std::make_shared<RetryFlags>();
+        app.add_option("--workdir,-w", flags->workdir, "The run's directory")->required();
+        app.add_option("--reason", flags->reason,
+                       "Only items that failed for this reason (e.g. timeout)");
+        app.add_option("--group", flags->group, "Stage group");
+        return [flags] { return Retry(*flags); };
+      }};
 }
 
 }  // namespace sluice::cli

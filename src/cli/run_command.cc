@@ -54,10 +54,11 @@ class SignalWatcher {
       int signal_number = sigtimedwait(&set, nullptr, &timeout);
       if (signal_number < 0) continue;
       if (++signals_ == 1) {
-        fmt::print(stderr,
-                   "\nsluice: {} received: finishing the batches in flight, then stopping "
-                   "(again to exit at once)\n",
-                   strsignal(signal_number));
+        fmt::print(
+            stderr,
+            "\nsluice: {} received: finishing the batches in flight, then stopping "
+            "(again to exit at once)\n",
+            strsignal(signal_number));
         worker_.RequestStop();
       } else {
         fmt::print(stderr, "\nsluice: exiting at once; the next run resumes\n");
@@ -75,9 +76,12 @@ class SignalWatcher {
 // Prints one status line every `interval` while the worker runs.
 class StatusPrinter {
  public:
-  StatusPrinter(const Worker& worker, std::uint64_t total_items, std::uint64_t done_before,
-                std::chrono::duration<double> interval)
-      : worker_(worker), total_(total_items), done_before_(done_before), interval_(interval) {
+  StatusPrinter(const Worker& worker, std::uint64_t total_items,
+                std::uint64_t done_before, std::chrono::duration<double> interval)
+      : worker_(worker),
+        total_(total_items),
+        done_before_(done_before),
+        interval_(interval) {
     thread_ = std::thread([this] { Loop(); });
   }
   ~StatusPrinter() {
@@ -103,7 +107,9 @@ class StatusPrinter {
       last_done = progress.items_committed;
       std::uint64_t done = done_before_ + progress.items_committed;
       double percent = total_ > 0 ? 100.0 * done / total_ : 100.0;
-      fmt::print(stderr, "sluice: {}/{} items ({:.1f}%), {:.0f} items/s, {} failed, {} batches in flight\n",
+      fmt::print(stderr,
+                 "sluice: {}/{} items ({:.1f}%), {:.0f} items/s, {} failed, {} batches "
+                 "in flight\n",
                  done, total_, percent, rate, progress.items_failed,
                  progress.batches_in_flight);
     }
@@ -136,9 +142,10 @@ int Run(const RunFlags& flags) {
     return ExitCodeFor(status);
   }
   if (!IngestInputs(store, *config, flags.inputs, flags.quiet)) {
-    fmt::print(stderr,
-               "sluice: not processing because an input failed; what was ingested is kept, "
-               "and the next run resumes the input where it stopped\n");
+    fmt::print(
+        stderr,
+        "sluice: not processing because an input failed; what was ingested is kept, "
+        "and the next run resumes the input where it stopped\n");
     return kExitFailure;
   }
 
@@ -216,12 +223,15 @@ int Run(const RunFlags& flags) {
              "failed{}{}\n",
              progress.items_committed, seconds,
              seconds > 0 ? progress.items_committed / seconds : 0.0, after->results_ok,
-             after->results_failed, failures.empty() ? "" : " (", failures.empty() ? "" : failures + ")");
+             after->results_failed, failures.empty() ? "" : " (",
+             failures.empty() ? "" : failures + ")");
   if (*end == WorkerEnd::kFinished) {
-    fmt::print(stderr, "sluice: done; results: sluice export --workdir {}\n", flags.workdir);
+    fmt::print(stderr, "sluice: done; results: sluice export --workdir {}\n",
+               flags.workdir);
     return kExitOk;
   }
-  fmt::print(stderr, "sluice: stopped with {} of {} items done; run the same command to resume\n",
+  fmt::print(stderr,
+             "sluice: stopped with {} of {} items done; run the same command to resume\n",
              after->results_ok + after->results_failed, after->items);
   return interrupted ? kExitInterrupted : kExitFailure;
 }
@@ -247,7 +257,8 @@ Command RunCommandRow() {
         app.add_option("--status-interval", flags->status_interval_s,
                        "Seconds between status lines; 0 for none")
             ->check(CLI::Range(0.0, 3600.0));
-        app.add_flag("--quiet,-q", flags->quiet, "Print only warnings, errors and the summary");
+        app.add_flag("--quiet,-q", flags->quiet,
+                     "Print only warnings, errors and the summary");
         return [flags] { return Run(*flags); };
       }};
 }

@@ -31,8 +31,10 @@ int ShowStatus(const StatusFlags& flags) {
     nlohmann::json out = {
         {"group", flags.group},
         {"items", s.items},
-        {"batches", {{"pending", s.batches_pending}, {"leased", s.batches_leased},
-                     {"done", s.batches_done}}},
+        {"batches",
+         {{"pending", s.batches_pending},
+          {"leased", s.batches_leased},
+          {"done", s.batches_done}}},
         {"results", {{"ok", s.results_ok}, {"failed", s.results_failed}}},
         {"failures", s.failures},
         {"rejected_lines", s.rejected_lines},
@@ -47,8 +49,8 @@ int ShowStatus(const StatusFlags& flags) {
              s.inputs_complete, s.rejected_lines);
   fmt::print("items     {} ({} done, {:.1f}%)\n", s.items, done,
              s.items > 0 ? 100.0 * done / s.items : 0.0);
-  fmt::print("batches   {} pending, {} leased, {} done\n", s.batches_pending, s.batches_leased,
-             s.batches_done);
+  fmt::print("batches   {} pending, {} leased, {} done\n", s.batches_pending,
+             s.batches_leased, s.batches_done);
   fmt::print("results   {} ok, {} failed\n", s.results_ok, s.results_failed);
   for (const auto& [reason, count] : s.failures) {
     fmt::print("  {:<20} {}\n", reason, count);
@@ -59,15 +61,15 @@ int ShowStatus(const StatusFlags& flags) {
 }  // namespace
 
 Command StatusCommandRow() {
-  return Command{"status", "Show items, batches, results and failures of a workdir",
-                 [](CLI::App& app) -> CommandRun {
-                   auto flags = std::make_shared<StatusFlags>();
-                   app.add_option("--workdir,-w", flags->workdir, "The run's directory")
-                       ->required();
-                   app.add_option("--group", flags->group, "Stage group to report on");
-                   app.add_flag("--json", flags->json, "Print one JSON object");
-                   return [flags] { return ShowStatus(*flags); };
-                 }};
+  return Command{
+      "status", "Show items, batches, results and failures of a workdir",
+      [](CLI::App& app) -> CommandRun {
+        auto flags = std::make_shared<StatusFlags>();
+        app.add_option("--workdir,-w", flags->workdir, "The run's directory")->required();
+        app.add_option("--group", flags->group, "Stage group to report on");
+        app.add_flag("--json", flags->json, "Print one JSON object");
+        return [flags] { return ShowStatus(*flags); };
+      }};
 }
 
 }  // namespace sluice::cli

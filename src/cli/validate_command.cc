@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include "src/cli/command.h"
-#include "src/cli/workdir.h"
 #include "src/cli/pipeline_setup.h"
+#include "src/cli/workdir.h"
 
 namespace sluice::cli {
 namespace {
@@ -31,14 +31,14 @@ int Validate(const ValidateFlags& flags) {
 }  // namespace
 
 Command ValidateCommandRow() {
-  return Command{"validate", "Check a pipeline file without running it",
-                 [](CLI::App& app) -> CommandRun {
-                   auto flags = std::make_shared<ValidateFlags>();
-                   app.add_option("pipeline", flags->pipeline, "Pipeline YAML file")
-                       ->required();
-                   app.add_option("--set", flags->sets, "Override a setting: KEY=VALUE");
-                   return [flags] { return Validate(*flags); };
-                 }};
+  return Command{
+      "validate", "Check a pipeline file without running it",
+      [](CLI::App& app) -> CommandRun {
+        auto flags = std::make_shared<ValidateFlags>();
+        app.add_option("pipeline", flags->pipeline, "Pipeline YAML file")->required();
+        app.add_option("--set", flags->sets, "Override a setting: KEY=VALUE");
+        return [flags] { return Validate(*flags); };
+      }};
 }
 
 }  // namespace sluice::cli

@@ -21,9 +21,9 @@ Result<std::unique_ptr<Store>> OpenExistingStore(const std::string& workdir) {
   }
   std::string path = StorePath(workdir);
   if (!std::filesystem::exists(path, error)) {
-    return InvalidArgument(
-        fmt::format("--workdir {}: no sluice store here (expected {}; `sluice run` makes it)",
-                    workdir, path));
+    return InvalidArgument(fmt::format(
+        "--workdir {}: no sluice store here (expected {}; `sluice run` makes it)",
+        workdir, path));
   }
   return OpenSqliteStore(path);
 }
@@ -32,7 +32,8 @@ Result<std::unique_ptr<Store>> OpenOrCreateStore(const std::string& workdir) {
   std::error_code error;
   std::filesystem::create_directories(workdir, error);
   if (error) {
-    return IoError(fmt::format("--workdir {}: cannot create: {}", workdir, error.message()));
+    return IoError(
+        fmt::format("--workdir {}: cannot create: {}", workdir, error.message()));
   }
   return OpenSqliteStore(StorePath(workdir));
 }

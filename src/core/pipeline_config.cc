@@ -52,7 +52,8 @@ Status ApplyOverride(YAML::Node root, const ConfigOverride& override_) {
   const std::string where = fmt::format("--set {}={}", override_.key, override_.value);
   YAML::Node value;
   try {
-    value = override_.value.empty() ? YAML::Node(std::string()) : YAML::Load(override_.value);
+    value =
+        override_.value.empty() ? YAML::Node(std::string()) : YAML::Load(override_.value);
   } catch (const YAML::Exception& e) {
     return InvalidArgument(fmt::format("{}: value is not valid YAML: {}", where, e.msg));
   }
@@ -68,26 +69,29 @@ Status ApplyOverride(YAML::Node root, const ConfigOverride& override_) {
       std::vector<std::string> names;
       for (std::size_t j = 0; j < current.size(); ++j) {
         YAML::Node element = current[j];
-        std::string name = element.IsMap() && element["name"] && element["name"].IsScalar()
-                               ? element["name"].Scalar()
-                               : std::string();
+        std::string name =
+            element.IsMap() && element["name"] && element["name"].IsScalar()
+                ? element["name"].Scalar()
+                : std::string();
         if (!name.empty()) names.push_back(name);
         if ((index && *index == j) || (!name.empty() && name == part)) found = element;
       }
       if (!found) {
-        return InvalidArgument(fmt::format("{}: no element '{}' in {} (names: {})", where,
-                                           part, fmt::join(parts.begin(), parts.begin() + i, "."),
-                                           fmt::join(names, ", ")));
+        return InvalidArgument(fmt::format(
+            "{}: no element '{}' in {} (names: {})", where, part,
+            fmt::join(parts.begin(), parts.begin() + i, "."), fmt::join(names, ", ")));
       }
       if (last) {
-        return InvalidArgument(fmt::format("{}: cannot replace a whole list element", where));
+        return InvalidArgument(
+            fmt::format("{}: cannot replace a whole list element", where));
       }
       current.reset(*found);
       continue;
     }
     if (!current.IsMap() && !current.IsNull()) {
-      return InvalidArgument(fmt::format("{}: '{}' is not a mapping",
-                                         where, fmt::join(parts.begin(), parts.begin() + i, ".")));
+      return InvalidArgument(
+          fmt::format("{}: '{}' is not a mapping", where,
+                      fmt::join(parts.begin(), parts.begin() + i, ".")));
     }
     if (last) {
       current[part] = value;
@@ -117,7 +121,8 @@ Result<ConfigOverride> ParseOverride(std::string_view text) {
     return InvalidArgument(
         fmt::format("--set '{}': expected KEY=VALUE (e.g. stages.wait.ms=5)", text));
   }
-  return ConfigOverride{std::string(text.substr(0, eq)), std::string(text.substr(eq + 1))};
+  return ConfigOverride{std::string(text.substr(0, eq)),
+                        std::string(text.substr(eq + 1))};
 }
 
 Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view source,
@@ -127,11 +132,12 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    return InvalidArgument(fmt::format("{}:{}:{}: invalid YAML: {}", source, e.mark.line + 1,
-                                       e.mark.column + 1, e.msg));
+    return InvalidArgument(fmt::format("{}:{}:{}: invalid YAML: {}", source,
+                                       e.mark.line + 1, e.mark.column + 1, e.msg));
   }
   if (!root.IsMap()) {
-    return InvalidArgument(fmt::format("{}: expected a mapping at the top level", source));
+    return InvalidArgument(
+        fmt::format("{}: expected a mapping at the top level", source));
   }
   for (const ConfigOverride& override_ : overrides) {
     SLUICE_RETURN_IF_ERROR(ApplyOverride(root, override_).WithContext(source));
@@ -144,7 +150,8 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
   if (config.name.empty()) top.AddError("name", "required: a name for the pipeline");
   top.GetString("description", "");
   config.group = top.GetString("group", "main");
-  config.batch_size = static_cast<std::uint32_t>(top.GetInt("batch_size", 1000, 1, 1000000));
+  config.batch_size =
+      static_cast<std::uint32_t>(top.GetInt("batch_size", 1000, 1, 1000000));
   config.lease = std::chrono::milliseconds(
       static_cast<std::int64_t>(top.GetDouble("lease_seconds", 60, 1, 86400) * 1000));
   config.in_flight_batches =
@@ -163,7 +170,8 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
       static_cast<std::size_t>(input.GetInt("max_line_bytes", 65536, 16, 64 << 20));
   input.Finish().IgnoreError();
 
-  YAML::Node stages = top.GetSequence("stages").value_or(YAML::Node(YAML::NodeType::Sequence));
+  YAML::Node stages =
+      top.GetSequence("stages").value_or(YAML::Node(YAML::NodeType::Sequence));
   if (stages.size() == 0) top.AddError("stages", "required: a list of stages");
   std::set<std::string> names;
   for (std::size_t i = 0; i < stages.size(); ++i) {
@@ -171,7 +179,8 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
     StageSpec spec;
     spec.path = fmt::format("stages[{}]", i);
     if (!stage.IsMap()) {
-      errors.push_back(fmt::format("{}: expected a mapping with name and type", spec.path));
+      errors.push_back(
+          fmt::format("{}: expected a mapping with name and type", spec.path));
       continue;
     }
     auto scalar = [&](const char* key) {
@@ -184,12 +193,13 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
     if (spec.name.empty()) spec.name = spec.type;
     if (!spec.name.empty()) spec.path = fmt::format("stages[{}] ({})", i, spec.name);
     if (spec.type.empty()) {
-      errors.push_back(fmt::format("{}.type: required: one of the stage types", spec.path));
+      errors.push_back(
+          fmt::format("{}.type: required: one of the stage types", spec.path));
       continue;
     }
     if (!names.insert(spec.name).second) {
-      errors.push_back(fmt::format("{}.name: '{}' is used by an earlier stage", spec.path,
-                                   spec.name));
+      errors.push_back(
+          fmt::format("{}.name: '{}' is used by an earlier stage", spec.path, spec.name));
     }
     if (spec.name.find('.') != std::string::npos) {
       errors.push_back(fmt::format("{}.name: must not contain '.'", spec.path));
@@ -198,8 +208,8 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
     if (factory == nullptr) {
       std::vector<std::string> types;
       for (const auto& [type, description] : registry.List()) types.push_back(type);
-      errors.push_back(fmt::format("{}.type: unknown stage type '{}' (known: {})", spec.path,
-                                   spec.type, fmt::join(types, ", ")));
+      errors.push_back(fmt::format("{}.type: unknown stage type '{}' (known: {})",
+                                   spec.path, spec.type, fmt::join(types, ", ")));
       continue;
     }
     YAML::Node options = YAML::Clone(stage);
@@ -210,7 +220,8 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
     YamlOptions stage_options(options, spec.path, &errors);
     Result<std::unique_ptr<Stage>> built = (*factory)(stage_options);
     if (!built.ok()) {
-      if (errors.empty() || errors.back().find(built.status().message()) == std::string::npos) {
+      if (errors.empty() ||
+          errors.back().find(built.status().message()) == std::string::npos) {
         errors.push_back(built.status().message());
       }
     }
@@ -220,9 +231,9 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
   top.Finish().IgnoreError();
   SLUICE_RETURN_IF_ERROR(ConfigErrorsStatus(source, errors));
 
-  std::uint64_t hash = Fnv1a(fmt::format("batch_size={};format={};url_column={};max_line={};",
-                                         config.batch_size, config.input.format,
-                                         config.input.url_column, config.input.max_line_bytes));
+  std::uint64_t hash = Fnv1a(fmt::format(
+      "batch_size={};format={};url_column={};max_line={};", config.batch_size,
+      config.input.format, config.input.url_column, config.input.max_line_bytes));
   for (const StageSpec& spec : config.stages) {
     hash = Fnv1a(fmt::format("stage={};type={};options={};", spec.name, spec.type,
                              spec.options_yaml),
@@ -237,8 +248,8 @@ Result<PipelineConfig> LoadPipelineFile(const std::string& path,
                                         const StageRegistry& registry) {
   std::ifstream file(path, std::ios::binary);
   if (!file) {
-    return NotFound(fmt::format("{}: cannot open pipeline file: {}", path,
-                                std::strerror(errno)));
+    return NotFound(
+        fmt::format("{}: cannot open pipeline file: {}", path, std::strerror(errno)));
   }
   std::ostringstream text;
   text << file.rdbuf();
@@ -252,7 +263,8 @@ Result<std::vector<NamedStage>> BuildStages(const PipelineConfig& config,
   for (const StageSpec& spec : config.stages) {
     const StageFactory* factory = registry.Find(spec.type);
     if (factory == nullptr) {
-      return InvalidArgument(fmt::format("{}: unknown stage type '{}'", spec.path, spec.type));
+      return InvalidArgument(
+          fmt::format("{}: unknown stage type '{}'", spec.path, spec.type));
     }
     std::vector<std::string> errors;
     YAML::Node options;
@@ -274,9 +286,10 @@ Result<std::vector<NamedStage>> BuildStages(const PipelineConfig& config,
 std::size_t InFlightBatches(const PipelineConfig& config,
                             const std::vector<NamedStage>& stages) {
   if (config.in_flight_batches > 0) return config.in_flight_batches;
-  std::size_t threads = config.cpu_threads > 0
-                            ? config.cpu_threads
-                            : std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  std::size_t threads =
+      config.cpu_threads > 0
+          ? config.cpu_threads
+          : std::max<std::size_t>(1, std::thread::hardware_concurrency());
   std::size_t batches = threads + 2;
   for (const NamedStage& named : stages) {
     if (named.stage->kind() != Stage::Kind::kAsync) continue;

@@ -33,8 +33,8 @@ namespace sluice {
 
 // How input files are read (see src/input/ingest.h).
 struct InputConfig {
-  std::string format = "auto";         // auto, text, csv, tsv or jsonl
-  std::string url_column = "url";      // column (csv/tsv) or member (jsonl) holding the URL
+  std::string format = "auto";     // auto, text, csv, tsv or jsonl
+  std::string url_column = "url";  // column (csv/tsv) or member (jsonl) holding the URL
   std::size_t max_line_bytes = 65536;  // longer lines are rejected, not buffered
 };
 
@@ -47,14 +47,14 @@ struct StageSpec {
 };
 
 struct PipelineConfig {
-  std::string name;                    // shown in status lines and reports
-  std::string group = "main";          // the stage group these stages form
+  std::string name;            // shown in status lines and reports
+  std::string group = "main";  // the stage group these stages form
   InputConfig input;
-  std::uint32_t batch_size = 1000;     // items per batch
+  std::uint32_t batch_size = 1000;         // items per batch
   std::chrono::milliseconds lease{60000};  // a lease lasts this long unless renewed
-  std::size_t in_flight_batches = 0;   // batches leased at once; 0 = derived from stages
-  std::size_t cpu_threads = 0;         // CPU pool size; 0 = one per core
-  std::size_t chunk_size = 256;        // records per chunk between stages
+  std::size_t in_flight_batches = 0;  // batches leased at once; 0 = derived from stages
+  std::size_t cpu_threads = 0;        // CPU pool size; 0 = one per core
+  std::size_t chunk_size = 256;       // records per chunk between stages
   std::chrono::milliseconds grace{30000};  // on stop, time left to in-flight batches
   std::vector<StageSpec> stages;
 

@@ -11,7 +11,9 @@ class WaitStage final : public AsyncStage {
  public:
   explicit WaitStage(std::size_t max_in_flight) : max_in_flight_(max_in_flight) {}
   std::size_t max_in_flight() const override { return max_in_flight_; }
-  void Start(Record record, AsyncContext& ctx) override { ctx.Complete(std::move(record)); }
+  void Start(Record record, AsyncContext& ctx) override {
+    ctx.Complete(std::move(record));
+  }
 
  private:
   std::size_t max_in_flight_;
@@ -19,15 +21,18 @@ class WaitStage final : public AsyncStage {
 
 StageRegistry TestRegistry() {
   StageRegistry registry;
-  registry.Register("noop", "does nothing", [](StageOptions&) -> Result<std::unique_ptr<Stage>> {
-    return std::unique_ptr<Stage>(std::make_unique<NoopStage>());
-  });
-  registry.Register("wait", "waits", [](StageOptions& options) -> Result<std::unique_ptr<Stage>> {
-    options.GetInt("ms", 10, 0, 1000);
-    auto max = options.GetInt("max_in_flight", 100, 1, 100000);
-    options.GetChoice("mode", "fifo", {"fifo", "lifo"});
-    return std::unique_ptr<Stage>(std::make_unique<WaitStage>(static_cast<std::size_t>(max)));
-  });
+  registry.Register("noop", "does nothing",
+                    [](StageOptions&) -> Result<std::unique_ptr<Stage>> {
+                      return std::unique_ptr<Stage>(std::make_unique<NoopStage>());
+                    });
+  registry.Register("wait", "waits",
+                    [](StageOptions& options) -> Result<std::unique_ptr<Stage>> {
+                      options.GetInt("ms", 10, 0, 1000);
+                      auto max = options.GetInt("max_in_flight", 100, 1, 100000);
+                      options.GetChoice("mode", "fifo", {"fifo", "lifo"});
+                      return std::unique_ptr<Stage>(
+                          std::make_unique<WaitStage>(static_cast<std::size_t>(max)));
+                    });
   return registry;
 }
 
@@ -76,10 +81,12 @@ stages:
   const std::string& message = config.status().message();
   EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(message.find("bad.yaml"), std::string::npos) << message;
-  EXPECT_NE(message.find("batch_size: expected an integer, got 'zero'"), std::string::npos)
+  EXPECT_NE(message.find("batch_size: expected an integer, got 'zero'"),
+            std::string::npos)
       << message;
   EXPECT_NE(message.find("colour: unknown option"), std::string::npos) << message;
-  EXPECT_NE(message.find("stages[0] (pause).ms: 99999 is out of range"), std::string::npos)
+  EXPECT_NE(message.find("stages[0] (pause).ms: 99999 is out of range"),
+            std::string::npos)
       << message;
   EXPECT_NE(message.find("stages[0] (pause).mode: 'random' is not one of: fifo, lifo"),
             std::string::npos)
@@ -125,13 +132,14 @@ TEST(PipelineConfigTest, OverridesByStageNameIndexAndTopLevel) {
 TEST(PipelineConfigTest, BadOverridesAreClearErrors) {
   EXPECT_FALSE(ParseOverride("novalue").ok());
   EXPECT_FALSE(ParseOverride("=5").ok());
-  auto unknown_stage = ParsePipeline(kPipeline, "p.yaml", {{"stages.nosuch.ms", "1"}},
-                                     TestRegistry());
+  auto unknown_stage =
+      ParsePipeline(kPipeline, "p.yaml", {{"stages.nosuch.ms", "1"}}, TestRegistry());
   ASSERT_FALSE(unknown_stage.ok());
-  EXPECT_NE(unknown_stage.status().message().find("no element 'nosuch'"), std::string::npos)
+  EXPECT_NE(unknown_stage.status().message().find("no element 'nosuch'"),
+            std::string::npos)
       << unknown_stage.status().message();
-  auto bad_value = ParsePipeline(kPipeline, "p.yaml", {{"stages.pause.ms", "-3"}},
-                                 TestRegistry());
+  auto bad_value =
+      ParsePipeline(kPipeline, "p.yaml", {{"stages.pause.ms", "-3"}}, TestRegistry());
   ASSERT_FALSE(bad_value.ok());
   EXPECT_NE(bad_value.status().message().find("stages[1] (pause).ms: -3 is out of range"),
             std::string::npos)
@@ -141,7 +149,8 @@ TEST(PipelineConfigTest, BadOverridesAreClearErrors) {
 TEST(PipelineConfigTest, FingerprintFollowsResultsNotTuning) {
   auto base = ParsePipeline(kPipeline, "p.yaml", {}, TestRegistry());
   auto tuned = ParsePipeline(kPipeline, "p.yaml", {{"threads", "3"}}, TestRegistry());
-  auto changed = ParsePipeline(kPipeline, "p.yaml", {{"stages.pause.ms", "6"}}, TestRegistry());
+  auto changed =
+      ParsePipeline(kPipeline, "p.yaml", {{"stages.pause.ms", "6"}}, TestRegistry());
   ASSERT_TRUE(base.ok() && tuned.ok() && changed.ok());
   EXPECT_EQ(base->fingerprint, tuned->fingerprint);
   EXPECT_NE(base->fingerprint, changed->fingerprint);

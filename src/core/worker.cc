@@ -77,7 +77,8 @@ std::string ResultFieldsJson(const Record& record) {
 Worker::Worker(Store& store, WorkerOptions options, std::vector<NamedStage> stages)
     : store_(store), options_(std::move(options)), stages_(std::move(stages)) {
   if (options_.owner.empty()) options_.owner = OwnerId();
-  options_.max_batches_in_flight = std::max<std::size_t>(1, options_.max_batches_in_flight);
+  options_.max_batches_in_flight =
+      std::max<std::size_t>(1, options_.max_batches_in_flight);
   options_.runtime.max_batches_in_flight = options_.max_batches_in_flight;
 }
 
@@ -116,7 +117,8 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
     auto it = held_.find(batch);
     if (it == held_.end()) {
       if (commit_error_.ok()) {
-        commit_error_ = Internal(fmt::format("worker: batch {} finished but is not held", batch));
+        commit_error_ =
+            Internal(fmt::format("worker: batch {} finished but is not held", batch));
       }
       changed_.notify_all();
       return;

@@ -31,13 +31,13 @@
 namespace sluice {
 
 struct WorkerOptions {
-  std::string group = "main";                 // stage group whose batches to lease
-  std::string owner;                          // unique worker id (see OwnerId())
-  std::chrono::milliseconds lease{60000};     // lease duration; renewed every third
-  std::size_t max_batches_in_flight = 8;      // batches leased and not committed
-  std::chrono::milliseconds grace{30000};     // time in-flight batches get on stop
-  std::chrono::milliseconds idle_poll{250};   // how often to look again when idle
-  RuntimeOptions runtime;                     // max_batches_in_flight is set from above
+  std::string group = "main";                // stage group whose batches to lease
+  std::string owner;                         // unique worker id (see OwnerId())
+  std::chrono::milliseconds lease{60000};    // lease duration; renewed every third
+  std::size_t max_batches_in_flight = 8;     // batches leased and not committed
+  std::chrono::milliseconds grace{30000};    // time in-flight batches get on stop
+  std::chrono::milliseconds idle_poll{250};  // how often to look again when idle
+  RuntimeOptions runtime;                    // max_batches_in_flight is set from above
 };
 
 // Progress counters, readable from any thread while the worker runs.
@@ -92,11 +92,11 @@ class Worker {
   std::atomic<bool> abort_requested_{false};
 
   mutable std::mutex mutex_;
-  std::condition_variable changed_;              // signalled on commit, stop, abort
-  std::map<BatchId, Lease> held_;                // GUARDED_BY(mutex_)
-  Status commit_error_;                          // GUARDED_BY(mutex_): first store failure
-  WorkerProgress progress_;                      // GUARDED_BY(mutex_)
-  bool renewer_stop_ = false;                    // GUARDED_BY(mutex_)
+  std::condition_variable changed_;  // signalled on commit, stop, abort
+  std::map<BatchId, Lease> held_;    // GUARDED_BY(mutex_)
+  Status commit_error_;              // GUARDED_BY(mutex_): first store failure
+  WorkerProgress progress_;          // GUARDED_BY(mutex_)
+  bool renewer_stop_ = false;        // GUARDED_BY(mutex_)
 };
 
 // "host:pid:start" for this process: unique on the host, and checkable by

@@ -17,7 +17,8 @@ std::string Quoted(const YAML::Node& node) {
 
 }  // namespace
 
-YamlOptions::YamlOptions(YAML::Node node, std::string path, std::vector<std::string>* errors,
+YamlOptions::YamlOptions(YAML::Node node, std::string path,
+                         std::vector<std::string>* errors,
                          std::set<std::string, std::less<>> ignored_keys)
     : node_(std::move(node)),
       path_(std::move(path)),
@@ -163,7 +164,8 @@ Status YamlOptions::Finish() {
       const std::string key = entry.first.Scalar();
       if (read_keys_.count(key) == 0 && ignored_keys_.count(key) == 0) {
         std::vector<std::string> known(read_keys_.begin(), read_keys_.end());
-        AddError(key, fmt::format("unknown option (known here: {})", fmt::join(known, ", ")));
+        AddError(key,
+                 fmt::format("unknown option (known here: {})", fmt::join(known, ", ")));
       }
     }
   }
@@ -171,9 +173,11 @@ Status YamlOptions::Finish() {
   return Status::Ok();
 }
 
-Status ConfigErrorsStatus(std::string_view source, const std::vector<std::string>& errors) {
+Status ConfigErrorsStatus(std::string_view source,
+                          const std::vector<std::string>& errors) {
   if (errors.empty()) return Status::Ok();
-  if (errors.size() == 1) return InvalidArgument(fmt::format("{}: {}", source, errors[0]));
+  if (errors.size() == 1)
+    return InvalidArgument(fmt::format("{}: {}", source, errors[0]));
   return InvalidArgument(fmt::format("{}: {} problems:\n  {}", source, errors.size(),
                                      fmt::join(errors, "\n  ")));
 }

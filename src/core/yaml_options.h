@@ -66,7 +66,8 @@ class YamlOptions final : public StageOptions {
 };
 
 // Returns a Status listing `errors` one per line under `source`, or ok if empty.
-Status ConfigErrorsStatus(std::string_view source, const std::vector<std::string>& errors);
+Status ConfigErrorsStatus(std::string_view source,
+                          const std::vector<std::string>& errors);
 
 }  // namespace sluice
 

@@ -19,38 +19,9 @@
 #include <string_view>
 
 #include "src/input/byte_source.h"
+#include "tests/support/temp_dir.h"
 
 namespace sluice::testing {
-
-// A fresh directory under the test temp dir, removed with its content at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = ::testing::TempDir() + "sluice_input_XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  // Writes `content` to the file `name` in the directory; returns its path.
-  std::string Write(const std::string& name, std::string_view content) const {
-    std::string path = path_ + "/" + name;
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    if (!out) throw std::runtime_error("cannot write " + path);
-    return path;
-  }
-
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // One gzip member holding `data`.
 inline std::string GzipCompress(std::string_view data, int level = 6) {

@@ -13,7 +13,7 @@ namespace {
 class BulkInsertTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = SqliteDb::Open((dir_.path() / "t.db").string(), {});
+    auto db = SqliteDb::Open(dir_.File("t.db"), {});
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(db).value();
     ASSERT_TRUE(db_->Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)").ok());

@@ -92,7 +92,7 @@ TEST_F(SqliteStoreTest, RefusesAnotherSchemaVersionNamingFileAndVersions) {
 }
 
 TEST_F(SqliteStoreTest, RefusesAFileThatIsNotADatabaseAndLeavesItAlone) {
-  const std::string path = (dir_.path() / "urls.txt").string();
+  const std::string path = dir_.File("urls.txt");
   std::string text;
   for (int i = 0; i < 200; ++i) text += "http://example.com/" + std::to_string(i) + "\n";
   std::ofstream(path) << text;

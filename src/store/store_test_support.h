@@ -15,29 +15,9 @@
 
 #include "sluice/store.h"
 #include "src/store/sqlite_store.h"
+#include "tests/support/temp_dir.h"
 
 namespace sluice::testing {
-
-// A directory under /tmp, removed with its contents when the object dies.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "sluice-store-XXXXXX");
-    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // A StoreClock that stands still until the test advances it. Thread-safe.
 class FakeClock final : public StoreClock {
@@ -63,7 +43,7 @@ inline std::vector<ItemRow> MakeItems(std::size_t count, std::size_t first_index
 // A base fixture: a temp dir, a fake clock, and a store file in the dir.
 class StoreTest : public ::testing::Test {
  protected:
-  std::string StorePath() const { return (dir_.path() / "sluice.db").string(); }
+  std::string StorePath() const { return dir_.File("sluice.db"); }
 
   // Opens another Store on the same file (a second "process" for the tests).
   std::unique_ptr<Store> OpenStore() {
