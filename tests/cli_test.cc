@@ -32,6 +32,20 @@ nlohmann::json StatusJson(const std::string& workdir) {
   return nlohmann::json::parse(result.out, nullptr, false);
 }
 
+// Polls `sluice status --json` (from another process, while a run goes on) until
+// `condition` holds; false after a minute.
+bool WaitForStatus(const std::string& workdir,
+                   const std::function<bool(const nlohmann::json&)>& condition) {
+  return WaitFor(
+      [&] {
+        CommandResult result = RunSluice({"status", "--workdir", workdir, "--json"});
+        if (result.exit_code != 0) return false;
+        auto status = nlohmann::json::parse(result.out, nullptr, false);
+        return status.is_object() && condition(status);
+      },
+      std::chrono::seconds(60));
+}
+
 std::vector<nlohmann::json> ExportRows(const std::string& workdir) {
   CommandResult result = RunSluice({"export", "--workdir", workdir});
   EXPECT_EQ(result.exit_code, 0) << result.err;
@@ -249,14 +263,9 @@ TEST_F(CliTest, FirstSigintFinishesInFlightBatchesAndResumes) {
                                    "--workdir", workdir_, "--status-interval", "0"};
   SluiceProcess process(args, dir_.path());
   // Wait until it has committed something, so the signal lands mid-run.
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        CommandResult status = RunSluice({"status", "--workdir", workdir_, "--json"});
-        if (status.exit_code != 0) return false;
-        auto json = nlohmann::json::parse(status.out, nullptr, false);
-        return json.is_object() && json["results"]["ok"].get<int>() > 0;
-      },
-      std::chrono::seconds(60)));
+  ASSERT_TRUE(WaitForStatus(workdir_, [](const nlohmann::json& status) {
+    return status["results"]["ok"].get<int>() > 0;
+  }));
   process.Signal(SIGINT);
   CommandResult stopped;
   ASSERT_TRUE(process.Wait(std::chrono::seconds(30), &stopped));
@@ -286,13 +295,9 @@ TEST_F(CliTest, SecondSigintExitsAtOnce) {
   SluiceProcess process(
       {"run", slow, "--input", input_, "--workdir", workdir_, "--status-interval", "0"},
       dir_.path());
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        CommandResult status = RunSluice({"status", "--workdir", workdir_, "--json"});
-        auto json = nlohmann::json::parse(status.out, nullptr, false);
-        return json.is_object() && json["batches"]["leased"].get<int>() > 0;
-      },
-      std::chrono::seconds(60)));
+  ASSERT_TRUE(WaitForStatus(workdir_, [](const nlohmann::json& status) {
+    return status["batches"]["leased"].get<int>() > 0;
+  }));
   process.Signal(SIGINT);
   // The first signal waits up to the 600 s grace for 60 s sleeps; the second must not.
   CommandResult ignored;
