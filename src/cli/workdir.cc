@@ -6,6 +6,7 @@
 
 #include "src/cli/command.h"
 #include "src/stages/builtin_stages.h"
+#include "src/stages/image_stages.h"
 #include "src/store/sqlite_store.h"
 
 namespace sluice::cli {
@@ -42,6 +43,7 @@ const StageRegistry& DefaultRegistry() {
   static const StageRegistry registry = [] {
     StageRegistry r;
     RegisterBuiltinStages(r);
+    RegisterImageStages(r);
     return r;
   }();
   return registry;

@@ -1,0 +1,169 @@
+#include "src/stages/decode_stage.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <memory>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "src/stages/image.h"
+#include "src/stages/image_header.h"
+
+namespace sluice {
+namespace {
+
+// Blends 8-bit BGRA on white: out = c * a + 255 * (1 - a), rounded.
+cv::Mat CompositeOnWhite(const cv::Mat& bgra) {
+  cv::Mat bgr(bgra.rows, bgra.cols, CV_8UC3);
+  for (int y = 0; y < bgra.rows; ++y) {
+    const auto* in = bgra.ptr<cv::Vec4b>(y);
+    auto* out = bgr.ptr<cv::Vec3b>(y);
+    for (int x = 0; x < bgra.cols; ++x) {
+      const int alpha = in[x][3];
+      for (int c = 0; c < 3; ++c) {
+        out[x][c] = static_cast<std::uint8_t>(
+            (in[x][c] * alpha + 255 * (255 - alpha) + 127) / 255);
+      }
+    }
+  }
+  return bgr;
+}
+
+// Brings whatever IMREAD_UNCHANGED returned to 8-bit BGR. Empty on unsupported
+// layouts.
+cv::Mat ToBgr8(cv::Mat image) {
+  if (image.depth() == CV_16U) {
+    image.convertTo(image, CV_8U, 1.0 / 257.0);
+  } else if (image.depth() == CV_32F || image.depth() == CV_64F) {
+    image.convertTo(image, CV_8U, 255.0);
+  } else if (image.depth() != CV_8U) {
+    image.convertTo(image, CV_8U);
+  }
+  switch (image.channels()) {
+    case 1:
+      cv::cvtColor(image, image, cv::COLOR_GRAY2BGR);
+      return image;
+    case 3:
+      return image;
+    case 4:
+      return CompositeOnWhite(image);
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
+int DecodeStage::ReducedScale(std::int64_t width, std::int64_t height,
+                              std::int64_t target_size) {
+  if (target_size <= 0) return 1;
+  const std::int64_t smaller = std::min(width, height);
+  for (int scale : {8, 4, 2}) {
+    if (smaller >= target_size * scale) return scale;
+  }
+  return 1;
+}
+
+void DecodeStage::ProcessOne(Record& record) {
+  const Value* body_value = record.Find("body");
+  const Bytes* body = body_value == nullptr ? nullptr : std::get_if<Bytes>(body_value);
+  if (body == nullptr) {
+    record.Fail(FailureReason::kNotImage, "decode: no \"body\" bytes to decode");
+    return;
+  }
+  const std::span<const std::uint8_t> bytes(*body);
+  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    record.Fail(
+        FailureReason::kTooLarge,
+        fmt::format("decode: {} bytes is over the 2 GiB OpenCV can take", bytes.size()));
+    return;
+  }
+  const std::optional<ImageHeader> header = ReadImageHeader(bytes);
+  if (!header.has_value()) {
+    record.Fail(
+        FailureReason::kNotImage,
+        fmt::format("decode: {} bytes of no supported image format", bytes.size()));
+    return;
+  }
+  const std::string_view format = ImageFormatName(header->format);
+  if (header->format != ImageFormat::kTiff && !header->dimensions_known) {
+    record.Fail(
+        FailureReason::kDecode,
+        fmt::format("decode: unreadable {} header ({} bytes)", format, bytes.size()));
+    return;
+  }
+  if (header->dimensions_known && header->width * header->height > options_.max_pixels) {
+    record.Fail(FailureReason::kTooLarge,
+                fmt::format("decode: {} declares {}x{} pixels, over max_pixels {}",
+                            format, header->width, header->height, options_.max_pixels));
+    return;
+  }
+
+  int flags = cv::IMREAD_COLOR;
+  if (header->has_alpha) {
+    flags = cv::IMREAD_UNCHANGED;
+  } else if (header->format == ImageFormat::kJpeg) {
+    switch (ReducedScale(header->width, header->height, options_.target_size)) {
+      case 8:
+        flags = cv::IMREAD_REDUCED_COLOR_8;
+        break;
+      case 4:
+        flags = cv::IMREAD_REDUCED_COLOR_4;
+        break;
+      case 2:
+        flags = cv::IMREAD_REDUCED_COLOR_2;
+        break;
+      default:
+        break;
+    }
+  }
+
+  cv::Mat image;
+  try {
+    // imdecode wants a Mat; this one wraps the bytes without copying them.
+    const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1,
+                         const_cast<std::uint8_t*>(bytes.data()));
+    image = cv::imdecode(buffer, flags);
+    if (!image.empty() && image.type() != CV_8UC3) image = ToBgr8(std::move(image));
+  } catch (const cv::Exception& e) {
+    record.Fail(FailureReason::kDecode,
+                fmt::format("decode: {}: OpenCV: {}", format, e.what()));
+    return;
+  }
+  if (image.empty()) {
+    record.Fail(FailureReason::kDecode,
+                fmt::format("decode: OpenCV could not decode the {} image ({} bytes)",
+                            format, bytes.size()));
+    return;
+  }
+
+  std::int64_t width = header->width;
+  std::int64_t height = header->height;
+  if (!header->dimensions_known) {  // TIFF: only now do we know
+    width = image.cols;
+    height = image.rows;
+    if (width * height > options_.max_pixels) {
+      record.Fail(FailureReason::kTooLarge,
+                  fmt::format("decode: {} is {}x{} pixels, over max_pixels {}", format,
+                              width, height, options_.max_pixels));
+      return;
+    }
+  } else if (header->orientation >= 5 && flags != cv::IMREAD_UNCHANGED) {
+    std::swap(width, height);  // IMREAD_COLOR applied a 90-degree EXIF rotation
+  }
+
+  record.Set("width", width);
+  record.Set("height", height);
+  record.Set("format", std::string(format));
+  record.Set(kImageField, std::shared_ptr<const Payload>(std::make_shared<ImagePayload>(
+                              std::move(image), width, height)));
+}
+
+}  // namespace sluice

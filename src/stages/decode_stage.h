@@ -1,0 +1,64 @@
+// decode: turns downloaded image bytes into pixels, refusing what is unsafe or not an
+// image before spending memory on it.
+//
+// Reads:   "body"   Bytes, the encoded image (kept: a later stage may save the
+//                   original bytes unchanged)
+// Writes:  "image"  ImagePayload (src/stages/image.h): 8-bit BGR pixels
+//          "width", "height"  int64, of the original image after EXIF rotation
+//          "format" string: jpeg, png, gif, webp, bmp or tiff
+// Fails:   kNotImage  no "body", or bytes of no supported image format (formats
+//                     OpenCV could read but whose headers we do not check, such as
+//                     PNM or OpenEXR, are refused on purpose)
+//          kTooLarge  declared width*height over max_pixels, checked on the header
+//                     before decoding (TIFF: after decoding, see image_header.h;
+//                     OpenCV's own CV_IO_MAX_IMAGE_PIXELS cap, 2^30, still applies)
+//          kDecode    the header is unreadable or OpenCV cannot decode the bytes
+//
+// How pixels are made:
+//  - JPEG: cv::IMREAD_COLOR, which in OpenCV 4.x applies the EXIF orientation and
+//    converts grayscale and CMYK to BGR. With `target_size` set, a JPEG whose smaller
+//    side is at least 2, 4 or 8 times the target is decoded by libjpeg at 1/2, 1/4
+//    or 1/8 scale (IMREAD_REDUCED_COLOR_n): several times faster, and the smaller
+//    side still >= target_size.
+//  - Images whose header announces alpha (PNG color type 4/6 or tRNS, WebP alpha):
+//    cv::IMREAD_UNCHANGED, then composited on white, as img2dataset does.
+//  - Everything else: cv::IMREAD_COLOR (16-bit is scaled to 8-bit by OpenCV).
+//  - GIF: OpenCV 4.6 has no GIF decoder; GIFs are recognised (format, size, pixel
+//    cap) and then fail with kDecode.
+//  - A truncated JPEG: libjpeg pads the missing rows (gray) and OpenCV returns the
+//    image, so it decodes "successfully"; a truncated PNG or WebP fails with kDecode.
+//
+// Thread-safety: immutable after construction; chunks may run concurrently.
+#ifndef SLUICE_STAGES_DECODE_STAGE_H_
+#define SLUICE_STAGES_DECODE_STAGE_H_
+
+#include <cstdint>
+
+#include "sluice/record.h"
+#include "sluice/stage.h"
+
+namespace sluice {
+
+struct DecodeOptions {
+  std::int64_t max_pixels = 80'000'000;  // "max_pixels": refuse larger images
+  std::int64_t target_size = 0;  // "target_size": resize target side; 0: full decode
+};
+
+class DecodeStage final : public CpuStage {
+ public:
+  explicit DecodeStage(DecodeOptions options) : options_(options) {}
+
+  void ProcessOne(Record& record) override;
+
+  // The libjpeg scale denominator (1, 2, 4 or 8) for a JPEG of this size: the
+  // largest whose reduced smaller side stays >= target_size. 1 when target_size <= 0.
+  static int ReducedScale(std::int64_t width, std::int64_t height,
+                          std::int64_t target_size);
+
+ private:
+  const DecodeOptions options_;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_STAGES_DECODE_STAGE_H_

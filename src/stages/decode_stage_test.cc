@@ -1,0 +1,255 @@
+#include "src/stages/decode_stage.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "src/stages/image.h"
+#include "src/stages/image_test_util.h"
+
+namespace sluice {
+namespace {
+
+using testing::BuildImageStage;
+using testing::Encode;
+using testing::Gradient;
+
+Record Decode(Bytes body, DecodeOptions options = {}) {
+  Record record(1, "http://example.com/a");
+  record.Set("body", std::move(body));
+  DecodeStage stage(options);
+  stage.ProcessOne(record);
+  return record;
+}
+
+std::int64_t IntField(const Record& record, const std::string& name) {
+  const Value* value = record.Find(name);
+  if (value == nullptr || !std::holds_alternative<std::int64_t>(*value)) return -1;
+  return std::get<std::int64_t>(*value);
+}
+
+std::string StringField(const Record& record, const std::string& name) {
+  const Value* value = record.Find(name);
+  if (value == nullptr || !std::holds_alternative<std::string>(*value)) return "<unset>";
+  return std::get<std::string>(*value);
+}
+
+void ExpectDecoded(const Record& record, const std::string& format, int width,
+                   int height) {
+  ASSERT_FALSE(record.failed()) << record.error();
+  EXPECT_EQ(StringField(record, "format"), format);
+  EXPECT_EQ(IntField(record, "width"), width);
+  EXPECT_EQ(IntField(record, "height"), height);
+  const ImagePayload* image = FindImage(record);
+  ASSERT_NE(image, nullptr);
+  EXPECT_EQ(image->pixels().type(), CV_8UC3);
+  EXPECT_EQ(image->width(), width);
+  EXPECT_EQ(image->height(), height);
+  EXPECT_EQ(image->Describe(),
+            "image " + std::to_string(width) + "x" + std::to_string(height));
+  // The original bytes stay for later stages.
+  EXPECT_NE(record.Find("body"), nullptr);
+}
+
+TEST(DecodeStageTest, JpegPngWebpBmpTiff) {
+  const cv::Mat source = Gradient(64, 48);
+  ExpectDecoded(Decode(Encode(source, ".jpg")), "jpeg", 64, 48);
+  ExpectDecoded(Decode(Encode(source, ".png")), "png", 64, 48);
+  ExpectDecoded(Decode(Encode(source, ".webp")), "webp", 64, 48);
+  ExpectDecoded(Decode(Encode(source, ".bmp")), "bmp", 64, 48);
+  ExpectDecoded(Decode(Encode(source, ".tiff")), "tiff", 64, 48);
+}
+
+TEST(DecodeStageTest, LosslessPixelsSurvive) {
+  const cv::Mat source = Gradient(20, 10);
+  const Record record = Decode(Encode(source, ".png"));
+  ASSERT_FALSE(record.failed()) << record.error();
+  EXPECT_EQ(cv::norm(FindImage(record)->pixels(), source, cv::NORM_INF), 0);
+}
+
+TEST(DecodeStageTest, GrayscaleBecomesBgr) {
+  const cv::Mat gray(12, 8, CV_8UC1, cv::Scalar(77));
+  for (const std::string ext : {".png", ".jpg"}) {
+    const Record record = Decode(Encode(gray, ext));
+    ASSERT_FALSE(record.failed()) << ext << ": " << record.error();
+    const cv::Vec3b pixel = FindImage(record)->pixels().at<cv::Vec3b>(5, 5);
+    EXPECT_NEAR(pixel[0], 77, 2) << ext;
+    EXPECT_EQ(pixel[0], pixel[1]) << ext;
+    EXPECT_EQ(pixel[1], pixel[2]) << ext;
+  }
+}
+
+TEST(DecodeStageTest, SixteenBitIsScaledToEightBit) {
+  cv::Mat deep(6, 6, CV_16UC3, cv::Scalar(65535, 32896, 0));
+  Record record = Decode(Encode(deep, ".png"));
+  ExpectDecoded(record, "png", 6, 6);
+  cv::Vec3b pixel = FindImage(record)->pixels().at<cv::Vec3b>(2, 3);
+  EXPECT_EQ(pixel, cv::Vec3b(255, 128, 0));
+  // 16-bit with alpha takes the IMREAD_UNCHANGED path and our own conversion.
+  cv::Mat deep_alpha(6, 6, CV_16UC4, cv::Scalar(65535, 32896, 0, 65535));
+  record = Decode(Encode(deep_alpha, ".png"));
+  ExpectDecoded(record, "png", 6, 6);
+  pixel = FindImage(record)->pixels().at<cv::Vec3b>(2, 3);
+  EXPECT_EQ(pixel, cv::Vec3b(255, 128, 0));
+}
+
+TEST(DecodeStageTest, AlphaIsCompositedOnWhite) {
+  cv::Mat bgra(4, 4, CV_8UC4, cv::Scalar(0, 0, 255, 255));  // opaque red
+  bgra.at<cv::Vec4b>(0, 0) = cv::Vec4b(0, 0, 0, 0);         // fully transparent black
+  bgra.at<cv::Vec4b>(1, 1) = cv::Vec4b(0, 0, 0, 128);       // half-transparent black
+  for (const auto& [ext, params] : std::vector<std::pair<std::string, std::vector<int>>>{
+           {".png", {}}, {".webp", {cv::IMWRITE_WEBP_QUALITY, 101}}}) {
+    const Record record = Decode(Encode(bgra, ext, params));
+    ASSERT_FALSE(record.failed()) << ext << ": " << record.error();
+    const cv::Mat& pixels = FindImage(record)->pixels();
+    ASSERT_EQ(pixels.type(), CV_8UC3);
+    EXPECT_EQ(pixels.at<cv::Vec3b>(0, 0), cv::Vec3b(255, 255, 255)) << ext;
+    EXPECT_EQ(pixels.at<cv::Vec3b>(2, 2), cv::Vec3b(0, 0, 255)) << ext;
+    EXPECT_NEAR(pixels.at<cv::Vec3b>(1, 1)[0], 127, 1) << ext;
+  }
+}
+
+TEST(DecodeStageTest, HugeDeclaredPngIsRefusedBeforeDecoding) {
+  Bytes png = Encode(Gradient(8, 8), ".png");
+  // Rewrite IHDR to declare 100000 x 100000 (10^10 pixels, 30 GB of BGR). The CRC is
+  // now wrong too: nothing may get as far as decoding.
+  for (std::size_t at : {16u, 20u}) {
+    png[at] = 0x00;
+    png[at + 1] = 0x01;
+    png[at + 2] = 0x86;
+    png[at + 3] = 0xA0;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const Record record = Decode(png);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(record.reason(), FailureReason::kTooLarge);
+  EXPECT_NE(record.error().find("100000x100000"), std::string::npos) << record.error();
+  EXPECT_EQ(FindImage(record), nullptr);
+  // A generous bound: refusing reads a few bytes, decoding would take minutes.
+  EXPECT_LT(elapsed, std::chrono::seconds(1));
+}
+
+TEST(DecodeStageTest, MaxPixelsOption) {
+  DecodeOptions options;
+  options.max_pixels = 20 * 20;
+  EXPECT_FALSE(Decode(Encode(Gradient(20, 20), ".jpg"), options).failed());
+  const Record record = Decode(Encode(Gradient(21, 20), ".jpg"), options);
+  EXPECT_EQ(record.reason(), FailureReason::kTooLarge);
+  // TIFF is checked after decoding.
+  EXPECT_EQ(Decode(Encode(Gradient(21, 20), ".tiff"), options).reason(),
+            FailureReason::kTooLarge);
+}
+
+TEST(DecodeStageTest, NotAnImage) {
+  const std::string html = "<html>not found</html>";
+  Record record = Decode(Bytes(html.begin(), html.end()));
+  EXPECT_EQ(record.reason(), FailureReason::kNotImage);
+  EXPECT_FALSE(record.error().empty());
+  EXPECT_EQ(Decode(Bytes{}).reason(), FailureReason::kNotImage);
+  Record no_body(2, "u");
+  DecodeStage(DecodeOptions{}).ProcessOne(no_body);
+  EXPECT_EQ(no_body.reason(), FailureReason::kNotImage);
+}
+
+TEST(DecodeStageTest, BrokenImagesFailToDecode) {
+  // A PNG cut after its header: the size is readable, the pixels are not.
+  Bytes png = Encode(Gradient(64, 48), ".png");
+  png.resize(60);
+  Record record = Decode(png);
+  EXPECT_EQ(record.reason(), FailureReason::kDecode) << record.error();
+  // A JPEG whose header has no frame: unreadable header.
+  record = Decode(Bytes{0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02, 0x12, 0x34});
+  EXPECT_EQ(record.reason(), FailureReason::kDecode);
+  // GIF: recognised, but OpenCV 4.6 has no GIF reader.
+  const Bytes gif = {'G', 'I', 'F', '8', '9', 'a', 10, 0, 10, 0, 0, 0, 0, 0x3B};
+  record = Decode(gif);
+  EXPECT_EQ(record.reason(), FailureReason::kDecode);
+  EXPECT_NE(record.error().find("gif"), std::string::npos) << record.error();
+}
+
+TEST(DecodeStageTest, TruncatedJpegDecodesWithPaddedRows) {
+  // libjpeg warns "premature end of data" and fills the missing rows; OpenCV returns
+  // the image. We keep it: the top of the picture is real.
+  Bytes jpeg = Encode(Gradient(256, 256), ".jpg");
+  jpeg.resize(jpeg.size() / 2);
+  const Record record = Decode(jpeg);
+  ExpectDecoded(record, "jpeg", 256, 256);
+}
+
+TEST(DecodeStageTest, ReducedScale) {
+  EXPECT_EQ(DecodeStage::ReducedScale(4000, 3000, 0), 1);
+  EXPECT_EQ(DecodeStage::ReducedScale(4000, 3000, 256), 8);
+  EXPECT_EQ(DecodeStage::ReducedScale(4000, 3000, 512), 4);
+  EXPECT_EQ(DecodeStage::ReducedScale(4000, 3000, 1000), 2);
+  EXPECT_EQ(DecodeStage::ReducedScale(4000, 3000, 1501), 1);
+  EXPECT_EQ(DecodeStage::ReducedScale(3000, 4000, 375), 8);
+}
+
+TEST(DecodeStageTest, ReducedDecodeKeepsOriginalSize) {
+  DecodeOptions options;
+  options.target_size = 256;
+  const Record record = Decode(Encode(Gradient(2000, 1600), ".jpg"), options);
+  ASSERT_FALSE(record.failed()) << record.error();
+  EXPECT_EQ(IntField(record, "width"), 2000);
+  EXPECT_EQ(IntField(record, "height"), 1600);
+  const ImagePayload* image = FindImage(record);
+  ASSERT_NE(image, nullptr);
+  EXPECT_EQ(image->width(), 500);  // 1/4 scale: 1600 / 8 = 200 would be under 256
+  EXPECT_EQ(image->height(), 400);
+  EXPECT_GE(std::min(image->width(), image->height()), 256);
+  EXPECT_EQ(image->original_width(), 2000);
+  EXPECT_EQ(image->original_height(), 1600);
+  // PNG has no scaled decode: full size.
+  EXPECT_EQ(FindImage(Decode(Encode(Gradient(600, 600), ".png"), options))->width(), 600);
+}
+
+// A JPEG with an APP1 Exif segment (orientation 6: rotate 90 degrees clockwise)
+// inserted after SOI.
+Bytes JpegWithOrientation(const cv::Mat& image, std::uint8_t orientation) {
+  const Bytes plain = Encode(image, ".jpg");
+  const Bytes app1 = {0xFF, 0xE1, 0x00,        34,   'E', 'x', 'i', 'f', 0,
+                      0,    'M',  'M',         0,    42,  0,   0,   0,   8,
+                      0,    1,    0x01,        0x12, 0,   3,   0,   0,   0,
+                      1,    0,    orientation, 0,    0,   0,   0,   0,   0};
+  Bytes out(plain.begin(), plain.begin() + 2);
+  out.insert(out.end(), app1.begin(), app1.end());
+  out.insert(out.end(), plain.begin() + 2, plain.end());
+  return out;
+}
+
+TEST(DecodeStageTest, ExifOrientationIsApplied) {
+  // 40 wide, 20 high: left half red, right half blue.
+  cv::Mat image(20, 40, CV_8UC3, cv::Scalar(0, 0, 255));
+  image(cv::Rect(20, 0, 20, 20)).setTo(cv::Scalar(255, 0, 0));
+  const Record record = Decode(JpegWithOrientation(image, 6));
+  ASSERT_FALSE(record.failed()) << record.error();
+  // Rotated 90 degrees clockwise: 20 wide, 40 high, the left (red) half on top.
+  EXPECT_EQ(IntField(record, "width"), 20);
+  EXPECT_EQ(IntField(record, "height"), 40);
+  const cv::Mat& pixels = FindImage(record)->pixels();
+  ASSERT_EQ(pixels.cols, 20);
+  ASSERT_EQ(pixels.rows, 40);
+  EXPECT_GT(pixels.at<cv::Vec3b>(5, 10)[2], 200);   // red on top
+  EXPECT_GT(pixels.at<cv::Vec3b>(35, 10)[0], 200);  // blue below
+  // Orientation 1 leaves the image as stored.
+  const Record upright = Decode(JpegWithOrientation(image, 1));
+  EXPECT_EQ(IntField(upright, "width"), 40);
+}
+
+TEST(DecodeStageTest, OptionsThroughRegistry) {
+  EXPECT_TRUE(BuildImageStage("decode", {}).ok());
+  EXPECT_TRUE(
+      BuildImageStage("decode", {{"max_pixels", "1000"}, {"target_size", "256"}}).ok());
+  EXPECT_FALSE(BuildImageStage("decode", {{"max_pixels", "0"}}).ok());
+  EXPECT_FALSE(BuildImageStage("decode", {{"target_size", "-1"}}).ok());
+  const auto unknown = BuildImageStage("decode", {{"max_pixel", "5"}});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().ToString().find("max_pixel"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice

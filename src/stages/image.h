@@ -1,0 +1,65 @@
+// The decoded image that the image stages pass along a record.
+//
+// Fields (set by the decode stage, src/stages/decode_stage.h):
+//   "image"   std::shared_ptr<const Payload> holding an ImagePayload
+//   "width", "height"  int64: the ORIGINAL image's size (after EXIF rotation), which
+//                      may be larger than the pixels held when decoded at reduced size
+//
+// The pixels are always 8-bit BGR with 3 channels (CV_8UC3), whatever the source:
+// grayscale is expanded, 16-bit scaled down, alpha composited on white. Stages that
+// change the pixels (resize) make a new payload rather than edit a shared one.
+//
+// Thread-safety: immutable after construction; records share it read-only.
+#ifndef SLUICE_STAGES_IMAGE_H_
+#define SLUICE_STAGES_IMAGE_H_
+
+#include <cstdint>
+#include <memory>
+#include <opencv2/core.hpp>
+#include <string>
+#include <utility>
+
+#include "sluice/record.h"
+
+namespace sluice {
+
+inline constexpr char kImageField[] = "image";
+
+class ImagePayload final : public Payload {
+ public:
+  // REQUIRES: `pixels` is CV_8UC3 (BGR). The payload takes a reference to the
+  // matrix's buffer: the caller must not write to it afterwards.
+  ImagePayload(cv::Mat pixels, std::int64_t original_width, std::int64_t original_height)
+      : pixels_(std::move(pixels)),
+        original_width_(original_width),
+        original_height_(original_height) {}
+
+  const cv::Mat& pixels() const { return pixels_; }
+  int width() const { return pixels_.cols; }
+  int height() const { return pixels_.rows; }
+  std::int64_t original_width() const { return original_width_; }
+  std::int64_t original_height() const { return original_height_; }
+
+  // "image WxH" of the pixels held.
+  std::string Describe() const override {
+    return "image " + std::to_string(pixels_.cols) + "x" + std::to_string(pixels_.rows);
+  }
+
+ private:
+  const cv::Mat pixels_;
+  const std::int64_t original_width_;
+  const std::int64_t original_height_;
+};
+
+// The record's ImagePayload, or nullptr when "image" is unset or holds another type.
+inline const ImagePayload* FindImage(const Record& record) {
+  const Value* value = record.Find(kImageField);
+  if (value == nullptr) return nullptr;
+  const auto* payload = std::get_if<std::shared_ptr<const Payload>>(value);
+  if (payload == nullptr) return nullptr;
+  return dynamic_cast<const ImagePayload*>(payload->get());
+}
+
+}  // namespace sluice
+
+#endif  // SLUICE_STAGES_IMAGE_H_

@@ -1,0 +1,26 @@
+// Registration of the image stages: "decode" (src/stages/decode_stage.h) and
+// "resize" (src/stages/resize_stage.h), with their YAML options:
+//
+//   decode   max_pixels:  refuse images over this many pixels, 1..2^40, default 8e7
+//            target_size: the resize target side, enabling reduced JPEG decoding,
+//                         0..65536, default 0 (off)
+//   resize   size:        target side, 1..65536, default 256
+//            mode:        no | keep_ratio | center_crop | border, default keep_ratio
+//            resize_only_if_bigger: bool, default false
+//            min_size:    smaller side under it fails (too_small), 0..65536, default 0
+//            max_aspect_ratio: longer/shorter side over it fails (aspect_ratio),
+//                         0 (off) or >= 1, default 0
+#ifndef SLUICE_STAGES_IMAGE_STAGES_H_
+#define SLUICE_STAGES_IMAGE_STAGES_H_
+
+#include "sluice/stage.h"
+
+namespace sluice {
+
+// Registers "decode" and "resize". Out-of-range values are recorded in the
+// StageOptions and reported by its Finish().
+void RegisterImageStages(StageRegistry& registry);
+
+}  // namespace sluice
+
+#endif  // SLUICE_STAGES_IMAGE_STAGES_H_

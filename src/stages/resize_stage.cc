@@ -1,0 +1,111 @@
+#include "src/stages/resize_stage.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#include <utility>
+
+#include "src/stages/image.h"
+
+namespace sluice {
+namespace {
+
+// Python's round() (half to even), which albumentations uses for the scaled side;
+// std::nearbyint rounds half to even in the default rounding mode.
+int RoundSide(double side) { return std::max(1, static_cast<int>(std::nearbyint(side))); }
+
+}  // namespace
+
+ScaledSize ScaleForMode(int width, int height, int size, ResizeMode mode) {
+  int reference = 0;
+  switch (mode) {
+    case ResizeMode::kNo:
+      return {width, height};
+    case ResizeMode::kKeepRatio:
+    case ResizeMode::kCenterCrop:
+      reference = std::min(width, height);
+      break;
+    case ResizeMode::kBorder:
+      reference = std::max(width, height);
+      break;
+  }
+  if (reference == size) return {width, height};
+  const double scale = static_cast<double>(size) / reference;
+  return {RoundSide(width * scale), RoundSide(height * scale)};
+}
+
+void ResizeStage::ProcessOne(Record& record) {
+  const ImagePayload* image = FindImage(record);
+  if (image == nullptr) {
+    record.Fail(FailureReason::kStage, "resize: no \"image\" payload (run decode first)");
+    return;
+  }
+  const std::int64_t original_width = image->original_width();
+  const std::int64_t original_height = image->original_height();
+  const std::int64_t smaller = std::min(original_width, original_height);
+  const std::int64_t larger = std::max(original_width, original_height);
+  if (smaller < options_.min_size) {
+    record.Fail(FailureReason::kTooSmall,
+                fmt::format("resize: {}x{} has a side under min_size {}", original_width,
+                            original_height, options_.min_size));
+    return;
+  }
+  if (options_.max_aspect_ratio > 0 &&
+      (smaller <= 0 || static_cast<double>(larger) / static_cast<double>(smaller) >
+                           options_.max_aspect_ratio)) {
+    record.Fail(FailureReason::kAspectRatio,
+                fmt::format("resize: {}x{} is more elongated than max_aspect_ratio {}",
+                            original_width, original_height, options_.max_aspect_ratio));
+    return;
+  }
+
+  const int size = options_.size;
+  const ResizeMode mode = options_.mode;
+  // img2dataset decides "downscale" on the original image's sides.
+  const bool downscale = mode == ResizeMode::kBorder ? larger > size : smaller > size;
+  const bool act =
+      mode != ResizeMode::kNo && (!options_.resize_only_if_bigger || downscale);
+  cv::Mat pixels = image->pixels();
+  if (act) {
+    const ScaledSize scaled = ScaleForMode(pixels.cols, pixels.rows, size, mode);
+    if (scaled.width != pixels.cols || scaled.height != pixels.rows) {
+      cv::Mat resized;
+      cv::resize(pixels, resized, cv::Size(scaled.width, scaled.height), 0, 0,
+                 downscale ? cv::INTER_AREA : cv::INTER_LANCZOS4);
+      pixels = std::move(resized);
+    }
+    if (mode == ResizeMode::kCenterCrop) {
+      // albumentations center_crop: offsets (side - size) / 2, rounded down. A side
+      // already under `size` cannot happen after smallest_max_size.
+      const int crop_w = std::min(size, pixels.cols);
+      const int crop_h = std::min(size, pixels.rows);
+      const cv::Rect rect((pixels.cols - crop_w) / 2, (pixels.rows - crop_h) / 2, crop_w,
+                          crop_h);
+      pixels = pixels(rect).clone();
+    } else if (mode == ResizeMode::kBorder) {
+      // albumentations pad: the smaller half of the padding on top / left.
+      const int pad_h = std::max(0, size - pixels.rows);
+      const int pad_w = std::max(0, size - pixels.cols);
+      if (pad_h > 0 || pad_w > 0) {
+        cv::Mat padded;
+        cv::copyMakeBorder(pixels, padded, pad_h / 2, pad_h - pad_h / 2, pad_w / 2,
+                           pad_w - pad_w / 2, cv::BORDER_CONSTANT,
+                           cv::Scalar(255, 255, 255));
+        pixels = std::move(padded);
+      }
+    }
+  }
+
+  record.Set("resized_width", std::int64_t{pixels.cols});
+  record.Set("resized_height", std::int64_t{pixels.rows});
+  if (pixels.data != image->pixels().data || pixels.size() != image->pixels().size()) {
+    record.Set(kImageField, std::shared_ptr<const Payload>(std::make_shared<ImagePayload>(
+                                std::move(pixels), original_width, original_height)));
+  }
+}
+
+}  // namespace sluice
