@@ -1,14 +1,10 @@
 // Fingerprints: recognising an input file by its content.
 //
-// A fingerprint is the file's size and a digest of its edges: XXH64 (seed 0) of the
-// size as 8 little-endian bytes, followed by the whole file when it is at most
-// 2 * kFingerprintEdgeBytes long, else by its first and its last kFingerprintEdgeBytes
-// bytes; written as 16 lowercase hex digits. Reading 128 KiB makes fingerprinting
-// instant at any size, and catches what happens to input files in practice: a file
-// renamed or copied (same fingerprint: ingested once), appended to or truncated (new
-// size), regenerated (new head or tail). Two files of equal size that differ only
-// in the middle would be taken for one another; that is the price of not reading
-// billions of lines twice.
+// A fingerprint is the file's size and XXH64 (seed 0, libxxhash) of the size as 8
+// little-endian bytes followed by the whole file, written as 16 lowercase hex digits.
+// The same content under another name is the same input (ingested once); any changed
+// byte makes a new input. Hashing runs at memory speed, so the cost is one extra read
+// of the file, usually served by the page cache ingest then reads from.
 //
 // The digest is stored with each input; changing this function makes every input
 // look new, so it is fixed.
@@ -28,9 +24,8 @@
 
 namespace sluice {
 
-inline constexpr std::size_t kFingerprintEdgeBytes = std::size_t{64} << 10;
 
-// XXH64 of `data` (Yann Collet's xxHash, 64-bit variant), bit for bit.
+// XXH64 of `data` (libxxhash).
 std::uint64_t XxHash64(std::string_view data, std::uint64_t seed = 0);
 
 // Returns the fingerprint of `file`, which was opened from `path` (kept for messages).
