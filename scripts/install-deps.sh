@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config git
   # libraries
   libsqlite3-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
-  libfmt-dev libspdlog-dev zlib1g-dev libzstd-dev libopencv-dev
+  libfmt-dev libspdlog-dev zlib1g-dev libzstd-dev libxxhash-dev libopencv-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools used by tests and scripts
