@@ -54,7 +54,7 @@ struct RejectedLine {
 struct InputFingerprint {
   std::string path;        // as given by the user (for messages)
   std::uint64_t size = 0;  // bytes on disk
-  std::string digest;      // hex digest of the file's head and tail
+  std::string digest;      // hex digest of the file's content (see src/input/fingerprint.h)
 };
 
 // Where ingest of one input file stands.
