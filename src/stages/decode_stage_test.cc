@@ -133,6 +133,31 @@ TEST(DecodeStageTest, HugeDeclaredPngIsRefusedBeforeDecoding) {
   EXPECT_LT(elapsed, std::chrono::seconds(1));
 }
 
+TEST(DecodeStageTest, HugeDeclaredJpegAndWebpAreRefused) {
+  // A JPEG whose frame header (SOF0) claims 60000 x 60000.
+  Bytes jpeg = Encode(Gradient(16, 16), ".jpg");
+  bool patched = false;
+  for (std::size_t at = 2; at + 9 < jpeg.size(); ++at) {
+    if (jpeg[at] == 0xFF && jpeg[at + 1] == 0xC0) {
+      for (std::size_t field : {at + 5, at + 7}) {
+        jpeg[field] = 0xEA;  // 0xEA60 = 60000
+        jpeg[field + 1] = 0x60;
+      }
+      patched = true;
+      break;
+    }
+  }
+  ASSERT_TRUE(patched);
+  Record record = Decode(jpeg);
+  EXPECT_EQ(record.reason(), FailureReason::kTooLarge) << record.error();
+  EXPECT_NE(record.error().find("60000x60000"), std::string::npos) << record.error();
+  // A WebP extended header claiming a 16384 x 16384 canvas.
+  Bytes webp = {'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'E',  'B',  'P', 'V',  'P',  '8',
+                'X', 10,  0,   0,   0, 0, 0, 0, 0,   0xFF, 0x3F, 0,   0xFF, 0x3F, 0};
+  record = Decode(webp);
+  EXPECT_EQ(record.reason(), FailureReason::kTooLarge) << record.error();
+}
+
 TEST(DecodeStageTest, MaxPixelsOption) {
   DecodeOptions options;
   options.max_pixels = 20 * 20;
