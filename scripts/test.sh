@@ -34,7 +34,7 @@ configure "$root/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=threa
   -DSLUICE_BUILD_BENCHMARKS=OFF
 cmake --build "$root/tsan" -j "$jobs" --target sluice_core_tests sluice_stages_tests \
   sluice_integration_tests
-export TSAN_OPTIONS=halt_on_error=1
+export TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/sanitizers/tsan.supp"
 ctest --test-dir "$root/tsan" --output-on-failure -j "$jobs" --no-tests=error -L 'core|stages'
 ctest --test-dir "$root/tsan" --output-on-failure -j "$jobs" --no-tests=error -R '^WorkerTest\.'
 

@@ -36,6 +36,7 @@
 
 #include "sluice/record.h"
 #include "sluice/stage.h"
+#include "src/stages/image.h"
 
 namespace sluice {
 
@@ -46,7 +47,9 @@ struct DecodeOptions {
 
 class DecodeStage final : public CpuStage {
  public:
-  explicit DecodeStage(DecodeOptions options) : options_(options) {}
+  explicit DecodeStage(DecodeOptions options) : options_(options) {
+    KeepOpenCvOnCallerThreads();
+  }
 
   void ProcessOne(Record& record) override;
 

@@ -60,6 +60,18 @@ inline const ImagePayload* FindImage(const Record& record) {
   return dynamic_cast<const ImagePayload*>(payload->get());
 }
 
+// Makes OpenCV run its functions on the calling thread. The runtime's CPU pool
+// already runs one chunk per core; OpenCV's own pool inside it would oversubscribe
+// the cores (and run code ThreadSanitizer cannot see). Called by the image stages'
+// constructors; the first call wins, the rest cost one branch.
+inline void KeepOpenCvOnCallerThreads() {
+  static const bool done = [] {
+    cv::setNumThreads(0);
+    return true;
+  }();
+  (void)done;
+}
+
 }  // namespace sluice
 
 #endif  // SLUICE_STAGES_IMAGE_H_

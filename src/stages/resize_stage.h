@@ -31,6 +31,7 @@
 
 #include "sluice/record.h"
 #include "sluice/stage.h"
+#include "src/stages/image.h"
 
 namespace sluice {
 
@@ -54,7 +55,9 @@ ScaledSize ScaleForMode(int width, int height, int size, ResizeMode mode);
 
 class ResizeStage final : public CpuStage {
  public:
-  explicit ResizeStage(ResizeOptions options) : options_(options) {}
+  explicit ResizeStage(ResizeOptions options) : options_(options) {
+    KeepOpenCvOnCallerThreads();
+  }
 
   void ProcessOne(Record& record) override;
 
