@@ -2,18 +2,17 @@
 
 #include <gtest/gtest.h>
 
-#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <map>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "src/core/runtime.h"
+#include "src/stages/map_stage_options_test_util.h"
 
 namespace sluice {
 namespace {
@@ -21,89 +20,7 @@ namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-// StageOptions over a map of strings, standing in for the YAML-backed one.
-class FakeStageOptions final : public StageOptions {
- public:
-  explicit FakeStageOptions(std::map<std::string, std::string> values)
-      : values_(std::move(values)) {}
-
-  const std::string& path() const override { return path_; }
-
-  std::int64_t GetInt(std::string_view key, std::int64_t default_value, std::int64_t min,
-                      std::int64_t max) override {
-    const std::string* text = Use(key);
-    if (text == nullptr) return default_value;
-    std::int64_t value = 0;
-    auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (error != std::errc() || end != text->data() + text->size() || value < min ||
-        value > max) {
-      AddError(key, "must be an integer in [" + std::to_string(min) + ", " +
-                        std::to_string(max) + "]");
-      return default_value;
-    }
-    return value;
-  }
-  double GetDouble(std::string_view key, double default_value, double min,
-                   double max) override {
-    const std::string* text = Use(key);
-    if (text == nullptr) return default_value;
-    char* end = nullptr;
-    const double value = std::strtod(text->c_str(), &end);
-    if (end != text->c_str() + text->size() || text->empty() || !(value >= min) ||
-        !(value <= max)) {
-      AddError(key, "must be a number in [" + std::to_string(min) + ", " +
-                        std::to_string(max) + "]");
-      return default_value;
-    }
-    return value;
-  }
-  bool GetBool(std::string_view key, bool default_value) override {
-    const std::string* text = Use(key);
-    if (text == nullptr) return default_value;
-    return *text == "true";
-  }
-  std::string GetString(std::string_view key, std::string_view default_value) override {
-    const std::string* text = Use(key);
-    return text == nullptr ? std::string(default_value) : *text;
-  }
-  std::string GetChoice(std::string_view key, std::string_view default_value,
-                        const std::vector<std::string>& choices) override {
-    std::string value = GetString(key, default_value);
-    for (const std::string& choice : choices) {
-      if (choice == value) return value;
-    }
-    AddError(key, "not a valid choice");
-    return std::string(default_value);
-  }
-  std::vector<std::string> GetStringList(
-      std::string_view key, const std::vector<std::string>& default_value) override {
-    const std::string* text = Use(key);
-    return text == nullptr ? default_value : std::vector<std::string>{*text};
-  }
-  void AddError(std::string_view key, std::string_view message) override {
-    errors_.push_back(path_ + "." + std::string(key) + ": " + std::string(message));
-  }
-  Status Finish() override {
-    if (!errors_.empty()) return InvalidArgument(errors_.front());
-    for (const auto& [key, value] : values_) {
-      if (!used_.contains(key)) return InvalidArgument(path_ + ": unknown option " + key);
-    }
-    return Status::Ok();
-  }
-
- private:
-  const std::string* Use(std::string_view key) {
-    auto it = values_.find(std::string(key));
-    if (it == values_.end()) return nullptr;
-    used_.insert(it->first);
-    return &it->second;
-  }
-
-  const std::string path_ = "stages[1]";
-  std::map<std::string, std::string> values_;
-  std::set<std::string> used_;
-  std::vector<std::string> errors_;
-};
+using ::sluice::testing::MapStageOptions;
 
 // Builds a stage through the registry, as a pipeline would. Returns the factory's
 // error, else the options' Finish() error, else the stage.
@@ -113,7 +30,7 @@ Result<std::unique_ptr<Stage>> Build(const std::string& type,
   RegisterBuiltinStages(registry);
   const StageFactory* factory = registry.Find(type);
   if (factory == nullptr) return NotFound("no stage " + type);
-  FakeStageOptions options(std::move(values));
+  MapStageOptions options(std::move(values));
   auto stage = (*factory)(options);
   if (!stage.ok()) return stage.status();
   SLUICE_RETURN_IF_ERROR(options.Finish());
