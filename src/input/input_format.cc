@@ -44,20 +44,11 @@ Result<EntryKind> ReadCheckedLine(LineReader* lines, const std::string& too_long
   return EntryKind::kItem;
 }
 
-class TextParser final : public InputParser {
+// A parser that makes one entry of each input line.
+class LineParser : public InputParser {
  public:
-  explicit TextParser(LineReader* lines)
+  explicit LineParser(LineReader* lines)
       : lines_(lines), too_long_reason_(LineTooLongReason(lines->max_line_bytes())) {}
-
-  Result<EntryKind> Next(ItemRow* item, RejectedLine* reject) override {
-    LineReader::Line line;
-    SLUICE_ASSIGN_OR_RETURN(const EntryKind kind,
-                            ReadCheckedLine(lines_, too_long_reason_, &line, reject));
-    if (kind != EntryKind::kItem) return kind;
-    item->url.assign(TrimBlanks(line.text));
-    item->columns_json.clear();
-    return EntryKind::kItem;
-  }
 
   Result<std::uint64_t> SkipLines(std::uint64_t lines) override {
     return lines_->Skip(lines);
@@ -65,22 +56,39 @@ class TextParser final : public InputParser {
 
   std::uint64_t lines_consumed() const override { return lines_->lines_read(); }
 
+ protected:
+  // Reads the next line: kItem when it is a candidate (checked, not blank).
+  Result<EntryKind> ReadLine(LineReader::Line* line, RejectedLine* reject) {
+    return ReadCheckedLine(lines_, too_long_reason_, line, reject);
+  }
+
  private:
   LineReader* lines_;
   const std::string too_long_reason_;
 };
 
-class JsonlParser final : public InputParser {
+class TextParser final : public LineParser {
  public:
-  JsonlParser(std::string url_member, LineReader* lines)
-      : lines_(lines),
-        too_long_reason_(LineTooLongReason(lines->max_line_bytes())),
-        json_(std::move(url_member)) {}
+  explicit TextParser(LineReader* lines) : LineParser(lines) {}
 
   Result<EntryKind> Next(ItemRow* item, RejectedLine* reject) override {
     LineReader::Line line;
-    SLUICE_ASSIGN_OR_RETURN(const EntryKind kind,
-                            ReadCheckedLine(lines_, too_long_reason_, &line, reject));
+    SLUICE_ASSIGN_OR_RETURN(const EntryKind kind, ReadLine(&line, reject));
+    if (kind != EntryKind::kItem) return kind;
+    item->url.assign(TrimBlanks(line.text));
+    item->columns_json.clear();
+    return EntryKind::kItem;
+  }
+};
+
+class JsonlParser final : public LineParser {
+ public:
+  JsonlParser(std::string url_member, LineReader* lines)
+      : LineParser(lines), json_(std::move(url_member)) {}
+
+  Result<EntryKind> Next(ItemRow* item, RejectedLine* reject) override {
+    LineReader::Line line;
+    SLUICE_ASSIGN_OR_RETURN(const EntryKind kind, ReadLine(&line, reject));
     if (kind != EntryKind::kItem) return kind;
     const std::string_view problem = json_.Parse(line.text, item);
     if (problem.empty()) return EntryKind::kItem;
@@ -88,15 +96,7 @@ class JsonlParser final : public InputParser {
     return EntryKind::kRejected;
   }
 
-  Result<std::uint64_t> SkipLines(std::uint64_t lines) override {
-    return lines_->Skip(lines);
-  }
-
-  std::uint64_t lines_consumed() const override { return lines_->lines_read(); }
-
  private:
-  LineReader* lines_;
-  const std::string too_long_reason_;
   JsonLineParser json_;
 };
 
