@@ -9,10 +9,13 @@ packages=(
   # libraries
   libsqlite3-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
   libfmt-dev libspdlog-dev zlib1g-dev libzstd-dev libxxhash-dev libopencv-dev
+  libcurl4-openssl-dev libssl-dev libarchive-dev libdlib-dev
+  # data: Haar cascades, and dlib's annotated face photos (accuracy test, demo corpus)
+  opencv-data libdlib19.1
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools used by tests and scripts
-  sqlite3 zstd gzip python3 procps time
+  sqlite3 zstd gzip python3 procps time iproute2 nginx-light
 )
 
 missing=()

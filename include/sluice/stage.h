@@ -95,6 +95,14 @@ class AsyncStage : public Stage {
   virtual void Start(Record record, AsyncContext& ctx) = 0;
 };
 
+// Pipeline-wide settings that stages may depend on (top-level YAML keys).
+struct PipelineSettings {
+  // "allow_private_networks": let network stages contact private, loopback,
+  // link-local and unspecified addresses (DESIGN.md guarantee 6). Off by default;
+  // tests and benchmarks on loopback turn it on.
+  bool allow_private_networks = false;
+};
+
 // A stage's options from its YAML mapping. Getters return the default when the key
 // is absent and record an error naming the YAML path when the value is invalid;
 // Finish() returns the first error, or an error for keys no getter asked for.
@@ -122,6 +130,13 @@ class StageOptions {
   virtual void AddError(std::string_view key, std::string_view message) = 0;
 
   virtual Status Finish() = 0;
+
+  // The settings of the pipeline the stage belongs to.
+  const PipelineSettings& pipeline() const { return pipeline_; }
+  void set_pipeline(const PipelineSettings& settings) { pipeline_ = settings; }
+
+ private:
+  PipelineSettings pipeline_;
 };
 
 // Builds a stage from its options. Returns an error naming the YAML path when the

@@ -160,6 +160,9 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
   config.chunk_size = static_cast<std::size_t>(top.GetInt("chunk_size", 256, 1, 65536));
   config.grace = std::chrono::milliseconds(
       static_cast<std::int64_t>(top.GetDouble("grace_seconds", 30, 0, 86400) * 1000));
+  // A safety switch, not part of the fingerprint: items refused as "forbidden" can be
+  // retried with it turned on (`sluice retry --reason forbidden`).
+  config.settings.allow_private_networks = top.GetBool("allow_private_networks", false);
 
   YamlOptions input(top.GetMapping("input").value_or(YAML::Node()), "input", &errors);
   config.input.format =
@@ -218,6 +221,7 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
     spec.options_yaml = EmitCanonical(options);
     // Build the stage once so that its options are checked now, not at run time.
     YamlOptions stage_options(options, spec.path, &errors);
+    stage_options.set_pipeline(config.settings);
     Result<std::unique_ptr<Stage>> built = (*factory)(stage_options);
     if (!built.ok()) {
       if (errors.empty() ||
@@ -274,6 +278,7 @@ Result<std::vector<NamedStage>> BuildStages(const PipelineConfig& config,
       return Internal(fmt::format("{}: options do not parse back: {}", spec.path, e.msg));
     }
     YamlOptions stage_options(options, spec.path, &errors);
+    stage_options.set_pipeline(config.settings);
     Result<std::unique_ptr<Stage>> built = (*factory)(stage_options);
     Status finished = stage_options.Finish();
     if (!built.ok()) return built.status();

@@ -56,6 +56,7 @@ struct PipelineConfig {
   std::size_t cpu_threads = 0;        // CPU pool size; 0 = one per core
   std::size_t chunk_size = 256;       // records per chunk between stages
   std::chrono::milliseconds grace{30000};  // on stop, time left to in-flight batches
+  PipelineSettings settings;  // pipeline-wide settings the stages see
   std::vector<StageSpec> stages;
 
   // A digest of what decides results (stages, batch size, input reading), so that a

@@ -1,0 +1,142 @@
+// fetch: downloads each record's URL with libcurl, thousands of transfers at once on
+// the stage's event-loop thread, with the caps and safety rules of DESIGN.md.
+//
+// Reads:   the record's url
+// Writes:  "body"          Bytes, the response body (in-flight data, not a result)
+//          "http_status"   int64, of the final response
+//          "content_type"  text, the final response's media type ("" if none sent)
+//          "bytes"         int64, body size
+//          "download_ms"   int64, from the first attempt's start to the last byte
+//          "attempts"      int64, 1 + retries used
+//          "final_url"     text, only when redirects led elsewhere
+//          "sha256"        text (hex), with `sha256` or `sha256_column`
+// Fails:   invalid_url  not a parseable absolute URL
+//          forbidden    a scheme other than http/https (also in a redirect), or an
+//                       address that is not public (see ssrf_guard.h) unless the
+//                       pipeline sets allow_private_networks
+//          dns, connect, timeout, http_4xx, http_5xx, too_many_redirects
+//          too_large    Content-Length or the bytes received over max_bytes
+//          opt_out      X-Robots-Tag forbids our use (checked on the headers, before
+//                       the body is read)
+//          not_image    a Content-Type outside `content_types`
+//          hash_mismatch  sha256 differs from the `sha256_column` input column
+//
+// How it works. One libcurl multi handle per stage instance, driven through curl's
+// socket API on the runtime's event loop: curl says which sockets to watch
+// (EventLoop::WatchFd) and when to wake it (one loop timer); the loop calls
+// curl_multi_socket_action for what became ready. Easy handles are reused, so their
+// connections and the multi handle's DNS cache are shared by every transfer.
+//   Politeness: at most `max_host_connections` transfers per host (the URL's host)
+// run at once; the others wait in a FIFO per host, which curl never sees, so their
+// waiting does not eat into the per-attempt timeout (it does count against
+// `item_timeout_ms`).
+//   Retries: connection failures, timeouts, HTTP 408, 429 and 5xx are retried up to
+// `retries` times after an exponential backoff with full jitter (retry_base_ms *
+// 2^n, between half and all of it), or after the server's Retry-After when that is
+// longer. A wait over `retry_max_ms`, or one that would end past the item's
+// deadline, is not taken: the item fails with the last attempt's reason.
+//   Error responses are not read: a final non-2xx status ends the transfer at the
+// end of its headers.
+//
+// Thread-safety: the options are immutable; Start() and every callback run on the one
+// event-loop thread the runtime gives the stage. The destructor must run when that
+// loop no longer runs (the runtime guarantees it).
+#ifndef SLUICE_STAGES_FETCH_STAGE_H_
+#define SLUICE_STAGES_FETCH_STAGE_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "sluice/record.h"
+#include "sluice/stage.h"
+
+namespace sluice {
+
+struct FetchOptions {
+  std::size_t max_in_flight = 1000;      // "max_in_flight": records held at once
+  std::size_t max_host_connections = 8;  // "max_host_connections": transfers per host
+  std::chrono::milliseconds connect_timeout{10'000};  // "connect_timeout_ms"
+  std::chrono::milliseconds timeout{30'000};  // "timeout_ms": one attempt, whole transfer
+  std::chrono::milliseconds item_timeout{120'000};  // "item_timeout_ms": all attempts
+  std::int64_t low_speed_bytes = 1024;  // "low_speed_bytes": slower than this per second
+  std::int64_t low_speed_seconds = 20;  // "low_speed_seconds": for this long is a timeout
+  int retries = 2;  // "retries": extra attempts for transient failures
+  std::chrono::milliseconds retry_base{500};    // "retry_base_ms": first backoff
+  std::chrono::milliseconds retry_max{30'000};  // "retry_max_ms": longest wait taken
+  int max_redirects = 5;                        // "max_redirects"
+  std::int64_t max_bytes = 32LL << 20;          // "max_bytes": body cap
+  // "content_types": accepted media types ("image/" is a prefix); [] accepts all. A
+  // response without Content-Type is accepted (decode decides).
+  std::vector<std::string> content_types = {"image/", "application/octet-stream",
+                                            "binary/octet-stream"};
+  std::string user_agent = "sluice/0.1 (image downloader)";  // "user_agent"
+  std::string robots_name = "sluice";  // "robots_name": our name in X-Robots-Tag
+  // "robots_directives": X-Robots-Tag directives that opt out; [] disables the check.
+  std::vector<std::string> robots_directives = {"noai", "noimageai", "noindex",
+                                                "noimageindex"};
+  bool http2 = true;                    // "http2": negotiate HTTP/2 over TLS
+  bool verify_tls = true;               // "verify_tls": check certificates
+  std::chrono::seconds dns_cache{300};  // "dns_cache_seconds"
+  std::string proxy;                    // "proxy": "" = none (environment ignored)
+  // "resolve": "host:port:address" pins, as curl's --resolve (the address rule still
+  // applies to them).
+  std::vector<std::string> resolve;
+  bool sha256 = false;        // "sha256": hash the body
+  std::string sha256_column;  // "sha256_column": verify against this input column
+  bool allow_private_networks = false;  // the pipeline's allow_private_networks
+};
+
+// Registers "fetch". Values out of range are recorded in the StageOptions.
+void RegisterFetchStage(StageRegistry& registry);
+
+class FetchStage final : public AsyncStage {
+ public:
+  explicit FetchStage(FetchOptions options);
+  ~FetchStage() override;
+
+  FetchStage(const FetchStage&) = delete;
+  FetchStage& operator=(const FetchStage&) = delete;
+
+  std::size_t max_in_flight() const override { return options_.max_in_flight; }
+  void Start(Record record, AsyncContext& ctx) override;
+
+  const FetchOptions& options() const { return options_; }
+
+ private:
+  struct Transfer;
+  class Curl;  // the multi handle and its callbacks (fetch_stage.cc)
+
+  // Queues `t` behind its host's cap, or launches it.
+  void Admit(Transfer* t);
+  // Starts an attempt. Fails the record when the item's time is spent.
+  void Launch(Transfer* t);
+  // Called when an attempt ended with curl's result.
+  void AttemptDone(Transfer* t, int curl_code);
+  // Frees the host slot of `t` and launches the next waiting transfer of that host.
+  void ReleaseHost(Transfer* t);
+  // Completes the record (done or failed) and frees the transfer.
+  void Finish(Transfer* t);
+
+  const FetchOptions options_;
+  AsyncContext* ctx_ = nullptr;  // set by the first Start()
+  std::unique_ptr<Curl> curl_;   // created by the first Start()
+  std::unordered_map<Transfer*, std::unique_ptr<Transfer>> transfers_;
+  struct HostQueue {
+    std::size_t active = 0;
+    std::deque<Transfer*> waiting;
+  };
+  std::unordered_map<std::string, HostQueue> hosts_;
+  std::mt19937_64 jitter_{std::random_device{}()};
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_STAGES_FETCH_STAGE_H_

@@ -1,0 +1,404 @@
+// The fetch stage against the project's fault-injecting HTTP server on loopback: one
+// test per fault, each checking the item's status and reason and that it finished
+// within its time budget.
+#include "src/stages/fetch_stage.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "src/core/runtime.h"
+#include "src/stages/image_stages.h"
+#include "src/stages/image_test_util.h"
+#include "src/stages/map_stage_options_test_util.h"
+#include "tests/fixtures/fault_server.h"
+#include "tests/support/temp_dir.h"
+
+namespace sluice {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+using testing::FaultServer;
+using testing::FaultServerOptions;
+using testing::TempDir;
+
+// Options small enough that every fault ends within a second or two.
+FetchOptions QuickOptions() {
+  FetchOptions options;
+  options.allow_private_networks = true;  // the fixture is on loopback
+  options.connect_timeout = milliseconds(1000);
+  options.timeout = milliseconds(1500);
+  options.item_timeout = milliseconds(5000);
+  options.low_speed_bytes = 1000;
+  options.low_speed_seconds = 1;
+  options.retries = 1;
+  options.retry_base = milliseconds(20);
+  options.retry_max = milliseconds(3000);
+  options.max_bytes = 1 << 20;
+  return options;
+}
+
+// Records that came out of the stage, by item id, and how long the run took.
+struct FetchRun {
+  std::map<ItemId, Record> records;
+  milliseconds elapsed{0};
+
+  const Record& operator[](ItemId id) const { return records.at(id); }
+};
+
+// Runs every URL (item ids 0, 1, ...) through `stages` in one batch.
+FetchRun RunStages(std::vector<NamedStage> stages, const std::vector<std::string>& urls,
+                   std::vector<std::pair<std::string, std::string>> column = {}) {
+  FetchRun run;
+  std::mutex mu;
+  Runtime runtime(RuntimeOptions{}, std::move(stages),
+                  [&](BatchId, std::vector<Record> records) {
+                    std::lock_guard lock(mu);
+                    for (Record& record : records) {
+                      const ItemId id = record.id();
+                      run.records.emplace(id, std::move(record));
+                    }
+                  });
+  EXPECT_TRUE(runtime.Start().ok());
+  std::vector<Record> batch;
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    batch.emplace_back(i, urls[i]);
+    for (const auto& [name, text] : column) batch.back().AddColumn(name, text);
+  }
+  const Clock::time_point start = Clock::now();
+  EXPECT_TRUE(runtime.Submit(1, std::move(batch)));
+  runtime.Finish();
+  run.elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+  EXPECT_EQ(run.records.size(), urls.size());
+  return run;
+}
+
+FetchRun Fetch(const FetchOptions& options, const std::vector<std::string>& urls,
+               std::vector<std::pair<std::string, std::string>> column = {}) {
+  std::vector<NamedStage> stages;
+  stages.push_back(NamedStage{"fetch", std::make_unique<FetchStage>(options)});
+  return RunStages(std::move(stages), urls, std::move(column));
+}
+
+std::int64_t IntField(const Record& record, const std::string& name) {
+  const Value* value = record.Find(name);
+  if (value == nullptr || !std::holds_alternative<std::int64_t>(*value)) return -1;
+  return std::get<std::int64_t>(*value);
+}
+
+std::string TextField(const Record& record, const std::string& name) {
+  const Value* value = record.Find(name);
+  if (value == nullptr || !std::holds_alternative<std::string>(*value)) return {};
+  return std::get<std::string>(*value);
+}
+
+class FetchStageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    jpeg_ = testing::Encode(testing::Gradient(320, 240), ".jpg");
+    dir_.Write("cat.jpg", std::string(jpeg_.begin(), jpeg_.end()));
+    FaultServerOptions options;
+    options.root = dir_.path();
+    auto server = FaultServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+  }
+
+  std::string Url(const std::string& path_and_query) const {
+    return server_->Url(path_and_query);
+  }
+
+  // Fetches one URL with QuickOptions() and checks the reason and the time budget.
+  Record FetchOne(const std::string& path_and_query, FailureReason expected,
+                  milliseconds budget, FetchOptions options = QuickOptions()) {
+    FetchRun run = Fetch(options, {Url(path_and_query)});
+    const Record& record = run[0];
+    EXPECT_EQ(FailureReasonName(record.reason()), FailureReasonName(expected))
+        << path_and_query << ": " << record.error();
+    EXPECT_LT(run.elapsed, budget) << path_and_query;
+    return record;
+  }
+
+  TempDir dir_;
+  Bytes jpeg_;
+  std::unique_ptr<FaultServer> server_;
+};
+
+TEST_F(FetchStageTest, DownloadsTheFileAndItsMetadata) {
+  Record record = FetchOne("/cat.jpg", FailureReason::kNone, milliseconds(2000));
+  const Value* body = record.Find("body");
+  ASSERT_NE(body, nullptr);
+  EXPECT_EQ(std::get<Bytes>(*body), jpeg_);
+  EXPECT_EQ(IntField(record, "http_status"), 200);
+  EXPECT_EQ(TextField(record, "content_type"), "image/jpeg");
+  EXPECT_EQ(IntField(record, "bytes"), static_cast<std::int64_t>(jpeg_.size()));
+  EXPECT_EQ(IntField(record, "attempts"), 1);
+  EXPECT_GE(IntField(record, "download_ms"), 0);
+  EXPECT_EQ(record.Find("final_url"), nullptr);
+  EXPECT_EQ(record.Find("sha256"), nullptr);
+}
+
+TEST_F(FetchStageTest, Delay) {
+  // A delay within the attempt's timeout is only slow...
+  FetchOne("/cat.jpg?delay=200", FailureReason::kNone, milliseconds(2000));
+  // ...one past it times out, on every attempt.
+  Record record =
+      FetchOne("/cat.jpg?delay=10000", FailureReason::kTimeout, milliseconds(4500));
+  EXPECT_NE(record.error().find("2 attempts"), std::string::npos) << record.error();
+}
+
+TEST_F(FetchStageTest, SlowDripTimesOut) {
+  FetchOptions options = QuickOptions();
+  options.retries = 0;
+  // 100 bytes/s is under the 1000 bytes/s floor kept for 1 s.
+  FetchOne("/cat.jpg?drip=100", FailureReason::kTimeout, milliseconds(3000), options);
+}
+
+TEST_F(FetchStageTest, ConnectionResetIsRetriedThenFails) {
+  Record record = FetchOne("/cat.jpg?reset", FailureReason::kConnect, milliseconds(2000));
+  EXPECT_NE(record.error().find("2 attempts"), std::string::npos) << record.error();
+}
+
+TEST_F(FetchStageTest, ServerErrorsAreRetried) {
+  Record record =
+      FetchOne("/cat.jpg?status=503", FailureReason::kHttp5xx, milliseconds(2000));
+  EXPECT_NE(record.error().find("HTTP 503"), std::string::npos) << record.error();
+  EXPECT_NE(record.error().find("2 attempts"), std::string::npos) << record.error();
+}
+
+TEST_F(FetchStageTest, ClientErrorsAreNotRetried) {
+  Record record =
+      FetchOne("/cat.jpg?status=404", FailureReason::kHttp4xx, milliseconds(1000));
+  EXPECT_EQ(record.error(), "HTTP 404");
+  FetchOne("/missing.jpg", FailureReason::kHttp4xx, milliseconds(1000));
+}
+
+TEST_F(FetchStageTest, TooManyRequestsHonoursRetryAfter) {
+  FetchRun run = Fetch(QuickOptions(), {Url("/cat.jpg?status=429&retry_after=1")});
+  const Record& record = run[0];
+  EXPECT_EQ(record.reason(), FailureReason::kHttp4xx) << record.error();
+  // The one retry waited the second the server asked for, not the 20 ms backoff.
+  EXPECT_GE(run.elapsed, milliseconds(1000));
+  EXPECT_LT(run.elapsed, milliseconds(3000));
+  EXPECT_NE(record.error().find("2 attempts"), std::string::npos) << record.error();
+}
+
+TEST_F(FetchStageTest, RetryAfterOverTheCapIsNotWaitedFor) {
+  Record record = FetchOne("/cat.jpg?status=429&retry_after=3600",
+                           FailureReason::kHttp4xx, milliseconds(1000));
+  EXPECT_NE(record.error().find("retry_max_ms"), std::string::npos) << record.error();
+}
+
+TEST_F(FetchStageTest, RedirectChainIsFollowed) {
+  Record record =
+      FetchOne("/cat.jpg?redirect=3", FailureReason::kNone, milliseconds(2000));
+  EXPECT_EQ(IntField(record, "bytes"), static_cast<std::int64_t>(jpeg_.size()));
+  EXPECT_NE(TextField(record, "final_url").find("redirect=0"), std::string::npos);
+}
+
+TEST_F(FetchStageTest, RedirectsOverTheCapFail) {
+  FetchOne("/cat.jpg?redirect=8", FailureReason::kTooManyRedirects, milliseconds(2000));
+  FetchOne("/cat.jpg?redirect_loop", FailureReason::kTooManyRedirects,
+           milliseconds(2000));
+}
+
+TEST_F(FetchStageTest, RedirectToLoopbackIsFollowedWhenAllowed) {
+  const std::string target = server_->Url("/cat.jpg");  // 127.0.0.1: loopback
+  FetchOne("/x?redirect_to=" + target, FailureReason::kNone, milliseconds(2000));
+}
+
+TEST_F(FetchStageTest, RedirectToAnotherSchemeIsForbidden) {
+  Record record = FetchOne("/x?redirect_to=file:///etc/passwd", FailureReason::kForbidden,
+                           milliseconds(1000));
+  EXPECT_EQ(record.Find("body"), nullptr);
+}
+
+TEST_F(FetchStageTest, EndlessBodyStopsAtMaxBytes) {
+  Record record =
+      FetchOne("/cat.jpg?endless", FailureReason::kTooLarge, milliseconds(3000));
+  EXPECT_NE(record.error().find("max_bytes"), std::string::npos) << record.error();
+}
+
+TEST_F(FetchStageTest, ContentLengthOverMaxBytesFailsBeforeTheBody) {
+  FetchOptions options = QuickOptions();
+  options.max_bytes = 1000;
+  Record record = FetchOne("/gen/bytes?size=50000&content_type=image/jpeg",
+                           FailureReason::kTooLarge, milliseconds(1000), options);
+  EXPECT_NE(record.error().find("Content-Length 50000"), std::string::npos)
+      << record.error();
+}
+
+TEST_F(FetchStageTest, WrongContentTypeIsNotAnImage) {
+  Record record = FetchOne("/cat.jpg?content_type=text/html", FailureReason::kNotImage,
+                           milliseconds(1000));
+  EXPECT_NE(record.error().find("text/html"), std::string::npos) << record.error();
+  FetchOptions any = QuickOptions();
+  any.content_types = {};
+  FetchOne("/cat.jpg?content_type=text/html", FailureReason::kNone, milliseconds(1000),
+           any);
+}
+
+TEST_F(FetchStageTest, TruncatedBodyFails) {
+  FetchOne("/cat.jpg?truncate=100", FailureReason::kConnect, milliseconds(2000));
+}
+
+TEST_F(FetchStageTest, ZeroBytesReachDecodeAsNotAnImage) {
+  Record fetched = FetchOne("/cat.jpg?empty", FailureReason::kNone, milliseconds(1000));
+  EXPECT_EQ(IntField(fetched, "bytes"), 0);
+  auto decode = testing::BuildImageStage("decode", {});
+  ASSERT_TRUE(decode.ok());
+  std::vector<NamedStage> stages;
+  stages.push_back(NamedStage{"fetch", std::make_unique<FetchStage>(QuickOptions())});
+  stages.push_back(NamedStage{"decode", std::move(decode).value()});
+  FetchRun run = RunStages(std::move(stages), {Url("/cat.jpg?empty")});
+  EXPECT_EQ(run[0].reason(), FailureReason::kNotImage) << run[0].error();
+}
+
+TEST_F(FetchStageTest, NonImageBytesAndPixelBombsFailInDecode) {
+  auto decode = testing::BuildImageStage("decode", {});
+  ASSERT_TRUE(decode.ok());
+  std::vector<NamedStage> stages;
+  stages.push_back(NamedStage{"fetch", std::make_unique<FetchStage>(QuickOptions())});
+  stages.push_back(NamedStage{"decode", std::move(decode).value()});
+  FetchRun run = RunStages(
+      std::move(stages),
+      {Url("/gen/not_image"), Url("/gen/huge_png"), Url("/cat.jpg?truncate=600")});
+  EXPECT_EQ(run[0].reason(), FailureReason::kNotImage) << run[0].error();
+  EXPECT_EQ(run[1].reason(), FailureReason::kTooLarge) << run[1].error();
+  EXPECT_EQ(run[2].reason(), FailureReason::kConnect) << run[2].error();
+  EXPECT_LT(run.elapsed, milliseconds(3000));
+}
+
+TEST_F(FetchStageTest, RobotsOptOutIsCheckedOnTheHeaders) {
+  Record record =
+      FetchOne("/cat.jpg?robots=noai", FailureReason::kOptOut, milliseconds(1000));
+  EXPECT_NE(record.error().find("noai"), std::string::npos) << record.error();
+  EXPECT_EQ(record.Find("body"), nullptr);
+  FetchOne("/cat.jpg?robots=otherbot:%20noai", FailureReason::kNone, milliseconds(1000));
+  FetchOptions ignore = QuickOptions();
+  ignore.robots_directives = {};
+  FetchOne("/cat.jpg?robots=noai", FailureReason::kNone, milliseconds(1000), ignore);
+}
+
+TEST_F(FetchStageTest, RefusesLoopbackByDefaultWithoutSendingARequest) {
+  FetchOptions options = QuickOptions();
+  options.allow_private_networks = false;
+  FetchRun run = Fetch(
+      options, {Url("/cat.jpg"),
+                "http://localhost:" + std::to_string(server_->port()) + "/cat.jpg"});
+  for (const auto& [id, record] : run.records) {
+    EXPECT_EQ(record.reason(), FailureReason::kForbidden) << record.error();
+    EXPECT_NE(record.error().find("allow_private_networks"), std::string::npos);
+  }
+  EXPECT_EQ(server_->requests_seen(), 0u);
+  EXPECT_EQ(server_->open_connections(), 0u);
+}
+
+TEST_F(FetchStageTest, BadUrlsAndSchemes) {
+  FetchRun run = Fetch(QuickOptions(), {"not a url", "ftp://example.com/a.jpg",
+                                        "file:///etc/passwd", "http://", ""});
+  EXPECT_EQ(run[0].reason(), FailureReason::kInvalidUrl) << run[0].error();
+  EXPECT_EQ(run[1].reason(), FailureReason::kForbidden) << run[1].error();
+  EXPECT_NE(run[1].error().find("'ftp'"), std::string::npos) << run[1].error();
+  EXPECT_EQ(run[2].reason(), FailureReason::kForbidden) << run[2].error();
+  EXPECT_EQ(run[3].reason(), FailureReason::kInvalidUrl) << run[3].error();
+  EXPECT_EQ(run[4].reason(), FailureReason::kInvalidUrl) << run[4].error();
+}
+
+TEST_F(FetchStageTest, ConnectionRefused) {
+  // Port 1 on loopback: nothing listens there.
+  FetchRun run = Fetch(QuickOptions(), {"http://127.0.0.1:1/x.jpg"});
+  EXPECT_EQ(run[0].reason(), FailureReason::kConnect) << run[0].error();
+  EXPECT_LT(run.elapsed, milliseconds(2000));
+}
+
+TEST_F(FetchStageTest, Sha256AndVerification) {
+  FetchOptions options = QuickOptions();
+  options.sha256 = true;
+  FetchRun plain = Fetch(options, {Url("/cat.jpg")});
+  const std::string digest = TextField(plain[0], "sha256");
+  ASSERT_EQ(digest.size(), 64u);
+
+  options.sha256_column = "expected";
+  FetchRun good = Fetch(options, {Url("/cat.jpg")}, {{"expected", digest}});
+  EXPECT_FALSE(good[0].failed()) << good[0].error();
+  FetchRun bad = Fetch(options, {Url("/cat.jpg")}, {{"expected", std::string(64, '0')}});
+  EXPECT_EQ(bad[0].reason(), FailureReason::kHashMismatch) << bad[0].error();
+  EXPECT_EQ(bad[0].Find("body"), nullptr);
+}
+
+TEST_F(FetchStageTest, PerHostCapLimitsConcurrentTransfers) {
+  FetchOptions options = QuickOptions();
+  options.max_host_connections = 2;
+  std::vector<std::string> urls;
+  for (int i = 0; i < 10; ++i)
+    urls.push_back(Url("/cat.jpg?delay=100&n=" + std::to_string(i)));
+  FetchRun run = Fetch(options, urls);
+  for (const auto& [id, record] : run.records)
+    EXPECT_FALSE(record.failed()) << record.error();
+  // Two at a time, 100 ms each: five rounds at least.
+  EXPECT_GE(run.elapsed, milliseconds(500));
+}
+
+TEST_F(FetchStageTest, ThousandsInFlightAllComplete) {
+  FetchOptions options = QuickOptions();
+  options.max_host_connections = 64;
+  options.max_in_flight = 5000;
+  options.item_timeout = milliseconds(60'000);
+  options.timeout = milliseconds(30'000);
+  std::vector<std::string> urls;
+  for (int i = 0; i < 3000; ++i) urls.push_back(Url("/cat.jpg?n=" + std::to_string(i)));
+  FetchRun run = Fetch(options, urls);
+  std::size_t ok = 0;
+  for (const auto& [id, record] : run.records) ok += record.failed() ? 0 : 1;
+  EXPECT_EQ(ok, urls.size());
+}
+
+TEST(FetchStageOptionsTest, ReadsAndChecksItsOptions) {
+  StageRegistry registry;
+  RegisterFetchStage(registry);
+  const StageFactory* factory = registry.Find("fetch");
+  ASSERT_NE(factory, nullptr);
+  {
+    testing::MapStageOptions options({{"max_host_connections", "3"}, {"retries", "4"}});
+    PipelineSettings settings;
+    settings.allow_private_networks = true;
+    options.set_pipeline(settings);
+    auto stage = (*factory)(options);
+    ASSERT_TRUE(stage.ok());
+    ASSERT_TRUE(options.Finish().ok());
+    const auto& fetch = static_cast<const FetchStage&>(**stage);
+    EXPECT_EQ(fetch.options().max_host_connections, 3u);
+    EXPECT_EQ(fetch.options().retries, 4);
+    EXPECT_TRUE(fetch.options().allow_private_networks);
+  }
+  {
+    testing::MapStageOptions options(std::map<std::string, std::string>{});
+    auto stage = (*factory)(options);
+    ASSERT_TRUE(stage.ok());
+    EXPECT_FALSE(
+        static_cast<const FetchStage&>(**stage).options().allow_private_networks);
+  }
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"retries", "-1"},
+                                                        {"max_bytes", "0"},
+                                                        {"user_agent", ""},
+                                                        {"resolve", "nohost"},
+                                                        {"retry_base_ms", "99999999"},
+                                                        {"timeout_ms", "x"}}) {
+    testing::MapStageOptions options(std::map<std::string, std::string>{{key, value}});
+    auto stage = (*factory)(options);
+    Status finished = options.Finish();
+    EXPECT_FALSE(finished.ok()) << key << "=" << value;
+    EXPECT_NE(finished.message().find(key), std::string::npos) << finished.message();
+  }
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,77 @@
+#include "src/stages/http_headers.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+namespace sluice {
+namespace {
+
+using std::chrono::milliseconds;
+
+const std::vector<std::string> kDefaultOptOuts = {"noai", "noimageai", "noindex",
+                                                  "noimageindex"};
+
+TEST(HttpHeadersTest, ParsesHeaderLines) {
+  auto field = ParseHeaderLine("Content-Type:  image/jpeg \r\n");
+  ASSERT_TRUE(field.has_value());
+  EXPECT_EQ(field->name, "Content-Type");
+  EXPECT_EQ(field->value, "image/jpeg");
+  EXPECT_FALSE(ParseHeaderLine("HTTP/1.1 200 OK\r\n").has_value());
+  EXPECT_FALSE(ParseHeaderLine("\r\n").has_value());
+  EXPECT_FALSE(ParseHeaderLine(": nameless\r\n").has_value());
+  auto location = ParseHeaderLine("Location: http://a.example/x:y\r\n");
+  ASSERT_TRUE(location.has_value());
+  EXPECT_EQ(location->value, "http://a.example/x:y");
+}
+
+TEST(HttpHeadersTest, RobotsTagDirectivesForEveryRobot) {
+  EXPECT_TRUE(RobotsTagForbids("noai", "sluice", kDefaultOptOuts));
+  EXPECT_TRUE(RobotsTagForbids("NoImageAI", "sluice", kDefaultOptOuts));
+  EXPECT_TRUE(RobotsTagForbids("nofollow, noindex", "sluice", kDefaultOptOuts));
+  EXPECT_TRUE(RobotsTagForbids("none", "sluice", kDefaultOptOuts));
+  EXPECT_FALSE(RobotsTagForbids("nofollow", "sluice", kDefaultOptOuts));
+  EXPECT_FALSE(RobotsTagForbids("all", "sluice", kDefaultOptOuts));
+  EXPECT_FALSE(RobotsTagForbids("", "sluice", kDefaultOptOuts));
+  EXPECT_FALSE(RobotsTagForbids("noai", "sluice", {}));  // check disabled
+}
+
+TEST(HttpHeadersTest, RobotsTagAimedAtOtherRobotsDoesNotApply) {
+  EXPECT_FALSE(RobotsTagForbids("googlebot: noindex", "sluice", kDefaultOptOuts));
+  EXPECT_FALSE(RobotsTagForbids("otherbot: noai, noindex", "sluice", kDefaultOptOuts));
+  EXPECT_TRUE(RobotsTagForbids("Sluice: noai", "sluice", kDefaultOptOuts));
+  EXPECT_TRUE(RobotsTagForbids("otherbot: nofollow, sluice: noimageai", "sluice",
+                               kDefaultOptOuts));
+  // A valued directive is not a robot name.
+  EXPECT_TRUE(RobotsTagForbids("unavailable_after: 25 Jun 2010 15:00:00 PST, noai",
+                               "sluice", kDefaultOptOuts));
+}
+
+TEST(HttpHeadersTest, RetryAfterSecondsAndDates) {
+  const auto now = std::chrono::system_clock::from_time_t(1445412480);  // 07:28:00 GMT
+  EXPECT_EQ(ParseRetryAfter("120", now), milliseconds(120'000));
+  EXPECT_EQ(ParseRetryAfter(" 0 ", now), milliseconds(0));
+  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:28:30 GMT", now), milliseconds(30'000));
+  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:00:00 GMT", now), milliseconds(0));
+  EXPECT_EQ(ParseRetryAfter("99999999999999999999999", now),
+            milliseconds(365LL * 86400 * 1000));
+  EXPECT_FALSE(ParseRetryAfter("soon", now).has_value());
+  EXPECT_FALSE(ParseRetryAfter("-5", now).has_value());
+  EXPECT_FALSE(ParseRetryAfter("Wed, 21 Foo 2015 07:28:30 GMT", now).has_value());
+  EXPECT_FALSE(ParseRetryAfter("", now).has_value());
+}
+
+TEST(HttpHeadersTest, MediaTypes) {
+  EXPECT_EQ(MediaType("Image/JPEG; charset=binary"), "image/jpeg");
+  EXPECT_EQ(MediaType(" text/html "), "text/html");
+  const std::vector<std::string> allowed = {"image/", "application/octet-stream"};
+  EXPECT_TRUE(MediaTypeAllowed("image/webp", allowed));
+  EXPECT_TRUE(MediaTypeAllowed("application/octet-stream", allowed));
+  EXPECT_FALSE(MediaTypeAllowed("text/html", allowed));
+  EXPECT_FALSE(MediaTypeAllowed("image/", allowed));
+  EXPECT_FALSE(MediaTypeAllowed("imagex/png", allowed));
+  EXPECT_TRUE(MediaTypeAllowed("text/html", {}));
+}
+
+}  // namespace
+}  // namespace sluice
