@@ -130,7 +130,7 @@ int CheckInsideNamespace(const std::string& root) {
 
 TEST(FetchNetnsTest, RedirectsAndDnsAnswersPointingInwardAreRefused) {
   testing::TempDir dir;
-  dir.Write("a.jpg", std::string("\xff\xd8\xff\xe0 not really a jpeg", 24));
+  dir.Write("a.jpg", "\xff\xd8\xff\xe0 not really a jpeg");
   std::fflush(nullptr);
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
