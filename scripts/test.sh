@@ -36,6 +36,7 @@ cmake --build "$root/tsan" -j "$jobs" --target sluice_core_tests sluice_stages_t
   sluice_integration_tests
 export TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/sanitizers/tsan.supp"
 ctest --test-dir "$root/tsan" --output-on-failure -j "$jobs" --no-tests=error -L 'core|stages'
-ctest --test-dir "$root/tsan" --output-on-failure -j "$jobs" --no-tests=error -R '^WorkerTest\.'
+ctest --test-dir "$root/tsan" --output-on-failure -j "$jobs" --no-tests=error \
+  -R '^(WorkerTest|WorkerOutputTest)\.'
 
 echo "== all tests passed"

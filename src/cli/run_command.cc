@@ -8,6 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -16,6 +18,7 @@
 #include "src/cli/workdir.h"
 #include "src/core/pipeline_config.h"
 #include "src/core/worker.h"
+#include "src/output/file_batch_output.h"
 
 namespace sluice::cli {
 namespace {
@@ -125,6 +128,20 @@ class StatusPrinter {
   bool stop_ = false;  // GUARDED_BY(mutex_)
 };
 
+// The writer of the pipeline's `output:` section, or nullptr when it writes nothing.
+// Creates the output root and removes what a crashed run left there (temporary
+// names of processes that no longer run).
+Result<std::unique_ptr<FileBatchOutput>> MakeOutput(const PipelineConfig& config,
+                                                    const std::string& workdir) {
+  if (!config.output.enabled()) return std::unique_ptr<FileBatchOutput>();
+  const std::filesystem::path root = config.output.dir.empty()
+                                         ? std::filesystem::path(workdir) / "output"
+                                         : std::filesystem::path(config.output.dir);
+  auto output = std::make_unique<FileBatchOutput>(config.output, root);
+  SLUICE_RETURN_IF_ERROR(output->Prepare());
+  return output;
+}
+
 int Run(const RunFlags& flags) {
   Result<PipelineConfig> config = LoadPipeline(flags.pipeline, flags.sets);
   if (!config.ok()) {
@@ -171,6 +188,11 @@ int Run(const RunFlags& flags) {
     PrintError(stages.status());
     return kExitUsage;
   }
+  Result<std::unique_ptr<FileBatchOutput>> output = MakeOutput(*config, flags.workdir);
+  if (!output.ok()) {
+    PrintError(output.status());
+    return kExitFailure;
+  }
   WorkerOptions options;
   options.group = config->group;
   options.lease = config->lease;
@@ -186,7 +208,7 @@ int Run(const RunFlags& flags) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  Worker worker(store, options, std::move(stages).value());
+  Worker worker(store, options, std::move(stages).value(), output->get());
 
   const std::uint64_t done_before = before->results_ok + before->results_failed;
   auto started = std::chrono::steady_clock::now();
@@ -226,8 +248,9 @@ int Run(const RunFlags& flags) {
              after->results_failed, failures.empty() ? "" : " (",
              failures.empty() ? "" : failures + ")");
   if (*end == WorkerEnd::kFinished) {
-    fmt::print(stderr, "sluice: done; results: sluice export --workdir {}\n",
-               flags.workdir);
+    fmt::print(stderr, "sluice: done; results: sluice export --workdir {}{}\n",
+               flags.workdir,
+               *output ? "; outputs in " + (*output)->root().string() : std::string());
     return kExitOk;
   }
   fmt::print(stderr,

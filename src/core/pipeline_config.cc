@@ -113,7 +113,39 @@ std::string EmitCanonical(const YAML::Node& node) {
   return out.c_str();
 }
 
+// Reads the `output:` mapping.
+OutputConfig ParseOutput(YamlOptions& top, std::vector<std::string>* errors) {
+  OutputConfig output;
+  YamlOptions options(top.GetMapping("output").value_or(YAML::Node()), "output", errors);
+  const std::string layout =
+      options.GetChoice("layout", "none", {"none", "files", "webdataset"});
+  if (layout == "files") {
+    output.layout = OutputLayout::kFiles;
+  } else if (layout == "webdataset") {
+    output.layout = OutputLayout::kWebDataset;
+  }
+  output.dir = options.GetString("dir", "");
+  output.image_field = options.GetString("image_field", output.image_field);
+  if (output.image_field.empty()) options.AddError("image_field", "must not be empty");
+  output.metadata = options.GetBool("metadata", output.metadata);
+  output.stats = options.GetBool("stats", output.stats);
+  options.Finish().IgnoreError();
+  return output;
+}
+
 }  // namespace
+
+std::string_view OutputLayoutName(OutputLayout layout) {
+  switch (layout) {
+    case OutputLayout::kNone:
+      return "none";
+    case OutputLayout::kFiles:
+      return "files";
+    case OutputLayout::kWebDataset:
+      return "webdataset";
+  }
+  return "none";
+}
 
 Result<ConfigOverride> ParseOverride(std::string_view text) {
   std::size_t eq = text.find('=');
@@ -172,6 +204,7 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
   config.input.max_line_bytes =
       static_cast<std::size_t>(input.GetInt("max_line_bytes", 65536, 16, 64 << 20));
   input.Finish().IgnoreError();
+  config.output = ParseOutput(top, &errors);
 
   YAML::Node stages =
       top.GetSequence("stages").value_or(YAML::Node(YAML::NodeType::Sequence));
@@ -243,6 +276,11 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
                              spec.options_yaml),
                  hash);
   }
+  hash =
+      Fnv1a(fmt::format("output={};image_field={};metadata={};stats={};",
+                        OutputLayoutName(config.output.layout), config.output.image_field,
+                        config.output.metadata, config.output.stats),
+            hash);
   config.fingerprint = fmt::format("{:016x}", hash);
   return config;
 }

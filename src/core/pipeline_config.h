@@ -5,6 +5,7 @@
 //   name: sleep-example
 //   batch_size: 1000          # items per batch (lease, commit and output unit)
 //   input: {format: auto, url_column: url}
+//   output: {layout: files, dir: "", image_field: encoded, metadata: true, stats: true}
 //   stages:
 //     - {name: wait, type: sleep, ms: 5}
 //
@@ -23,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sluice/stage.h"
@@ -37,6 +39,27 @@ struct InputConfig {
   std::string url_column = "url";  // column (csv/tsv) or member (jsonl) holding the URL
   std::size_t max_line_bytes = 65536;  // longer lines are rejected, not buffered
 };
+
+// What a run writes besides the store, per batch (see src/output/file_batch_output.h).
+enum class OutputLayout : std::uint8_t {
+  kNone,        // "none": no image files (metadata and stats may still be written)
+  kFiles,       // "files": images/BBBBBBBB/ITEMID.EXT plus ITEMID.json per ok item
+  kWebDataset,  // "webdataset": one tar shard per batch, shards/BBBBBBBB.tar
+};
+
+struct OutputConfig {
+  OutputLayout layout = OutputLayout::kNone;  // "layout": none, files or webdataset
+  std::string dir;                            // "dir": output root; "" = <workdir>/output
+  std::string image_field = "encoded";  // "image_field": the Bytes field saved as image
+  bool metadata = true;  // "metadata": metadata/BBBBBBBB.jsonl, one line per item
+  bool stats = true;     // "stats": stats/BBBBBBBB.json, counts and timings
+
+  // True when a run writes any file at all.
+  bool enabled() const { return layout != OutputLayout::kNone || metadata || stats; }
+};
+
+// The YAML name of a layout ("none", "files", "webdataset").
+std::string_view OutputLayoutName(OutputLayout layout);
 
 // One stage as declared; its own options stay in YAML text until the stage is built.
 struct StageSpec {
@@ -56,11 +79,14 @@ struct PipelineConfig {
   std::size_t cpu_threads = 0;        // CPU pool size; 0 = one per core
   std::size_t chunk_size = 256;       // records per chunk between stages
   std::chrono::milliseconds grace{30000};  // on stop, time left to in-flight batches
-  PipelineSettings settings;  // pipeline-wide settings the stages see
+  PipelineSettings settings;               // pipeline-wide settings the stages see
+  OutputConfig output;                     // files written per batch, before its commit
   std::vector<StageSpec> stages;
 
-  // A digest of what decides results (stages, batch size, input reading), so that a
-  // workdir is not resumed with a different pipeline. Tuning knobs are left out.
+  // A digest of what decides results (stages, batch size, input reading) and the
+  // shape of the outputs (layout, image field, metadata, stats: a resumed run must
+  // not mix two layouts), so that a workdir is not resumed with a different
+  // pipeline. Tuning knobs, and where the outputs go (output.dir), are left out.
   std::string fingerprint;
 };
 

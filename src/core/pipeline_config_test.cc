@@ -156,5 +156,54 @@ TEST(PipelineConfigTest, FingerprintFollowsResultsNotTuning) {
   EXPECT_NE(base->fingerprint, changed->fingerprint);
 }
 
+TEST(PipelineConfigTest, OutputDefaultsToMetadataAndStatsOnly) {
+  auto config = ParsePipeline(kPipeline, "p.yaml", {}, TestRegistry());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->output.layout, OutputLayout::kNone);
+  EXPECT_EQ(config->output.dir, "");
+  EXPECT_EQ(config->output.image_field, "encoded");
+  EXPECT_TRUE(config->output.metadata);
+  EXPECT_TRUE(config->output.stats);
+}
+
+TEST(PipelineConfigTest, OutputSectionIsReadAndChecked) {
+  const std::string yaml = std::string(kPipeline) +
+                           "output: {layout: webdataset, dir: /data/out, "
+                           "image_field: jpeg_bytes, metadata: false, stats: false}\n";
+  auto config = ParsePipeline(yaml, "p.yaml", {}, TestRegistry());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->output.layout, OutputLayout::kWebDataset);
+  EXPECT_EQ(config->output.dir, "/data/out");
+  EXPECT_EQ(config->output.image_field, "jpeg_bytes");
+  EXPECT_FALSE(config->output.metadata);
+  EXPECT_FALSE(config->output.stats);
+  EXPECT_TRUE(config->output.enabled());
+  auto silent = ParsePipeline(kPipeline, "p.yaml",
+                              {{"output.metadata", "false"}, {"output.stats", "false"}},
+                              TestRegistry());
+  ASSERT_TRUE(silent.ok()) << silent.status().ToString();
+  EXPECT_FALSE(silent->output.enabled());
+
+  auto bad = ParsePipeline(
+      std::string(kPipeline) + "output: {layout: zip, metadata: maybe, shards: 3}\n",
+      "p.yaml", {}, TestRegistry());
+  ASSERT_FALSE(bad.ok());
+  const std::string& message = bad.status().message();
+  EXPECT_NE(message.find("output.layout"), std::string::npos) << message;
+  EXPECT_NE(message.find("output.metadata"), std::string::npos) << message;
+  EXPECT_NE(message.find("output.shards"), std::string::npos) << message;
+}
+
+TEST(PipelineConfigTest, FingerprintFollowsTheOutputShapeNotItsPlace) {
+  auto base = ParsePipeline(kPipeline, "p.yaml", {}, TestRegistry());
+  auto moved =
+      ParsePipeline(kPipeline, "p.yaml", {{"output.dir", "/elsewhere"}}, TestRegistry());
+  auto reshaped =
+      ParsePipeline(kPipeline, "p.yaml", {{"output.layout", "files"}}, TestRegistry());
+  ASSERT_TRUE(base.ok() && moved.ok() && reshaped.ok());
+  EXPECT_EQ(base->fingerprint, moved->fingerprint);
+  EXPECT_NE(base->fingerprint, reshaped->fingerprint);
+}
+
 }  // namespace
 }  // namespace sluice

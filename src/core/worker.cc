@@ -74,8 +74,12 @@ std::string ResultFieldsJson(const Record& record) {
   return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-Worker::Worker(Store& store, WorkerOptions options, std::vector<NamedStage> stages)
-    : store_(store), options_(std::move(options)), stages_(std::move(stages)) {
+Worker::Worker(Store& store, WorkerOptions options, std::vector<NamedStage> stages,
+               BatchOutput* output)
+    : store_(store),
+      output_(output),
+      options_(std::move(options)),
+      stages_(std::move(stages)) {
   if (options_.owner.empty()) options_.owner = OwnerId();
   options_.max_batches_in_flight =
       std::max<std::size_t>(1, options_.max_batches_in_flight);
@@ -125,6 +129,25 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
     }
     lease = it->second;
   }
+  std::sort(records.begin(), records.end(),
+            [](const Record& a, const Record& b) { return a.id() < b.id(); });
+  if (output_ != nullptr) {
+    // Outputs first, then the commit: a crash in between only means the batch is
+    // redone and its outputs overwritten (src/core/batch_output.h).
+    Status written = output_->WriteBatch(batch, records);
+    if (!written.ok()) {
+      // The batch stays uncommitted: give it back for a later run, and stop this one.
+      store_.ReleaseBatch(lease).IgnoreError();
+      std::lock_guard lock(mutex_);
+      held_.erase(batch);
+      if (commit_error_.ok()) {
+        commit_error_ = written.WithContext(
+            fmt::format("outputs of batch {} (not committed)", batch));
+      }
+      changed_.notify_all();
+      return;
+    }
+  }
   std::vector<ResultRow> rows;
   rows.reserve(records.size());
   std::uint64_t failed = 0;
@@ -137,8 +160,6 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
     failed += record.failed() ? 1 : 0;
     rows.push_back(std::move(row));
   }
-  std::sort(rows.begin(), rows.end(),
-            [](const ResultRow& a, const ResultRow& b) { return a.item_id < b.item_id; });
   Status status = store_.CommitBatch(lease, rows);
 
   std::lock_guard lock(mutex_);

@@ -6,6 +6,8 @@
 //    batch's items and submits them to the runtime;
 //  - the runtime's collector thread commits finished batches (CommitBatch checks the
 //    token, so a batch whose lease was lost is refused and left to its new owner);
+//    when the worker has a BatchOutput, it first writes the batch's outputs, and
+//    commits only if they were written (src/core/batch_output.h explains the order);
 //  - a renewer thread extends every held lease a few times per lease period.
 //
 // Stopping: RequestStop() stops leasing and gives the batches in flight up to
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "sluice/store.h"
+#include "src/core/batch_output.h"
 #include "src/core/runtime.h"
 
 namespace sluice {
@@ -56,10 +59,13 @@ enum class WorkerEnd {
 };
 
 // Thread-safety: Run() once, from one thread; RequestStop(), Abort() and Progress()
-// from any thread. `store` must outlive the worker.
+// from any thread. `store`, and `output` when not null, must outlive the worker.
 class Worker {
  public:
-  Worker(Store& store, WorkerOptions options, std::vector<NamedStage> stages);
+  // `output`: where each batch's files are written before its commit; nullptr for
+  // none (results go only to the store).
+  Worker(Store& store, WorkerOptions options, std::vector<NamedStage> stages,
+         BatchOutput* output = nullptr);
   ~Worker();
 
   Worker(const Worker&) = delete;
@@ -84,6 +90,7 @@ class Worker {
   Result<bool> GroupFinished();
 
   Store& store_;
+  BatchOutput* const output_;  // may be null; used by the collector thread only
   WorkerOptions options_;
   std::vector<NamedStage> stages_;  // moved into the runtime by Run()
   Runtime* runtime_ = nullptr;      // valid during Run()
@@ -94,7 +101,7 @@ class Worker {
   mutable std::mutex mutex_;
   std::condition_variable changed_;  // signalled on commit, stop, abort
   std::map<BatchId, Lease> held_;    // GUARDED_BY(mutex_)
-  Status commit_error_;              // GUARDED_BY(mutex_): first store failure
+  Status commit_error_;              // GUARDED_BY(mutex_): first store/output error
   WorkerProgress progress_;          // GUARDED_BY(mutex_)
   bool renewer_stop_ = false;        // GUARDED_BY(mutex_)
 };

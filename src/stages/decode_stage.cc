@@ -162,8 +162,12 @@ void DecodeStage::ProcessOne(Record& record) {
   record.Set("width", width);
   record.Set("height", height);
   record.Set("format", std::string(format));
+  // The pixels are the source as it is unless decoded at reduced size, rotated by
+  // its EXIF orientation, or composited on white (src/stages/image.h).
+  const bool source_pixels = flags == cv::IMREAD_COLOR && header->orientation == 1 &&
+                             image.cols == width && image.rows == height;
   record.Set(kImageField, std::shared_ptr<const Payload>(std::make_shared<ImagePayload>(
-                              std::move(image), width, height)));
+                              std::move(image), width, height, source_pixels)));
 }
 
 }  // namespace sluice

@@ -3,7 +3,9 @@
 //
 // Reads:   "body"   Bytes, the encoded image (kept: a later stage may save the
 //                   original bytes unchanged)
-// Writes:  "image"  ImagePayload (src/stages/image.h): 8-bit BGR pixels
+// Writes:  "image"  ImagePayload (src/stages/image.h): 8-bit BGR pixels, marked
+//                   source_pixels() for a full-size decode with no EXIF rotation
+//                   and no alpha (then encode may keep "body" as it is)
 //          "width", "height"  int64, of the original image after EXIF rotation
 //          "format" string: jpeg, png, gif, webp, bmp or tiff
 // Fails:   kNotImage  no "body", or bytes of no supported image format (formats

@@ -9,6 +9,15 @@
 // grayscale is expanded, 16-bit scaled down, alpha composited on white. Stages that
 // change the pixels (resize) make a new payload rather than edit a shared one.
 //
+// source_pixels(): true when the pixels are the source image ("body") as it is,
+// so that a stage saving the image may keep the source bytes instead of encoding
+// the pixels again (encode, src/stages/encode_stage.h). Decode sets it only for a
+// full-size decode with no EXIF rotation and no alpha compositing (grayscale or
+// 16-bit samples brought to 8-bit BGR still count: the source shows the same
+// picture). A new payload is NOT source pixels unless its maker says so, so any
+// stage that derives new pixels clears it by constructing the payload normally;
+// a stage that keeps the payload (resize when nothing needs resizing) keeps it.
+//
 // Thread-safety: immutable after construction; records share it read-only.
 #ifndef SLUICE_STAGES_IMAGE_H_
 #define SLUICE_STAGES_IMAGE_H_
@@ -28,17 +37,22 @@ inline constexpr char kImageField[] = "image";
 class ImagePayload final : public Payload {
  public:
   // REQUIRES: `pixels` is CV_8UC3 (BGR). The payload takes a reference to the
-  // matrix's buffer: the caller must not write to it afterwards.
-  ImagePayload(cv::Mat pixels, std::int64_t original_width, std::int64_t original_height)
+  // matrix's buffer: the caller must not write to it afterwards. `source_pixels`:
+  // see the top of the file; only decode passes true.
+  ImagePayload(cv::Mat pixels, std::int64_t original_width, std::int64_t original_height,
+               bool source_pixels = false)
       : pixels_(std::move(pixels)),
         original_width_(original_width),
-        original_height_(original_height) {}
+        original_height_(original_height),
+        source_pixels_(source_pixels) {}
 
   const cv::Mat& pixels() const { return pixels_; }
   int width() const { return pixels_.cols; }
   int height() const { return pixels_.rows; }
   std::int64_t original_width() const { return original_width_; }
   std::int64_t original_height() const { return original_height_; }
+  // True when the pixels are the undecoded source image as it is (see above).
+  bool source_pixels() const { return source_pixels_; }
 
   // "image WxH" of the pixels held.
   std::string Describe() const override {
@@ -49,6 +63,7 @@ class ImagePayload final : public Payload {
   const cv::Mat pixels_;
   const std::int64_t original_width_;
   const std::int64_t original_height_;
+  const bool source_pixels_;
 };
 
 // The record's ImagePayload, or nullptr when "image" is unset or holds another type.

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "src/stages/decode_stage.h"
+#include "src/stages/encode_stage.h"
 #include "src/stages/resize_stage.h"
 
 namespace sluice {
@@ -41,6 +42,33 @@ Result<std::unique_ptr<Stage>> MakeResize(StageOptions& options) {
   return std::unique_ptr<Stage>(std::make_unique<ResizeStage>(resize));
 }
 
+Result<std::unique_ptr<Stage>> MakeEncode(StageOptions& options) {
+  EncodeOptions encode;
+  const std::string format = options.GetChoice("format", "jpg", {"jpg", "png", "webp"});
+  if (format == "png") {
+    encode.format = EncodeFormat::kPng;
+  } else if (format == "webp") {
+    encode.format = EncodeFormat::kWebp;
+  }
+  // -1: not given, so that an option of the other format is reported, not ignored.
+  const std::int64_t quality = options.GetInt("quality", -1, 1, 100);
+  const std::int64_t png_compression = options.GetInt("png_compression", -1, 0, 9);
+  if (quality >= 0) {
+    if (encode.format == EncodeFormat::kPng) {
+      options.AddError("quality", "applies to jpg and webp; png takes png_compression");
+    }
+    encode.quality = static_cast<int>(quality);
+  }
+  if (png_compression >= 0) {
+    if (encode.format != EncodeFormat::kPng) {
+      options.AddError("png_compression", "applies to png only; use quality");
+    }
+    encode.png_compression = static_cast<int>(png_compression);
+  }
+  encode.keep_body = options.GetBool("keep_body", false);
+  return std::unique_ptr<Stage>(std::make_unique<EncodeStage>(encode));
+}
+
 }  // namespace
 
 void RegisterImageStages(StageRegistry& registry) {
@@ -49,6 +77,9 @@ void RegisterImageStages(StageRegistry& registry) {
   registry.Register("resize",
                     "resizes \"image\" (modes as img2dataset's) and filters by size",
                     MakeResize);
+  registry.Register("encode",
+                    "encodes \"image\" as jpg, png or webp into \"encoded\" (OpenCV)",
+                    MakeEncode);
 }
 
 }  // namespace sluice

@@ -1,5 +1,6 @@
-// Registration of the image stages: "decode" (src/stages/decode_stage.h) and
-// "resize" (src/stages/resize_stage.h), with their YAML options:
+// Registration of the image stages: "decode" (src/stages/decode_stage.h),
+// "resize" (src/stages/resize_stage.h) and "encode" (src/stages/encode_stage.h),
+// with their YAML options:
 //
 //   decode   max_pixels:  refuse images over this many pixels, 1..2^40, default 8e7
 //            target_size: the resize target side, enabling reduced JPEG decoding,
@@ -10,6 +11,10 @@
 //            min_size:    smaller side under it fails (too_small), 0..65536, default 0
 //            max_aspect_ratio: longer/shorter side over it fails (aspect_ratio),
 //                         0 (off) or >= 1, default 0
+//   encode   format:      jpg | png | webp, default jpg
+//            quality:     jpg and webp, 1..100, default 95
+//            png_compression: png, 0..9, default 3
+//            keep_body:   keep the source "body" bytes after encoding, default false
 #ifndef SLUICE_STAGES_IMAGE_STAGES_H_
 #define SLUICE_STAGES_IMAGE_STAGES_H_
 
@@ -17,7 +22,7 @@
 
 namespace sluice {
 
-// Registers "decode" and "resize". Out-of-range values are recorded in the
+// Registers "decode", "resize" and "encode". Out-of-range values are recorded in the
 // StageOptions and reported by its Finish().
 void RegisterImageStages(StageRegistry& registry);
 

@@ -1,0 +1,98 @@
+// FileBatchOutput: a batch's images, metadata and stats on a real filesystem.
+//
+// Under the output root (by default <workdir>/output), batch B (8 or more digits,
+// BBBBBBBB) and item I (10 or more digits, IIIIIIIIII = the item's KEY) give:
+//
+//   images/BBBBBBBB/IIIIIIIIII.EXT   layout "files": per ok item, its image bytes,
+//   images/BBBBBBBB/IIIIIIIIII.json  its metadata object, and
+//   images/BBBBBBBB/IIIIIIIIII.txt   its "caption" input column, when it has one
+//   shards/BBBBBBBB.tar              layout "webdataset": the same three members
+//                                    per ok item (KEY.EXT, KEY.json, KEY.txt), by id
+//   metadata/BBBBBBBB.jsonl          metadata: one line per item (ok and failed), by id
+//   stats/BBBBBBBB.json              stats: counts, failures by reason, bytes, timings
+//
+// Formats are in src/output/batch_metadata.h. The image bytes are the Bytes field
+// `image_field` (by default "encoded", from the encode stage); an ok item without it
+// is an error (the pipeline lacks an encode stage, or output.image_field names the
+// wrong field). EXT is the record's "ext" text field (set by encode; an error if it
+// is not 1 to 8 of a-z, 0-9), else derived from decode's "format" or fetch's
+// "content_type" ("jpeg" -> "jpg"), else "bin" (saving raw downloads: body as
+// image_field).
+//
+// Every name depends only on batch and item ids, and every output of a batch is
+// staged under a temporary name and renamed into place (src/output/staged_files.h),
+// the batch's image directory as a whole: a redo replaces the earlier attempt's
+// files, and leaves none of them behind even if it has fewer ok items.
+//
+// A redo of part of a batch (after `sluice retry`, the store hands out only the
+// items without a result) merges by item id: the outputs the earlier attempt wrote
+// for the items not redone carry over (metadata lines, image files linked into the
+// new directory, shard members copied), those of the redone items are replaced.
+// Stats are recounted over the merged items; with metadata off, the carried-over
+// items are known only from their images' JSON, so only ok ones are counted.
+//
+// Thread-safety: WriteBatch() may be called from one thread at a time (the worker's
+// collector thread). Several processes may write the same root; Prepare() spares
+// the temporary names of live processes of this host, but not of other hosts.
+#ifndef SLUICE_OUTPUT_FILE_BATCH_OUTPUT_H_
+#define SLUICE_OUTPUT_FILE_BATCH_OUTPUT_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <set>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sluice/record.h"
+#include "sluice/status.h"
+#include "src/core/batch_output.h"
+#include "src/core/pipeline_config.h"
+
+namespace sluice {
+
+class StagedFiles;
+
+class FileBatchOutput final : public BatchOutput {
+ public:
+  // `config.dir` is ignored: `root` is the resolved output directory.
+  FileBatchOutput(OutputConfig config, std::filesystem::path root);
+
+  // Creates the root and removes what crashed writers left (temporary names).
+  // Call at run start, before this process writes to the root.
+  Status Prepare();
+
+  Status WriteBatch(BatchId batch, std::span<const Record> records) override;
+
+  const std::filesystem::path& root() const { return root_; }
+
+  // "00000042": a batch's name in the output tree.
+  static std::string BatchName(BatchId batch);
+  // "0000000042": an item's key (file and member names).
+  static std::string ItemKey(ItemId item);
+
+ private:
+  // Stage the images of `records` as the batch's directory (files layout) or its
+  // tar shard (webdataset), with those of the earlier attempt's items not in
+  // `redone`. They add the bytes written to `*bytes`, and the carried-over items'
+  // metadata objects to `*kept_metadata`.
+  Status StageImageFiles(BatchId batch, std::span<const Record> records,
+                         const std::set<ItemId>& redone, StagedFiles& staged,
+                         std::uint64_t* bytes,
+                         std::vector<std::string>* kept_metadata) const;
+  Status StageShard(BatchId batch, std::span<const Record> records,
+                    const std::set<ItemId>& redone, StagedFiles& staged,
+                    std::uint64_t* bytes, std::vector<std::string>* kept_metadata) const;
+  // The lines of the batch's existing metadata file whose items are not in `redone`,
+  // with their ids, in file order.
+  Result<std::vector<std::pair<ItemId, std::string>>> KeptMetadataLines(
+      BatchId batch, const std::set<ItemId>& redone) const;
+
+  const OutputConfig config_;
+  const std::filesystem::path root_;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_OUTPUT_FILE_BATCH_OUTPUT_H_

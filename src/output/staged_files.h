@@ -1,0 +1,104 @@
+// StagedFiles: files and directories written under temporary names, then made
+// durable and renamed over their final names together.
+//
+// How a batch's outputs become visible (DESIGN.md guarantee 2):
+//  1. Each output is written under a temporary name in its final directory:
+//     ".NAME.tmp-TAG" (TAG = pid and a counter, unique to this writer), a file or a
+//     whole directory of files.
+//  2. Publish() flushes them to disk: fsync for each staged file; one syncfs() of
+//     the filesystem for staged directories (a thousand fsyncs per batch would make
+//     the single collector thread the bottleneck), and then
+//  3. renames each over its final name, and fsyncs the directories holding them so
+//     that the renames themselves survive a power loss.
+//
+// A staged directory replaces an existing one of the same name atomically with
+// renameat2(RENAME_EXCHANGE): readers see the old directory or the new one, never a
+// mix, and no file of an earlier attempt survives. Where the filesystem lacks it
+// (EINVAL: e.g. some network filesystems), the old directory is first renamed aside
+// to ".NAME.old-TAG"; a crash between the two renames leaves no directory under the
+// final name for an instant, which is harmless because the batch is not committed
+// yet (it is redone). The replaced directory is then removed.
+//
+// A crash at any point leaves at most temporary or set-aside names, which readers
+// skip (IsLeftoverName) and RemoveLeftovers() deletes at the next run start.
+//
+// Thread-safety: not thread-safe; one instance per batch being written. Several
+// instances (even in several processes) may stage the same final names at once:
+// their temporary names differ, and the last rename wins.
+#ifndef SLUICE_OUTPUT_STAGED_FILES_H_
+#define SLUICE_OUTPUT_STAGED_FILES_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/status.h"
+
+namespace sluice {
+
+// True for the temporary and set-aside names StagedFiles uses (".X.tmp-T",
+// ".X.old-T"): what a crashed writer may leave behind.
+bool IsLeftoverName(std::string_view name);
+
+// Removes every leftover entry (files and directories) directly inside `dir`, except
+// those of a process of this host that still runs (the tag holds the writer's pid);
+// a missing `dir` is fine. Writers on other hosts are not recognised: call it only
+// where no other host writes to `dir`, such as at the start of a single-machine run.
+// Returns how many were removed.
+Result<std::uint64_t> RemoveLeftovers(const std::filesystem::path& dir);
+
+// Writes `contents` to `path` (created or truncated), without syncing it.
+Status WritePlainFile(const std::filesystem::path& path, std::string_view contents);
+
+class StagedFiles {
+ public:
+  StagedFiles();
+  // Removes whatever was staged and not published.
+  ~StagedFiles();
+
+  StagedFiles(const StagedFiles&) = delete;
+  StagedFiles& operator=(const StagedFiles&) = delete;
+
+  // Writes `contents` to a temporary file in `dir` (created if missing), fsync'd,
+  // to become `dir/name` at Publish().
+  Status AddFile(const std::filesystem::path& dir, std::string_view name,
+                 std::string_view contents);
+
+  // Reserves a temporary path in `dir` (created if missing) for a file the caller
+  // writes itself (e.g. through libarchive), to become `dir/name` at Publish().
+  Result<std::filesystem::path> AddExternalFile(const std::filesystem::path& dir,
+                                                std::string_view name);
+
+  // Creates an empty temporary directory in `parent` (created if missing), to
+  // replace `parent/name` at Publish(). The caller fills it with WritePlainFile().
+  Result<std::filesystem::path> AddDirectory(const std::filesystem::path& parent,
+                                             std::string_view name);
+
+  // Makes everything staged durable and renames it into place (see the top of the
+  // file). On error, what was already renamed stays, the rest is removed by the
+  // destructor; the error names the path. Call at most once.
+  Status Publish();
+
+ private:
+  struct Entry {
+    std::filesystem::path temp;   // where it was written
+    std::filesystem::path final;  // where it goes
+    bool directory = false;
+    bool synced = false;  // already fsync'd (AddFile)
+  };
+
+  // The temporary name of `name` for this instance.
+  std::string TempName(std::string_view name) const;
+  // Renames a staged directory over `entry.final`, removing the old one.
+  Status ReplaceDirectory(const Entry& entry) const;
+
+  const std::string tag_;  // "PID-N": unique among the writers on this host
+  std::vector<Entry> entries_;
+  bool published_ = false;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_OUTPUT_STAGED_FILES_H_
