@@ -6,6 +6,7 @@
 
 #include "src/cli/command.h"
 #include "src/stages/builtin_stages.h"
+#include "src/stages/faces_stage.h"
 #include "src/stages/fetch_stage.h"
 #include "src/stages/image_stages.h"
 #include "src/store/sqlite_store.h"
@@ -45,6 +46,7 @@ const StageRegistry& DefaultRegistry() {
     StageRegistry r;
     RegisterBuiltinStages(r);
     RegisterImageStages(r);
+    RegisterFaceStages(r);
     RegisterFetchStage(r);
     return r;
   }();

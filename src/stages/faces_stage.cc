@@ -1,0 +1,171 @@
+#include "src/stages/faces_stage.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <memory>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "src/stages/haar_detector.h"
+#include "src/stages/hog_detector.h"
+#include "src/stages/image.h"
+
+namespace sluice {
+namespace {
+
+int Round(double value) { return static_cast<int>(std::lround(value)); }
+
+// "[[x,y,w,h],...]" and "[s,...]" for the result fields.
+std::string BoxesJson(const std::vector<FaceDetection>& faces) {
+  std::string json = "[";
+  for (const FaceDetection& face : faces) {
+    if (json.size() > 1) json += ',';
+    json += fmt::format("[{},{},{},{}]", face.box.x, face.box.y, face.box.width,
+                        face.box.height);
+  }
+  return json + "]";
+}
+
+std::string ScoresJson(const std::vector<FaceDetection>& faces) {
+  std::string json = "[";
+  for (const FaceDetection& face : faces) {
+    if (json.size() > 1) json += ',';
+    json += fmt::format("{:.3f}", face.score);
+  }
+  return json + "]";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FacesStage>> FacesStage::Create(FacesOptions options) {
+  std::unique_ptr<HaarFaceDetector> haar;
+  if (options.detector == FaceDetectorKind::kHaar) {
+    auto loaded = HaarFaceDetector::Load(options.cascade);
+    if (!loaded.ok()) return loaded.status();
+    haar = std::move(*loaded);
+  }
+  return std::unique_ptr<FacesStage>(new FacesStage(std::move(options), std::move(haar)));
+}
+
+FacesStage::FacesStage(FacesOptions options, std::unique_ptr<HaarFaceDetector> haar)
+    : options_(std::move(options)), haar_(std::move(haar)) {
+  KeepOpenCvOnCallerThreads();
+}
+
+std::vector<FaceDetection> FacesStage::Detect(const ImagePayload& image) const {
+  const cv::Mat& pixels = image.pixels();
+  if (pixels.empty()) return {};
+
+  // The copy searched: shrunk so that its longer side is detect_size, never enlarged
+  // (enlarging is upsample's job, and only hog's).
+  cv::Mat search = pixels;
+  const int longer = std::max(pixels.cols, pixels.rows);
+  if (options_.detect_size > 0 && longer > options_.detect_size) {
+    const double scale = static_cast<double>(options_.detect_size) / longer;
+    cv::resize(pixels, search,
+               cv::Size(std::max(1, Round(pixels.cols * scale)),
+                        std::max(1, Round(pixels.rows * scale))),
+               0, 0, cv::INTER_AREA);
+  }
+  cv::Mat gray;
+  cv::cvtColor(search, gray, cv::COLOR_BGR2GRAY);
+
+  // From the searched copy to the original image, per axis (rounding made the two
+  // scales differ slightly).
+  const std::int64_t original_width =
+      image.original_width() > 0 ? image.original_width() : pixels.cols;
+  const std::int64_t original_height =
+      image.original_height() > 0 ? image.original_height() : pixels.rows;
+  const double to_original_x = static_cast<double>(original_width) / gray.cols;
+  const double to_original_y = static_cast<double>(original_height) / gray.rows;
+
+  std::vector<FaceDetection> found;
+  if (options_.detector == FaceDetectorKind::kHog) {
+    found = DetectFacesHog(gray, options_.upsample, options_.min_score);
+  } else {
+    cv::equalizeHist(gray, gray);
+    // min_face_size in the searched copy's pixels; OpenCV ignores sizes under the
+    // cascade's own window (24x24 for the frontal face cascades).
+    const int min_size = static_cast<int>(
+        std::floor(options_.min_face_size / std::max(to_original_x, to_original_y)));
+    found = haar_->Detect(gray, min_size, options_.min_neighbors);
+  }
+
+  std::vector<FaceDetection> faces;
+  faces.reserve(found.size());
+  for (const FaceDetection& face : found) {
+    const double left = face.box.x * to_original_x;
+    const double top = face.box.y * to_original_y;
+    const double right = (face.box.x + face.box.width) * to_original_x;
+    const double bottom = (face.box.y + face.box.height) * to_original_y;
+    // The face's size counts, not the part of it inside the image.
+    if (std::min(right - left, bottom - top) < options_.min_face_size) continue;
+    const int x0 = std::clamp<int>(Round(left), 0, static_cast<int>(original_width));
+    const int y0 = std::clamp<int>(Round(top), 0, static_cast<int>(original_height));
+    const int x1 = std::clamp<int>(Round(right), 0, static_cast<int>(original_width));
+    const int y1 = std::clamp<int>(Round(bottom), 0, static_cast<int>(original_height));
+    if (x1 <= x0 || y1 <= y0) continue;  // entirely outside the image
+    faces.push_back(FaceDetection{cv::Rect(x0, y0, x1 - x0, y1 - y0), face.score});
+  }
+  return faces;
+}
+
+void FacesStage::ProcessOne(Record& record) {
+  const ImagePayload* image = FindImage(record);
+  if (image == nullptr) {
+    record.Fail(FailureReason::kStage, "faces: no \"image\" payload (run decode first)");
+    return;
+  }
+  std::vector<FaceDetection> faces;
+  try {
+    faces = Detect(*image);
+  } catch (const std::exception& e) {  // cv::Exception, dlib::error, std::bad_alloc
+    record.Fail(FailureReason::kStage,
+                fmt::format("faces: detection failed on {}x{} pixels: {}", image->width(),
+                            image->height(), e.what()));
+    return;
+  }
+  record.Set("faces", static_cast<std::int64_t>(faces.size()));
+  record.Set("face_boxes", BoxesJson(faces));
+  record.Set("face_scores", ScoresJson(faces));
+}
+
+namespace {
+
+Result<std::unique_ptr<Stage>> MakeFaces(StageOptions& options) {
+  FacesOptions faces;
+  const std::string detector = options.GetChoice("detector", "hog", {"hog", "haar"});
+  faces.detector = detector == "haar" ? FaceDetectorKind::kHaar : FaceDetectorKind::kHog;
+  faces.detect_size = static_cast<int>(options.GetInt("detect_size", 640, 0, 65536));
+  faces.min_face_size = static_cast<int>(options.GetInt("min_face_size", 0, 0, 65536));
+  faces.upsample = static_cast<int>(options.GetInt("upsample", 0, 0, 2));
+  faces.min_score = options.GetDouble("min_score", 0.0, -1.0, 3.0);
+  faces.min_neighbors = static_cast<int>(options.GetInt("min_neighbors", 3, 0, 100));
+  faces.cascade = options.GetString("cascade", kDefaultHaarCascade);
+  if (faces.cascade.empty()) options.AddError("cascade", "must not be empty");
+
+  auto stage = FacesStage::Create(std::move(faces));
+  if (!stage.ok()) {
+    // Only the cascade can fail here: name the key it came from.
+    return InvalidArgument(
+        fmt::format("{}.cascade: {}", options.path(), stage.status().message()));
+  }
+  return std::unique_ptr<Stage>(std::move(*stage));
+}
+
+}  // namespace
+
+void RegisterFaceStages(StageRegistry& registry) {
+  registry.Register("faces",
+                    "detects faces in \"image\" (dlib HOG or OpenCV Haar): \"faces\", "
+                    "\"face_boxes\", \"face_scores\"",
+                    MakeFaces);
+}
+
+}  // namespace sluice
