@@ -260,9 +260,12 @@ TEST(DecodeStageTest, ExifOrientationIsApplied) {
   ASSERT_EQ(pixels.rows, 40);
   EXPECT_GT(pixels.at<cv::Vec3b>(5, 10)[2], 200);   // red on top
   EXPECT_GT(pixels.at<cv::Vec3b>(35, 10)[0], 200);  // blue below
+  // Rotated pixels are not the source as stored: encode must not keep "body".
+  EXPECT_FALSE(FindImage(record)->source_pixels());
   // Orientation 1 leaves the image as stored.
   const Record upright = Decode(JpegWithOrientation(image, 1));
   EXPECT_EQ(IntField(upright, "width"), 40);
+  EXPECT_TRUE(FindImage(upright)->source_pixels());
 }
 
 TEST(DecodeStageTest, OptionsThroughRegistry) {
