@@ -46,16 +46,6 @@ bool WaitForStatus(const std::string& workdir,
       std::chrono::seconds(60));
 }
 
-std::vector<nlohmann::json> ExportRows(const std::string& workdir) {
-  CommandResult result = RunSluice({"export", "--workdir", workdir});
-  EXPECT_EQ(result.exit_code, 0) << result.err;
-  std::vector<nlohmann::json> rows;
-  std::istringstream lines(result.out);
-  std::string line;
-  while (std::getline(lines, line)) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
-
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {

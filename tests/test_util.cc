@@ -132,4 +132,14 @@ CommandResult RunSluice(const std::vector<std::string>& args,
   return result;
 }
 
+std::vector<nlohmann::json> ExportRows(const std::string& workdir) {
+  CommandResult result = RunSluice({"export", "--workdir", workdir});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  std::vector<nlohmann::json> rows;
+  std::istringstream lines(result.out);
+  std::string line;
+  while (std::getline(lines, line)) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
 }  // namespace sluice::testing

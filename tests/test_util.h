@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,9 @@ class SluiceProcess {
   std::string out_path_;
   std::string err_path_;
 };
+
+// `sluice export --workdir WORKDIR` (JSONL), one parsed object per item, in id order.
+std::vector<nlohmann::json> ExportRows(const std::string& workdir);
 
 // Polls `condition` every few milliseconds until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);

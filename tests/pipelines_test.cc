@@ -1,0 +1,195 @@
+// The shipped pipelines (pipelines/*.yaml) end to end: the real binary against the
+// fault server on loopback, serving face photos Debian ships with dlib. One input
+// holds every fault the server injects; every item must end with the right status
+// and reason, within its time budget, and the outputs must hold exactly the items
+// that succeeded.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tests/fixtures/fault_server.h"
+#include "tests/test_util.h"
+
+namespace sluice::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::seconds;
+
+constexpr const char* kPhotos = "/usr/share/doc/libdlib19.1/examples/faces";
+
+struct Case {
+  std::string path;    // path and query on the fault server, or a whole URL
+  std::string reason;  // "" for ok
+};
+
+// Options that make the slow faults end in a second or two.
+std::vector<std::string> QuickFetch() {
+  return {"--set", "allow_private_networks=true",
+          "--set", "stages.fetch.timeout_ms=1500",
+          "--set", "stages.fetch.retries=1",
+          "--set", "stages.fetch.retry_base_ms=20",
+          "--set", "stages.fetch.low_speed_bytes=1000",
+          "--set", "stages.fetch.low_speed_seconds=1",
+          "--set", "stages.fetch.max_bytes=4000000",
+          "--status-interval", "0"};
+}
+
+class PipelinesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(fs::path(kPhotos) / "Tom_Cruise_avp_2014_4.jpg")) {
+      GTEST_SKIP() << kPhotos << " is missing (Debian package libdlib19.1)";
+    }
+    fs::create_directories(dir_.File("images"));
+    for (const char* name : {"Tom_Cruise_avp_2014_4.jpg", "bald_guys.jpg"}) {
+      fs::copy_file(fs::path(kPhotos) / name, dir_.File("images") + "/" + name);
+    }
+    FaultServerOptions options;
+    options.root = dir_.File("images");
+    auto server = FaultServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+  }
+
+  std::string Url(const std::string& path) const {
+    return path.starts_with("/") ? server_->Url(path) : path;
+  }
+
+  // Writes a TSV input (url, caption) of `cases`; returns its path.
+  std::string WriteInput(const std::vector<Case>& cases) const {
+    std::string text = "url\tcaption\n";
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      text += Url(cases[i].path) + "\tphoto " + std::to_string(i) + "\n";
+    }
+    return dir_.Write("urls.tsv", text);
+  }
+
+  CommandResult Run(const std::string& pipeline, const std::string& input,
+                    const std::string& workdir, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"run", SourceDir() + "/pipelines/" + pipeline,
+                                     "--input", input, "--workdir", workdir};
+    for (const std::string& arg : QuickFetch()) args.push_back(arg);
+    for (std::string& arg : extra) args.push_back(std::move(arg));
+    return RunSluice(args, seconds(300));
+  }
+
+  TempDir dir_;
+  std::unique_ptr<FaultServer> server_;
+};
+
+TEST_F(PipelinesTest, FacesPipelineEndsEveryFaultWithItsReason) {
+  const std::vector<Case> cases = {
+      {"/Tom_Cruise_avp_2014_4.jpg", ""},
+      {"/bald_guys.jpg?redirect=2", ""},
+      {"/Tom_Cruise_avp_2014_4.jpg?delay=200", ""},
+      {"/Tom_Cruise_avp_2014_4.jpg?status=404", "http_4xx"},
+      {"/Tom_Cruise_avp_2014_4.jpg?status=503", "http_5xx"},
+      {"/Tom_Cruise_avp_2014_4.jpg?status=429&retry_after=1", "http_4xx"},
+      {"/Tom_Cruise_avp_2014_4.jpg?redirect_loop", "too_many_redirects"},
+      {"/Tom_Cruise_avp_2014_4.jpg?redirect=9", "too_many_redirects"},
+      {"/Tom_Cruise_avp_2014_4.jpg?delay=10000", "timeout"},
+      {"/Tom_Cruise_avp_2014_4.jpg?drip=100", "timeout"},
+      {"/Tom_Cruise_avp_2014_4.jpg?reset", "connect"},
+      {"/Tom_Cruise_avp_2014_4.jpg?truncate=500", "connect"},
+      {"/Tom_Cruise_avp_2014_4.jpg?endless", "too_large"},
+      {"/Tom_Cruise_avp_2014_4.jpg?content_type=text/html", "not_image"},
+      {"/Tom_Cruise_avp_2014_4.jpg?empty", "not_image"},
+      {"/gen/not_image", "not_image"},
+      {"/gen/huge_png", "too_large"},
+      {"/Tom_Cruise_avp_2014_4.jpg?robots=noai", "opt_out"},
+      {"/x?redirect_to=file:///etc/passwd", "forbidden"},
+      {"ftp://127.0.0.1/photo.jpg", "forbidden"},
+      {"http://127.0.0.1:1/refused.jpg", "connect"},
+  };
+  const std::string workdir = dir_.File("work");
+  const auto start = std::chrono::steady_clock::now();
+  CommandResult result = Run("faces.yaml", WriteInput(cases), workdir);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  // The slowest fault ends in about 3 s (two 1.5 s attempts); the run is not held up
+  // by it beyond that, whatever the others do.
+  EXPECT_LT(elapsed, seconds(60));
+
+  std::vector<nlohmann::json> rows = ExportRows(workdir);
+  ASSERT_EQ(rows.size(), cases.size());
+  std::size_t ok = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const nlohmann::json& row = rows[i];
+    SCOPED_TRACE(cases[i].path + ": " + row.dump());
+    if (cases[i].reason.empty()) {
+      EXPECT_EQ(row["status"], "ok");
+      ok++;
+    } else {
+      EXPECT_EQ(row["status"], "failed");
+      EXPECT_EQ(row["reason"], cases[i].reason);
+    }
+  }
+  // The photos hold faces, found and mapped to the original image's coordinates.
+  EXPECT_GE(rows[0]["faces"].get<int>(), 1);
+  EXPECT_EQ(rows[0]["http_status"], 200);
+
+  // Outputs: one shard with the ok items (image, JSON, caption), metadata for all.
+  const std::string output = workdir + "/output";
+  EXPECT_TRUE(fs::exists(output + "/shards/00000001.tar")) << output;
+  const std::string metadata = ReadFile(output + "/metadata/00000001.jsonl");
+  EXPECT_EQ(static_cast<std::size_t>(std::count(metadata.begin(), metadata.end(), '\n')),
+            cases.size());
+  EXPECT_TRUE(fs::exists(output + "/stats/00000001.json"));
+  EXPECT_EQ(ok, 3u);
+}
+
+TEST_F(PipelinesTest, DefaultRuleRefusesTheLoopbackFixture) {
+  const std::string workdir = dir_.File("work");
+  CommandResult result = RunSluice({"run", SourceDir() + "/pipelines/download.yaml",
+                                    "--input", WriteInput({{"/Tom_Cruise_avp_2014_4.jpg", ""}}),
+                                    "--workdir", workdir, "--status-interval", "0"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::vector<nlohmann::json> rows = ExportRows(workdir);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["reason"], "forbidden");
+  EXPECT_EQ(server_->requests_seen(), 0u);
+}
+
+TEST_F(PipelinesTest, Img2datasetAndDownloadPipelinesWriteTheirOutputs) {
+  const std::vector<Case> cases = {{"/Tom_Cruise_avp_2014_4.jpg", ""},
+                                   {"/bald_guys.jpg", ""},
+                                   {"/Tom_Cruise_avp_2014_4.jpg?status=404", "http_4xx"}};
+  const std::string input = WriteInput(cases);
+
+  CommandResult dataset = Run("img2dataset.yaml", input, dir_.File("ds"));
+  ASSERT_EQ(dataset.exit_code, 0) << dataset.err;
+  EXPECT_TRUE(fs::exists(dir_.File("ds") + "/output/shards/00000001.tar"));
+  std::vector<nlohmann::json> rows = ExportRows(dir_.File("ds"));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0]["status"], "ok");
+  EXPECT_EQ(rows[2]["reason"], "http_4xx");
+
+  CommandResult download = Run("download.yaml", input, dir_.File("dl"));
+  ASSERT_EQ(download.exit_code, 0) << download.err;
+  rows = ExportRows(dir_.File("dl"));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0]["sha256"].get<std::string>().size(), 64u);
+  // The bytes are saved as served.
+  std::multiset<std::uintmax_t> sizes;
+  for (const auto& entry :
+       fs::recursive_directory_iterator(dir_.File("dl") + "/output/images")) {
+    const std::string ext = entry.path().extension().string();
+    if (entry.is_regular_file() && ext != ".json" && ext != ".txt") {
+      sizes.insert(fs::file_size(entry.path()));
+    }
+  }
+  const std::multiset<std::uintmax_t> served = {
+      fs::file_size(fs::path(kPhotos) / "Tom_Cruise_avp_2014_4.jpg"),
+      fs::file_size(fs::path(kPhotos) / "bald_guys.jpg")};
+  EXPECT_EQ(sizes, served);
+}
+
+}  // namespace
+}  // namespace sluice::testing
