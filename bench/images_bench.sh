@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Whole-run benchmarks of the image pipelines on loopback, each against a comparison
+# measured in the same run (the machine is shared and noisy: compare ratios).
+#
+#   download   pipelines/download.yaml without outputs   vs  wrk on the same nginx,
+#              same files (the server's own ceiling on this machine)
+#   img2dataset pipelines/img2dataset.yaml (fetch, decode, resize 256, encode, tar)
+#              vs  bench/img2dataset_baseline.py (img2dataset's loop: a download
+#              thread pool, one decode/resize/encode at a time, a process per core)
+#   faces      pipelines/faces.yaml (fetch, decode, resize 640, HOG faces, encode, tar)
+#              vs  the CPU-bound ceiling: cores / CPU time per image of its CPU stages
+#              run in isolation on the same corpus (sluice-image-cost)
+#   rss        download with 5,000 transfers in flight (a 500 ms delay per response
+#              from sluice-fault-server keeps them in flight), N and 4N URLs: peak RSS
+#
+# The corpus: IMAGES JPEGs of 200..1,200 px made from the face photos Debian ships
+# with dlib, served by nginx (one worker: it shares the 2 cores with sluice).
+#
+# Usage: bench/images_bench.sh BUILD_DIR [images] [urls]   (default 3000, 30000)
+# BUILD_DIR needs sluice, sluice-make-corpus, sluice-image-cost, sluice-fault-server
+# (a build with tests and benchmarks on). Prints a Markdown table.
+set -euo pipefail
+build="$(cd "$1" && pwd)"; images="${2:-3000}"; urls="${3:-30000}"
+src="$(cd "$(dirname "$0")/.." && pwd)"
+sluice="$build/sluice"
+source "$src/scripts/nginx_serve.sh"
+work="$(mktemp -d /tmp/sluice-images-XXXXXX)"
+chmod 755 "$work"
+fault_pid=""
+cleanup() {
+  nginx_stop
+  [ -n "$fault_pid" ] && kill "$fault_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+pybase=/usr/bin/python3   # Debian's, with python3-opencv
+
+seconds() { date +%s.%N; }
+calc() { python3 -c "print($1)"; }
+peak_mb() { awk '/Maximum resident/ {printf "%d", $6 / 1024}' "$1"; }
+
+"$build/sluice-make-corpus" /usr/share/doc/libdlib19.1/examples/faces "$work/corpus" \
+  "$images" 200 1200 >/dev/null
+corpus_mb=$(du -sm "$work/corpus" | cut -f1)
+
+# --- nginx on a free loopback port ------------------------------------------------------
+nginx_start "$work/corpus" "$work/nginx"
+port=$NGINX_PORT
+
+python3 - "$port" "$images" "$urls" > "$work/urls.txt" <<'PY'
+import sys
+port, images, urls = map(int, sys.argv[1:4])
+for i in range(urls):
+    print(f"http://127.0.0.1:{port}/{i % images:06d}.jpg?n={i}")
+PY
+
+# Runs one pipeline over urls.txt (ingest first, not timed); sets $rate and $rss.
+run_sluice() {  # name pipeline extra-args...
+  local name="$1" pipeline="$2"; shift 2
+  "$sluice" ingest "$pipeline" --input "$work/urls.txt" --workdir "$work/$name" \
+    --set allow_private_networks=true "$@" >/dev/null
+  local t0 t1
+  t0=$(seconds)
+  /usr/bin/time -v "$sluice" run "$pipeline" --workdir "$work/$name" --status-interval 0 \
+    --set allow_private_networks=true "$@" >"$work/$name.out" 2>"$work/$name.time"
+  t1=$(seconds)
+  local ok
+  ok=$("$sluice" status --workdir "$work/$name" --json | python3 -c \
+    "import json, sys; print(json.load(sys.stdin)['results']['ok'])")
+  rate=$(calc "round($urls / ($t1 - $t0))")
+  rss=$(peak_mb "$work/$name.time")
+  echo "  $name: $ok of $urls ok, $rate items/s, peak RSS $rss MiB" >&2
+}
+
+echo "corpus: $images JPEGs, $corpus_mb MiB; $urls URLs; $(nproc) cores; $(lscpu | sed -n 's/^Model name: *//p')" >&2
+echo
+echo "| benchmark | sluice | comparison (same run) | ratio | sluice peak RSS |"
+echo "|---|---|---|---|---|"
+
+# --- download only ----------------------------------------------------------------------
+cat > "$work/rotate.lua" <<EOF
+counter = 0
+request = function()
+  counter = (counter + 1) % $images
+  return wrk.format(nil, string.format("/%06d.jpg", counter))
+end
+EOF
+wrk_rate=$(wrk -t1 -c64 -d5s -s "$work/rotate.lua" "http://127.0.0.1:$port/" |
+  awk '/Requests\/sec/ {printf "%d", $2}')
+run_sluice download "$src/pipelines/download.yaml" --set output.layout=none \
+  --set output.metadata=false --set output.stats=false \
+  --set stages.fetch.max_host_connections=64
+echo "| download only (fetch, no outputs) | $rate images/s | wrk -c64: $wrk_rate req/s | $(calc "round($rate / $wrk_rate, 2)") | $rss MiB |"
+
+# --- img2dataset's workload ---------------------------------------------------------------
+run_sluice img2dataset "$src/pipelines/img2dataset.yaml" \
+  --set stages.fetch.max_host_connections=64
+read -r base_ok base_failed base_s < <("$pybase" "$src/bench/img2dataset_baseline.py" \
+  "$work/urls.txt" "$work/baseline" "$(nproc)" 64)
+base_rate=$(calc "round($urls / $base_s)")
+echo "  baseline: $base_ok ok, $base_failed failed, $base_rate items/s" >&2
+echo "| img2dataset workload (fetch, decode, resize 256 border, jpg 95, tar) | $rate images/s | Python + OpenCV, img2dataset's loop: $base_rate images/s | $(calc "round($rate / $base_rate, 2)") | $rss MiB |"
+
+# --- faces --------------------------------------------------------------------------------
+"$build/sluice-image-cost" "$src/pipelines/faces.yaml" "$work/corpus" >"$work/cost.txt"
+ceiling=$(awk '/^ceiling/ {print $2}' "$work/cost.txt")
+sed 's/^/  cost: /' "$work/cost.txt" >&2
+run_sluice faces "$src/pipelines/faces.yaml" --set stages.fetch.max_host_connections=64
+echo "| faces pipeline (fetch, decode, resize 640, HOG, jpg 90, tar) | $rate images/s | CPU-bound ceiling: $ceiling images/s | $(calc "round($rate / $ceiling, 2)") | $rss MiB |"
+
+# --- peak RSS with 5,000 transfers in flight ------------------------------------------------
+nginx_stop
+"$build/sluice-fault-server" --root "$work/corpus" --port-file "$work/fault.port" &
+fault_pid=$!
+for _ in $(seq 100); do [ -f "$work/fault.port" ] && break; sleep 0.1; done
+fport=$(cat "$work/fault.port")
+for n in "$urls" $((urls * 4)); do
+  python3 - "$fport" "$images" "$n" > "$work/urls.txt" <<'PY'
+import sys
+port, images, urls = map(int, sys.argv[1:4])
+for i in range(urls):
+    print(f"http://127.0.0.1:{port}/{i % images:06d}.jpg?delay=500&n={i}")
+PY
+  saved_urls=$urls; urls=$n
+  run_sluice "rss$n" "$src/pipelines/download.yaml" --set output.layout=none \
+    --set stages.fetch.max_in_flight=5000 --set stages.fetch.max_host_connections=5000
+  urls=$saved_urls
+  echo "| 5,000 in flight (500 ms per response), $n URLs | $rate images/s | ceiling 5,000 / 0.5 s = 10,000/s | $(calc "round($rate / 10000, 2)") | $rss MiB |"
+done
