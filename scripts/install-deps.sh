@@ -16,6 +16,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools used by tests and scripts
   sqlite3 zstd gzip python3 procps time iproute2 nginx-light
+  # benchmarks only (bench/images_bench.sh): the comparison program and load tool
+  python3-opencv wrk
 )
 
 missing=()
