@@ -8,6 +8,7 @@
 // CPU milliseconds per image of each stage and in all, and the CPU-bound ceiling of
 // this machine: cores / CPU seconds per image. bench/images_bench.sh compares the
 // whole pipeline's measured rate with that ceiling.
+#include <fmt/format.h>
 #include <time.h>
 
 #include <algorithm>
@@ -21,12 +22,11 @@
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "src/core/pipeline_config.h"
 #include "src/stages/builtin_stages.h"
 #include "src/stages/faces_stage.h"
 #include "src/stages/fetch_stage.h"
+#include "src/stages/hash_stage.h"
 #include "src/stages/image_stages.h"
 
 namespace {
@@ -42,7 +42,8 @@ double ThreadCpuSeconds() {
 int main(int argc, char** argv) {
   using namespace sluice;
   if (argc < 3) {
-    std::cerr << "usage: sluice-image-cost PIPELINE.yaml CORPUS_DIR [--set KEY=VALUE...]\n";
+    std::cerr
+        << "usage: sluice-image-cost PIPELINE.yaml CORPUS_DIR [--set KEY=VALUE...]\n";
     return 2;
   }
   std::vector<ConfigOverride> overrides;
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
   RegisterImageStages(registry);
   RegisterFaceStages(registry);
   RegisterFetchStage(registry);
+  RegisterHashStage(registry);
   Result<PipelineConfig> config = LoadPipelineFile(argv[1], overrides, registry);
   if (!config.ok()) {
     std::cerr << config.status().ToString() << "\n";

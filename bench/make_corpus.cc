@@ -6,6 +6,8 @@
 // deterministic pseudo-random length in [MIN_SIDE, MAX_SIDE] (default 200..1200),
 // saved as OUT_DIR/NNNNNN.jpg at quality 90. Real photos (faces included) make the
 // decode, resize and detection costs those of real inputs, not of flat test images.
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <iostream>
 #include <opencv2/imgcodecs.hpp>
@@ -13,8 +15,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 int main(int argc, char** argv) {
   if (argc < 4) {
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::cout << fmt::format("{} images ({}..{} px) from {} photos in {}\n", count, min_side,
-                           max_side, seeds.size(), out_dir.string());
+  std::cout << fmt::format("{} images ({}..{} px) from {} photos in {}\n", count,
+                           min_side, max_side, seeds.size(), out_dir.string());
   return 0;
 }

@@ -31,14 +31,22 @@ struct Case {
 
 // Options that make the slow faults end in a second or two.
 std::vector<std::string> QuickFetch() {
-  return {"--set", "allow_private_networks=true",
-          "--set", "stages.fetch.timeout_ms=1500",
-          "--set", "stages.fetch.retries=1",
-          "--set", "stages.fetch.retry_base_ms=20",
-          "--set", "stages.fetch.low_speed_bytes=1000",
-          "--set", "stages.fetch.low_speed_seconds=1",
-          "--set", "stages.fetch.max_bytes=4000000",
-          "--status-interval", "0"};
+  return {"--set",
+          "allow_private_networks=true",
+          "--set",
+          "stages.fetch.timeout_ms=1500",
+          "--set",
+          "stages.fetch.retries=1",
+          "--set",
+          "stages.fetch.retry_base_ms=20",
+          "--set",
+          "stages.fetch.low_speed_bytes=1000",
+          "--set",
+          "stages.fetch.low_speed_seconds=1",
+          "--set",
+          "stages.fetch.max_bytes=4000000",
+          "--status-interval",
+          "0"};
 }
 
 class PipelinesTest : public ::testing::Test {
@@ -73,8 +81,9 @@ class PipelinesTest : public ::testing::Test {
 
   CommandResult Run(const std::string& pipeline, const std::string& input,
                     const std::string& workdir, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"run", SourceDir() + "/pipelines/" + pipeline,
-                                     "--input", input, "--workdir", workdir};
+    std::vector<std::string> args = {"run",       SourceDir() + "/pipelines/" + pipeline,
+                                     "--input",   input,
+                                     "--workdir", workdir};
     for (const std::string& arg : QuickFetch()) args.push_back(arg);
     for (std::string& arg : extra) args.push_back(std::move(arg));
     return RunSluice(args, seconds(300));
@@ -147,9 +156,10 @@ TEST_F(PipelinesTest, FacesPipelineEndsEveryFaultWithItsReason) {
 
 TEST_F(PipelinesTest, DefaultRuleRefusesTheLoopbackFixture) {
   const std::string workdir = dir_.File("work");
-  CommandResult result = RunSluice({"run", SourceDir() + "/pipelines/download.yaml",
-                                    "--input", WriteInput({{"/Tom_Cruise_avp_2014_4.jpg", ""}}),
-                                    "--workdir", workdir, "--status-interval", "0"});
+  CommandResult result =
+      RunSluice({"run", SourceDir() + "/pipelines/download.yaml", "--input",
+                 WriteInput({{"/Tom_Cruise_avp_2014_4.jpg", ""}}), "--workdir", workdir,
+                 "--status-interval", "0"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   std::vector<nlohmann::json> rows = ExportRows(workdir);
   ASSERT_EQ(rows.size(), 1u);

@@ -8,6 +8,7 @@
 #include "src/stages/builtin_stages.h"
 #include "src/stages/faces_stage.h"
 #include "src/stages/fetch_stage.h"
+#include "src/stages/hash_stage.h"
 #include "src/stages/image_stages.h"
 #include "src/store/sqlite_store.h"
 
@@ -48,6 +49,7 @@ const StageRegistry& DefaultRegistry() {
     RegisterImageStages(r);
     RegisterFaceStages(r);
     RegisterFetchStage(r);
+    RegisterHashStage(r);
     return r;
   }();
   return registry;

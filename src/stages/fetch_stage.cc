@@ -2,7 +2,6 @@
 
 #include <curl/curl.h>
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -26,16 +25,6 @@ using std::chrono::milliseconds;
 void GlobalInitCurl() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-std::string HexSha256(const Bytes& bytes) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest.data(), &length, EVP_sha256(), nullptr);
-  std::string hex;
-  hex.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
-  return hex;
 }
 
 bool IsRedirectStatus(long status) {
@@ -274,7 +263,9 @@ class FetchStage::Curl {
                fmt::format("body over max_bytes ({} bytes)", max_bytes));
       return 0;
     }
-    t->body.insert(t->body.end(), data, data + length);
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(data);
+    t->body.insert(t->body.end(), bytes,
+                   bytes + length);  // a memmove, unlike char to uint8_t
     return length;
   }
 
@@ -612,20 +603,7 @@ void FetchStage::AttemptDone(Transfer* t, int curl_code) {
     if (effective != nullptr && record.url() != effective) {
       record.Set("final_url", std::string(effective));
     }
-    if (options_.sha256 || !options_.sha256_column.empty()) {
-      const std::string digest = HexSha256(t->body);
-      record.Set("sha256", digest);
-      const std::string* expected = options_.sha256_column.empty()
-                                        ? nullptr
-                                        : record.FindColumn(options_.sha256_column);
-      if (expected != nullptr && !expected->empty() &&
-          !EqualsIgnoreCase(*expected, digest)) {
-        record.Fail(FailureReason::kHashMismatch,
-                    fmt::format("sha256 {} differs from column {} ({})", digest,
-                                options_.sha256_column, *expected));
-      }
-    }
-    if (!record.failed()) record.Set("body", std::move(t->body));
+    record.Set("body", std::move(t->body));
     Finish(t);
     return;
   }
@@ -733,8 +711,6 @@ Result<std::unique_ptr<Stage>> MakeFetch(StageOptions& options) {
       options.AddError("resolve", fmt::format("'{}' is not host:port:address", pin));
     }
   }
-  fetch.sha256 = options.GetBool("sha256", false);
-  fetch.sha256_column = options.GetString("sha256_column", "");
   if (fetch.retry_base > fetch.retry_max) {
     options.AddError("retry_base_ms", "must not be over retry_max_ms");
   }

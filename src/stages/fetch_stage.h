@@ -9,7 +9,6 @@
 //          "download_ms"   int64, from the first attempt's start to the last byte
 //          "attempts"      int64, 1 + retries used
 //          "final_url"     text, only when redirects led elsewhere
-//          "sha256"        text (hex), with `sha256` or `sha256_column`
 // Fails:   invalid_url  not a parseable absolute URL
 //          forbidden    a scheme other than http/https (also in a redirect), or an
 //                       address that is not public (see ssrf_guard.h) unless the
@@ -19,7 +18,6 @@
 //          opt_out      X-Robots-Tag forbids our use (checked on the headers, before
 //                       the body is read)
 //          not_image    a Content-Type outside `content_types`
-//          hash_mismatch  sha256 differs from the `sha256_column` input column
 //
 // How it works. One libcurl multi handle per stage instance, driven through curl's
 // socket API on the runtime's event loop: curl says which sockets to watch
@@ -89,8 +87,6 @@ struct FetchOptions {
   // "resolve": "host:port:address" pins, as curl's --resolve (the address rule still
   // applies to them).
   std::vector<std::string> resolve;
-  bool sha256 = false;        // "sha256": hash the body
-  std::string sha256_column;  // "sha256_column": verify against this input column
   bool allow_private_networks = false;  // the pipeline's allow_private_networks
 };
 

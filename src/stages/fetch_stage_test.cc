@@ -141,7 +141,6 @@ TEST_F(FetchStageTest, DownloadsTheFileAndItsMetadata) {
   EXPECT_EQ(IntField(record, "attempts"), 1);
   EXPECT_GE(IntField(record, "download_ms"), 0);
   EXPECT_EQ(record.Find("final_url"), nullptr);
-  EXPECT_EQ(record.Find("sha256"), nullptr);
 }
 
 TEST_F(FetchStageTest, Delay) {
@@ -316,21 +315,6 @@ TEST_F(FetchStageTest, ConnectionRefused) {
   FetchRun run = Fetch(QuickOptions(), {"http://127.0.0.1:1/x.jpg"});
   EXPECT_EQ(run[0].reason(), FailureReason::kConnect) << run[0].error();
   EXPECT_LT(run.elapsed, milliseconds(2000));
-}
-
-TEST_F(FetchStageTest, Sha256AndVerification) {
-  FetchOptions options = QuickOptions();
-  options.sha256 = true;
-  FetchRun plain = Fetch(options, {Url("/cat.jpg")});
-  const std::string digest = TextField(plain[0], "sha256");
-  ASSERT_EQ(digest.size(), 64u);
-
-  options.sha256_column = "expected";
-  FetchRun good = Fetch(options, {Url("/cat.jpg")}, {{"expected", digest}});
-  EXPECT_FALSE(good[0].failed()) << good[0].error();
-  FetchRun bad = Fetch(options, {Url("/cat.jpg")}, {{"expected", std::string(64, '0')}});
-  EXPECT_EQ(bad[0].reason(), FailureReason::kHashMismatch) << bad[0].error();
-  EXPECT_EQ(bad[0].Find("body"), nullptr);
 }
 
 TEST_F(FetchStageTest, PerHostCapLimitsConcurrentTransfers) {
