@@ -53,23 +53,12 @@ std::unique_ptr<Store> OpenStore(const std::string& path) {
 
 // `items` items with a caption column, in batches of `batch_size`.
 void Ingest(Store& store, std::size_t items, std::uint32_t batch_size) {
-  auto input = store.BeginInput({"urls.txt", items, "digest"});
-  ASSERT_TRUE(input.ok()) << input.status().ToString();
   std::vector<ItemRow> rows;
   for (std::size_t i = 1; i <= items; ++i) {
     rows.push_back({"http://x/" + std::to_string(i),
                     R"({"caption":"picture )" + std::to_string(i) + R"("})"});
   }
-  const std::vector<std::string> groups = {"main"};
-  for (std::size_t start = 0; start < items; start += batch_size) {
-    std::size_t count = std::min<std::size_t>(batch_size, items - start);
-    ASSERT_TRUE(store
-                    .AppendItems(input->input_id,
-                                 std::span<const ItemRow>(rows).subspan(start, count), {},
-                                 start + count, batch_size, groups)
-                    .ok());
-  }
-  ASSERT_TRUE(store.FinishInput(input->input_id, items).ok());
+  IngestRows(store, rows, batch_size);
 }
 
 // body -> decode -> resize to 16 -> fail a fifth -> encode png.

@@ -6,10 +6,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <sstream>
 #include <thread>
 
@@ -130,6 +132,22 @@ CommandResult RunSluice(const std::vector<std::string>& args,
     process.Wait(std::chrono::seconds(10), &result);
   }
   return result;
+}
+
+void IngestRows(Store& store, const std::vector<ItemRow>& rows,
+                std::uint32_t batch_size) {
+  auto input = store.BeginInput({"urls.txt", rows.size(), "digest"});
+  ASSERT_TRUE(input.ok()) << input.status().ToString();
+  const std::vector<std::string> groups = {"main"};
+  for (std::size_t start = 0; start < rows.size(); start += batch_size) {
+    const std::size_t count = std::min<std::size_t>(batch_size, rows.size() - start);
+    ASSERT_TRUE(store
+                    .AppendItems(input->input_id,
+                                 std::span<const ItemRow>(rows).subspan(start, count), {},
+                                 start + count, batch_size, groups)
+                    .ok());
+  }
+  ASSERT_TRUE(store.FinishInput(input->input_id, rows.size()).ok());
 }
 
 std::vector<nlohmann::json> ExportRows(const std::string& workdir) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "sluice/store.h"
 #include "tests/support/temp_dir.h"
 
 namespace sluice::testing {
@@ -50,6 +51,10 @@ class SluiceProcess {
   std::string out_path_;
   std::string err_path_;
 };
+
+// Ingests `rows` into `store` as one input, in batches of `batch_size`, for the
+// group "main", as `sluice ingest` would.
+void IngestRows(Store& store, const std::vector<ItemRow>& rows, std::uint32_t batch_size);
 
 // `sluice export --workdir WORKDIR` (JSONL), one parsed object per item, in id order.
 std::vector<nlohmann::json> ExportRows(const std::string& workdir);

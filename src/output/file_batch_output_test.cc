@@ -23,12 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
-std::string Slurp(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
+using testing::ReadWholeFile;
 
 Bytes BytesOf(std::string_view text) { return Bytes(text.begin(), text.end()); }
 
@@ -114,9 +109,10 @@ TEST(FileBatchOutputTest, FilesLayoutHoldsImageMetadataAndCaptionPerOkItem) {
                                    "0000000013.json", "0000000014.png", "0000000014.json",
                                    "0000000014.txt", "0000000016.png", "0000000016.json",
                                    "0000000016.txt"}));
-  EXPECT_EQ(Slurp(batch / "0000000013.png"), "image bytes of 13");
-  EXPECT_EQ(Slurp(batch / "0000000014.txt"), "a cat number 14");
-  nlohmann::json metadata = nlohmann::json::parse(Slurp(batch / "0000000013.json"));
+  EXPECT_EQ(ReadWholeFile(batch / "0000000013.png"), "image bytes of 13");
+  EXPECT_EQ(ReadWholeFile(batch / "0000000014.txt"), "a cat number 14");
+  nlohmann::json metadata =
+      nlohmann::json::parse(ReadWholeFile(batch / "0000000013.json"));
   EXPECT_EQ(metadata["id"], 13);
   EXPECT_EQ(metadata["status"], "ok");
   EXPECT_EQ(metadata["width"], 64);
@@ -149,7 +145,8 @@ TEST(FileBatchOutputTest, MetadataHasOneLinePerItemInIdOrder) {
   FileBatchOutput output(Config(OutputLayout::kNone), dir.path());
   ASSERT_TRUE(output.WriteBatch(3, MakeRecords(7, 9)).ok());
 
-  std::istringstream lines(Slurp(fs::path(dir.path()) / "metadata" / "00000003.jsonl"));
+  std::istringstream lines(
+      ReadWholeFile(fs::path(dir.path()) / "metadata" / "00000003.jsonl"));
   std::vector<nlohmann::json> parsed;
   for (std::string line; std::getline(lines, line);) {
     parsed.push_back(nlohmann::json::parse(line));
@@ -176,8 +173,8 @@ TEST(FileBatchOutputTest, StatsCountOutcomesBytesAndTimings) {
   FileBatchOutput output(Config(OutputLayout::kWebDataset), dir.path());
   ASSERT_TRUE(output.WriteBatch(4, MakeRecords(1, 6)).ok());
 
-  nlohmann::json stats =
-      nlohmann::json::parse(Slurp(fs::path(dir.path()) / "stats" / "00000004.json"));
+  nlohmann::json stats = nlohmann::json::parse(
+      ReadWholeFile(fs::path(dir.path()) / "stats" / "00000004.json"));
   EXPECT_EQ(stats["batch"], 4);
   EXPECT_EQ(stats["first_id"], 1);
   EXPECT_EQ(stats["last_id"], 6);
@@ -220,9 +217,10 @@ TEST(FileBatchOutputTest, ARedoWithFewerItemsLeavesNoStaleFile) {
       EXPECT_EQ(ReadTar(root / "shards" / "00000001.tar").members.size(), 5u);
     }
     EXPECT_EQ(Names(root / "metadata"), std::set<std::string>{"00000001.jsonl"});
-    EXPECT_NE(Slurp(root / "metadata" / "00000001.jsonl").find("connect"),
+    EXPECT_NE(ReadWholeFile(root / "metadata" / "00000001.jsonl").find("connect"),
               std::string::npos);
-    EXPECT_EQ(nlohmann::json::parse(Slurp(root / "stats" / "00000001.json"))["ok"], 2);
+    EXPECT_EQ(
+        nlohmann::json::parse(ReadWholeFile(root / "stats" / "00000001.json"))["ok"], 2);
   }
 }
 
@@ -248,7 +246,7 @@ TEST(FileBatchOutputTest, APartialRedoKeepsTheItemsNotRedone) {
     std::map<std::string, std::string> images;
     if (layout == OutputLayout::kFiles) {
       for (const std::string& name : Names(root / "images" / "00000001")) {
-        images[name] = Slurp(root / "images" / "00000001" / name);
+        images[name] = ReadWholeFile(root / "images" / "00000001" / name);
       }
     } else {
       images = ReadTar(root / "shards" / "00000001.tar").members;
@@ -260,7 +258,7 @@ TEST(FileBatchOutputTest, APartialRedoKeepsTheItemsNotRedone) {
     EXPECT_EQ(images.count("0000000004.txt"), 1u);
     EXPECT_EQ(images.size(), 6u * 2 + 2);  // image + json each, captions of 2 and 4
 
-    std::istringstream lines(Slurp(root / "metadata" / "00000001.jsonl"));
+    std::istringstream lines(ReadWholeFile(root / "metadata" / "00000001.jsonl"));
     std::vector<std::uint64_t> ids;
     for (std::string line; std::getline(lines, line);) {
       nlohmann::json parsed = nlohmann::json::parse(line);
@@ -268,7 +266,8 @@ TEST(FileBatchOutputTest, APartialRedoKeepsTheItemsNotRedone) {
       EXPECT_EQ(parsed["status"], "ok") << line;
     }
     EXPECT_EQ(ids, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6}));
-    nlohmann::json stats = nlohmann::json::parse(Slurp(root / "stats" / "00000001.json"));
+    nlohmann::json stats =
+        nlohmann::json::parse(ReadWholeFile(root / "stats" / "00000001.json"));
     EXPECT_EQ(stats["items"], 6);
     EXPECT_EQ(stats["ok"], 6);
     EXPECT_EQ(stats["timings"]["download_ms"]["count"], 4);

@@ -14,12 +14,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
-std::string Slurp(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
+using testing::ReadWholeFile;
 
 std::size_t Count(const fs::path& dir) {
   std::size_t count = 0;
@@ -47,7 +42,7 @@ TEST(StagedFilesTest, NothingIsVisibleBeforePublish) {
     EXPECT_EQ(Count(dir.path()), 1u);  // the temporary file
     ASSERT_TRUE(staged.Publish().ok());
   }
-  EXPECT_EQ(Slurp(dir.File("a.json")), "{}");
+  EXPECT_EQ(ReadWholeFile(dir.File("a.json")), "{}");
   EXPECT_EQ(Count(dir.path()), 1u);
 }
 
@@ -76,7 +71,7 @@ TEST(StagedFilesTest, ADirectoryReplacesTheOldOneWhole) {
   ASSERT_TRUE(WritePlainFile(*sub / "new.jpg", "new").ok());
   ASSERT_TRUE(staged.Publish().ok());
   EXPECT_FALSE(fs::exists(dir.File("batch/old.jpg")));
-  EXPECT_EQ(Slurp(dir.File("batch/new.jpg")), "new");
+  EXPECT_EQ(ReadWholeFile(dir.File("batch/new.jpg")), "new");
   EXPECT_EQ(Count(dir.path()), 1u);  // the old directory is gone too
 }
 

@@ -10,10 +10,19 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 
 namespace sluice::testing {
+
+// The whole content of a file ("" if it cannot be read).
+inline std::string ReadWholeFile(const std::filesystem::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
 
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
 class TempDir {
@@ -35,7 +44,9 @@ class TempDir {
   const std::string& path() const { return path_; }
 
   // path() + "/" + name.
-  std::string File(std::string_view name) const { return path_ + "/" + std::string(name); }
+  std::string File(std::string_view name) const {
+    return path_ + "/" + std::string(name);
+  }
 
   // Writes `content` to the file `name` in the directory; returns its path.
   std::string Write(std::string_view name, std::string_view content) const {
