@@ -16,11 +16,12 @@
 # The corpus: IMAGES JPEGs of 200..1,200 px made from the face photos Debian ships
 # with dlib, served by nginx (one worker: it shares the 2 cores with sluice).
 #
-# Usage: bench/images_bench.sh BUILD_DIR [images] [urls]   (default 3000, 30000)
+# Usage: bench/images_bench.sh BUILD_DIR [images] [urls] [face_urls]
+#        (default 3000, 30000, 2000: the faces pipeline takes the first face_urls URLs)
 # BUILD_DIR needs sluice, sluice-make-corpus, sluice-image-cost, sluice-fault-server
 # (a build with tests and benchmarks on). Prints a Markdown table.
 set -euo pipefail
-build="$(cd "$1" && pwd)"; images="${2:-3000}"; urls="${3:-30000}"
+build="$(cd "$1" && pwd)"; images="${2:-3000}"; urls="${3:-30000}"; face_urls="${4:-2000}"
 src="$(cd "$(dirname "$0")/.." && pwd)"
 sluice="$build/sluice"
 source "$src/scripts/nginx_serve.sh"
@@ -105,7 +106,11 @@ echo "| img2dataset workload (fetch, decode, resize 256 border, jpg 95, tar) | $
 "$build/sluice-image-cost" "$src/pipelines/faces.yaml" "$work/corpus" >"$work/cost.txt"
 ceiling=$(awk '/^ceiling/ {print $2}' "$work/cost.txt")
 sed 's/^/  cost: /' "$work/cost.txt" >&2
+cp "$work/urls.txt" "$work/all-urls.txt"
+head -n "$face_urls" "$work/all-urls.txt" > "$work/urls.txt"
+saved_urls=$urls; urls=$face_urls
 run_sluice faces "$src/pipelines/faces.yaml" --set stages.fetch.max_host_connections=64
+urls=$saved_urls
 echo "| faces pipeline (fetch, decode, resize 640, HOG, jpg 90, tar) | $rate images/s | CPU-bound ceiling: $ceiling images/s | $(calc "round($rate / $ceiling, 2)") | $rss MiB |"
 
 # --- peak RSS with 5,000 transfers in flight ------------------------------------------------
