@@ -90,6 +90,9 @@ void EncodeStage::ProcessOne(Record& record) {
   }
   const auto size = static_cast<std::int64_t>(encoded.size());
   if (!options_.keep_body) record.Erase("body");
+  // Last use of the pixels (`image` points into them): a finished record waits for
+  // the rest of its batch, and decoded images would dominate the memory held.
+  if (!options_.keep_image) record.Erase(kImageField);
   record.Set("encoded", std::move(encoded));
   record.Set("ext", std::string(ext));
   record.Set("encoded_bytes", size);

@@ -8,6 +8,8 @@
 //          "encoded_bytes"  int64: the size of "encoded" (a result field)
 // Removes: "body", unless keep_body: the source bytes are not needed any more, and a
 //          batch in flight holds one copy fewer
+//          "image", unless keep_image: the pixels, for the same reason (a finished
+//          record waits in memory until its whole batch is done)
 // Fails:   kStage    no "image" payload (decode must run first), or OpenCV could not
 //                    encode it
 //
@@ -43,6 +45,7 @@ struct EncodeOptions {
   int quality = 95;                          // "quality": jpg and webp, 1..100
   int png_compression = 3;                   // "png_compression": png, 0..9
   bool keep_body = false;  // "keep_body": keep the source "body" bytes after encoding
+  bool keep_image = false;  // "keep_image": keep the "image" pixels after encoding
 };
 
 // The file extension of `format` ("jpg", "png", "webp"), also the "ext" field.

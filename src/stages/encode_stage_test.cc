@@ -160,6 +160,19 @@ TEST(EncodeStageTest, KeepBodyKeepsTheSourceBytes) {
   EXPECT_NE(record.Find("body"), nullptr);
 }
 
+TEST(EncodeStageTest, DropsBodyAndPixelsUnlessKept) {
+  const Record dropped =
+      Encoded(Decoded(Encode(Gradient(8, 8), ".jpg")), Format(EncodeFormat::kPng));
+  EXPECT_EQ(dropped.Find("body"), nullptr);
+  EXPECT_EQ(FindImage(dropped), nullptr);
+  EXPECT_NE(dropped.Find("encoded"), nullptr);
+  EncodeOptions keep = Format(EncodeFormat::kPng);
+  keep.keep_image = true;
+  const Record kept = Encoded(Decoded(Encode(Gradient(8, 8), ".jpg")), keep);
+  ASSERT_NE(FindImage(kept), nullptr);
+  EXPECT_EQ(FindImage(kept)->width(), 8);
+}
+
 TEST(EncodeStageTest, ARecordWithoutImageFails) {
   Record record(1, "http://example.com/a");
   EncodeStage(EncodeOptions{}).ProcessOne(record);

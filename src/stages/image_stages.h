@@ -15,6 +15,7 @@
 //            quality:     jpg and webp, 1..100, default 95
 //            png_compression: png, 0..9, default 3
 //            keep_body:   keep the source "body" bytes after encoding, default false
+//            keep_image:  keep the "image" pixels after encoding, default false
 #ifndef SLUICE_STAGES_IMAGE_STAGES_H_
 #define SLUICE_STAGES_IMAGE_STAGES_H_
 
