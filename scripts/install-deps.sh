@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config git
   # libraries
   libsqlite3-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
-  libfmt-dev libspdlog-dev zlib1g-dev libzstd-dev libxxhash-dev libopencv-dev
+  libfmt-dev libspdlog-dev zlib1g-dev libzstd-dev libxxhash-dev libopencv-dev libjpeg62-turbo-dev
   libcurl4-openssl-dev libssl-dev libarchive-dev libdlib-dev
   # data: Haar cascades, and dlib's annotated face photos (accuracy test, demo corpus)
   opencv-data libdlib19.1

@@ -66,10 +66,11 @@ void AsyncStageRunner::ThreadMain() {
 }
 
 void AsyncStageRunner::Pump() {
-  // Start() reads loop().Now() for its deadlines; it must not lag behind the time
-  // the records were taken, or a "sleep 100 ms" could complete in 99.9.
-  loop_->RefreshNow();
   for (;;) {
+    // Start() reads loop().Now() for its deadlines; it must not lag behind the time
+    // the records were taken (also a chunk taken in the previous turn of this
+    // loop), or a "sleep 100 ms" could complete in 99.9.
+    loop_->RefreshNow();
     StartPending();
     // Nothing in flight means no completion will add to the open chunk soon.
     if (in_flight_ == 0 && !open_.empty()) FlushOpen();

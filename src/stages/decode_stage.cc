@@ -15,6 +15,7 @@
 
 #include "src/stages/image.h"
 #include "src/stages/image_header.h"
+#include "src/stages/jpeg_decoder.h"
 
 namespace sluice {
 namespace {
@@ -59,17 +60,40 @@ cv::Mat ToBgr8(cv::Mat image) {
   }
 }
 
-}  // namespace
-
-int DecodeStage::ReducedScale(std::int64_t width, std::int64_t height,
-                              std::int64_t target_size) {
-  if (target_size <= 0) return 1;
-  const std::int64_t smaller = std::min(width, height);
-  for (int scale : {8, 4, 2}) {
-    if (smaller >= target_size * scale) return scale;
+// Applies an EXIF orientation (2..8) to stored pixels, as OpenCV's IMREAD_COLOR does.
+cv::Mat Orient(cv::Mat image, int orientation) {
+  cv::Mat out;
+  switch (orientation) {
+    case 2:  // mirrored
+      cv::flip(image, out, 1);
+      return out;
+    case 3:  // upside down
+      cv::flip(image, out, -1);
+      return out;
+    case 4:  // mirrored upside down
+      cv::flip(image, out, 0);
+      return out;
+    case 5:  // mirrored along the top-left to bottom-right diagonal
+      cv::transpose(image, out);
+      return out;
+    case 6:  // rotated 90 degrees clockwise to be upright
+      cv::transpose(image, out);
+      cv::flip(out, out, 1);
+      return out;
+    case 7:
+      cv::transpose(image, out);
+      cv::flip(out, out, -1);
+      return out;
+    case 8:  // rotated 90 degrees counter-clockwise to be upright
+      cv::transpose(image, out);
+      cv::flip(out, out, 0);
+      return out;
+    default:
+      return image;
   }
-  return 1;
 }
+
+}  // namespace
 
 void DecodeStage::ProcessOne(Record& record) {
   const Value* body_value = record.Find("body");
@@ -106,42 +130,43 @@ void DecodeStage::ProcessOne(Record& record) {
     return;
   }
 
-  int flags = cv::IMREAD_COLOR;
-  if (header->has_alpha) {
-    flags = cv::IMREAD_UNCHANGED;
-  } else if (header->format == ImageFormat::kJpeg) {
-    switch (ReducedScale(header->width, header->height, options_.target_size)) {
-      case 8:
-        flags = cv::IMREAD_REDUCED_COLOR_8;
-        break;
-      case 4:
-        flags = cv::IMREAD_REDUCED_COLOR_4;
-        break;
-      case 2:
-        flags = cv::IMREAD_REDUCED_COLOR_2;
-        break;
-      default:
-        break;
+  cv::Mat image;
+  int flags = cv::IMREAD_COLOR;  // when OpenCV decodes
+  if (header->format == ImageFormat::kJpeg) {
+    const std::int64_t side = options_.target_longer_side
+                                  ? std::max(header->width, header->height)
+                                  : std::min(header->width, header->height);
+    const int scale = JpegScaleEighths(side, options_.target_size);
+    JpegDecodeResult jpeg = DecodeJpeg(bytes, scale);
+    if (!jpeg.pixels.empty()) {
+      image = Orient(std::move(jpeg.pixels), header->orientation);
+    } else if (!jpeg.unsupported_color) {
+      record.Fail(FailureReason::kDecode,
+                  fmt::format("decode: jpeg ({} bytes): {}", bytes.size(), jpeg.error));
+      return;
     }
+  } else if (header->has_alpha) {
+    flags = cv::IMREAD_UNCHANGED;
   }
 
-  cv::Mat image;
-  try {
-    // imdecode wants a Mat; this one wraps the bytes without copying them.
-    const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1,
-                         const_cast<std::uint8_t*>(bytes.data()));
-    image = cv::imdecode(buffer, flags);
-    if (!image.empty() && image.type() != CV_8UC3) image = ToBgr8(std::move(image));
-  } catch (const cv::Exception& e) {
-    record.Fail(FailureReason::kDecode,
-                fmt::format("decode: {}: OpenCV: {}", format, e.what()));
-    return;
-  }
   if (image.empty()) {
-    record.Fail(FailureReason::kDecode,
-                fmt::format("decode: OpenCV could not decode the {} image ({} bytes)",
-                            format, bytes.size()));
-    return;
+    try {
+      // imdecode wants a Mat; this one wraps the bytes without copying them.
+      const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1,
+                           const_cast<std::uint8_t*>(bytes.data()));
+      image = cv::imdecode(buffer, flags);
+      if (!image.empty() && image.type() != CV_8UC3) image = ToBgr8(std::move(image));
+    } catch (const cv::Exception& e) {
+      record.Fail(FailureReason::kDecode,
+                  fmt::format("decode: {}: OpenCV: {}", format, e.what()));
+      return;
+    }
+    if (image.empty()) {
+      record.Fail(FailureReason::kDecode,
+                  fmt::format("decode: OpenCV could not decode the {} image ({} bytes)",
+                              format, bytes.size()));
+      return;
+    }
   }
 
   std::int64_t width = header->width;
@@ -156,7 +181,7 @@ void DecodeStage::ProcessOne(Record& record) {
       return;
     }
   } else if (header->orientation >= 5 && flags != cv::IMREAD_UNCHANGED) {
-    std::swap(width, height);  // IMREAD_COLOR applied a 90-degree EXIF rotation
+    std::swap(width, height);  // Orient() or IMREAD_COLOR made a 90-degree rotation
   }
 
   record.Set("width", width);

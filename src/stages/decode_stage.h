@@ -17,11 +17,15 @@
 //          kDecode    the header is unreadable or OpenCV cannot decode the bytes
 //
 // How pixels are made:
-//  - JPEG: cv::IMREAD_COLOR, which in OpenCV 4.x applies the EXIF orientation and
-//    converts grayscale and CMYK to BGR. With `target_size` set, a JPEG whose smaller
-//    side is at least 2, 4 or 8 times the target is decoded by libjpeg at 1/2, 1/4
-//    or 1/8 scale (IMREAD_REDUCED_COLOR_n): several times faster, and the smaller
-//    side still >= target_size.
+//  - JPEG: libjpeg-turbo directly (jpeg_decoder.h), BGR out, then the EXIF
+//    orientation applied. With `target_size` set, a JPEG larger than the target is
+//    decoded at the smallest scale of 1/8, 2/8 and 4/8 that keeps the side named by
+//    `target_side` at least target_size: `shorter` (the default) for resize modes
+//    that scale the shorter side (keep_ratio, center_crop), `longer` for `border`.
+//    A 1,200 x 900 photo bound for border 256 decodes at 2/8, as 300 x 225: the
+//    IDCT does most of the downscaling, several times faster than a full decode.
+//    CMYK and YCCK JPEGs, which libjpeg cannot make BGR, go through
+//    cv::IMREAD_COLOR at full size.
 //  - Images whose header announces alpha (PNG color type 4/6 or tRNS, WebP alpha):
 //    cv::IMREAD_UNCHANGED, then composited on white, as img2dataset does.
 //  - Everything else: cv::IMREAD_COLOR (16-bit is scaled to 8-bit by OpenCV).
@@ -45,6 +49,8 @@ namespace sluice {
 struct DecodeOptions {
   std::int64_t max_pixels = 80'000'000;  // "max_pixels": refuse larger images
   std::int64_t target_size = 0;  // "target_size": resize target side; 0: full decode
+  // "target_side": which side must stay >= target_size, `shorter` or `longer`.
+  bool target_longer_side = false;
 };
 
 class DecodeStage final : public CpuStage {
@@ -54,11 +60,6 @@ class DecodeStage final : public CpuStage {
   }
 
   void ProcessOne(Record& record) override;
-
-  // The libjpeg scale denominator (1, 2, 4 or 8) for a JPEG of this size: the
-  // largest whose reduced smaller side stays >= target_size. 1 when target_size <= 0.
-  static int ReducedScale(std::int64_t width, std::int64_t height,
-                          std::int64_t target_size);
 
  private:
   const DecodeOptions options_;

@@ -205,15 +205,6 @@ TEST(DecodeStageTest, TruncatedJpegDecodesWithPaddedRows) {
   ExpectDecoded(record, "jpeg", 256, 256);
 }
 
-TEST(DecodeStageTest, ReducedScale) {
-  EXPECT_EQ(DecodeStage::ReducedScale(4000, 3000, 0), 1);
-  EXPECT_EQ(DecodeStage::ReducedScale(4000, 3000, 256), 8);
-  EXPECT_EQ(DecodeStage::ReducedScale(4000, 3000, 512), 4);
-  EXPECT_EQ(DecodeStage::ReducedScale(4000, 3000, 1000), 2);
-  EXPECT_EQ(DecodeStage::ReducedScale(4000, 3000, 1501), 1);
-  EXPECT_EQ(DecodeStage::ReducedScale(3000, 4000, 375), 8);
-}
-
 TEST(DecodeStageTest, ReducedDecodeKeepsOriginalSize) {
   DecodeOptions options;
   options.target_size = 256;
@@ -223,11 +214,26 @@ TEST(DecodeStageTest, ReducedDecodeKeepsOriginalSize) {
   EXPECT_EQ(IntField(record, "height"), 1600);
   const ImagePayload* image = FindImage(record);
   ASSERT_NE(image, nullptr);
-  EXPECT_EQ(image->width(), 500);  // 1/4 scale: 1600 / 8 = 200 would be under 256
+  EXPECT_EQ(image->width(), 500);  // 2/8 scale: 1600 / 8 = 200 would be under 256
   EXPECT_EQ(image->height(), 400);
   EXPECT_GE(std::min(image->width(), image->height()), 256);
   EXPECT_EQ(image->original_width(), 2000);
   EXPECT_EQ(image->original_height(), 1600);
+  EXPECT_FALSE(image->source_pixels());
+  // With target_side: longer, only the longer side must stay >= the target.
+  options.target_longer_side = true;
+  options.target_size = 250;
+  const Record longer = Decode(Encode(Gradient(2000, 1600), ".jpg"), options);
+  ASSERT_FALSE(longer.failed()) << longer.error();
+  EXPECT_EQ(FindImage(longer)->width(), 250);  // 1/8: ceil(2000 * 1 / 8)
+  EXPECT_EQ(FindImage(longer)->height(), 200);
+  options.target_size = 300;
+  EXPECT_EQ(FindImage(Decode(Encode(Gradient(2000, 1600), ".jpg"), options))->width(),
+            500);  // 2/8: ceil(2000 * 2 / 8) = 500 >= 300
+  options.target_size = 1100;
+  EXPECT_EQ(FindImage(Decode(Encode(Gradient(2000, 1600), ".jpg"), options))->width(),
+            2000);  // 4/8 would give 1000
+  options.target_size = 256;
   // PNG has no scaled decode: full size.
   EXPECT_EQ(FindImage(Decode(Encode(Gradient(600, 600), ".png"), options))->width(), 600);
 }
@@ -272,6 +278,8 @@ TEST(DecodeStageTest, OptionsThroughRegistry) {
   EXPECT_TRUE(BuildImageStage("decode", {}).ok());
   EXPECT_TRUE(
       BuildImageStage("decode", {{"max_pixels", "1000"}, {"target_size", "256"}}).ok());
+  EXPECT_TRUE(BuildImageStage("decode", {{"target_side", "longer"}}).ok());
+  EXPECT_FALSE(BuildImageStage("decode", {{"target_side", "widest"}}).ok());
   EXPECT_FALSE(BuildImageStage("decode", {{"max_pixels", "0"}}).ok());
   EXPECT_FALSE(BuildImageStage("decode", {{"target_size", "-1"}}).ok());
   const auto unknown = BuildImageStage("decode", {{"max_pixel", "5"}});

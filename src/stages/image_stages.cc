@@ -15,6 +15,8 @@ Result<std::unique_ptr<Stage>> MakeDecode(StageOptions& options) {
   decode.max_pixels =
       options.GetInt("max_pixels", decode.max_pixels, 1, std::int64_t{1} << 40);
   decode.target_size = options.GetInt("target_size", 0, 0, 65536);
+  decode.target_longer_side =
+      options.GetChoice("target_side", "shorter", {"shorter", "longer"}) == "longer";
   return std::unique_ptr<Stage>(std::make_unique<DecodeStage>(decode));
 }
 

@@ -5,6 +5,8 @@
 //   decode   max_pixels:  refuse images over this many pixels, 1..2^40, default 8e7
 //            target_size: the resize target side, enabling reduced JPEG decoding,
 //                         0..65536, default 0 (off)
+//            target_side: shorter | longer, the side kept >= target_size (longer
+//                         for resize mode border), default shorter
 //   resize   size:        target side, 1..65536, default 256
 //            mode:        no | keep_ratio | center_crop | border, default keep_ratio
 //            resize_only_if_bigger: bool, default false

@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 #include <utility>
 
+#include "src/stages/area_resize.h"
 #include "src/stages/image.h"
 
 namespace sluice {
@@ -73,10 +74,14 @@ void ResizeStage::ProcessOne(Record& record) {
   if (act) {
     const ScaledSize scaled = ScaleForMode(pixels.cols, pixels.rows, size, mode);
     if (scaled.width != pixels.cols || scaled.height != pixels.rows) {
-      cv::Mat resized;
-      cv::resize(pixels, resized, cv::Size(scaled.width, scaled.height), 0, 0,
-                 downscale ? cv::INTER_AREA : cv::INTER_LANCZOS4);
-      pixels = std::move(resized);
+      const cv::Size to(scaled.width, scaled.height);
+      if (downscale) {
+        pixels = AreaResize(pixels, to);  // INTER_AREA's result, faster
+      } else {
+        cv::Mat resized;
+        cv::resize(pixels, resized, to, 0, 0, cv::INTER_LANCZOS4);
+        pixels = std::move(resized);
+      }
     }
     if (mode == ResizeMode::kCenterCrop) {
       // albumentations center_crop: offsets (side - size) / 2, rounded down. A side
