@@ -15,7 +15,7 @@
 
 #include "src/stages/image.h"
 #include "src/stages/image_header.h"
-#include "src/stages/jpeg_decoder.h"
+#include "src/stages/jpeg_codec.h"
 
 namespace sluice {
 namespace {

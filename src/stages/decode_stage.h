@@ -17,7 +17,7 @@
 //          kDecode    the header is unreadable or OpenCV cannot decode the bytes
 //
 // How pixels are made:
-//  - JPEG: libjpeg-turbo directly (jpeg_decoder.h), BGR out, then the EXIF
+//  - JPEG: libjpeg-turbo directly (jpeg_codec.h), BGR out, then the EXIF
 //    orientation applied. With `target_size` set, a JPEG larger than the target is
 //    decoded at the smallest scale of 1/8, 2/8 and 4/8 that keeps the side named by
 //    `target_side` at least target_size: `shorter` (the default) for resize modes

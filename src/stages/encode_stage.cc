@@ -9,6 +9,8 @@
 #include <variant>
 #include <vector>
 
+#include "src/stages/jpeg_codec.h"
+
 namespace sluice {
 namespace {
 
@@ -76,10 +78,17 @@ void EncodeStage::ProcessOne(Record& record) {
     }
     bool ok = false;
     std::string why;
-    try {
-      ok = cv::imencode(fmt::format(".{}", ext), image->pixels(), encoded, params);
-    } catch (const cv::Exception& e) {
-      why = fmt::format(": OpenCV: {}", e.what());
+    if (options_.format == EncodeFormat::kJpg && image->pixels().type() == CV_8UC3) {
+      JpegEncodeResult jpeg = EncodeJpeg(image->pixels(), options_.quality);
+      ok = !jpeg.bytes.empty();
+      encoded = std::move(jpeg.bytes);
+      if (!ok) why = ": " + jpeg.error;
+    } else {
+      try {
+        ok = cv::imencode(fmt::format(".{}", ext), image->pixels(), encoded, params);
+      } catch (const cv::Exception& e) {
+        why = fmt::format(": OpenCV: {}", e.what());
+      }
     }
     if (!ok) {
       record.Fail(FailureReason::kStage,

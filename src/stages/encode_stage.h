@@ -20,7 +20,8 @@
 // Options quality and png_compression then do not apply.
 //
 // Formats and their options (OpenCV's imencode parameters):
-//   jpg   quality 1..100 (IMWRITE_JPEG_QUALITY), default 95
+//   jpg   quality 1..100 (IMWRITE_JPEG_QUALITY), default 95; encoded by libjpeg-turbo
+//         directly (jpeg_codec.h), the same bytes as imencode, faster
 //   png   png_compression 0..9 (IMWRITE_PNG_COMPRESSION, zlib level), default 3;
 //         lossless whatever the level
 //   webp  quality 1..100 (IMWRITE_WEBP_QUALITY, lossy), default 95

@@ -1,8 +1,9 @@
-#include "src/stages/jpeg_decoder.h"
+#include "src/stages/jpeg_codec.h"
 
 #include <algorithm>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 // jpeglib.h needs FILE and size_t declared first.
 #include <jpeglib.h>
 
@@ -82,7 +83,59 @@ bool ReadRows(jpeg_decompress_struct* info, ErrorManager* errors, std::uint8_t* 
   return true;
 }
 
+// Compresses every row of `pixels` into libjpeg's memory destination.
+bool RunEncode(jpeg_compress_struct* info, ErrorManager* errors, const cv::Mat* pixels,
+               int quality, unsigned char** out, unsigned long* size) {
+  if (setjmp(errors->jump) != 0) return false;
+  jpeg_create_compress(info);
+  jpeg_mem_dest(info, out, size);
+  info->image_width = static_cast<JDIMENSION>(pixels->cols);
+  info->image_height = static_cast<JDIMENSION>(pixels->rows);
+  info->input_components = 3;
+  info->in_color_space = JCS_EXT_BGR;
+  jpeg_set_defaults(info);
+  jpeg_set_quality(info, quality, TRUE);
+  jpeg_start_compress(info, TRUE);
+  while (info->next_scanline < info->image_height) {
+    // libjpeg does not write through the row pointer.
+    JSAMPROW row = const_cast<JSAMPROW>(pixels->ptr<std::uint8_t>(
+        static_cast<int>(info->next_scanline)));
+    jpeg_write_scanlines(info, &row, 1);
+  }
+  jpeg_finish_compress(info);
+  return true;
+}
+
 }  // namespace
+
+JpegEncodeResult EncodeJpeg(const cv::Mat& pixels, int quality) {
+  JpegEncodeResult result;
+  if (pixels.type() != CV_8UC3 || pixels.empty()) {
+    result.error = "not an 8-bit BGR image";
+    return result;
+  }
+  jpeg_compress_struct info{};
+  ErrorManager errors{};
+  info.err = jpeg_std_error(&errors.pub);
+  errors.pub.error_exit = OnError;
+  errors.pub.emit_message = OnMessage;
+  unsigned char* out = nullptr;  // malloc'ed by libjpeg's memory destination
+  unsigned long size = 0;
+  struct Cleanup {
+    jpeg_compress_struct* info;
+    unsigned char** out;
+    ~Cleanup() {
+      jpeg_destroy_compress(info);
+      std::free(*out);
+    }
+  } cleanup{&info, &out};
+  if (!RunEncode(&info, &errors, &pixels, std::clamp(quality, 1, 100), &out, &size)) {
+    result.error = std::string("libjpeg: ") + errors.message;
+    return result;
+  }
+  result.bytes.assign(out, out + size);
+  return result;
+}
 
 int JpegScaleEighths(std::int64_t side, std::int64_t target) {
   if (target <= 0 || side <= target) return 8;

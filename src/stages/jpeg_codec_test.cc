@@ -1,4 +1,4 @@
-#include "src/stages/jpeg_decoder.h"
+#include "src/stages/jpeg_codec.h"
 
 #include <gtest/gtest.h>
 
@@ -167,6 +167,28 @@ TEST(JpegDecoderTest, TooManyProgressiveScansAreRefused) {
   // The same picture in a few scans decodes.
   const Bytes plain = EncodeWithLibjpeg(16, 16, 1, JCS_GRAYSCALE);
   EXPECT_FALSE(DecodeJpeg(plain, 8).pixels.empty());
+}
+
+TEST(JpegEncoderTest, SameBytesAsOpenCv) {
+  const cv::Mat image = Gradient(257, 131);
+  for (int quality : {50, 90, 95}) {
+    const JpegEncodeResult ours = EncodeJpeg(image, quality);
+    ASSERT_FALSE(ours.bytes.empty()) << ours.error;
+    EXPECT_EQ(ours.bytes, Encode(image, ".jpg", {cv::IMWRITE_JPEG_QUALITY, quality}))
+        << "quality " << quality;
+  }
+  // A view into a larger image (rows not contiguous) encodes its own pixels only.
+  const cv::Mat view = image(cv::Rect(10, 5, 100, 60));
+  const JpegEncodeResult cropped = EncodeJpeg(view, 90);
+  ASSERT_FALSE(cropped.bytes.empty());
+  const JpegDecodeResult back = DecodeJpeg(cropped.bytes, 8);
+  EXPECT_EQ(back.pixels.size(), cv::Size(100, 60));
+}
+
+TEST(JpegEncoderTest, OtherTypesAreRefused) {
+  EXPECT_FALSE(EncodeJpeg(cv::Mat(10, 10, CV_8UC1), 90).error.empty());
+  EXPECT_FALSE(EncodeJpeg(cv::Mat(), 90).error.empty());
+  EXPECT_TRUE(EncodeJpeg(cv::Mat(), 90).bytes.empty());
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// JPEG to 8-bit BGR pixels with libjpeg-turbo directly, at scale 1/8, 2/8, 4/8 or 1.
+// JPEG with libjpeg-turbo directly: decoding to 8-bit BGR at scale 1/8, 2/8, 4/8
+// or 1, and encoding from BGR.
 //
 // Why not cv::imdecode: it decodes through an extra conversion pass (a full-size
 // decode costs 1.8x libjpeg's own time on the benchmark corpus) and applies the
@@ -9,6 +10,11 @@
 // inverse DCTs: 3/8 costs more than 4/8 and 5/8 to 7/8 more than a full decode
 // (measured: 7/8 at 2x the time of 8/8), so those are never used.
 //
+// Encoding: the same bytes as cv::imencode(".jpg") with IMWRITE_JPEG_QUALITY (both
+// are libjpeg with its defaults and 4:2:0 chroma), without OpenCV's row-by-row
+// colour conversion: libjpeg reads BGR itself. About 25% less time for a 256 px
+// image.
+//
 // Hostile input: libjpeg reports fatal errors through a longjmp, caught here and
 // turned into a message; warnings (a truncated file, whose missing rows libjpeg
 // fills with gray) are not errors, as with OpenCV. Progressive files are limited to
@@ -16,13 +22,14 @@
 // minutes of CPU (libjpeg-turbo's own advice for untrusted input).
 //
 // Pure functions, thread-safe.
-#ifndef SLUICE_STAGES_JPEG_DECODER_H_
-#define SLUICE_STAGES_JPEG_DECODER_H_
+#ifndef SLUICE_STAGES_JPEG_CODEC_H_
+#define SLUICE_STAGES_JPEG_CODEC_H_
 
 #include <cstdint>
 #include <opencv2/core.hpp>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace sluice {
 
@@ -41,9 +48,17 @@ struct JpegDecodeResult {
 
 inline constexpr int kMaxScans = 500;
 
+struct JpegEncodeResult {
+  std::vector<std::uint8_t> bytes;  // empty on failure
+  std::string error;
+};
+
+// Encodes CV_8UC3 BGR `pixels` at `quality` (1..100, clamped).
+JpegEncodeResult EncodeJpeg(const cv::Mat& pixels, int quality);
+
 // Decodes `bytes` at scale `scale_eighths`/8 (1..8, clamped; any M works, see above).
 JpegDecodeResult DecodeJpeg(std::span<const std::uint8_t> bytes, int scale_eighths);
 
 }  // namespace sluice
 
-#endif  // SLUICE_STAGES_JPEG_DECODER_H_
+#endif  // SLUICE_STAGES_JPEG_CODEC_H_
