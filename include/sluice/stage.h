@@ -48,8 +48,8 @@ class CpuStage : public Stage {
   virtual void ProcessOne(Record& record) { (void)record; }
 };
 
-// Timers and file descriptor readiness for asynchronous stages. Every method must be
-// called on the loop's own thread, and every callback runs on it.
+// Timers and file descriptor readiness for asynchronous stages. Every method but
+// Post() must be called on the loop's own thread, and every callback runs on it.
 class EventLoop {
  public:
   using Clock = std::chrono::steady_clock;
@@ -71,6 +71,11 @@ class EventLoop {
                          std::function<void(std::uint32_t)> callback) = 0;
   // Stops watching `fd`. Safe to call from inside the fd's own callback.
   virtual void UnwatchFd(int fd) = 0;
+
+  // Runs `fn` on the loop thread during a coming iteration, in the order posted:
+  // how a stage's own helper threads hand work back to it. Thread-safe. Functions
+  // still queued when the loop is destroyed are destroyed without running.
+  virtual void Post(std::function<void()> fn) = 0;
 };
 
 // What an AsyncStage sees of the runtime.

@@ -69,10 +69,8 @@ class EpollEventLoop final : public EventLoop {
   // Makes the current or next RunOnce() return without waiting. Thread-safe, cheap
   // when a wake-up is already pending (no system call).
   void Wake();
-  // Runs `fn` on the loop thread during a coming iteration, in the order posted.
-  // Functions still queued when the loop is destroyed are destroyed without running.
-  // Thread-safe.
-  void Post(std::function<void()> fn);
+  // EventLoop::Post: thread-safe.
+  void Post(std::function<void()> fn) override;
 
  private:
   struct HeapEntry {

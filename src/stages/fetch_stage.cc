@@ -2,19 +2,15 @@
 
 #include <curl/curl.h>
 #include <fmt/format.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 
 #include <algorithm>
-#include <array>
 #include <charconv>
-#include <cstring>
 #include <mutex>
-#include <optional>
 #include <utility>
 
+#include "src/stages/fetch_transfer.h"
+#include "src/stages/fetch_worker.h"
 #include "src/stages/http_headers.h"
-#include "src/stages/ssrf_guard.h"
 
 namespace sluice {
 namespace {
@@ -25,19 +21,6 @@ using std::chrono::milliseconds;
 void GlobalInitCurl() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-bool IsRedirectStatus(long status) {
-  return status == 301 || status == 302 || status == 303 || status == 307 ||
-         status == 308;
-}
-
-bool IsTransientStatus(long status) {
-  return status == 408 || status == 429 || status >= 500;
-}
-
-FailureReason StatusReason(long status) {
-  return status >= 500 ? FailureReason::kHttp5xx : FailureReason::kHttp4xx;
 }
 
 // The failure reason of a curl result that is not our own abort.
@@ -98,337 +81,53 @@ std::int64_t ToMs(LoopClock::duration d) {
 
 }  // namespace
 
-// --- per-record state -------------------------------------------------------------
-
-struct FetchStage::Transfer {
-  FetchStage* stage = nullptr;
-  Record record;
-  std::string host;  // the URL's host: the politeness key
-  CURL* easy = nullptr;
-  bool in_curl = false;          // added to the multi handle
-  bool holds_host_slot = false;  // counted in hosts_[host].active
-  EventLoop::TimerId retry_timer = 0;
-  int attempts = 0;
-  LoopClock::time_point started;   // first attempt
-  LoopClock::time_point deadline;  // started + item_timeout
-
-  // Per response (header block); reset at each one: redirects and 1xx come first.
-  std::string content_type;
-  std::string robots_value;  // the X-Robots-Tag value that opted out, if any
-  std::optional<milliseconds> retry_after;
-  std::optional<std::int64_t> content_length;
-  bool has_location = false;
-
-  // Per attempt.
-  // Set when a callback stopped the transfer on purpose (curl then reports
-  // CURLE_WRITE_ERROR); wins over curl's own result.
-  FailureReason abort_reason = FailureReason::kNone;
-  std::string abort_message;
-  bool abort_transient = false;
-  // Set when the address rule refused a socket. With several addresses per host
-  // another may still connect; only a failed connection is reported as forbidden.
-  std::string forbidden_message;
-  Bytes body;
-  std::array<char, CURL_ERROR_SIZE> error{};
-
-  void ResetResponse() {
-    content_type.clear();
-    robots_value.clear();
-    retry_after.reset();
-    content_length.reset();
-    has_location = false;
-  }
-
-  void ResetAttempt() {
-    ResetResponse();
-    abort_reason = FailureReason::kNone;
-    abort_message.clear();
-    abort_transient = false;
-    forbidden_message.clear();
-    body.clear();
-    error[0] = '\0';
-  }
-
-  // Stops the transfer from a callback with `reason`.
-  void Abort(FailureReason reason, std::string message, bool transient = false) {
-    abort_reason = reason;
-    abort_message = std::move(message);
-    abort_transient = transient;
-  }
-};
-
-// --- the multi handle ------------------------------------------------------------
-
-class FetchStage::Curl {
- public:
-  Curl(FetchStage& stage, EventLoop& loop) : stage_(stage), loop_(loop) {
-    multi_ = curl_multi_init();
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Curl::OnSocket);
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Curl::OnTimer);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
-    curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-    // Keep an idle connection per possible transfer, so keep-alive pays off.
-    curl_multi_setopt(
-        multi_, CURLMOPT_MAXCONNECTS,
-        static_cast<long>(std::min<std::size_t>(stage.options_.max_in_flight, 10'000)));
-    for (const std::string& pin : stage.options_.resolve) {
-      resolve_ = curl_slist_append(resolve_, pin.c_str());
-    }
-  }
-
-  ~Curl() {
-    shutting_down_ = true;
-    if (timer_ != 0) loop_.CancelTimer(timer_);
-    for (CURL* easy : idle_) curl_easy_cleanup(easy);
-    curl_multi_cleanup(multi_);
-    for (int fd : watched_) loop_.UnwatchFd(fd);
-    curl_slist_free_all(resolve_);
-  }
-
-  Curl(const Curl&) = delete;
-  Curl& operator=(const Curl&) = delete;
-
-  // An easy handle, reused when possible.
-  CURL* TakeEasy() {
-    if (idle_.empty()) return curl_easy_init();
-    CURL* easy = idle_.back();
-    idle_.pop_back();
-    curl_easy_reset(easy);
-    return easy;
-  }
-  void ReturnEasy(CURL* easy) { idle_.push_back(easy); }
-
-  void Add(Transfer* t) {
-    t->in_curl = true;
-    CURLMcode code = curl_multi_add_handle(multi_, t->easy);
-    if (code != CURLM_OK) {
-      // Reported from a timer, never from inside the caller's own bookkeeping.
-      t->in_curl = false;
-      t->Abort(FailureReason::kInternal,
-               fmt::format("curl_multi_add_handle: {}", curl_multi_strerror(code)));
-      loop_.AddTimer(milliseconds(0),
-                     [this, t] { stage_.AttemptDone(t, CURLE_FAILED_INIT); });
-    }
-  }
-
-  void Remove(Transfer* t) {
-    if (!t->in_curl) return;
-    t->in_curl = false;
-    curl_multi_remove_handle(multi_, t->easy);
-  }
-
-  const curl_slist* resolve() const { return resolve_; }
-
-  // Header lines of every response of a transfer (redirects included).
-  static std::size_t OnHeader(char* data, std::size_t size, std::size_t count,
-                              void* userp) {
-    auto* t = static_cast<Transfer*>(userp);
-    const std::size_t length = size * count;
-    const std::string_view line(data, length);
-    if (line.starts_with("HTTP/")) {
-      t->ResetResponse();
-    } else if (line == "\r\n" || line == "\n") {
-      return HeadersEnded(t) ? length : 0;
-    } else if (std::optional<HeaderField> field = ParseHeaderLine(line)) {
-      const FetchOptions& options = t->stage->options_;
-      if (EqualsIgnoreCase(field->name, "content-type")) {
-        t->content_type = MediaType(field->value);
-      } else if (EqualsIgnoreCase(field->name, "retry-after")) {
-        t->retry_after = ParseRetryAfter(field->value, std::chrono::system_clock::now());
-      } else if (EqualsIgnoreCase(field->name, "location")) {
-        t->has_location = !field->value.empty();
-      } else if (EqualsIgnoreCase(field->name, "content-length")) {
-        std::int64_t value = 0;
-        auto [end, error] = std::from_chars(
-            field->value.data(), field->value.data() + field->value.size(), value);
-        if (error == std::errc() && value >= 0) t->content_length = value;
-      } else if (EqualsIgnoreCase(field->name, "x-robots-tag") &&
-                 RobotsTagForbids(field->value, options.robots_name,
-                                  options.robots_directives)) {
-        t->robots_value = std::string(field->value);
-      }
-    }
-    return length;
-  }
-
-  // Body bytes of the final response.
-  static std::size_t OnBody(char* data, std::size_t size, std::size_t count,
-                            void* userp) {
-    auto* t = static_cast<Transfer*>(userp);
-    const std::size_t length = size * count;
-    const std::int64_t max_bytes = t->stage->options_.max_bytes;
-    if (static_cast<std::int64_t>(t->body.size() + length) > max_bytes) {
-      t->Abort(FailureReason::kTooLarge,
-               fmt::format("body over max_bytes ({} bytes)", max_bytes));
-      return 0;
-    }
-    const auto* bytes = reinterpret_cast<const std::uint8_t*>(data);
-    t->body.insert(t->body.end(), bytes,
-                   bytes + length);  // a memmove, unlike char to uint8_t
-    return length;
-  }
-
-  // Every socket curl opens for a transfer: the address rule (ssrf_guard.h).
-  static curl_socket_t OnOpenSocket(void* userp, curlsocktype purpose,
-                                    curl_sockaddr* address) {
-    (void)purpose;
-    auto* t = static_cast<Transfer*>(userp);
-    if (IsNonPublicAddress(&address->addr, address->addrlen)) {
-      t->forbidden_message = fmt::format(
-          "address {} is not public (the pipeline may set allow_private_networks)",
-          AddressText(&address->addr, address->addrlen));
-      return CURL_SOCKET_BAD;
-    }
-    return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-  }
-
- private:
-  // The end of a response's headers: decides whether to read its body.
-  static bool HeadersEnded(Transfer* t) {
-    const FetchOptions& options = t->stage->options_;
-    long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 100 && status < 200) return true;  // informational: more follows
-    if (IsRedirectStatus(status) && t->has_location && options.max_redirects > 0) {
-      return true;  // curl follows it (and enforces max_redirects)
-    }
-    if (IsRedirectStatus(status) || (status >= 300 && status < 400)) {
-      t->Abort(FailureReason::kStage, fmt::format("HTTP {} without a Location", status));
-      return false;
-    }
-    if (status < 200 || status > 299) {
-      std::string message = fmt::format("HTTP {}", status);
-      if (t->retry_after.has_value()) {
-        message += fmt::format(" (Retry-After {} ms)", t->retry_after->count());
-      }
-      t->Abort(StatusReason(status), std::move(message), IsTransientStatus(status));
-      return false;
-    }
-    if (!t->robots_value.empty()) {
-      t->Abort(FailureReason::kOptOut,
-               fmt::format("X-Robots-Tag '{}' opts out", t->robots_value));
-      return false;
-    }
-    if (!t->content_type.empty() &&
-        !MediaTypeAllowed(t->content_type, options.content_types)) {
-      t->Abort(FailureReason::kNotImage,
-               fmt::format("Content-Type {} is not accepted", t->content_type));
-      return false;
-    }
-    if (t->content_length.has_value()) {
-      if (*t->content_length > options.max_bytes) {
-        t->Abort(FailureReason::kTooLarge,
-                 fmt::format("Content-Length {} is over max_bytes ({})",
-                             *t->content_length, options.max_bytes));
-        return false;
-      }
-      t->body.reserve(static_cast<std::size_t>(*t->content_length));
-    }
-    return true;
-  }
-
- public:
- private:
-  static int OnSocket(CURL* easy, curl_socket_t fd, int what, void* userp,
-                      void* socketp) {
-    (void)easy;
-    (void)socketp;
-    auto* self = static_cast<Curl*>(userp);
-    if (self->shutting_down_) return 0;
-    if (what == CURL_POLL_REMOVE) {
-      self->loop_.UnwatchFd(fd);
-      self->watched_.erase(fd);
-      return 0;
-    }
-    std::uint32_t events = 0;
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= EPOLLIN;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= EPOLLOUT;
-    auto on_ready = [self, fd](std::uint32_t ready) {
-      int mask = 0;
-      if ((ready & EPOLLIN) != 0) mask |= CURL_CSELECT_IN;
-      if ((ready & EPOLLOUT) != 0) mask |= CURL_CSELECT_OUT;
-      if ((ready & (EPOLLERR | EPOLLHUP)) != 0) mask |= CURL_CSELECT_ERR;
-      self->Action(fd, mask);
-    };
-    Status watched = self->loop_.WatchFd(fd, events, on_ready);
-    if (!watched.ok()) {
-      // A closed fd whose number was reused is no longer in the epoll set: forget
-      // the stale watch and add it afresh.
-      self->loop_.UnwatchFd(fd);
-      watched = self->loop_.WatchFd(fd, events, on_ready);
-    }
-    if (!watched.ok()) return -1;  // curl fails the transfer using this socket
-    self->watched_.insert(fd);
-    return 0;
-  }
-
-  static int OnTimer(CURLM* multi, long timeout_ms, void* userp) {
-    (void)multi;
-    auto* self = static_cast<Curl*>(userp);
-    if (self->shutting_down_) return 0;
-    if (self->timer_ != 0) {
-      self->loop_.CancelTimer(self->timer_);
-      self->timer_ = 0;
-    }
-    if (timeout_ms < 0) return 0;
-    self->timer_ = self->loop_.AddTimer(milliseconds(timeout_ms), [self] {
-      self->timer_ = 0;
-      self->Action(CURL_SOCKET_TIMEOUT, 0);
-    });
-    return 0;
-  }
-
-  void Action(curl_socket_t fd, int mask) {
-    int running = 0;
-    curl_multi_socket_action(multi_, fd, mask, &running);
-    int left = 0;
-    while (CURLMsg* message = curl_multi_info_read(multi_, &left)) {
-      if (message->msg != CURLMSG_DONE) continue;
-      Transfer* t = nullptr;
-      curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &t);
-      const CURLcode result = message->data.result;
-      Remove(t);  // invalidates `message`
-      stage_.AttemptDone(t, result);
-    }
-  }
-
-  FetchStage& stage_;
-  EventLoop& loop_;
-  CURLM* multi_ = nullptr;
-  curl_slist* resolve_ = nullptr;
-  EventLoop::TimerId timer_ = 0;
-  std::vector<CURL*> idle_;
-  std::unordered_set<int> watched_;
-  bool shutting_down_ = false;
-};
-
-// --- FetchStage ---------------------------------------------------------------------
+// --- FetchStage -------------------------------------------------------------------
 
 FetchStage::FetchStage(FetchOptions options) : options_(std::move(options)) {
   GlobalInitCurl();
 }
 
 FetchStage::~FetchStage() {
-  // The loop no longer runs. Detach every transfer from curl before the multi
-  // handle goes; their records are dropped (the runtime was aborted).
+  // The loop no longer runs. Stop the I/O threads first (they detach the transfers
+  // still in curl), then drop every record (the runtime was aborted).
+  workers_.clear();
   for (auto& [raw, t] : transfers_) {
     if (t->retry_timer != 0 && ctx_ != nullptr) ctx_->loop().CancelTimer(t->retry_timer);
-    if (curl_ != nullptr) curl_->Remove(t.get());
-    if (t->easy != nullptr) curl_easy_cleanup(t->easy);
   }
   transfers_.clear();
-  curl_.reset();
+  dns_.reset();
+}
+
+bool FetchStage::StartWorkers() {
+  dns_ = std::make_unique<CurlDnsShare>();
+  for (std::size_t i = 0; i < options_.io_threads; ++i) {
+    auto worker = FetchWorker::Start(options_, *dns_, [this](FetchTransfer* t, int code) {
+      AttemptEnded(t, code);
+    });
+    if (!worker.ok()) {
+      error_ = worker.status().ToString();
+      workers_.clear();
+      return false;
+    }
+    workers_.push_back(std::move(worker).value());
+  }
+  worker_load_.assign(workers_.size(), 0);
+  return true;
 }
 
 void FetchStage::Start(Record record, AsyncContext& ctx) {
   if (ctx_ == nullptr) {
     ctx_ = &ctx;
-    curl_ = std::make_unique<Curl>(*this, ctx.loop());
+    StartWorkers();
   }
-  auto owned = std::make_unique<Transfer>();
-  Transfer* t = owned.get();
-  t->stage = this;
+  if (workers_.empty()) {
+    record.Fail(FailureReason::kInternal, "fetch: " + error_);
+    ctx.Complete(std::move(record));
+    return;
+  }
+  auto owned = std::make_unique<FetchTransfer>();
+  FetchTransfer* t = owned.get();
+  t->options = &options_;
   t->record = std::move(record);
   t->started = ctx.loop().Now();
   t->deadline = t->started + options_.item_timeout;
@@ -463,7 +162,7 @@ void FetchStage::Start(Record record, AsyncContext& ctx) {
   Admit(t);
 }
 
-void FetchStage::Admit(Transfer* t) {
+void FetchStage::Admit(FetchTransfer* t) {
   HostQueue& queue = hosts_[t->host];
   if (queue.active >= options_.max_host_connections) {
     queue.waiting.push_back(t);
@@ -474,7 +173,7 @@ void FetchStage::Admit(Transfer* t) {
   Launch(t);
 }
 
-void FetchStage::ReleaseHost(Transfer* t) {
+void FetchStage::ReleaseHost(FetchTransfer* t) {
   if (!t->holds_host_slot) return;
   t->holds_host_slot = false;
   const std::string host = t->host;  // `t` may be freed below
@@ -486,7 +185,7 @@ void FetchStage::ReleaseHost(Transfer* t) {
   const LoopClock::time_point now = ctx_->loop().Now();
   while (it != hosts_.end() && !it->second.waiting.empty() &&
          it->second.active < options_.max_host_connections) {
-    Transfer* next = it->second.waiting.front();
+    FetchTransfer* next = it->second.waiting.front();
     it->second.waiting.pop_front();
     if (next->deadline <= now) {
       next->record.Fail(FailureReason::kTimeout,
@@ -506,7 +205,7 @@ void FetchStage::ReleaseHost(Transfer* t) {
   }
 }
 
-void FetchStage::Launch(Transfer* t) {
+void FetchStage::Launch(FetchTransfer* t) {
   const LoopClock::time_point now = ctx_->loop().Now();
   const LoopClock::duration left = t->deadline - now;
   if (left <= milliseconds(0)) {
@@ -517,57 +216,39 @@ void FetchStage::Launch(Transfer* t) {
     return;
   }
   t->attempts++;
-  t->ResetAttempt();
-  if (t->easy == nullptr) t->easy = curl_->TakeEasy();
-  CURL* easy = t->easy;
-  const long attempt_ms = static_cast<long>(
+  t->attempt_timeout_ms = static_cast<long>(
       std::max<std::int64_t>(1, std::min(ToMs(left), options_.timeout.count())));
-  curl_easy_setopt(easy, CURLOPT_URL, t->record.url().c_str());
-  curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
-  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error.data());
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, options_.max_redirects > 0 ? 1L : 0L);
-  curl_easy_setopt(easy, CURLOPT_MAXREDIRS, static_cast<long>(options_.max_redirects));
-  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(options_.connect_timeout.count()));
-  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, attempt_ms);
-  if (options_.low_speed_seconds > 0) {
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT,
-                     static_cast<long>(options_.low_speed_bytes));
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
-                     static_cast<long>(options_.low_speed_seconds));
-  }
-  // max_bytes is enforced by the header and body callbacks (not CURLOPT_MAXFILESIZE,
-  // which would fail before the headers could be checked for other reasons).
-  curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
-  curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
-                   options_.http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
-  curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
-  curl_easy_setopt(easy, CURLOPT_DNS_CACHE_TIMEOUT,
-                   static_cast<long>(options_.dns_cache.count()));
-  curl_easy_setopt(easy, CURLOPT_PROXY, options_.proxy.c_str());
-  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
-  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
-  if (curl_->resolve() != nullptr) {
-    curl_easy_setopt(easy, CURLOPT_RESOLVE, const_cast<curl_slist*>(curl_->resolve()));
-  }
-  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Curl::OnHeader);
-  curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Curl::OnBody);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
-  if (!options_.allow_private_networks) {
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Curl::OnOpenSocket);
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t);
-  }
-  curl_->Add(t);
+  const auto least = std::min_element(worker_load_.begin(), worker_load_.end());
+  t->worker = static_cast<std::size_t>(least - worker_load_.begin());
+  ++*least;
+  workers_[t->worker]->Launch(t);  // `t` is the worker's until it reports back
 }
 
-void FetchStage::AttemptDone(Transfer* t, int curl_code) {
+void FetchStage::AttemptEnded(FetchTransfer* t, int curl_code) {
+  bool post = false;
+  {
+    std::lock_guard<std::mutex> lock(ended_mu_);
+    post = ended_.empty();  // else a HandleEndedAttempts() is already queued
+    ended_.emplace_back(t, curl_code);
+  }
+  if (post) ctx_->loop().Post([this] { HandleEndedAttempts(); });
+}
+
+void FetchStage::HandleEndedAttempts() {
+  std::vector<std::pair<FetchTransfer*, int>> ended;
+  {
+    std::lock_guard<std::mutex> lock(ended_mu_);
+    ended.swap(ended_);
+  }
+  for (const auto& [t, code] : ended) {
+    --worker_load_[t->worker];
+    AttemptDone(t, code);
+  }
+}
+
+void FetchStage::AttemptDone(FetchTransfer* t, int curl_code) {
   const auto code = static_cast<CURLcode>(curl_code);
-  long status = 0;
-  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  const long status = t->status;
 
   FailureReason reason = FailureReason::kNone;
   std::string message;
@@ -593,21 +274,18 @@ void FetchStage::AttemptDone(Transfer* t, int curl_code) {
 
   if (reason == FailureReason::kNone) {
     Record& record = t->record;
-    char* effective = nullptr;
-    curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &effective);
     record.Set("http_status", static_cast<std::int64_t>(status));
     record.Set("content_type", t->content_type);
     record.Set("bytes", static_cast<std::int64_t>(t->body.size()));
     record.Set("download_ms", ToMs(ctx_->loop().Now() - t->started));
     record.Set("attempts", static_cast<std::int64_t>(t->attempts));
-    if (effective != nullptr && record.url() != effective) {
-      record.Set("final_url", std::string(effective));
+    if (!t->effective_url.empty() && record.url() != t->effective_url) {
+      record.Set("final_url", std::move(t->effective_url));
     }
     record.Set("body", std::move(t->body));
     Finish(t);
     return;
   }
-
   // A retry, if allowed and it fits the caps; else the last attempt's reason stands.
   if (transient && t->attempts <= options_.retries) {
     const std::int64_t base = options_.retry_base.count();
@@ -639,12 +317,7 @@ void FetchStage::AttemptDone(Transfer* t, int curl_code) {
   Finish(t);
 }
 
-void FetchStage::Finish(Transfer* t) {
-  if (t->easy != nullptr) {
-    curl_->Remove(t);
-    curl_->ReturnEasy(t->easy);
-    t->easy = nullptr;
-  }
+void FetchStage::Finish(FetchTransfer* t) {
   Record record = std::move(t->record);
   ReleaseHost(t);  // may launch the host's next transfer
   transfers_.erase(t);
@@ -714,6 +387,11 @@ Result<std::unique_ptr<Stage>> MakeFetch(StageOptions& options) {
   if (fetch.retry_base > fetch.retry_max) {
     options.AddError("retry_base_ms", "must not be over retry_max_ms");
   }
+  fetch.io_threads = static_cast<std::size_t>(
+      options.GetInt("io_threads", static_cast<std::int64_t>(fetch.io_threads), 1, 64));
+  // curl's own bounds for CURLOPT_BUFFERSIZE.
+  fetch.recv_buffer_bytes =
+      options.GetInt("recv_buffer_bytes", fetch.recv_buffer_bytes, 1024, 10 << 20);
   fetch.allow_private_networks = options.pipeline().allow_private_networks;
   return std::unique_ptr<Stage>(std::make_unique<FetchStage>(std::move(fetch)));
 }

@@ -19,11 +19,13 @@
 //                       the body is read)
 //          not_image    a Content-Type outside `content_types`
 //
-// How it works. One libcurl multi handle per stage instance, driven through curl's
-// socket API on the runtime's event loop: curl says which sockets to watch
-// (EventLoop::WatchFd) and when to wake it (one loop timer); the loop calls
-// curl_multi_socket_action for what became ready. Easy handles are reused, so their
-// connections and the multi handle's DNS cache are shared by every transfer.
+// How it works. The stage's own event-loop thread (the control side) admits records,
+// keeps the per-host caps and the retry timers, and hands each attempt to one of
+// `io_threads` I/O threads (fetch_worker.h), the one with the fewest attempts in hand.
+// Each I/O thread has its own event loop and libcurl multi handle, driven through
+// curl's socket API; easy handles are reused, so their connections stay alive, and
+// all threads share one DNS cache. The end of an attempt comes back to the control
+// side through EventLoop::Post, in batches.
 //   Politeness: at most `max_host_connections` transfers per host (the URL's host)
 // run at once; the others wait in a FIFO per host, which curl never sees, so their
 // waiting does not eat into the per-attempt timeout (it does count against
@@ -36,9 +38,10 @@
 //   Error responses are not read: a final non-2xx status ends the transfer at the
 // end of its headers.
 //
-// Thread-safety: the options are immutable; Start() and every callback run on the one
-// event-loop thread the runtime gives the stage. The destructor must run when that
-// loop no longer runs (the runtime guarantees it).
+// Thread-safety: the options are immutable; Start() and the control side's callbacks
+// run on the one event-loop thread the runtime gives the stage. The destructor must
+// run when that loop no longer runs (the runtime guarantees it); it stops the I/O
+// threads first.
 #ifndef SLUICE_STAGES_FETCH_STAGE_H_
 #define SLUICE_STAGES_FETCH_STAGE_H_
 
@@ -47,16 +50,21 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "sluice/record.h"
 #include "sluice/stage.h"
 
 namespace sluice {
+
+struct FetchTransfer;
+class FetchWorker;
+class CurlDnsShare;
 
 struct FetchOptions {
   std::size_t max_in_flight = 1000;      // "max_in_flight": records held at once
@@ -88,6 +96,14 @@ struct FetchOptions {
   // applies to them).
   std::vector<std::string> resolve;
   bool allow_private_networks = false;  // the pipeline's allow_private_networks
+  // "io_threads": threads running transfers, each with its own multi handle. One
+  // thread moves several thousand small images a second; the copies from the
+  // kernel's socket buffers are most of its time.
+  std::size_t io_threads = 2;
+  // "recv_buffer_bytes": libcurl's receive buffer per transfer. Bigger means fewer
+  // system calls per image (curl reads, then polls the socket, once per buffer);
+  // each transfer in flight touches up to this much of it.
+  std::int64_t recv_buffer_bytes = 128 << 10;
 };
 
 // Registers "fetch". Values out of range are recorded in the StageOptions.
@@ -107,27 +123,37 @@ class FetchStage final : public AsyncStage {
   const FetchOptions& options() const { return options_; }
 
  private:
-  struct Transfer;
-  class Curl;  // the multi handle and its callbacks (fetch_stage.cc)
-
+  // Starts the I/O threads; false (and `error_` set) if one cannot start.
+  bool StartWorkers();
   // Queues `t` behind its host's cap, or launches it.
-  void Admit(Transfer* t);
-  // Starts an attempt. Fails the record when the item's time is spent.
-  void Launch(Transfer* t);
-  // Called when an attempt ended with curl's result.
-  void AttemptDone(Transfer* t, int curl_code);
+  void Admit(FetchTransfer* t);
+  // Hands an attempt to an I/O thread. Fails the record when the item's time is spent.
+  void Launch(FetchTransfer* t);
+  // An I/O thread's report that an attempt ended (on that thread).
+  void AttemptEnded(FetchTransfer* t, int curl_code);
+  // Handles the attempts that ended since the last call. Control thread.
+  void HandleEndedAttempts();
+  // Decides on an ended attempt: done, retry or failed.
+  void AttemptDone(FetchTransfer* t, int curl_code);
   // Frees the host slot of `t` and launches the next waiting transfer of that host.
-  void ReleaseHost(Transfer* t);
+  void ReleaseHost(FetchTransfer* t);
   // Completes the record (done or failed) and frees the transfer.
-  void Finish(Transfer* t);
+  void Finish(FetchTransfer* t);
 
   const FetchOptions options_;
   AsyncContext* ctx_ = nullptr;  // set by the first Start()
-  std::unique_ptr<Curl> curl_;   // created by the first Start()
-  std::unordered_map<Transfer*, std::unique_ptr<Transfer>> transfers_;
+  std::string error_;            // why the I/O threads could not start
+  std::unique_ptr<CurlDnsShare> dns_;
+  std::vector<std::unique_ptr<FetchWorker>> workers_;
+  std::vector<std::size_t> worker_load_;  // attempts in each worker's hands
+
+  std::mutex ended_mu_;
+  std::vector<std::pair<FetchTransfer*, int>> ended_;  // guarded by ended_mu_
+
+  std::unordered_map<FetchTransfer*, std::unique_ptr<FetchTransfer>> transfers_;
   struct HostQueue {
     std::size_t active = 0;
-    std::deque<Transfer*> waiting;
+    std::deque<FetchTransfer*> waiting;
   };
   std::unordered_map<std::string, HostQueue> hosts_;
   std::mt19937_64 jitter_{std::random_device{}()};

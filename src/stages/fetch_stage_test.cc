@@ -41,6 +41,7 @@ FetchOptions QuickOptions() {
   options.retry_base = milliseconds(20);
   options.retry_max = milliseconds(3000);
   options.max_bytes = 1 << 20;
+  options.io_threads = 2;  // attempts cross between threads (tests below also run 1)
   return options;
 }
 
@@ -318,30 +319,59 @@ TEST_F(FetchStageTest, ConnectionRefused) {
 }
 
 TEST_F(FetchStageTest, PerHostCapLimitsConcurrentTransfers) {
-  FetchOptions options = QuickOptions();
-  options.max_host_connections = 2;
-  std::vector<std::string> urls;
-  for (int i = 0; i < 10; ++i)
-    urls.push_back(Url("/cat.jpg?delay=100&n=" + std::to_string(i)));
-  FetchRun run = Fetch(options, urls);
-  for (const auto& [id, record] : run.records)
-    EXPECT_FALSE(record.failed()) << record.error();
-  // Two at a time, 100 ms each: five rounds at least.
-  EXPECT_GE(run.elapsed, milliseconds(500));
+  for (std::size_t threads : {1, 3}) {
+    FetchOptions options = QuickOptions();
+    options.io_threads = threads;
+    options.max_host_connections = 2;
+    std::vector<std::string> urls;
+    for (int i = 0; i < 10; ++i)
+      urls.push_back(Url("/cat.jpg?delay=100&n=" + std::to_string(i)));
+    FetchRun run = Fetch(options, urls);
+    for (const auto& [id, record] : run.records)
+      EXPECT_FALSE(record.failed()) << record.error();
+    // Two at a time across all threads, 100 ms each: five rounds at least.
+    EXPECT_GE(run.elapsed, milliseconds(500)) << threads << " I/O threads";
+  }
 }
 
 TEST_F(FetchStageTest, ThousandsInFlightAllComplete) {
+  for (std::size_t threads : {1, 2}) {
+    FetchOptions options = QuickOptions();
+    options.io_threads = threads;
+    options.max_host_connections = 64;
+    options.max_in_flight = 5000;
+    options.item_timeout = milliseconds(60'000);
+    options.timeout = milliseconds(30'000);
+    std::vector<std::string> urls;
+    for (int i = 0; i < 3000; ++i) urls.push_back(Url("/cat.jpg?n=" + std::to_string(i)));
+    FetchRun run = Fetch(options, urls);
+    std::size_t ok = 0;
+    for (const auto& [id, record] : run.records) {
+      ok += record.failed() ? 0 : 1;
+      if (!record.failed()) {
+        EXPECT_EQ(std::get<Bytes>(*record.Find("body")), jpeg_) << id;
+      }
+    }
+    EXPECT_EQ(ok, urls.size()) << threads << " I/O threads";
+  }
+}
+
+TEST_F(FetchStageTest, RetriesCanMoveBetweenThreads) {
+  // Three attempts per record on four threads: a record's attempts may run on
+  // different threads, and each record still completes once, after all three.
   FetchOptions options = QuickOptions();
-  options.max_host_connections = 64;
-  options.max_in_flight = 5000;
-  options.item_timeout = milliseconds(60'000);
-  options.timeout = milliseconds(30'000);
+  options.io_threads = 4;
+  options.retries = 2;
   std::vector<std::string> urls;
-  for (int i = 0; i < 3000; ++i) urls.push_back(Url("/cat.jpg?n=" + std::to_string(i)));
+  for (int i = 0; i < 40; ++i) {
+    urls.push_back(Url("/cat.jpg?status=503&n=" + std::to_string(i)));
+  }
   FetchRun run = Fetch(options, urls);
-  std::size_t ok = 0;
-  for (const auto& [id, record] : run.records) ok += record.failed() ? 0 : 1;
-  EXPECT_EQ(ok, urls.size());
+  ASSERT_EQ(run.records.size(), urls.size());
+  for (const auto& [id, record] : run.records) {
+    EXPECT_EQ(record.reason(), FailureReason::kHttp5xx) << id;
+    EXPECT_NE(record.error().find("3 attempts"), std::string::npos) << record.error();
+  }
 }
 
 TEST(FetchStageOptionsTest, ReadsAndChecksItsOptions) {
@@ -350,7 +380,8 @@ TEST(FetchStageOptionsTest, ReadsAndChecksItsOptions) {
   const StageFactory* factory = registry.Find("fetch");
   ASSERT_NE(factory, nullptr);
   {
-    testing::MapStageOptions options({{"max_host_connections", "3"}, {"retries", "4"}});
+    testing::MapStageOptions options(
+        {{"max_host_connections", "3"}, {"retries", "4"}, {"io_threads", "2"}});
     PipelineSettings settings;
     settings.allow_private_networks = true;
     options.set_pipeline(settings);
@@ -360,6 +391,7 @@ TEST(FetchStageOptionsTest, ReadsAndChecksItsOptions) {
     const auto& fetch = static_cast<const FetchStage&>(**stage);
     EXPECT_EQ(fetch.options().max_host_connections, 3u);
     EXPECT_EQ(fetch.options().retries, 4);
+    EXPECT_EQ(fetch.options().io_threads, 2u);
     EXPECT_TRUE(fetch.options().allow_private_networks);
   }
   {
@@ -375,7 +407,8 @@ TEST(FetchStageOptionsTest, ReadsAndChecksItsOptions) {
                                                         {"user_agent", ""},
                                                         {"resolve", "nohost"},
                                                         {"retry_base_ms", "99999999"},
-                                                        {"timeout_ms", "x"}}) {
+                                                        {"timeout_ms", "x"},
+                                                        {"io_threads", "0"}}) {
     testing::MapStageOptions options(std::map<std::string, std::string>{{key, value}});
     auto stage = (*factory)(options);
     Status finished = options.Finish();

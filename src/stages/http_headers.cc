@@ -165,4 +165,17 @@ bool MediaTypeAllowed(std::string_view media_type,
   return false;
 }
 
+bool IsRedirectStatus(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 ||
+         status == 308;
+}
+
+bool IsTransientStatus(long status) {
+  return status == 408 || status == 429 || status >= 500;
+}
+
+FailureReason StatusReason(long status) {
+  return status >= 500 ? FailureReason::kHttp5xx : FailureReason::kHttp4xx;
+}
+
 }  // namespace sluice

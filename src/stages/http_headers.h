@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sluice/record.h"
+
 namespace sluice {
 
 // One header line split at its first ':' with both sides trimmed; nullopt for the
@@ -48,6 +50,13 @@ std::string MediaType(std::string_view content_type);
 // ("image/"), any other must match exactly. An empty list allows everything.
 bool MediaTypeAllowed(std::string_view media_type,
                       const std::vector<std::string>& allowed);
+
+// 301, 302, 303, 307 or 308: a redirect curl follows when it has a Location.
+bool IsRedirectStatus(long status);
+// 408, 429 and 5xx: worth another attempt.
+bool IsTransientStatus(long status);
+// The failure reason of a final error status: http_5xx or http_4xx.
+FailureReason StatusReason(long status);
 
 }  // namespace sluice
 
