@@ -2,8 +2,9 @@
 # Whole-run benchmarks of the image pipelines on loopback, each against a comparison
 # measured in the same run (the machine is shared and noisy: compare ratios).
 #
-#   download   pipelines/download.yaml without outputs   vs  wrk on the same nginx,
-#              same files (the server's own ceiling on this machine)
+#   download   fetch alone, and pipelines/download.yaml (fetch + sha256), without
+#              outputs  vs  wrk on the same nginx, same files (the server's own
+#              ceiling on this machine)
 #   img2dataset pipelines/img2dataset.yaml (fetch, decode, resize 256, encode, tar)
 #              vs  bench/img2dataset_baseline.py (img2dataset's loop: a download
 #              thread pool, one decode/resize/encode at a time, a process per core)
@@ -88,10 +89,16 @@ end
 EOF
 wrk_rate=$(wrk -t1 -c64 -d5s -s "$work/rotate.lua" "http://127.0.0.1:$port/" |
   awk '/Requests\/sec/ {printf "%d", $2}')
+# Fetch alone: download.yaml without its sha256 stage.
+sed '/type: sha256/d' "$src/pipelines/download.yaml" > "$work/fetch-only.yaml"
+run_sluice fetch-only "$work/fetch-only.yaml" --set output.layout=none \
+  --set output.metadata=false --set output.stats=false \
+  --set stages.fetch.max_host_connections=64
+echo "| download only (fetch, no hashing, no outputs) | $rate images/s | wrk -c64: $wrk_rate req/s | $(calc "round($rate / $wrk_rate, 2)") | $rss MiB |"
 run_sluice download "$src/pipelines/download.yaml" --set output.layout=none \
   --set output.metadata=false --set output.stats=false \
   --set stages.fetch.max_host_connections=64
-echo "| download only (fetch, no outputs) | $rate images/s | wrk -c64: $wrk_rate req/s | $(calc "round($rate / $wrk_rate, 2)") | $rss MiB |"
+echo "| download + sha256 (download.yaml, no outputs) | $rate images/s | wrk -c64: $wrk_rate req/s | $(calc "round($rate / $wrk_rate, 2)") | $rss MiB |"
 
 # --- img2dataset's workload ---------------------------------------------------------------
 run_sluice img2dataset "$src/pipelines/img2dataset.yaml" \
