@@ -12,6 +12,7 @@ set -euo pipefail
 build="$(cd "$1" && pwd)"; rounds="$2"; shift 2
 src="$(cd "$(dirname "$0")/.." && pwd)"
 source "$src/scripts/nginx_serve.sh"
+source "$src/bench/corpus_urls.sh"
 work="$(mktemp -d /tmp/sluice-fetch-ab-XXXXXX)"
 chmod 755 "$work"
 trap 'nginx_stop; rm -rf "$work"' EXIT
@@ -20,19 +21,8 @@ images=3000; urls=30000
 "$build/sluice-make-corpus" /usr/share/doc/libdlib19.1/examples/faces "$work/corpus" \
   "$images" 200 1200 >/dev/null
 nginx_start "$work/corpus" "$work/nginx"
-python3 - "$NGINX_PORT" "$images" "$urls" > "$work/urls.txt" <<'PY'
-import sys
-port, images, urls = map(int, sys.argv[1:4])
-for i in range(urls):
-    print(f"http://127.0.0.1:{port}/{i % images:06d}.jpg?n={i}")
-PY
-cat > "$work/rotate.lua" <<EOF
-counter = 0
-request = function()
-  counter = (counter + 1) % $images
-  return wrk.format(nil, string.format("/%06d.jpg", counter))
-end
-EOF
+corpus_urls "$NGINX_PORT" "$images" "$urls" > "$work/urls.txt"
+corpus_wrk_script "$images" > "$work/rotate.lua"
 sed '/type: sha256/d' "$src/pipelines/download.yaml" > "$work/fetch-only.yaml"
 common=(--set allow_private_networks=true --set output.layout=none
         --set output.metadata=false --set output.stats=false

@@ -26,6 +26,7 @@ build="$(cd "$1" && pwd)"; images="${2:-3000}"; urls="${3:-30000}"; face_urls="$
 src="$(cd "$(dirname "$0")/.." && pwd)"
 sluice="$build/sluice"
 source "$src/scripts/nginx_serve.sh"
+source "$src/bench/corpus_urls.sh"
 work="$(mktemp -d /tmp/sluice-images-XXXXXX)"
 chmod 755 "$work"
 fault_pid=""
@@ -49,12 +50,7 @@ corpus_mb=$(du -sm "$work/corpus" | cut -f1)
 nginx_start "$work/corpus" "$work/nginx"
 port=$NGINX_PORT
 
-python3 - "$port" "$images" "$urls" > "$work/urls.txt" <<'PY'
-import sys
-port, images, urls = map(int, sys.argv[1:4])
-for i in range(urls):
-    print(f"http://127.0.0.1:{port}/{i % images:06d}.jpg?n={i}")
-PY
+corpus_urls "$port" "$images" "$urls" > "$work/urls.txt"
 
 # Runs one pipeline over urls.txt (ingest first, not timed); sets $rate and $rss.
 run_sluice() {  # name pipeline extra-args...
@@ -80,13 +76,7 @@ echo "| benchmark | sluice | comparison (same run) | ratio | sluice peak RSS |"
 echo "|---|---|---|---|---|"
 
 # --- download only ----------------------------------------------------------------------
-cat > "$work/rotate.lua" <<EOF
-counter = 0
-request = function()
-  counter = (counter + 1) % $images
-  return wrk.format(nil, string.format("/%06d.jpg", counter))
-end
-EOF
+corpus_wrk_script "$images" > "$work/rotate.lua"
 wrk_rate=$(wrk -t1 -c64 -d5s -s "$work/rotate.lua" "http://127.0.0.1:$port/" |
   awk '/Requests\/sec/ {printf "%d", $2}')
 # Fetch alone: download.yaml without its sha256 stage.
@@ -127,12 +117,7 @@ fault_pid=$!
 for _ in $(seq 100); do [ -f "$work/fault.port" ] && break; sleep 0.1; done
 fport=$(cat "$work/fault.port")
 for n in "$urls" $((urls * 4)); do
-  python3 - "$fport" "$images" "$n" > "$work/urls.txt" <<'PY'
-import sys
-port, images, urls = map(int, sys.argv[1:4])
-for i in range(urls):
-    print(f"http://127.0.0.1:{port}/{i % images:06d}.jpg?delay=500&n={i}")
-PY
+  corpus_urls "$fport" "$images" "$n" "delay=500&" > "$work/urls.txt"
   saved_urls=$urls; urls=$n
   run_sluice "rss$n" "$src/pipelines/download.yaml" --set output.layout=none \
     --set stages.fetch.max_in_flight=5000 --set stages.fetch.max_host_connections=5000

@@ -5,16 +5,12 @@
 #include <opencv2/imgproc.hpp>
 #include <utility>
 
+#include "src/stages/image_test_util.h"
+
 namespace sluice {
 namespace {
 
-double MaxDifference(const cv::Mat& a, const cv::Mat& b) {
-  cv::Mat difference;
-  cv::absdiff(a, b, difference);
-  double max = 0;
-  cv::minMaxLoc(difference.reshape(1), nullptr, &max);
-  return max;
-}
+using testing::MaxDifference;
 
 TEST(AreaResizeTest, MatchesOpenCvInterArea) {
   cv::RNG rng(7);

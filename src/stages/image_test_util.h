@@ -44,6 +44,16 @@ inline Bytes Encode(const cv::Mat& image, const std::string& ext,
   return out;
 }
 
+// The largest difference between two images of one size and type, over every
+// channel of every pixel.
+inline double MaxDifference(const cv::Mat& a, const cv::Mat& b) {
+  cv::Mat difference;
+  cv::absdiff(a, b, difference);
+  double max = 0;
+  cv::minMaxLoc(difference.reshape(1), nullptr, &max);
+  return max;
+}
+
 // A BGR image with a horizontal gradient, so that resizing has something to do.
 inline cv::Mat Gradient(int width, int height) {
   cv::Mat image(height, width, CV_8UC3);

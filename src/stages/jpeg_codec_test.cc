@@ -18,6 +18,7 @@ namespace {
 
 using testing::Encode;
 using testing::Gradient;
+using testing::MaxDifference;
 
 // Encodes `channels`-per-pixel rows with libjpeg: what OpenCV cannot write (CMYK,
 // custom progressive scan scripts).
@@ -53,14 +54,6 @@ Bytes EncodeWithLibjpeg(int width, int height, int channels, J_COLOR_SPACE space
   Bytes bytes(out, out + size);
   std::free(out);
   return bytes;
-}
-
-double MaxDifference(const cv::Mat& a, const cv::Mat& b) {
-  cv::Mat difference;
-  cv::absdiff(a, b, difference);
-  double max = 0;
-  cv::minMaxLoc(difference.reshape(1), nullptr, &max);
-  return max;
 }
 
 TEST(JpegDecoderTest, ScaleEighths) {
