@@ -2,12 +2,12 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <ctime>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -16,7 +16,7 @@ namespace sluice {
 namespace {
 
 // Heap entries and watches are tagged in epoll_event.data.u64 as
-// (generation << 32 | fd). Generation 0 marks the loop's own timer and wake fds;
+// (generation << 32 | fd). Generation 0 marks the loop's own wake fd;
 // a watch's generation tells a stale event (for an fd unwatched, closed and reused
 // within one epoll_wait batch) from a current one.
 constexpr std::uint64_t Tag(std::uint32_t generation, int fd) {
@@ -48,38 +48,28 @@ struct LaterFirst {
 Result<std::unique_ptr<EpollEventLoop>> EpollEventLoop::Create() {
   int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd < 0) return ErrnoStatus("epoll_create1");
-  int timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (timer_fd < 0) {
-    Status status = ErrnoStatus("timerfd_create");
-    close(epoll_fd);
-    return status;
-  }
   int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd < 0) {
     Status status = ErrnoStatus("eventfd");
-    close(timer_fd);
     close(epoll_fd);
     return status;
   }
-  // From here the loop owns (and closes) the three descriptors.
-  std::unique_ptr<EpollEventLoop> loop(new EpollEventLoop(epoll_fd, timer_fd, wake_fd));
-  for (int fd : {timer_fd, wake_fd}) {
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u64 = Tag(0, fd);
-    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
-      return ErrnoStatus("epoll_ctl(ADD)");
-    }
+  // From here the loop owns (and closes) both descriptors.
+  std::unique_ptr<EpollEventLoop> loop(new EpollEventLoop(epoll_fd, wake_fd));
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = Tag(0, wake_fd);
+  if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &event) != 0) {
+    return ErrnoStatus("epoll_ctl(ADD)");
   }
   return loop;
 }
 
-EpollEventLoop::EpollEventLoop(int epoll_fd, int timer_fd, int wake_fd)
-    : epoll_fd_(epoll_fd), timer_fd_(timer_fd), wake_fd_(wake_fd), now_(Clock::now()) {}
+EpollEventLoop::EpollEventLoop(int epoll_fd, int wake_fd)
+    : epoll_fd_(epoll_fd), wake_fd_(wake_fd), now_(Clock::now()) {}
 
 EpollEventLoop::~EpollEventLoop() {
   close(wake_fd_);
-  close(timer_fd_);
   close(epoll_fd_);
 }
 
@@ -90,13 +80,12 @@ EventLoop::TimerId EpollEventLoop::AddTimer(Clock::duration delay,
   heap_.push_back(HeapEntry{deadline, id});
   std::push_heap(heap_.begin(), heap_.end(), LaterFirst());
   callbacks_.emplace(id, std::move(callback));
-  if (deadline < armed_deadline_) ArmTimerFd();
   return id;
 }
 
 bool EpollEventLoop::CancelTimer(TimerId id) {
   if (callbacks_.erase(id) == 0) return false;
-  // The heap entry stays as a tombstone; the timerfd may wake us once for nothing.
+  // The heap entry stays as a tombstone, popped when it reaches the top.
   const std::size_t tombstones = heap_.size() - callbacks_.size();
   if (heap_.size() >= kMinCompactSize && tombstones > callbacks_.size()) CompactHeap();
   return true;
@@ -115,24 +104,24 @@ void EpollEventLoop::PopCancelledHead() {
   }
 }
 
-void EpollEventLoop::ArmTimerFd() {
-  PopCancelledHead();
-  itimerspec spec{};
-  if (heap_.empty()) {
-    armed_deadline_ = Clock::time_point::max();  // all-zero spec disarms
-  } else {
-    armed_deadline_ = heap_.front().deadline;
-    // steady_clock is CLOCK_MONOTONIC; an absolute time already past fires at once.
-    // A zero it_value would disarm, so never pass one.
-    const auto ns =
-        std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                      armed_deadline_.time_since_epoch())
-                                      .count());
-    spec.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-    spec.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+int EpollEventLoop::Wait(epoll_event* events, int capacity, Clock::time_point deadline) {
+  if (deadline == Clock::time_point::max()) {
+    return epoll_wait(epoll_fd_, events, capacity, -1);
   }
-  // Cannot fail with a valid fd and a normalised spec.
-  timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+  const std::int64_t ns = std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now())
+             .count());
+  if (have_pwait2_) {
+    timespec timeout{};
+    timeout.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    timeout.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    const int ready = epoll_pwait2(epoll_fd_, events, capacity, &timeout, nullptr);
+    if (ready >= 0 || errno != ENOSYS) return ready;
+    have_pwait2_ = false;
+  }
+  // Rounded up: waking before the deadline would only wait again.
+  const std::int64_t ms = std::min<std::int64_t>((ns + 999'999) / 1'000'000, 1 << 30);
+  return epoll_wait(epoll_fd_, events, capacity, static_cast<int>(ms));
 }
 
 void EpollEventLoop::RunDueTimers() {
@@ -186,28 +175,25 @@ void EpollEventLoop::UnwatchFd(int fd) {
 }
 
 void EpollEventLoop::RunOnce() {
+  PopCancelledHead();
+  const Clock::time_point deadline =
+      heap_.empty() ? Clock::time_point::max() : heap_.front().deadline;
   std::array<epoll_event, kMaxEvents> events;
-  int ready = epoll_wait(epoll_fd_, events.data(), kMaxEvents, -1);
+  int ready = Wait(events.data(), kMaxEvents, deadline);
   if (ready < 0) ready = 0;  // EINTR: treat as a spurious wake-up
   now_ = Clock::now();
-  bool timer_fired = false;
   bool woken = false;
   for (int i = 0; i < ready; ++i) {
     const std::uint64_t tag = events[i].data.u64;
     const int fd = static_cast<int>(tag & 0xffffffffu);
     const auto generation = static_cast<std::uint32_t>(tag >> 32);
     if (generation == 0) {
+      // Drain the eventfd before clearing the flag: a Wake() after the clear
+      // writes again, so no wake-up is lost.
       std::uint64_t count;
-      if (fd == timer_fd_) {
-        [[maybe_unused]] ssize_t n = read(timer_fd_, &count, sizeof(count));
-        timer_fired = true;
-      } else {
-        // Drain the eventfd before clearing the flag: a Wake() after the clear
-        // writes again, so no wake-up is lost.
-        [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof(count));
-        wake_pending_.store(false);
-        woken = true;
-      }
+      [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof(count));
+      wake_pending_.store(false);
+      woken = true;
       continue;
     }
     auto it = watches_.find(fd);
@@ -215,14 +201,8 @@ void EpollEventLoop::RunOnce() {
     auto callback = it->second.callback;  // survives UnwatchFd() inside the call
     (*callback)(events[i].events);
   }
-  if (timer_fired) armed_deadline_ = Clock::time_point::max();  // one-shot expired
   RunDueTimers();
   if (woken) RunPosted();
-  // Re-arm if the head changed: fired, or an earlier timer was added meanwhile.
-  PopCancelledHead();
-  const Clock::time_point head =
-      heap_.empty() ? Clock::time_point::max() : heap_.front().deadline;
-  if (head != armed_deadline_) ArmTimerFd();
 }
 
 void EpollEventLoop::Run() {

@@ -1,16 +1,17 @@
 // EpollEventLoop: the Linux implementation of sluice::EventLoop.
 //
-// One epoll instance watches three kinds of source:
-//  - the fds that stages register with WatchFd();
-//  - one timerfd, always armed to the earliest pending timer. Timers live in a
-//    binary min-heap ordered by (deadline, id), so 10,000s of them cost O(log n)
-//    each. CancelTimer() drops the callback at once and leaves a tombstone in the
-//    heap; the heap is rebuilt without tombstones when they outnumber live timers,
-//    so memory stays proportional to the live timers;
-//  - one eventfd, written by Wake() and Post() from other threads.
+// One epoll instance watches the fds that stages register with WatchFd() and one
+// eventfd, written by Wake() and Post() from other threads. Timers live in a binary
+// min-heap ordered by (deadline, id), so 10,000s of them cost O(log n) each;
+// CancelTimer() drops the callback at once and leaves a tombstone in the heap, which
+// is rebuilt without tombstones when they outnumber live timers, so memory stays
+// proportional to the live timers. The earliest deadline is the timeout of the
+// wait itself (epoll_pwait2, nanoseconds; epoll_wait rounded up to a millisecond
+// where the kernel lacks it): adding, cancelling or firing a timer costs no system
+// call, and a timer already due makes the next wait return at once.
 //
-// Each iteration (RunOnce) waits in epoll_wait, refreshes Now(), runs the fd
-// callbacks that are ready, the timers that are due and the posted functions.
+// Each iteration (RunOnce) waits, refreshes Now(), runs the fd callbacks that are
+// ready, the timers that are due and the posted functions.
 //
 // Thread-safety: Post(), Wake() and Stop() may be called from any thread. Every
 // other method must be called on the thread running the loop (or while no thread
@@ -29,11 +30,13 @@
 #include "sluice/stage.h"
 #include "sluice/status.h"
 
+struct epoll_event;
+
 namespace sluice {
 
 class EpollEventLoop final : public EventLoop {
  public:
-  // Opens the epoll, timer and wake descriptors.
+  // Opens the epoll and wake descriptors.
   static Result<std::unique_ptr<EpollEventLoop>> Create();
   ~EpollEventLoop() override;
 
@@ -83,10 +86,11 @@ class EpollEventLoop final : public EventLoop {
     std::shared_ptr<std::function<void(std::uint32_t)>> callback;
   };
 
-  EpollEventLoop(int epoll_fd, int timer_fd, int wake_fd);
+  EpollEventLoop(int epoll_fd, int wake_fd);
 
-  // Sets the timerfd to the earliest live deadline (or disarms it).
-  void ArmTimerFd();
+  // Waits for events until `deadline` (time_point::max(): no limit); returns how
+  // many were stored in `events`.
+  int Wait(epoll_event* events, int capacity, Clock::time_point deadline);
   void RunDueTimers();
   void RunPosted();
   // Pops tombstones (cancelled timers) off the top of the heap.
@@ -95,7 +99,6 @@ class EpollEventLoop final : public EventLoop {
   void CompactHeap();
 
   const int epoll_fd_;
-  const int timer_fd_;
   const int wake_fd_;
 
   Clock::time_point now_;
@@ -106,8 +109,8 @@ class EpollEventLoop final : public EventLoop {
   std::vector<HeapEntry> heap_;
   std::unordered_map<TimerId, std::function<void()>> callbacks_;
   TimerId next_timer_id_ = 1;
-  // The deadline the timerfd is set to; time_point::max() when disarmed.
-  Clock::time_point armed_deadline_ = Clock::time_point::max();
+  // False once epoll_pwait2 has answered ENOSYS (kernels before 5.11).
+  bool have_pwait2_ = true;
   std::vector<TimerId> due_;  // scratch for RunDueTimers
 
   std::unordered_map<int, Watch> watches_;

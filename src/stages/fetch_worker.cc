@@ -126,20 +126,15 @@ void FetchWorker::StartQueued() {
 // --- attempts ---------------------------------------------------------------------
 
 CURL* FetchWorker::TakeEasy() {
-  if (idle_.empty()) return curl_easy_init();
+  if (idle_.empty()) return NewEasy();
   CURL* easy = idle_.back();
   idle_.pop_back();
-  curl_easy_reset(easy);
   return easy;
 }
 
-void FetchWorker::StartAttempt(FetchTransfer* t) {
-  t->ResetAttempt();
-  t->easy = TakeEasy();
-  CURL* easy = t->easy;
-  curl_easy_setopt(easy, CURLOPT_URL, t->record.url().c_str());
-  curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
-  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error.data());
+CURL* FetchWorker::NewEasy() {
+  CURL* easy = curl_easy_init();
+  if (easy == nullptr) return nullptr;
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_SHARE, dns_.handle());
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -148,7 +143,6 @@ void FetchWorker::StartAttempt(FetchTransfer* t) {
   curl_easy_setopt(easy, CURLOPT_MAXREDIRS, static_cast<long>(options_.max_redirects));
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(options_.connect_timeout.count()));
-  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, t->attempt_timeout_ms);
   if (options_.low_speed_seconds > 0) {
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT,
                      static_cast<long>(options_.low_speed_bytes));
@@ -169,11 +163,30 @@ void FetchWorker::StartAttempt(FetchTransfer* t) {
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
   if (resolve_ != nullptr) curl_easy_setopt(easy, CURLOPT_RESOLVE, resolve_);
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &FetchWorker::OnHeader);
-  curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &FetchWorker::OnBody);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
   if (!options_.allow_private_networks) {
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &FetchWorker::OnOpenSocket);
+  }
+  return easy;
+}
+
+void FetchWorker::StartAttempt(FetchTransfer* t) {
+  t->ResetAttempt();
+  t->easy = TakeEasy();
+  CURL* easy = t->easy;
+  if (easy == nullptr) {
+    t->Abort(FailureReason::kInternal, "curl_easy_init failed");
+    done_(t, CURLE_FAILED_INIT);
+    return;
+  }
+  // What differs between attempts; the rest was set once by NewEasy().
+  curl_easy_setopt(easy, CURLOPT_URL, t->record.url().c_str());
+  curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error.data());
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, t->attempt_timeout_ms);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
+  if (!options_.allow_private_networks) {
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t);
   }
   const CURLMcode code = curl_multi_add_handle(multi_, easy);
@@ -197,6 +210,8 @@ void FetchWorker::EndAttempt(FetchTransfer* t, CURLcode result) {
     in_curl_.erase(t);
     curl_multi_remove_handle(multi_, t->easy);
   }
+  // `t` may be freed before the handle's next attempt: leave curl no pointer into it.
+  curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, nullptr);
   idle_.push_back(t->easy);
   t->easy = nullptr;
   done_(t, result);  // `t` is no longer ours

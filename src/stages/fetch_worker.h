@@ -87,7 +87,10 @@ class FetchWorker {
   // Ends an attempt: detaches it from curl, keeps what the control side needs, and
   // reports it.
   void EndAttempt(FetchTransfer* t, CURLcode result);
+  // An easy handle with the options every attempt shares already set: an idle one
+  // (curl keeps options between transfers) or a new one.
   CURL* TakeEasy();
+  CURL* NewEasy();
 
   // curl callbacks.
   static std::size_t OnHeader(char* data, std::size_t size, std::size_t count,
@@ -118,7 +121,7 @@ class FetchWorker {
   CURLM* multi_ = nullptr;
   curl_slist* resolve_ = nullptr;
   EventLoop::TimerId timer_ = 0;
-  std::vector<CURL*> idle_;
+  std::vector<CURL*> idle_;  // configured by NewEasy(), between attempts
   std::unordered_set<int> watched_;
   std::unordered_set<FetchTransfer*> in_curl_;
   bool shutting_down_ = false;
