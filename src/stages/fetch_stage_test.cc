@@ -5,11 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "src/core/runtime.h"
@@ -371,6 +375,65 @@ TEST_F(FetchStageTest, RetriesCanMoveBetweenThreads) {
   for (const auto& [id, record] : run.records) {
     EXPECT_EQ(record.reason(), FailureReason::kHttp5xx) << id;
     EXPECT_NE(record.error().find("3 attempts"), std::string::npos) << record.error();
+  }
+}
+
+TEST_F(FetchStageTest, IdleConnectionsTheServerClosesAreReplaced) {
+  // Keep-alive connections stay in the I/O threads' epoll sets between transfers.
+  // When the server closes them while idle, the run must neither spin on their
+  // end-of-file nor fail later transfers: new connections take their place.
+  FetchOptions options = QuickOptions();
+  options.retries = 0;  // a transfer sent on a dead connection must not need one
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<ItemId, Record> records;
+  Runtime runtime(RuntimeOptions{}, [&] {
+    std::vector<NamedStage> stages;
+    stages.push_back(NamedStage{"fetch", std::make_unique<FetchStage>(options)});
+    return stages;
+  }(), [&](BatchId, std::vector<Record> batch) {
+    std::lock_guard lock(mu);
+    for (Record& record : batch) records.emplace(record.id(), std::move(record));
+    cv.notify_all();
+  });
+  ASSERT_TRUE(runtime.Start().ok());
+  auto submit = [&](BatchId batch_id, ItemId first) {
+    std::vector<Record> batch;
+    for (ItemId id = first; id < first + 40; ++id) {
+      batch.emplace_back(id, Url("/cat.jpg?n=" + std::to_string(id)));
+    }
+    ASSERT_TRUE(runtime.Submit(batch_id, std::move(batch)));
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10),
+                            [&] { return records.size() == first + 40; }));
+  };
+  submit(1, 0);
+  const std::uint16_t port = server_->port();
+  server_->Stop();  // closes every connection, idle ones included
+
+  // 300 ms with nothing to do: a loop woken again and again by the closed sockets
+  // would burn about that much CPU; an idle one almost none.
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  std::this_thread::sleep_for(milliseconds(300));
+  getrusage(RUSAGE_SELF, &after);
+  auto cpu_us = [](const rusage& usage) {
+    return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1'000'000L +
+           usage.ru_utime.tv_usec + usage.ru_stime.tv_usec;
+  };
+  EXPECT_LT(cpu_us(after) - cpu_us(before), 150'000);
+
+  FaultServerOptions again;
+  again.root = dir_.path();
+  again.port = port;
+  auto server = FaultServer::Start(again);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  server_ = std::move(server).value();
+  submit(2, 40);
+  runtime.Finish();
+  ASSERT_EQ(records.size(), 80u);
+  for (const auto& [id, record] : records) {
+    EXPECT_FALSE(record.failed()) << id << ": " << record.error();
   }
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -91,7 +92,7 @@ FetchWorker::~FetchWorker() {
   }
   for (CURL* easy : idle_) curl_easy_cleanup(easy);
   curl_multi_cleanup(multi_);
-  for (int fd : watched_) loop_->UnwatchFd(fd);
+  for (const auto& [fd, socket] : watched_) loop_->UnwatchFd(fd);
   curl_slist_free_all(resolve_);
 }
 
@@ -164,6 +165,8 @@ CURL* FetchWorker::NewEasy() {
   if (resolve_ != nullptr) curl_easy_setopt(easy, CURLOPT_RESOLVE, resolve_);
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &FetchWorker::OnHeader);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &FetchWorker::OnBody);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &FetchWorker::OnCloseSocket);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
   if (!options_.allow_private_networks) {
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &FetchWorker::OnOpenSocket);
   }
@@ -333,21 +336,38 @@ bool FetchWorker::HeadersEnded(FetchTransfer* t) {
   return true;
 }
 
+int FetchWorker::OnCloseSocket(void* userp, curl_socket_t fd) {
+  auto* self = static_cast<FetchWorker*>(userp);
+  // Out of the epoll set and our books before the number can be reused.
+  if (self->watched_.erase(fd) != 0) self->loop_->UnwatchFd(fd);
+  return close(fd);
+}
+
 int FetchWorker::OnSocket(CURL* easy, curl_socket_t fd, int what, void* userp,
                           void* socketp) {
   (void)easy;
   (void)socketp;
   auto* self = static_cast<FetchWorker*>(userp);
   if (self->shutting_down_) return 0;
+  auto known = self->watched_.find(fd);
   if (what == CURL_POLL_REMOVE) {
-    self->loop_->UnwatchFd(fd);
-    self->watched_.erase(fd);
+    if (known != self->watched_.end()) known->second.parked = true;
     return 0;
   }
   std::uint32_t events = 0;
   if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= EPOLLIN;
   if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= EPOLLOUT;
+  if (known != self->watched_.end() && known->second.events == events) {
+    known->second.parked = false;  // already in the set with these events
+    return 0;
+  }
   auto on_ready = [self, fd](std::uint32_t ready) {
+    auto it = self->watched_.find(fd);
+    if (it != self->watched_.end() && it->second.parked) {
+      self->watched_.erase(it);
+      self->loop_->UnwatchFd(fd);
+      return;
+    }
     int mask = 0;
     if ((ready & EPOLLIN) != 0) mask |= CURL_CSELECT_IN;
     if ((ready & EPOLLOUT) != 0) mask |= CURL_CSELECT_OUT;
@@ -356,13 +376,16 @@ int FetchWorker::OnSocket(CURL* easy, curl_socket_t fd, int what, void* userp,
   };
   Status watched = self->loop_->WatchFd(fd, events, on_ready);
   if (!watched.ok()) {
-    // A closed fd whose number was reused is no longer in the epoll set: forget
-    // the stale watch and add it afresh.
+    // A socket closed behind our back whose number was reused is no longer in the
+    // epoll set: forget the stale watch and add it afresh.
     self->loop_->UnwatchFd(fd);
     watched = self->loop_->WatchFd(fd, events, on_ready);
   }
-  if (!watched.ok()) return -1;  // curl fails the transfer using this socket
-  self->watched_.insert(fd);
+  if (!watched.ok()) {
+    self->watched_.erase(fd);
+    return -1;  // curl fails the transfer using this socket
+  }
+  self->watched_[fd] = WatchedSocket{events, false};
   return 0;
 }
 

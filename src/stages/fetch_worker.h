@@ -28,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -99,6 +100,7 @@ class FetchWorker {
                             void* userp);
   static curl_socket_t OnOpenSocket(void* userp, curlsocktype purpose,
                                     curl_sockaddr* address);
+  static int OnCloseSocket(void* userp, curl_socket_t fd);
   static int OnSocket(CURL* easy, curl_socket_t fd, int what, void* userp,
                       void* socketp);
   static int OnTimer(CURLM* multi, long timeout_ms, void* userp);
@@ -122,7 +124,16 @@ class FetchWorker {
   curl_slist* resolve_ = nullptr;
   EventLoop::TimerId timer_ = 0;
   std::vector<CURL*> idle_;  // configured by NewEasy(), between attempts
-  std::unordered_set<int> watched_;
+  // The sockets in the loop's epoll set. One curl no longer watches (CURL_POLL_REMOVE:
+  // its connection went idle between transfers) stays there, parked, so that the
+  // next transfer on the connection costs no epoll_ctl; an event on a parked socket
+  // (the server closed the idle connection) removes it, and so does closing it
+  // (OnCloseSocket), before a new socket can take its number.
+  struct WatchedSocket {
+    std::uint32_t events = 0;
+    bool parked = false;
+  };
+  std::unordered_map<int, WatchedSocket> watched_;
   std::unordered_set<FetchTransfer*> in_curl_;
   bool shutting_down_ = false;
 };
