@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <ctime>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <utility>
 

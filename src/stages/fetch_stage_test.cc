@@ -4,7 +4,6 @@
 #include "src/stages/fetch_stage.h"
 
 #include <gtest/gtest.h>
-
 #include <sys/resource.h>
 
 #include <chrono>
@@ -387,15 +386,16 @@ TEST_F(FetchStageTest, IdleConnectionsTheServerClosesAreReplaced) {
   std::mutex mu;
   std::condition_variable cv;
   std::map<ItemId, Record> records;
-  Runtime runtime(RuntimeOptions{}, [&] {
-    std::vector<NamedStage> stages;
-    stages.push_back(NamedStage{"fetch", std::make_unique<FetchStage>(options)});
-    return stages;
-  }(), [&](BatchId, std::vector<Record> batch) {
-    std::lock_guard lock(mu);
-    for (Record& record : batch) records.emplace(record.id(), std::move(record));
-    cv.notify_all();
-  });
+  std::vector<NamedStage> stages;
+  stages.push_back(NamedStage{"fetch", std::make_unique<FetchStage>(options)});
+  Runtime runtime(RuntimeOptions{}, std::move(stages),
+                  [&](BatchId, std::vector<Record> batch) {
+                    std::lock_guard lock(mu);
+                    for (Record& record : batch) {
+                      records.emplace(record.id(), std::move(record));
+                    }
+                    cv.notify_all();
+                  });
   ASSERT_TRUE(runtime.Start().ok());
   auto submit = [&](BatchId batch_id, ItemId first) {
     std::vector<Record> batch;

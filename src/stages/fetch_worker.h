@@ -96,13 +96,11 @@ class FetchWorker {
   // curl callbacks.
   static std::size_t OnHeader(char* data, std::size_t size, std::size_t count,
                               void* userp);
-  static std::size_t OnBody(char* data, std::size_t size, std::size_t count,
-                            void* userp);
+  static std::size_t OnBody(char* data, std::size_t size, std::size_t count, void* userp);
   static curl_socket_t OnOpenSocket(void* userp, curlsocktype purpose,
                                     curl_sockaddr* address);
   static int OnCloseSocket(void* userp, curl_socket_t fd);
-  static int OnSocket(CURL* easy, curl_socket_t fd, int what, void* userp,
-                      void* socketp);
+  static int OnSocket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
   static int OnTimer(CURLM* multi, long timeout_ms, void* userp);
   // The end of a response's headers: decides whether to read its body.
   static bool HeadersEnded(FetchTransfer* t);

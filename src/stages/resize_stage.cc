@@ -73,34 +73,45 @@ void ResizeStage::ProcessOne(Record& record) {
   cv::Mat pixels = image->pixels();
   if (act) {
     const ScaledSize scaled = ScaleForMode(pixels.cols, pixels.rows, size, mode);
-    if (scaled.width != pixels.cols || scaled.height != pixels.rows) {
-      const cv::Size to(scaled.width, scaled.height);
-      if (downscale) {
-        pixels = AreaResize(pixels, to);  // INTER_AREA's result, faster
-      } else {
-        cv::Mat resized;
-        cv::resize(pixels, resized, to, 0, 0, cv::INTER_LANCZOS4);
-        pixels = std::move(resized);
+    const bool resize = scaled.width != pixels.cols || scaled.height != pixels.rows;
+    const cv::Size to(scaled.width, scaled.height);
+    // albumentations pad: the smaller half of the padding on top / left.
+    if (mode == ResizeMode::kBorder && resize && downscale &&
+        (to.width < size || to.height < size)) {
+      // The area filter writes straight into the white canvas: no copy of its result.
+      cv::Mat canvas(size, size, pixels.type(), cv::Scalar::all(255));
+      cv::Mat inside = canvas(
+          cv::Rect((size - to.width) / 2, (size - to.height) / 2, to.width, to.height));
+      AreaResizeInto(pixels, inside);
+      pixels = std::move(canvas);
+    } else {
+      if (resize) {
+        if (downscale) {
+          pixels = AreaResize(pixels, to);  // INTER_AREA's result, faster
+        } else {
+          cv::Mat resized;
+          cv::resize(pixels, resized, to, 0, 0, cv::INTER_LANCZOS4);
+          pixels = std::move(resized);
+        }
       }
-    }
-    if (mode == ResizeMode::kCenterCrop) {
-      // albumentations center_crop: offsets (side - size) / 2, rounded down. A side
-      // already under `size` cannot happen after smallest_max_size.
-      const int crop_w = std::min(size, pixels.cols);
-      const int crop_h = std::min(size, pixels.rows);
-      const cv::Rect rect((pixels.cols - crop_w) / 2, (pixels.rows - crop_h) / 2, crop_w,
-                          crop_h);
-      pixels = pixels(rect).clone();
-    } else if (mode == ResizeMode::kBorder) {
-      // albumentations pad: the smaller half of the padding on top / left.
-      const int pad_h = std::max(0, size - pixels.rows);
-      const int pad_w = std::max(0, size - pixels.cols);
-      if (pad_h > 0 || pad_w > 0) {
-        cv::Mat padded;
-        cv::copyMakeBorder(pixels, padded, pad_h / 2, pad_h - pad_h / 2, pad_w / 2,
-                           pad_w - pad_w / 2, cv::BORDER_CONSTANT,
-                           cv::Scalar(255, 255, 255));
-        pixels = std::move(padded);
+      if (mode == ResizeMode::kCenterCrop) {
+        // albumentations center_crop: offsets (side - size) / 2, rounded down. A
+        // side already under `size` cannot happen after smallest_max_size.
+        const int crop_w = std::min(size, pixels.cols);
+        const int crop_h = std::min(size, pixels.rows);
+        const cv::Rect rect((pixels.cols - crop_w) / 2, (pixels.rows - crop_h) / 2,
+                            crop_w, crop_h);
+        pixels = pixels(rect).clone();
+      } else if (mode == ResizeMode::kBorder) {
+        const int pad_h = std::max(0, size - pixels.rows);
+        const int pad_w = std::max(0, size - pixels.cols);
+        if (pad_h > 0 || pad_w > 0) {
+          cv::Mat padded;
+          cv::copyMakeBorder(pixels, padded, pad_h / 2, pad_h - pad_h / 2, pad_w / 2,
+                             pad_w - pad_w / 2, cv::BORDER_CONSTANT,
+                             cv::Scalar(255, 255, 255));
+          pixels = std::move(padded);
+        }
       }
     }
   }

@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <opencv2/imgproc.hpp>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "src/stages/area_resize.h"
 #include "src/stages/image.h"
 #include "src/stages/image_test_util.h"
 
@@ -89,6 +91,31 @@ TEST(ResizeStageTest, BorderPadsWithWhiteCentred) {
   EXPECT_NE(pixels.at<cv::Vec3b>(229, 128), cv::Vec3b(255, 255, 255));
   EXPECT_EQ(pixels.at<cv::Vec3b>(230, 128), cv::Vec3b(255, 255, 255));
   EXPECT_EQ(pixels.at<cv::Vec3b>(255, 0), cv::Vec3b(255, 255, 255));
+}
+
+TEST(ResizeStageTest, BorderIsTheAreaResizeOnAWhiteCanvas) {
+  // Downscaling resizes straight into the canvas; upscaling pads afterwards. Both
+  // must equal resizing first and padding with copyMakeBorder.
+  for (const auto& [width, height] : std::vector<std::pair<int, int>>{
+           {1000, 800}, {801, 1203}, {257, 999}, {300, 300}, {100, 50}}) {
+    const Record record = Resize({{"mode", "border"}}, WithImage(width, height));
+    const cv::Mat& pixels = FindImage(record)->pixels();
+    const ScaledSize scaled = ScaleForMode(width, height, 256, ResizeMode::kBorder);
+    cv::Mat resized;
+    if (width > 256 || height > 256) {
+      resized = AreaResize(Gradient(width, height), {scaled.width, scaled.height});
+    } else {
+      cv::resize(Gradient(width, height), resized, {scaled.width, scaled.height}, 0, 0,
+                 cv::INTER_LANCZOS4);
+    }
+    const int pad_h = 256 - resized.rows;
+    const int pad_w = 256 - resized.cols;
+    cv::Mat expected;
+    cv::copyMakeBorder(resized, expected, pad_h / 2, pad_h - pad_h / 2, pad_w / 2,
+                       pad_w - pad_w / 2, cv::BORDER_CONSTANT, cv::Scalar(255, 255, 255));
+    ASSERT_EQ(pixels.size(), expected.size()) << width << "x" << height;
+    EXPECT_EQ(testing::MaxDifference(pixels, expected), 0.0) << width << "x" << height;
+  }
 }
 
 TEST(ResizeStageTest, CenterCropKeepsTheMiddle) {
