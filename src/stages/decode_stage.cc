@@ -6,7 +6,7 @@
 #include <limits>
 #include <memory>
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgcodecs.hpp>  // flags only: the functions come from opencv_codecs.h
 #include <opencv2/imgproc.hpp>
 #include <optional>
 #include <span>
@@ -16,6 +16,7 @@
 #include "src/stages/image.h"
 #include "src/stages/image_header.h"
 #include "src/stages/jpeg_codec.h"
+#include "src/stages/opencv_codecs.h"
 
 namespace sluice {
 namespace {
@@ -150,11 +151,17 @@ void DecodeStage::ProcessOne(Record& record) {
   }
 
   if (image.empty()) {
+    Result<const OpenCvCodecs*> codecs = LoadOpenCvCodecs();
+    if (!codecs.ok()) {
+      record.Fail(FailureReason::kInternal,
+                  fmt::format("decode: {}: {}", format, codecs.status().message()));
+      return;
+    }
     try {
       // imdecode wants a Mat; this one wraps the bytes without copying them.
       const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1,
                            const_cast<std::uint8_t*>(bytes.data()));
-      image = cv::imdecode(buffer, flags);
+      image = (*codecs)->imdecode(buffer, flags);
       if (!image.empty() && image.type() != CV_8UC3) image = ToBgr8(std::move(image));
     } catch (const cv::Exception& e) {
       record.Fail(FailureReason::kDecode,

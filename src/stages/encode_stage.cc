@@ -3,13 +3,14 @@
 #include <fmt/format.h>
 
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgcodecs.hpp>  // flags only: the functions come from opencv_codecs.h
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "src/stages/jpeg_codec.h"
+#include "src/stages/opencv_codecs.h"
 
 namespace sluice {
 namespace {
@@ -83,9 +84,12 @@ void EncodeStage::ProcessOne(Record& record) {
       ok = !jpeg.bytes.empty();
       encoded = std::move(jpeg.bytes);
       if (!ok) why = ": " + jpeg.error;
+    } else if (Result<const OpenCvCodecs*> codecs = LoadOpenCvCodecs(); !codecs.ok()) {
+      why = ": " + codecs.status().message();
     } else {
       try {
-        ok = cv::imencode(fmt::format(".{}", ext), image->pixels(), encoded, params);
+        ok = (*codecs)->imencode(fmt::format(".{}", ext), image->pixels(), encoded,
+                                 params);
       } catch (const cv::Exception& e) {
         why = fmt::format(": OpenCV: {}", e.what());
       }
