@@ -4,7 +4,8 @@
 #
 #   download   fetch alone, and pipelines/download.yaml (fetch + sha256), without
 #              outputs  vs  wrk on the same nginx, same files (the server's own
-#              ceiling on this machine)
+#              ceiling on this machine); fetch alone also over 3x the URLs, where the
+#              process's start and end weigh a third as much
 #   img2dataset pipelines/img2dataset.yaml (fetch, decode, resize 256, encode, tar)
 #              vs  bench/img2dataset_baseline.py (img2dataset's loop: a download
 #              thread pool, one decode/resize/encode at a time, a process per core)
@@ -85,6 +86,14 @@ run_sluice fetch-only "$work/fetch-only.yaml" --set output.layout=none \
   --set output.metadata=false --set output.stats=false \
   --set stages.fetch.max_host_connections=64
 echo "| download only (fetch, no hashing, no outputs) | $rate images/s | wrk -c64: $wrk_rate req/s | $(calc "round($rate / $wrk_rate, 2)") | $rss MiB |"
+cp "$work/urls.txt" "$work/all-urls.txt"
+corpus_urls "$port" "$images" $((urls * 3)) > "$work/urls.txt"
+saved_urls=$urls; urls=$((urls * 3))
+run_sluice fetch-only-long "$work/fetch-only.yaml" --set output.layout=none \
+  --set output.metadata=false --set output.stats=false \
+  --set stages.fetch.max_host_connections=64
+echo "| the same, $urls URLs | $rate images/s | wrk -c64: $wrk_rate req/s | $(calc "round($rate / $wrk_rate, 2)") | $rss MiB |"
+urls=$saved_urls; cp "$work/all-urls.txt" "$work/urls.txt"
 run_sluice download "$src/pipelines/download.yaml" --set output.layout=none \
   --set output.metadata=false --set output.stats=false \
   --set stages.fetch.max_host_connections=64
