@@ -12,7 +12,10 @@
 #endif
 
 // Builds a function for AVX2 and for the baseline, chosen at load time (ifunc).
-#if defined(__x86_64__) && defined(__GNUC__)
+// Not under the sanitizers: the choice runs while the program is being relocated,
+// before their runtimes start (ThreadSanitizer's tests crashed at start).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define SLUICE_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
 #else
 #define SLUICE_AVX2_CLONE
