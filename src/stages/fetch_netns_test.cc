@@ -125,6 +125,27 @@ int CheckInsideNamespace(const std::string& root) {
                                          std::to_string(outer->requests_seen()));
   check(inner->requests_seen() == 0, "the private fixture saw no request");
   check(metadata->requests_seen() == 0, "the metadata fixture saw no request");
+
+  // Names curl must resolve itself (its resolver thread signals the answer through a
+  // socket pair it watches and closes without our close callback): each item ends
+  // as a DNS failure, none waits for a timeout. Nothing leaves the namespace.
+  std::vector<std::string> unresolvable;
+  for (int i = 0; i < 40; ++i) {
+    unresolvable.push_back("http://sluice-no-such-host-" + std::to_string(i) +
+                           ".invalid/a.jpg");
+  }
+  unresolvable.push_back(outer_base + "/a.jpg?after=names");
+  options.max_in_flight = 2;  // one after another: each socket pair reuses fd numbers
+  records = FetchAll(options, unresolvable);
+  check(records.size() == unresolvable.size(), "every unresolvable record came back");
+  for (const auto& [id, record] : records) {
+    const FailureReason expected =
+        id + 1 == unresolvable.size() ? FailureReason::kNone : FailureReason::kDns;
+    check(record.reason() == expected,
+          unresolvable[id] + ": expected '" + std::string(FailureReasonName(expected)) +
+              "', got '" + std::string(FailureReasonName(record.reason())) +
+              "': " + record.error());
+  }
   return failures == 0 ? 0 : 1;
 }
 

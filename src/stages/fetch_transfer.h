@@ -24,6 +24,8 @@
 
 namespace sluice {
 
+class FetchWorker;
+
 struct FetchTransfer {
   using Clock = EventLoop::Clock;
 
@@ -42,7 +44,8 @@ struct FetchTransfer {
 
   // I/O side, during an attempt.
   CURL* easy = nullptr;
-  bool in_curl = false;  // added to the worker's multi handle
+  FetchWorker* io_thread = nullptr;  // the worker running the attempt
+  bool in_curl = false;              // added to the worker's multi handle
 
   // Per response (header block); reset at each one: redirects and 1xx come first.
   std::string content_type;

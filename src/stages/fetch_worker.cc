@@ -165,11 +165,9 @@ CURL* FetchWorker::NewEasy() {
   if (resolve_ != nullptr) curl_easy_setopt(easy, CURLOPT_RESOLVE, resolve_);
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &FetchWorker::OnHeader);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &FetchWorker::OnBody);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &FetchWorker::OnOpenSocket);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &FetchWorker::OnCloseSocket);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
-  if (!options_.allow_private_networks) {
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &FetchWorker::OnOpenSocket);
-  }
   return easy;
 }
 
@@ -182,6 +180,7 @@ void FetchWorker::StartAttempt(FetchTransfer* t) {
     done_(t, CURLE_FAILED_INIT);
     return;
   }
+  t->io_thread = this;
   // What differs between attempts; the rest was set once by NewEasy().
   curl_easy_setopt(easy, CURLOPT_URL, t->record.url().c_str());
   curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
@@ -189,9 +188,7 @@ void FetchWorker::StartAttempt(FetchTransfer* t) {
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, t->attempt_timeout_ms);
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
-  if (!options_.allow_private_networks) {
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t);
-  }
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t);
   const CURLMcode code = curl_multi_add_handle(multi_, easy);
   if (code != CURLM_OK) {
     t->Abort(FailureReason::kInternal,
@@ -284,13 +281,22 @@ curl_socket_t FetchWorker::OnOpenSocket(void* userp, curlsocktype purpose,
                                         curl_sockaddr* address) {
   (void)purpose;
   auto* t = static_cast<FetchTransfer*>(userp);
-  if (IsNonPublicAddress(&address->addr, address->addrlen)) {
+  if (!t->options->allow_private_networks &&
+      IsNonPublicAddress(&address->addr, address->addrlen)) {
     t->forbidden_message = fmt::format(
         "address {} is not public (the pipeline may set allow_private_networks)",
         AddressText(&address->addr, address->addrlen));
     return CURL_SOCKET_BAD;
   }
-  return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  const int fd =
+      socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd >= 0) {
+    FetchWorker* self = t->io_thread;
+    // A number still on our books belonged to a socket closed behind our back.
+    if (self->watched_.erase(fd) != 0) self->loop_->UnwatchFd(fd);
+    self->connections_.insert(fd);
+  }
+  return fd;
 }
 
 bool FetchWorker::HeadersEnded(FetchTransfer* t) {
@@ -339,6 +345,7 @@ bool FetchWorker::HeadersEnded(FetchTransfer* t) {
 int FetchWorker::OnCloseSocket(void* userp, curl_socket_t fd) {
   auto* self = static_cast<FetchWorker*>(userp);
   // Out of the epoll set and our books before the number can be reused.
+  self->connections_.erase(fd);
   if (self->watched_.erase(fd) != 0) self->loop_->UnwatchFd(fd);
   return close(fd);
 }
@@ -351,7 +358,13 @@ int FetchWorker::OnSocket(CURL* easy, curl_socket_t fd, int what, void* userp,
   if (self->shutting_down_) return 0;
   auto known = self->watched_.find(fd);
   if (what == CURL_POLL_REMOVE) {
-    if (known != self->watched_.end()) known->second.parked = true;
+    if (known == self->watched_.end()) return 0;
+    if (self->connections_.contains(fd)) {
+      known->second.parked = true;
+    } else {
+      self->watched_.erase(known);
+      self->loop_->UnwatchFd(fd);
+    }
     return 0;
   }
   std::uint32_t events = 0;

@@ -122,16 +122,20 @@ class FetchWorker {
   curl_slist* resolve_ = nullptr;
   EventLoop::TimerId timer_ = 0;
   std::vector<CURL*> idle_;  // configured by NewEasy(), between attempts
-  // The sockets in the loop's epoll set. One curl no longer watches (CURL_POLL_REMOVE:
-  // its connection went idle between transfers) stays there, parked, so that the
-  // next transfer on the connection costs no epoll_ctl; an event on a parked socket
-  // (the server closed the idle connection) removes it, and so does closing it
-  // (OnCloseSocket), before a new socket can take its number.
+  // The sockets in the loop's epoll set. A connection's socket curl no longer
+  // watches (CURL_POLL_REMOVE: the connection went idle between transfers) stays
+  // there, parked, so that the next transfer on the connection costs no epoll_ctl;
+  // an event on a parked socket (the server closed the idle connection) removes it,
+  // and so does closing it (OnCloseSocket), before a new socket can take its number.
+  // Only sockets opened and closed through our callbacks are parked (`connections_`):
+  // curl closes others itself (its resolver's socket pair), so a number left parked
+  // for one of those could be taken by a new socket that would then never be watched.
   struct WatchedSocket {
     std::uint32_t events = 0;
     bool parked = false;
   };
   std::unordered_map<int, WatchedSocket> watched_;
+  std::unordered_set<int> connections_;  // opened by OnOpenSocket, not yet closed
   std::unordered_set<FetchTransfer*> in_curl_;
   bool shutting_down_ = false;
 };
