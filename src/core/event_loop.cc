@@ -116,7 +116,9 @@ int EpollEventLoop::Wait(epoll_event* events, int capacity, Clock::time_point de
     timeout.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
     timeout.tv_nsec = static_cast<long>(ns % 1'000'000'000);
     const int ready = epoll_pwait2(epoll_fd_, events, capacity, &timeout, nullptr);
-    if (ready >= 0 || errno != ENOSYS) return ready;
+    if (ready >= 0 || errno == EINTR) return ready;
+    // ENOSYS before Linux 5.11; a seccomp filter may answer EPERM instead. Either
+    // way it will not work later: wait the older way from now on.
     have_pwait2_ = false;
   }
   // Rounded up: waking before the deadline would only wait again.

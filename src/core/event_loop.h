@@ -51,6 +51,11 @@ class EpollEventLoop final : public EventLoop {
                  std::function<void(std::uint32_t)> callback) override;
   void UnwatchFd(int fd) override;
 
+  // Waits with epoll_wait and millisecond timeouts from now on, as on kernels
+  // without epoll_pwait2 (the loop switches by itself when that call fails; tests
+  // use this to run that way too). Loop thread only.
+  void UseMillisecondWaits() { have_pwait2_ = false; }
+
   // Refreshes Now() from the clock, for code that starts timers after doing
   // something slow in the same iteration. Loop thread only.
   void RefreshNow() { now_ = Clock::now(); }
@@ -109,7 +114,7 @@ class EpollEventLoop final : public EventLoop {
   std::vector<HeapEntry> heap_;
   std::unordered_map<TimerId, std::function<void()>> callbacks_;
   TimerId next_timer_id_ = 1;
-  // False once epoll_pwait2 has answered ENOSYS (kernels before 5.11).
+  // False once epoll_pwait2 has failed (kernels before 5.11, seccomp filters).
   bool have_pwait2_ = true;
   std::vector<TimerId> due_;  // scratch for RunDueTimers
 

@@ -67,6 +67,27 @@ TEST(EventLoopTest, TimerWaitsAtLeastItsDelay) {
   EXPECT_GE(loop->Now(), start + milliseconds(25));
 }
 
+TEST(EventLoopTest, MillisecondWaitsKeepTimersOrderedAndOnTime) {
+  // The way of waiting on kernels without epoll_pwait2: timeouts rounded up to a
+  // millisecond, never early.
+  auto loop = NewLoop();
+  loop->UseMillisecondWaits();
+  loop->RefreshNow();
+  const auto start = loop->Now();
+  std::vector<int> fired;
+  std::chrono::steady_clock::time_point last_at;
+  for (int delay_us : {2500, 500, 1500}) {
+    loop->AddTimer(std::chrono::microseconds(delay_us), [&, delay_us] {
+      fired.push_back(delay_us);
+      last_at = std::chrono::steady_clock::now();
+      EXPECT_GE(last_at - start, std::chrono::microseconds(delay_us));
+    });
+  }
+  loop->AddTimer(milliseconds(5), [&] { loop->Stop(); });
+  loop->Run();
+  EXPECT_EQ(fired, (std::vector<int>{500, 1500, 2500}));
+}
+
 TEST(EventLoopTest, CancelledTimerNeverFires) {
   auto loop = NewLoop();
   bool cancelled_fired = false;
