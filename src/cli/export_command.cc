@@ -183,15 +183,18 @@ int Export(const ExportFlags& flags) {
 Command ExportCommandRow() {
   return Command{
       "export", "Write one row per item: status, reason and produced fields",
-      [](CLI::App& app) -> CommandRun {
-        auto flags = std::make_shared<ExportFlags>();
-        app.add_option("--workdir,-w", flags->workdir, "The run's directory")->required();
-        app.add_option("--format,-f", flags->format, "jsonl or csv")
-            ->check(CLI::IsMember({"jsonl", "csv"}));
-        app.add_option("--output,-o", flags->output,
-                       "File to write (atomically); standard output if absent");
-        app.add_option("--group", flags->group, "Stage group");
-        return [flags] { return Export(*flags); };
+      [](std::vector<Flag>& flags) -> CommandRun {
+        auto f = std::make_shared<ExportFlags>();
+        flags.push_back(WorkdirFlag(&f->workdir));
+        flags.push_back({.names = "--format,-f",
+                         .help = "jsonl or csv",
+                         .target = &f->format,
+                         .one_of = {"jsonl", "csv"}});
+        flags.push_back({.names = "--output,-o",
+                         .help = "File to write (atomically); standard output if absent",
+                         .target = &f->output});
+        flags.push_back(GroupFlag(&f->group));
+        return [f] { return Export(*f); };
       }};
 }
 

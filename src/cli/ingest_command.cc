@@ -44,20 +44,19 @@ int Ingest(const IngestFlags& flags) {
 }  // namespace
 
 Command IngestCommandRow() {
-  return Command{
-      "ingest", "Only ingest inputs into a workdir (run does this too)",
-      [](CLI::App& app) -> CommandRun {
-        auto flags = std::make_shared<IngestFlags>();
-        app.add_option("pipeline", flags->pipeline, "Pipeline YAML file")
-            ->required()
-            ->check(CLI::ExistingFile);
-        app.add_option("--input,-i", flags->inputs, "Input file; repeatable")
-            ->required()
-            ->check(CLI::ExistingFile);
-        app.add_option("--workdir,-w", flags->workdir, "The run's directory")->required();
-        app.add_option("--set", flags->sets, "Override a setting: KEY=VALUE");
-        return [flags] { return Ingest(*flags); };
-      }};
+  return Command{"ingest", "Only ingest inputs into a workdir (run does this too)",
+                 [](std::vector<Flag>& flags) -> CommandRun {
+                   auto f = std::make_shared<IngestFlags>();
+                   flags.push_back(PipelineFlag(&f->pipeline, /*must_exist=*/true));
+                   flags.push_back({.names = "--input,-i",
+                                    .help = "Input file; repeatable",
+                                    .target = &f->inputs,
+                                    .required = true,
+                                    .existing_file = true});
+                   flags.push_back(WorkdirFlag(&f->workdir));
+                   flags.push_back(SetFlag(&f->sets));
+                   return [f] { return Ingest(*f); };
+                 }};
 }
 
 }  // namespace sluice::cli

@@ -3,8 +3,33 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <type_traits>
+#include <vector>
 
 #include "src/cli/command.h"
+
+namespace sluice::cli {
+namespace {
+
+// Declares `flag` on `app`, the only place CLI11 sees a command's flags.
+void AddFlag(CLI::App& app, const Flag& flag) {
+  CLI::Option* option = std::visit(
+      [&](auto* target) -> CLI::Option* {
+        if constexpr (std::is_same_v<decltype(target), bool*>) {
+          return app.add_flag(flag.names, *target, flag.help);
+        } else {
+          return app.add_option(flag.names, *target, flag.help);
+        }
+      },
+      flag.target);
+  if (flag.required) option->required();
+  if (flag.existing_file) option->check(CLI::ExistingFile);
+  if (!flag.one_of.empty()) option->check(CLI::IsMember(flag.one_of));
+  if (flag.range) option->check(CLI::Range(flag.range->first, flag.range->second));
+}
+
+}  // namespace
+}  // namespace sluice::cli
 
 int main(int argc, char** argv) {
   using namespace sluice::cli;
@@ -14,7 +39,9 @@ int main(int argc, char** argv) {
   CommandRun chosen;
   for (const Command& command : AllCommands()) {
     CLI::App* sub = app.add_subcommand(command.name, command.summary);
-    CommandRun run = command.setup(*sub);
+    std::vector<Flag> flags;
+    CommandRun run = command.setup(flags);
+    for (const Flag& flag : flags) AddFlag(*sub, flag);
     sub->callback([&chosen, run] { chosen = run; });
   }
   try {

@@ -48,13 +48,14 @@ int Retry(const RetryFlags& flags) {
 Command RetryCommandRow() {
   return Command{
       "retry", "Put failed items back to be processed by the next run",
-      [](CLI::App& app) -> CommandRun {
-        auto flags = std::make_shared<RetryFlags>();
-        app.add_option("--workdir,-w", flags->workdir, "The run's directory")->required();
-        app.add_option("--reason", flags->reason,
-                       "Only items that failed for this reason (e.g. timeout)");
-        app.add_option("--group", flags->group, "Stage group");
-        return [flags] { return Retry(*flags); };
+      [](std::vector<Flag>& flags) -> CommandRun {
+        auto f = std::make_shared<RetryFlags>();
+        flags.push_back(WorkdirFlag(&f->workdir));
+        flags.push_back({.names = "--reason",
+                         .help = "Only items that failed for this reason (e.g. timeout)",
+                         .target = &f->reason});
+        flags.push_back(GroupFlag(&f->group));
+        return [f] { return Retry(*f); };
       }};
 }
 

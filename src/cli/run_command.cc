@@ -264,25 +264,26 @@ int Run(const RunFlags& flags) {
 Command RunCommandRow() {
   return Command{
       "run", "Ingest inputs and run a pipeline until every item is done (resumable)",
-      [](CLI::App& app) -> CommandRun {
-        auto flags = std::make_shared<RunFlags>();
-        app.add_option("pipeline", flags->pipeline, "Pipeline YAML file")
-            ->required()
-            ->check(CLI::ExistingFile);
-        app.add_option("--input,-i", flags->inputs,
-                       "Input file (text, csv, tsv or jsonl; .gz or .zst ok); repeatable")
-            ->check(CLI::ExistingFile);
-        app.add_option("--workdir,-w", flags->workdir,
-                       "Directory holding the store and outputs; created if missing")
-            ->required();
-        app.add_option("--set", flags->sets,
-                       "Override a pipeline setting: KEY=VALUE (e.g. stages.wait.ms=5)");
-        app.add_option("--status-interval", flags->status_interval_s,
-                       "Seconds between status lines; 0 for none")
-            ->check(CLI::Range(0.0, 3600.0));
-        app.add_flag("--quiet,-q", flags->quiet,
-                     "Print only warnings, errors and the summary");
-        return [flags] { return Run(*flags); };
+      [](std::vector<Flag>& flags) -> CommandRun {
+        auto f = std::make_shared<RunFlags>();
+        flags.push_back(PipelineFlag(&f->pipeline, /*must_exist=*/true));
+        flags.push_back(
+            {.names = "--input,-i",
+             .help = "Input file (text, csv, tsv or jsonl; .gz or .zst ok); repeatable",
+             .target = &f->inputs,
+             .existing_file = true});
+        flags.push_back(WorkdirFlag(
+            &f->workdir, "Directory holding the store and outputs; created if missing"));
+        flags.push_back(SetFlag(
+            &f->sets, "Override a pipeline setting: KEY=VALUE (e.g. stages.wait.ms=5)"));
+        flags.push_back({.names = "--status-interval",
+                         .help = "Seconds between status lines; 0 for none",
+                         .target = &f->status_interval_s,
+                         .range = std::pair{0.0, 3600.0}});
+        flags.push_back({.names = "--quiet,-q",
+                         .help = "Print only warnings, errors and the summary",
+                         .target = &f->quiet});
+        return [f] { return Run(*f); };
       }};
 }
 

@@ -63,12 +63,13 @@ int ShowStatus(const StatusFlags& flags) {
 Command StatusCommandRow() {
   return Command{
       "status", "Show items, batches, results and failures of a workdir",
-      [](CLI::App& app) -> CommandRun {
-        auto flags = std::make_shared<StatusFlags>();
-        app.add_option("--workdir,-w", flags->workdir, "The run's directory")->required();
-        app.add_option("--group", flags->group, "Stage group to report on");
-        app.add_flag("--json", flags->json, "Print one JSON object");
-        return [flags] { return ShowStatus(*flags); };
+      [](std::vector<Flag>& flags) -> CommandRun {
+        auto f = std::make_shared<StatusFlags>();
+        flags.push_back(WorkdirFlag(&f->workdir));
+        flags.push_back(GroupFlag(&f->group, "Stage group to report on"));
+        flags.push_back(
+            {.names = "--json", .help = "Print one JSON object", .target = &f->json});
+        return [f] { return ShowStatus(*f); };
       }};
 }
 

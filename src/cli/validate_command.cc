@@ -31,14 +31,13 @@ int Validate(const ValidateFlags& flags) {
 }  // namespace
 
 Command ValidateCommandRow() {
-  return Command{
-      "validate", "Check a pipeline file without running it",
-      [](CLI::App& app) -> CommandRun {
-        auto flags = std::make_shared<ValidateFlags>();
-        app.add_option("pipeline", flags->pipeline, "Pipeline YAML file")->required();
-        app.add_option("--set", flags->sets, "Override a setting: KEY=VALUE");
-        return [flags] { return Validate(*flags); };
-      }};
+  return Command{"validate", "Check a pipeline file without running it",
+                 [](std::vector<Flag>& flags) -> CommandRun {
+                   auto f = std::make_shared<ValidateFlags>();
+                   flags.push_back(PipelineFlag(&f->pipeline, /*must_exist=*/false));
+                   flags.push_back(SetFlag(&f->sets));
+                   return [f] { return Validate(*f); };
+                 }};
 }
 
 }  // namespace sluice::cli
