@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# A/B of fetch settings: download-only runs (download.yaml without its sha256 stage,
-# no outputs) with each `--set` value in turn, alternating, for ROUNDS rounds, against
-# one nginx on loopback serving a generated corpus; wrk on the same files starts each
-# round (the server's ceiling at that moment: the machine is shared and noisy).
+# A/B of fetch settings or of builds: download-only runs (download.yaml without its
+# sha256 stage, no outputs) with each `--set` value in turn, alternating, for ROUNDS
+# rounds, against one nginx on loopback serving a generated corpus; wrk on the same
+# files starts each round (the server's ceiling at that moment: the machine is shared
+# and noisy). A SETTING of the form bin=PATH runs the sluice binary at PATH instead,
+# with the default settings: the way to compare two builds.
 #
 #   bench/fetch_ab.sh BUILD_DIR ROUNDS SETTING...
 #   bench/fetch_ab.sh build/rel 3 stages.fetch.io_threads=1 stages.fetch.io_threads=2
+#   bench/fetch_ab.sh build/rel 3 bin=/tmp/sluice-before bin=build/rel/sluice
 #
-# BUILD_DIR needs sluice and sluice-make-corpus. Prints one line per run.
+# BUILD_DIR needs sluice and sluice-make-corpus. Prints one line per run: images/s,
+# and the sluice process's CPU time per image (user + system).
 set -euo pipefail
 build="$(cd "$1" && pwd)"; rounds="$2"; shift 2
 src="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,13 +37,18 @@ for round in $(seq "$rounds"); do
   wrk -t1 -c64 -d3s -s "$work/rotate.lua" "http://127.0.0.1:$NGINX_PORT/" |
     awk -v r="$round" '/Requests\/sec/ {printf "round %d  wrk -c64: %d req/s\n", r, $2}'
   for setting in "$@"; do
+    sluice="$build/sluice"; set_args=(--set "$setting")
+    if [[ "$setting" == bin=* ]]; then sluice="${setting#bin=}"; set_args=(); fi
     rm -rf "$work/run"
-    "$build/sluice" ingest "$work/fetch-only.yaml" --input "$work/urls.txt" \
-      --workdir "$work/run" "${common[@]}" --set "$setting" >/dev/null 2>&1
+    "$sluice" ingest "$work/fetch-only.yaml" --input "$work/urls.txt" \
+      --workdir "$work/run" "${common[@]}" "${set_args[@]}" >/dev/null 2>&1
     t0=$(date +%s.%N)
-    "$build/sluice" run "$work/fetch-only.yaml" --workdir "$work/run" \
-      --status-interval 0 "${common[@]}" --set "$setting" >/dev/null 2>&1
+    /usr/bin/time -o "$work/cpu" -f "%U %S" "$sluice" run "$work/fetch-only.yaml" \
+      --workdir "$work/run" --status-interval 0 "${common[@]}" "${set_args[@]}" \
+      >/dev/null 2>&1
     t1=$(date +%s.%N)
-    python3 -c "print('round $round  $setting:', round($urls / ($t1 - $t0)), 'images/s')"
+    read -r user system < "$work/cpu"
+    python3 -c "print('round $round  $setting:', round($urls / ($t1 - $t0)), 'images/s,',
+                      round(($user + $system) * 1e6 / $urls), 'us CPU per image')"
   done
 done
