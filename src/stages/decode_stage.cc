@@ -11,8 +11,10 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 
+#include "src/stages/cerr_capture.h"
 #include "src/stages/image.h"
 #include "src/stages/image_header.h"
 #include "src/stages/jpeg_codec.h"
@@ -94,6 +96,28 @@ cv::Mat Orient(cv::Mat image, int orientation) {
   }
 }
 
+// What OpenCV printed while decoding, made one line for an item's error: its own
+// error lines ("imdecode_(''): can't read data: OpenCV(4.6.0) <file>:<line>: error:
+// (-2:Unspecified error) <why> in function '<f>'") without the call's name, else its
+// logger's warnings; at most ~300 characters.
+std::string OpenCvDiagnostics(std::string_view printed) {
+  std::string errors, warnings;
+  while (!printed.empty()) {
+    const std::size_t end = std::min(printed.find('\n'), printed.size());
+    std::string_view line = printed.substr(0, end);
+    printed.remove_prefix(std::min(end + 1, printed.size()));
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    if (line.empty()) continue;
+    if (line.starts_with("imdecode_('')")) line.remove_prefix(std::min(line.find(": ") + 2, line.size()));
+    std::string& into = line.starts_with("[") ? warnings : errors;
+    if (!into.empty()) into += "; ";
+    into += line;
+  }
+  std::string text = errors.empty() ? warnings : errors;
+  if (text.size() > 300) text = text.substr(0, 297) + "...";
+  return text;
+}
+
 }  // namespace
 
 void DecodeStage::ProcessOne(Record& record) {
@@ -157,11 +181,17 @@ void DecodeStage::ProcessOne(Record& record) {
                   fmt::format("decode: {}: {}", format, codecs.status().message()));
       return;
     }
+    std::string diagnostics;
     try {
       // imdecode wants a Mat; this one wraps the bytes without copying them.
       const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1,
                            const_cast<std::uint8_t*>(bytes.data()));
-      image = (*codecs)->imdecode(buffer, flags);
+      {
+        // Why a decode failed, OpenCV only prints: keep it for the item instead.
+        const CerrCapture capture;
+        image = (*codecs)->imdecode(buffer, flags);
+        diagnostics = OpenCvDiagnostics(capture.text());
+      }
       if (!image.empty() && image.type() != CV_8UC3) image = ToBgr8(std::move(image));
     } catch (const cv::Exception& e) {
       record.Fail(FailureReason::kDecode,
@@ -170,8 +200,9 @@ void DecodeStage::ProcessOne(Record& record) {
     }
     if (image.empty()) {
       record.Fail(FailureReason::kDecode,
-                  fmt::format("decode: OpenCV could not decode the {} image ({} bytes)",
-                              format, bytes.size()));
+                  fmt::format("decode: OpenCV could not decode the {} image ({} bytes){}{}",
+                              format, bytes.size(), diagnostics.empty() ? "" : ": ",
+                              diagnostics));
       return;
     }
   }

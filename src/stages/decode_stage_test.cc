@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -186,6 +187,18 @@ TEST(DecodeStageTest, BrokenImagesFailToDecode) {
   png.resize(60);
   Record record = Decode(png);
   EXPECT_EQ(record.reason(), FailureReason::kDecode) << record.error();
+  // A BMP cut short: OpenCV's reason is in the item's error, and nothing was printed.
+  Bytes bmp = Encode(Gradient(64, 48), ".bmp");
+  bmp.resize(200);
+  ::testing::internal::CaptureStderr();
+  record = Decode(bmp);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  EXPECT_EQ(record.reason(), FailureReason::kDecode) << record.error();
+  EXPECT_NE(record.error().find("could not decode the bmp image (200 bytes): "),
+            std::string::npos)
+      << record.error();
+  EXPECT_NE(record.error().find("Unexpected end of input stream"), std::string::npos)
+      << record.error();
   // A JPEG whose header has no frame: unreadable header.
   record = Decode(Bytes{0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02, 0x12, 0x34});
   EXPECT_EQ(record.reason(), FailureReason::kDecode);
@@ -272,6 +285,71 @@ TEST(DecodeStageTest, ExifOrientationIsApplied) {
   const Record upright = Decode(JpegWithOrientation(image, 1));
   EXPECT_EQ(IntField(upright, "width"), 40);
   EXPECT_TRUE(FindImage(upright)->source_pixels());
+}
+
+// Bytes from the network can be anything. Randomly damaged images of every format the
+// stage reads (bytes changed anywhere or in the header, cut short, 0xFF runs that look
+// like markers), decoded at full and reduced scale: each either decodes to BGR pixels
+// or fails with a reason and a message. Under the sanitizers this is the check that no
+// decoder path reads or writes out of bounds.
+TEST(DecodeStageTest, DamagedImagesDecodeOrSayWhy) {
+  cv::Mat with_alpha(32, 40, CV_8UC4, cv::Scalar(10, 200, 30, 128));
+  std::vector<Bytes> seeds = {
+      Encode(Gradient(96, 80), ".jpg"),
+      JpegWithOrientation(Gradient(96, 80), 6),
+      Encode(Gradient(40, 32), ".png"),
+      Encode(with_alpha, ".png"),
+      Encode(Gradient(40, 32), ".webp"),
+      Encode(Gradient(40, 32), ".bmp"),
+      Encode(Gradient(40, 32), ".tiff"),
+  };
+  std::vector<std::uint8_t> progressive_buffer;
+  ASSERT_TRUE(cv::imencode(".jpg", Gradient(96, 80), progressive_buffer,
+                           {cv::IMWRITE_JPEG_PROGRESSIVE, 1}));
+  seeds.emplace_back(progressive_buffer.begin(), progressive_buffer.end());
+
+  std::mt19937 rng(20261202);
+  DecodeOptions reduced;
+  reduced.target_size = 24;
+  int decoded = 0, failed = 0;
+  for (std::size_t s = 0; s < seeds.size(); ++s) {
+    for (int round = 0; round < 400; ++round) {
+      Bytes damaged = seeds[s];
+      switch (round % 3) {
+        case 0:  // a few bytes anywhere
+          for (int i = 0; i < 1 + static_cast<int>(rng() % 4); ++i) {
+            damaged[rng() % damaged.size()] = static_cast<std::uint8_t>(rng());
+          }
+          break;
+        case 1:  // the header
+          damaged[rng() % std::min<std::size_t>(damaged.size(), 160)] =
+              static_cast<std::uint8_t>(rng());
+          break;
+        default:  // cut short, sometimes after a run of 0xFF
+          damaged.resize(rng() % damaged.size());
+          if (rng() % 2 == 0) damaged.insert(damaged.end(), 1 + rng() % 8, 0xFF);
+          break;
+      }
+      const Record record = Decode(damaged, round % 2 == 0 ? DecodeOptions{} : reduced);
+      const std::string where =
+          "seed " + std::to_string(s) + ", round " + std::to_string(round);
+      if (record.failed()) {
+        ++failed;
+        EXPECT_NE(record.reason(), FailureReason::kNone) << where;
+        EXPECT_FALSE(record.error().empty()) << where;
+        continue;
+      }
+      ++decoded;
+      const ImagePayload* image = FindImage(record);
+      ASSERT_NE(image, nullptr) << where;
+      EXPECT_EQ(image->pixels().type(), CV_8UC3) << where;
+      EXPECT_GT(image->width(), 0) << where;
+      EXPECT_GT(image->height(), 0) << where;
+    }
+  }
+  // Both outcomes occur: the damage is neither always harmless nor always fatal.
+  EXPECT_GT(decoded, 0);
+  EXPECT_GT(failed, 0);
 }
 
 TEST(DecodeStageTest, OptionsThroughRegistry) {
