@@ -19,6 +19,7 @@
 #include "src/stages/image_header.h"
 #include "src/stages/jpeg_codec.h"
 #include "src/stages/opencv_codecs.h"
+#include "src/stages/png_codec.h"
 
 namespace sluice {
 namespace {
@@ -170,6 +171,15 @@ void DecodeStage::ProcessOne(Record& record) {
                   fmt::format("decode: jpeg ({} bytes): {}", bytes.size(), jpeg.error));
       return;
     }
+  } else if (header->format == ImageFormat::kPng) {
+    PngDecodeResult png = DecodePng(bytes);
+    if (png.pixels.empty()) {
+      record.Fail(FailureReason::kDecode,
+                  fmt::format("decode: png ({} bytes): {}", bytes.size(), png.error));
+      return;
+    }
+    if (png.pixels.channels() == 4) flags = cv::IMREAD_UNCHANGED;  // composited below
+    image = ToBgr8(std::move(png.pixels));
   } else if (header->has_alpha) {
     flags = cv::IMREAD_UNCHANGED;
   }

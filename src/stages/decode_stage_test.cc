@@ -185,8 +185,11 @@ TEST(DecodeStageTest, BrokenImagesFailToDecode) {
   // A PNG cut after its header: the size is readable, the pixels are not.
   Bytes png = Encode(Gradient(64, 48), ".png");
   png.resize(60);
+  ::testing::internal::CaptureStderr();
   Record record = Decode(png);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
   EXPECT_EQ(record.reason(), FailureReason::kDecode) << record.error();
+  EXPECT_EQ(record.error(), "decode: png (60 bytes): png: file cut short");
   // A BMP cut short: OpenCV's reason is in the item's error, and nothing was printed.
   Bytes bmp = Encode(Gradient(64, 48), ".bmp");
   bmp.resize(200);
@@ -290,7 +293,7 @@ TEST(DecodeStageTest, ExifOrientationIsApplied) {
 // Bytes from the network can be anything. Randomly damaged images of every format the
 // stage reads (bytes changed anywhere or in the header, cut short, 0xFF runs that look
 // like markers), decoded at full and reduced scale: each either decodes to BGR pixels
-// or fails with a reason and a message. Under the sanitizers this is the check that no
+// or fails with a reason and a message, and nothing is printed. Under the sanitizers this is the check that no
 // decoder path reads or writes out of bounds.
 TEST(DecodeStageTest, DamagedImagesDecodeOrSayWhy) {
   cv::Mat with_alpha(32, 40, CV_8UC4, cv::Scalar(10, 200, 30, 128));
@@ -312,6 +315,7 @@ TEST(DecodeStageTest, DamagedImagesDecodeOrSayWhy) {
   DecodeOptions reduced;
   reduced.target_size = 24;
   int decoded = 0, failed = 0;
+  ::testing::internal::CaptureStderr();
   for (std::size_t s = 0; s < seeds.size(); ++s) {
     for (int round = 0; round < 400; ++round) {
       Bytes damaged = seeds[s];
@@ -347,6 +351,8 @@ TEST(DecodeStageTest, DamagedImagesDecodeOrSayWhy) {
       EXPECT_GT(image->height(), 0) << where;
     }
   }
+  // Nothing reached the terminal: the reasons are in the items' errors.
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
   // Both outcomes occur: the damage is neither always harmless nor always fatal.
   EXPECT_GT(decoded, 0);
   EXPECT_GT(failed, 0);
