@@ -47,9 +47,10 @@ CerrCapture::CerrCapture(std::size_t max_bytes)
     : max_bytes_(max_bytes), outer_(current_capture) {
   static std::once_flag installed;
   std::call_once(installed, [] {
-    // Lives as long as the process: std::cerr may be written to until the very end.
-    static CerrRouter router(std::cerr.rdbuf());
-    std::cerr.rdbuf(&router);
+    // Never destroyed: std::cerr is flushed through it until the very end, after
+    // static objects are gone (std::ios_base::Init's destructor).
+    static CerrRouter* const router = new CerrRouter(std::cerr.rdbuf());
+    std::cerr.rdbuf(router);
   });
   current_capture = this;
 }
