@@ -1,6 +1,6 @@
 // The image steps of pipelines/img2dataset.yaml, each against what OpenCV does for
 // the same job, in the same run: JPEG decoding at full and reduced scales
-// (jpeg_codec.h vs cv::imdecode), area downscaling (area_resize.h vs cv::resize with
+// (jpeg_codec.h vs cv::imdecode), PNG decoding (png_codec.h vs cv::imdecode), area downscaling (area_resize.h vs cv::resize with
 // INTER_AREA) and JPEG encoding at quality 95 (jpeg_codec.h vs cv::imencode).
 //
 // Input: a 500x375 photo Debian ships with dlib, enlarged to 1000x750 and encoded at
@@ -21,6 +21,7 @@
 
 #include "src/stages/area_resize.h"
 #include "src/stages/jpeg_codec.h"
+#include "src/stages/png_codec.h"
 
 namespace sluice {
 namespace {
@@ -29,6 +30,7 @@ constexpr char kPhoto[] = "/usr/share/doc/libdlib19.1/examples/faces/2008_002506
 
 struct Inputs {
   std::vector<std::uint8_t> jpeg;  // 1000x750, quality 90
+  std::vector<std::uint8_t> png;   // the same photo as PNG (OpenCV's defaults)
   cv::Mat quarter;                 // decoded at 2/8 (250x188): resize input
   cv::Mat half;                    // at 4/8 (500x375)
   cv::Mat small;                   // 256 px on the longer side: encode input
@@ -45,6 +47,7 @@ const Inputs& GetInputs() {
     cv::Mat photo;
     cv::resize(original, photo, cv::Size(1000, 750), 0, 0, cv::INTER_CUBIC);
     cv::imencode(".jpg", photo, in.jpeg, {cv::IMWRITE_JPEG_QUALITY, 90});
+    cv::imencode(".png", photo, in.png);
     in.half = DecodeJpeg(in.jpeg, 4).pixels;
     in.quarter = DecodeJpeg(in.jpeg, 2).pixels;
     const double scale = 256.0 / std::max(photo.cols, photo.rows);
@@ -92,6 +95,27 @@ void BM_DecodeOpenCv(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_DecodeOpenCv)->Arg(8)->Arg(4)->Arg(2)->Arg(1);
+
+void BM_DecodePngOurs(benchmark::State& state) {
+  const Inputs& in = GetInputs();
+  for (auto _ : state) {
+    PngDecodeResult result = DecodePng(in.png);
+    benchmark::DoNotOptimize(result.pixels.data);
+  }
+}
+BENCHMARK(BM_DecodePngOurs);
+
+void BM_DecodePngOpenCv(benchmark::State& state) {
+  cv::setNumThreads(0);
+  const Inputs& in = GetInputs();
+  const cv::Mat buffer(1, static_cast<int>(in.png.size()), CV_8UC1,
+                       const_cast<std::uint8_t*>(in.png.data()));
+  for (auto _ : state) {
+    cv::Mat image = cv::imdecode(buffer, cv::IMREAD_COLOR);
+    benchmark::DoNotOptimize(image.data);
+  }
+}
+BENCHMARK(BM_DecodePngOpenCv);
 
 // The odd scales libjpeg-turbo offers but the decode stage never uses (no SIMD).
 BENCHMARK(BM_DecodeOurs)->Name("BM_DecodeOurs_unused_scale")->Arg(7)->Arg(6)->Arg(3);
