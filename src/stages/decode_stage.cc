@@ -15,11 +15,13 @@
 #include <utility>
 
 #include "src/stages/cerr_capture.h"
+#include "src/stages/gif_codec.h"
 #include "src/stages/image.h"
 #include "src/stages/image_header.h"
 #include "src/stages/jpeg_codec.h"
 #include "src/stages/opencv_codecs.h"
 #include "src/stages/png_codec.h"
+#include "src/stages/webp_codec.h"
 
 namespace sluice {
 namespace {
@@ -97,6 +99,23 @@ cv::Mat Orient(cv::Mat image, int orientation) {
   }
 }
 
+// PNG, GIF or WebP through its own library (png_codec.h, gif_codec.h, webp_codec.h):
+// 8-bit BGR or BGRA pixels, or why not.
+std::pair<cv::Mat, std::string> DecodeWithLibrary(ImageFormat format,
+                                                  std::span<const std::uint8_t> bytes,
+                                                  std::int64_t max_pixels) {
+  if (format == ImageFormat::kPng) {
+    PngDecodeResult png = DecodePng(bytes);
+    return {std::move(png.pixels), std::move(png.error)};
+  }
+  if (format == ImageFormat::kGif) {
+    GifDecodeResult gif = DecodeGif(bytes, max_pixels);
+    return {std::move(gif.pixels), std::move(gif.error)};
+  }
+  WebpDecodeResult webp = DecodeWebp(bytes);
+  return {std::move(webp.pixels), std::move(webp.error)};
+}
+
 // What OpenCV printed while decoding, made one line for an item's error: its own
 // error lines ("imdecode_(''): can't read data: OpenCV(4.6.0) <file>:<line>: error:
 // (-2:Unspecified error) <why> in function '<f>'") without the call's name, else its
@@ -171,15 +190,16 @@ void DecodeStage::ProcessOne(Record& record) {
                   fmt::format("decode: jpeg ({} bytes): {}", bytes.size(), jpeg.error));
       return;
     }
-  } else if (header->format == ImageFormat::kPng) {
-    PngDecodeResult png = DecodePng(bytes);
-    if (png.pixels.empty()) {
+  } else if (header->format == ImageFormat::kPng || header->format == ImageFormat::kGif ||
+             header->format == ImageFormat::kWebp) {
+    auto [pixels, error] = DecodeWithLibrary(header->format, bytes, options_.max_pixels);
+    if (pixels.empty()) {
       record.Fail(FailureReason::kDecode,
-                  fmt::format("decode: png ({} bytes): {}", bytes.size(), png.error));
+                  fmt::format("decode: {} ({} bytes): {}", format, bytes.size(), error));
       return;
     }
-    if (png.pixels.channels() == 4) flags = cv::IMREAD_UNCHANGED;  // composited below
-    image = ToBgr8(std::move(png.pixels));
+    if (pixels.channels() == 4) flags = cv::IMREAD_UNCHANGED;  // composited on white
+    image = ToBgr8(std::move(pixels));
   } else if (header->has_alpha) {
     flags = cv::IMREAD_UNCHANGED;
   }
