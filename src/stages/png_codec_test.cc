@@ -1,6 +1,7 @@
 #include "src/stages/png_codec.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <cstdint>
 #include <opencv2/core.hpp>
@@ -57,6 +58,70 @@ TEST(PngDecoderTest, TransparencyComesBackAsBgra) {
   const PngDecodeResult result = DecodePng(Encode(bgra, ".png"));
   ASSERT_EQ(result.pixels.type(), CV_8UC4) << result.error;
   ExpectSamePixels(result.pixels, bgra, "BGRA");
+}
+
+// A PNG chunk: length, type, data, CRC over type and data.
+Bytes Chunk(const char (&type)[5], const Bytes& data) {
+  Bytes out;
+  const auto put32 = [&out](std::uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
+  };
+  put32(static_cast<std::uint32_t>(data.size()));
+  out.insert(out.end(), type, type + 4);
+  out.insert(out.end(), data.begin(), data.end());
+  const uLong crc = crc32(crc32(0, reinterpret_cast<const Bytef*>(type), 4), data.data(),
+                          static_cast<uInt>(data.size()));
+  put32(static_cast<std::uint32_t>(crc));
+  return out;
+}
+
+// An animated PNG (APNG) of two frames: `first` as the default image (IDAT, with an
+// fcTL before it, so it is also frame 1), and `second`'s compressed data as frame 2
+// (fdAT). Readers without APNG support show the default image.
+Bytes MakeApng(const cv::Mat& first, const cv::Mat& second) {
+  const Bytes a = Encode(first, ".png"), b = Encode(second, ".png");
+  // cv::imencode writes signature (8), IHDR (25), then IDAT chunks, then IEND (12).
+  const auto idat = [](const Bytes& png) {
+    return Bytes(png.begin() + 33, png.end() - 12);
+  };
+  const auto be32 = [](std::uint32_t v) {
+    return Bytes{static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16),
+                 static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
+  };
+  const auto frame_control = [&](std::uint32_t sequence) {
+    Bytes data = be32(sequence);
+    for (const std::uint32_t v : {static_cast<std::uint32_t>(first.cols),
+                                  static_cast<std::uint32_t>(first.rows), 0u, 0u}) {
+      const Bytes field = be32(v);
+      data.insert(data.end(), field.begin(), field.end());
+    }
+    data.insert(data.end(), {0, 1, 0, 10, 0, 0});  // delay 1/10 s, no dispose, source
+    return Chunk("fcTL", data);
+  };
+  Bytes actl = be32(2);  // two frames
+  const Bytes plays = be32(0);  // looping forever
+  actl.insert(actl.end(), plays.begin(), plays.end());
+  // fdAT: a sequence number, then the zlib stream of b's single IDAT chunk.
+  const Bytes second_idat = idat(b);
+  Bytes fdat = be32(2);
+  fdat.insert(fdat.end(), second_idat.begin() + 8, second_idat.end() - 4);
+
+  Bytes out(a.begin(), a.begin() + 33);
+  for (const Bytes& part : {Chunk("acTL", actl), frame_control(0), idat(a),
+                            frame_control(1), Chunk("fdAT", fdat)}) {
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  out.insert(out.end(), a.end() - 12, a.end());
+  return out;
+}
+
+TEST(PngDecoderTest, AnAnimatedPngDecodesToItsFirstFrame) {
+  const cv::Mat red(6, 8, CV_8UC3, cv::Scalar(0, 0, 255));
+  const cv::Mat blue(6, 8, CV_8UC3, cv::Scalar(255, 0, 0));
+  const Bytes apng = MakeApng(red, blue);
+  const PngDecodeResult result = DecodePng(apng);
+  ASSERT_FALSE(result.pixels.empty()) << result.error;
+  ExpectSamePixels(result.pixels, red, "APNG");
 }
 
 TEST(PngDecoderTest, BrokenFilesSayWhyAndPrintNothing) {
