@@ -1,7 +1,8 @@
 // The image steps of pipelines/img2dataset.yaml, each against what OpenCV does for
 // the same job, in the same run: JPEG decoding at full and reduced scales
-// (jpeg_codec.h vs cv::imdecode), PNG decoding (png_codec.h vs cv::imdecode), area downscaling (area_resize.h vs cv::resize with
-// INTER_AREA) and JPEG encoding at quality 95 (jpeg_codec.h vs cv::imencode).
+// (jpeg_codec.h vs cv::imdecode), PNG decoding (png_codec.h vs cv::imdecode), area
+// downscaling (area_resize.h vs cv::resize with INTER_AREA) and JPEG encoding at quality
+// 95 (jpeg_codec.h vs cv::imencode).
 //
 // Input: a 500x375 photo Debian ships with dlib, enlarged to 1000x750 and encoded at
 // quality 90, as sluice-make-corpus makes the benchmark corpus. One iteration is one

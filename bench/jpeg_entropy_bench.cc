@@ -100,8 +100,8 @@ int Extend(int value, int size) {
   return value < (1 << (size - 1)) ? value - (1 << size) + 1 : value;
 }
 
-bool BuildTable(const std::uint8_t* counts, std::span<const std::uint8_t> symbols, bool ac,
-                HuffmanTable* table) {
+bool BuildTable(const std::uint8_t* counts, std::span<const std::uint8_t> symbols,
+                bool ac, HuffmanTable* table) {
   if (symbols.size() > table->symbols.size()) return false;
   std::copy(symbols.begin(), symbols.end(), table->symbols.begin());
   std::vector<int> codes, lengths;
@@ -211,7 +211,8 @@ bool ParseBaseline(std::span<const std::uint8_t> file, BaselineJpeg* jpeg) {
         int total = 0;
         for (int i = 0; i < 16; ++i) total += s[1 + i];
         if (id > 3 || table_class > 1 || s + 17 + total > end) return false;
-        if (!BuildTable(s + 1, {s + 17, static_cast<std::size_t>(total)}, table_class == 1,
+        if (!BuildTable(s + 1, {s + 17, static_cast<std::size_t>(total)},
+                        table_class == 1,
                         table_class == 1 ? &jpeg->ac[id] : &jpeg->dc[id])) {
           return false;
         }
@@ -254,8 +255,8 @@ class BitReader {
       std::uint64_t word;
       std::memcpy(&word, next_, 8);
       const std::uint64_t inverted = ~word;  // a 0xFF byte is a zero byte in it
-      const bool has_ff = ((inverted - 0x0101010101010101ULL) & ~inverted &
-                           0x8080808080808080ULL) != 0;
+      const bool has_ff =
+          ((inverted - 0x0101010101010101ULL) & ~inverted & 0x8080808080808080ULL) != 0;
       if (!has_ff) {
         const int bytes = (63 - count_) >> 3;
         bits_ |= (__builtin_bswap64(word) >> count_) & ~(~0ULL >> (count_ + 8 * bytes));
@@ -287,13 +288,16 @@ class BitReader {
     bits_ = 0;
     count_ = 0;
     at_marker_ = false;
-    while (end_ - next_ >= 2 && !(next_[0] == 0xFF && next_[1] >= 0xD0 && next_[1] <= 0xD7)) {
+    while (end_ - next_ >= 2 &&
+           !(next_[0] == 0xFF && next_[1] >= 0xD0 && next_[1] <= 0xD7)) {
       ++next_;
     }
     next_ = std::min(end_, next_ + 2);
   }
   int count() const { return count_; }
-  std::uint32_t Peek(int n) const { return static_cast<std::uint32_t>(bits_ >> (64 - n)); }
+  std::uint32_t Peek(int n) const {
+    return static_cast<std::uint32_t>(bits_ >> (64 - n));
+  }
   void Consume(int n) {
     bits_ <<= n;
     count_ -= n;
@@ -312,7 +316,6 @@ class BitReader {
   bool at_marker_ = false;
 };
 
-
 int DecodeSymbol(BitReader& bits, const HuffmanTable& table) {
   const std::uint16_t fast = table.fast[bits.Peek(kFastBits)];
   if (fast != 0) {
@@ -324,8 +327,9 @@ int DecodeSymbol(BitReader& bits, const HuffmanTable& table) {
     const int prefix = static_cast<int>(code >> (16 - length));
     if (prefix <= table.max_code[length]) {
       bits.Consume(length);
-      return table.symbols[(table.first_index[length] + prefix - table.first_code[length]) &
-                           0xFF];
+      return table
+          .symbols[(table.first_index[length] + prefix - table.first_code[length]) &
+                   0xFF];
     }
   }
   bits.Consume(16);  // no such code: corrupt data, decode on as zeros
@@ -410,8 +414,9 @@ DecodeCounts DecodeScan(const BaselineJpeg& jpeg, int kept_last, Sink&& sink) {
         for (int v = 0; v < component.v; ++v) {
           for (int h = 0; h < component.h; ++h) {
             block.fill(0);
-            DecodeBlock<kCount>(bits, jpeg.dc[component.dc_table], jpeg.ac[component.ac_table],
-                        kept_last, &predictors[c], block.data(), &counts);
+            DecodeBlock<kCount>(bits, jpeg.dc[component.dc_table],
+                                jpeg.ac[component.ac_table], kept_last, &predictors[c],
+                                block.data(), &counts);
             ++counts.blocks;
             sink(static_cast<int>(c), row * component.v + v, col * component.h + h,
                  block.data());
@@ -510,13 +515,17 @@ void BM_TableDecoder(benchmark::State& state) {
   const Inputs& in = GetInputs();
   const int kept_last = static_cast<int>(state.range(0));
   std::int64_t checksum = 0;
-  const auto sink = [&](int, int, int, const std::int16_t* block) { checksum += block[0]; };
+  const auto sink = [&](int, int, int, const std::int16_t* block) {
+    checksum += block[0];
+  };
   for (auto _ : state) DecodeScan(in.parsed, kept_last, sink);
   benchmark::DoNotOptimize(checksum);
   const DecodeCounts counts = DecodeScan<true>(in.parsed, kept_last, sink);
   const double blocks = static_cast<double>(counts.blocks);
-  state.counters["kept_symbols_per_block"] = static_cast<double>(counts.kept_symbols) / blocks;
-  state.counters["skip_steps_per_block"] = static_cast<double>(counts.skip_steps) / blocks;
+  state.counters["kept_symbols_per_block"] =
+      static_cast<double>(counts.kept_symbols) / blocks;
+  state.counters["skip_steps_per_block"] =
+      static_cast<double>(counts.skip_steps) / blocks;
 }
 BENCHMARK(BM_TableDecoder)->Arg(63)->Arg(24)->Arg(4);
 

@@ -18,7 +18,8 @@
 namespace sluice::testing {
 
 // Colour table of the test GIFs: 0 red, 1 green, 2 blue, 3 black.
-inline const GifColorType kGifColours[4] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {0, 0, 0}};
+inline const GifColorType kGifColours[4] = {
+    {255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {0, 0, 0}};
 
 struct GifFrame {
   int left = 0, top = 0, width = 0, height = 0;
@@ -46,7 +47,8 @@ inline Bytes MakeGif(int width, int height, const std::vector<GifFrame>& frames)
   for (const GifFrame& frame : frames) {
     GraphicsControlBlock control{};
     control.DisposalMode = DISPOSAL_UNSPECIFIED;
-    control.TransparentColor = frame.transparent >= 0 ? frame.transparent : NO_TRANSPARENT_COLOR;
+    control.TransparentColor =
+        frame.transparent >= 0 ? frame.transparent : NO_TRANSPARENT_COLOR;
     GifByteType extension[4];
     const std::size_t length = EGifGCBToExtension(&control, extension);
     EXPECT_EQ(EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, static_cast<int>(length),
@@ -100,7 +102,8 @@ inline Bytes MakeAnimatedWebp(const std::vector<cv::Mat>& frames) {
     picture.use_argb = 1;
     picture.width = width;
     picture.height = height;
-    EXPECT_TRUE(WebPPictureImportBGRA(&picture, frame.data, static_cast<int>(frame.step)));
+    EXPECT_TRUE(
+        WebPPictureImportBGRA(&picture, frame.data, static_cast<int>(frame.step)));
     EXPECT_TRUE(WebPAnimEncoderAdd(encoder, &picture, timestamp, &config));
     WebPPictureFree(&picture);
     timestamp += 100;

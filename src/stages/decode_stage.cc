@@ -126,9 +126,13 @@ std::string OpenCvDiagnostics(std::string_view printed) {
     const std::size_t end = std::min(printed.find('\n'), printed.size());
     std::string_view line = printed.substr(0, end);
     printed.remove_prefix(std::min(end + 1, printed.size()));
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
+      line.remove_suffix(1);
+    }
     if (line.empty()) continue;
-    if (line.starts_with("imdecode_('')")) line.remove_prefix(std::min(line.find(": ") + 2, line.size()));
+    if (line.starts_with("imdecode_('')")) {  // the call's name, then ": "
+      line.remove_prefix(std::min(line.find(": ") + 2, line.size()));
+    }
     std::string& into = line.starts_with("[") ? warnings : errors;
     if (!into.empty()) into += "; ";
     into += line;
@@ -229,10 +233,11 @@ void DecodeStage::ProcessOne(Record& record) {
       return;
     }
     if (image.empty()) {
-      record.Fail(FailureReason::kDecode,
-                  fmt::format("decode: OpenCV could not decode the {} image ({} bytes){}{}",
-                              format, bytes.size(), diagnostics.empty() ? "" : ": ",
-                              diagnostics));
+      record.Fail(
+          FailureReason::kDecode,
+          fmt::format("decode: OpenCV could not decode the {} image ({} bytes){}{}",
+                      format, bytes.size(), diagnostics.empty() ? "" : ": ",
+                      diagnostics));
       return;
     }
   }

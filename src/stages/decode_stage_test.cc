@@ -295,17 +295,14 @@ TEST(DecodeStageTest, ExifOrientationIsApplied) {
 // Bytes from the network can be anything. Randomly damaged images of every format the
 // stage reads (bytes changed anywhere or in the header, cut short, 0xFF runs that look
 // like markers), decoded at full and reduced scale: each either decodes to BGR pixels
-// or fails with a reason and a message, and nothing is printed. Under the sanitizers this is the check that no
-// decoder path reads or writes out of bounds.
+// or fails with a reason and a message, and nothing is printed. Under the sanitizers this
+// is the check that no decoder path reads or writes out of bounds.
 TEST(DecodeStageTest, DamagedImagesDecodeOrSayWhy) {
   cv::Mat with_alpha(32, 40, CV_8UC4, cv::Scalar(10, 200, 30, 128));
   std::vector<Bytes> seeds = {
-      Encode(Gradient(96, 80), ".jpg"),
-      JpegWithOrientation(Gradient(96, 80), 6),
-      Encode(Gradient(40, 32), ".png"),
-      Encode(with_alpha, ".png"),
-      Encode(Gradient(40, 32), ".webp"),
-      Encode(Gradient(40, 32), ".bmp"),
+      Encode(Gradient(96, 80), ".jpg"),  JpegWithOrientation(Gradient(96, 80), 6),
+      Encode(Gradient(40, 32), ".png"),  Encode(with_alpha, ".png"),
+      Encode(Gradient(40, 32), ".webp"), Encode(Gradient(40, 32), ".bmp"),
       Encode(Gradient(40, 32), ".tiff"),
   };
   std::vector<std::uint8_t> progressive_buffer;
@@ -315,8 +312,10 @@ TEST(DecodeStageTest, DamagedImagesDecodeOrSayWhy) {
   testing::GifFrame interlaced = testing::SolidGifFrame(40, 32, 2);
   interlaced.interlace = true;
   interlaced.transparent = 1;
-  for (std::size_t i = 0; i < interlaced.indexes.size(); i += 7) interlaced.indexes[i] = 1;
-  seeds.push_back(testing::MakeGif(40, 32, {interlaced, testing::SolidGifFrame(40, 32, 0)}));
+  for (std::size_t i = 0; i < interlaced.indexes.size(); i += 7)
+    interlaced.indexes[i] = 1;
+  seeds.push_back(
+      testing::MakeGif(40, 32, {interlaced, testing::SolidGifFrame(40, 32, 0)}));
   cv::Mat gradient_bgra;
   cv::cvtColor(Gradient(40, 32), gradient_bgra, cv::COLOR_BGR2BGRA);
   seeds.push_back(testing::MakeAnimatedWebp({with_alpha, gradient_bgra}));
@@ -373,7 +372,8 @@ TEST(DecodeStageTest, AnimationsDecodeToTheirFirstFrameOnWhite) {
   testing::GifFrame green = testing::SolidGifFrame(3, 2, 1);
   green.left = 1;
   green.top = 1;
-  const Record gif = Decode(testing::MakeGif(5, 4, {green, testing::SolidGifFrame(5, 4, 0)}));
+  const Record gif =
+      Decode(testing::MakeGif(5, 4, {green, testing::SolidGifFrame(5, 4, 0)}));
   ExpectDecoded(gif, "gif", 5, 4);
   const cv::Mat& gif_pixels = FindImage(gif)->pixels();
   EXPECT_EQ(gif_pixels.at<cv::Vec3b>(0, 0), cv::Vec3b(255, 255, 255));  // canvas: white

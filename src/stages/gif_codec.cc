@@ -18,8 +18,8 @@ struct Input {
 
 int Read(GifFileType* gif, GifByteType* out, int length) {
   auto* input = static_cast<Input*>(gif->UserData);
-  const std::size_t n =
-      std::min(static_cast<std::size_t>(std::max(length, 0)), input->bytes.size() - input->offset);
+  const std::size_t n = std::min(static_cast<std::size_t>(std::max(length, 0)),
+                                 input->bytes.size() - input->offset);
   if (n > 0) std::memcpy(out, input->bytes.data() + input->offset, n);
   input->offset += n;
   return static_cast<int>(n);
@@ -94,7 +94,8 @@ GifDecodeResult DecodeGif(std::span<const std::uint8_t> bytes, std::int64_t max_
       return result;
     }
     const GifImageDesc& frame = gif->Image;
-    const ColorMapObject* colours = frame.ColorMap != nullptr ? frame.ColorMap : gif->SColorMap;
+    const ColorMapObject* colours =
+        frame.ColorMap != nullptr ? frame.ColorMap : gif->SColorMap;
     if (colours == nullptr) {
       result.error = "gif: the first frame has no colour table";
       return result;

@@ -64,7 +64,8 @@ TEST(PngDecoderTest, TransparencyComesBackAsBgra) {
 Bytes Chunk(const char (&type)[5], const Bytes& data) {
   Bytes out;
   const auto put32 = [&out](std::uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
+    for (int shift = 24; shift >= 0; shift -= 8)
+      out.push_back(static_cast<std::uint8_t>(v >> shift));
   };
   put32(static_cast<std::uint32_t>(data.size()));
   out.insert(out.end(), type, type + 4);
@@ -98,7 +99,7 @@ Bytes MakeApng(const cv::Mat& first, const cv::Mat& second) {
     data.insert(data.end(), {0, 1, 0, 10, 0, 0});  // delay 1/10 s, no dispose, source
     return Chunk("fcTL", data);
   };
-  Bytes actl = be32(2);  // two frames
+  Bytes actl = be32(2);         // two frames
   const Bytes plays = be32(0);  // looping forever
   actl.insert(actl.end(), plays.begin(), plays.end());
   // fdAT: a sequence number, then the zlib stream of b's single IDAT chunk.
@@ -141,7 +142,8 @@ TEST(PngDecoderTest, BrokenFilesSayWhyAndPrintNothing) {
     const PngDecodeResult result = DecodePng(bytes);
     EXPECT_EQ(::testing::internal::GetCapturedStderr(), "") << what;
     EXPECT_TRUE(result.pixels.empty()) << what;
-    EXPECT_NE(result.error.find(expected), std::string::npos) << what << ": " << result.error;
+    EXPECT_NE(result.error.find(expected), std::string::npos)
+        << what << ": " << result.error;
   }
 }
 

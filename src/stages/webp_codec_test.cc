@@ -30,7 +30,8 @@ TEST(WebpDecoderTest, StillImagesAsOpenCvDecodesThem) {
     EXPECT_EQ(cv::norm(result.pixels, opencv, cv::NORM_INF), 0) << quality;
   }
   cv::Mat bgra(5, 7, CV_8UC4, cv::Scalar(10, 20, 30, 40));
-  const WebpDecodeResult alpha = DecodeWebp(Encode(bgra, ".webp", {cv::IMWRITE_WEBP_QUALITY, 101}));
+  const WebpDecodeResult alpha =
+      DecodeWebp(Encode(bgra, ".webp", {cv::IMWRITE_WEBP_QUALITY, 101}));
   ASSERT_EQ(alpha.pixels.type(), CV_8UC4) << alpha.error;
   EXPECT_EQ(cv::norm(alpha.pixels, bgra, cv::NORM_INF), 0);
 }
@@ -51,7 +52,8 @@ TEST(WebpDecoderTest, AnAnimationDecodesToItsFirstFrame) {
 
 TEST(WebpDecoderTest, BrokenFilesSayWhy) {
   const Bytes webp = Encode(Gradient(64, 48), ".webp", {cv::IMWRITE_WEBP_QUALITY, 80});
-  const Bytes cut(webp.begin(), webp.begin() + static_cast<std::ptrdiff_t>(webp.size() / 2));
+  const Bytes cut(webp.begin(),
+                  webp.begin() + static_cast<std::ptrdiff_t>(webp.size() / 2));
   EXPECT_EQ(DecodeWebp(cut).error, "webp: not enough data");
   EXPECT_EQ(DecodeWebp(Bytes{}).error, "webp: not enough data");
   Bytes corrupt = webp;
@@ -63,8 +65,9 @@ TEST(WebpDecoderTest, BrokenFilesSayWhy) {
   const cv::Mat blue(12, 16, CV_8UC4, cv::Scalar(255, 0, 0, 255));
   const Bytes animation = MakeAnimatedWebp({red, blue});
   ASSERT_TRUE(DecodeWebp(animation).animated);
-  const Bytes cut_animation(animation.begin(),
-                            animation.begin() + static_cast<std::ptrdiff_t>(animation.size() / 2));
+  const Bytes cut_animation(
+      animation.begin(),
+      animation.begin() + static_cast<std::ptrdiff_t>(animation.size() / 2));
   const WebpDecodeResult broken = DecodeWebp(cut_animation);
   EXPECT_TRUE(broken.pixels.empty());
   EXPECT_TRUE(broken.error.starts_with("webp: ")) << broken.error;
