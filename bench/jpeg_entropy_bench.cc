@@ -433,28 +433,52 @@ struct Inputs {
   BaselineJpeg parsed;
 };
 
+// libjpeg-turbo's entropy decoding of a JPEG into its coefficient arrays, which live
+// as long as the object.
+class LibjpegCoefficients {
+ public:
+  explicit LibjpegCoefficients(const std::vector<std::uint8_t>& jpeg) {
+    info_.err = jpeg_std_error(&errors_);
+    jpeg_create_decompress(&info_);
+    jpeg_mem_src(&info_, jpeg.data(), static_cast<unsigned long>(jpeg.size()));
+    jpeg_read_header(&info_, TRUE);
+    arrays_ = jpeg_read_coefficients(&info_);
+  }
+  ~LibjpegCoefficients() {
+    jpeg_finish_decompress(&info_);
+    jpeg_destroy_decompress(&info_);
+  }
+  LibjpegCoefficients(const LibjpegCoefficients&) = delete;
+  LibjpegCoefficients& operator=(const LibjpegCoefficients&) = delete;
+
+  // Coefficients of block (row, col) of component c.
+  const JCOEF* Block(int c, int row, int col) {
+    JBLOCKARRAY rows =
+        info_.mem->access_virt_barray(reinterpret_cast<j_common_ptr>(&info_), arrays_[c],
+                                      static_cast<JDIMENSION>(row), 1, FALSE);
+    return rows[0][col];
+  }
+  const jpeg_component_info& component(int c) const { return info_.comp_info[c]; }
+
+ private:
+  jpeg_decompress_struct info_{};
+  jpeg_error_mgr errors_{};
+  jvirt_barray_ptr* arrays_ = nullptr;
+};
+
 // Every coefficient of the table decoder equals libjpeg-turbo's, or the program stops.
 void CheckAgainstLibjpeg(const Inputs& in) {
-  jpeg_decompress_struct info{};
-  jpeg_error_mgr errors{};
-  info.err = jpeg_std_error(&errors);
-  jpeg_create_decompress(&info);
-  jpeg_mem_src(&info, in.jpeg.data(), static_cast<unsigned long>(in.jpeg.size()));
-  jpeg_read_header(&info, TRUE);
-  jvirt_barray_ptr* arrays = jpeg_read_coefficients(&info);
+  LibjpegCoefficients libjpeg(in.jpeg);
   long mismatches = 0;
   DecodeScan(in.parsed, 63, [&](int c, int row, int col, const std::int16_t* block) {
-    const jpeg_component_info& component = info.comp_info[c];
+    const jpeg_component_info& component = libjpeg.component(c);
     if (row >= static_cast<int>(component.height_in_blocks) ||
         col >= static_cast<int>(component.width_in_blocks)) {
       return;  // MCU padding libjpeg does not keep
     }
-    JBLOCKARRAY rows = info.mem->access_virt_barray(reinterpret_cast<j_common_ptr>(&info),
-                                                    arrays[c], row, 1, FALSE);
-    for (int k = 0; k < 64; ++k) mismatches += rows[0][col][k] != block[k];
+    const JCOEF* theirs = libjpeg.Block(c, row, col);
+    for (int k = 0; k < 64; ++k) mismatches += theirs[k] != block[k];
   });
-  jpeg_finish_decompress(&info);
-  jpeg_destroy_decompress(&info);
   if (mismatches != 0) {
     std::fprintf(stderr, "jpeg_entropy_bench: %ld coefficients differ from libjpeg's\n",
                  mismatches);
@@ -487,15 +511,8 @@ const Inputs& GetInputs() {
 void BM_LibjpegCoefficients(benchmark::State& state) {
   const Inputs& in = GetInputs();
   for (auto _ : state) {
-    jpeg_decompress_struct info{};
-    jpeg_error_mgr errors{};
-    info.err = jpeg_std_error(&errors);
-    jpeg_create_decompress(&info);
-    jpeg_mem_src(&info, in.jpeg.data(), static_cast<unsigned long>(in.jpeg.size()));
-    jpeg_read_header(&info, TRUE);
-    benchmark::DoNotOptimize(jpeg_read_coefficients(&info));
-    jpeg_finish_decompress(&info);
-    jpeg_destroy_decompress(&info);
+    LibjpegCoefficients coefficients(in.jpeg);
+    benchmark::DoNotOptimize(&coefficients);
   }
 }
 BENCHMARK(BM_LibjpegCoefficients);
