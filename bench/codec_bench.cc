@@ -100,7 +100,7 @@ BENCHMARK(BM_DecodeOpenCv)->Arg(8)->Arg(4)->Arg(2)->Arg(1);
 void BM_DecodePngOurs(benchmark::State& state) {
   const Inputs& in = GetInputs();
   for (auto _ : state) {
-    PngDecodeResult result = DecodePng(in.png);
+    DecodedPixels result = DecodePng(in.png);
     benchmark::DoNotOptimize(result.pixels.data);
   }
 }

@@ -99,21 +99,12 @@ cv::Mat Orient(cv::Mat image, int orientation) {
   }
 }
 
-// PNG, GIF or WebP through its own library (png_codec.h, gif_codec.h, webp_codec.h):
-// 8-bit BGR or BGRA pixels, or why not.
-std::pair<cv::Mat, std::string> DecodeWithLibrary(ImageFormat format,
-                                                  std::span<const std::uint8_t> bytes,
-                                                  std::int64_t max_pixels) {
-  if (format == ImageFormat::kPng) {
-    PngDecodeResult png = DecodePng(bytes);
-    return {std::move(png.pixels), std::move(png.error)};
-  }
-  if (format == ImageFormat::kGif) {
-    GifDecodeResult gif = DecodeGif(bytes, max_pixels);
-    return {std::move(gif.pixels), std::move(gif.error)};
-  }
-  WebpDecodeResult webp = DecodeWebp(bytes);
-  return {std::move(webp.pixels), std::move(webp.error)};
+// PNG, GIF or WebP through its own library.
+DecodedPixels DecodeWithLibrary(ImageFormat format, std::span<const std::uint8_t> bytes,
+                                std::int64_t max_pixels) {
+  if (format == ImageFormat::kPng) return DecodePng(bytes);
+  if (format == ImageFormat::kGif) return DecodeGif(bytes, max_pixels);
+  return DecodeWebp(bytes);  // its `animated` is not needed here
 }
 
 // What OpenCV printed while decoding, made one line for an item's error: its own

@@ -38,8 +38,8 @@ int TransparentIndex(const GifByteType* block) {
 
 }  // namespace
 
-GifDecodeResult DecodeGif(std::span<const std::uint8_t> bytes, std::int64_t max_pixels) {
-  GifDecodeResult result;
+DecodedPixels DecodeGif(std::span<const std::uint8_t> bytes, std::int64_t max_pixels) {
+  DecodedPixels result;
   Input input{bytes};
   int error = 0;
   GifFileType* gif = DGifOpen(&input, &Read, &error);

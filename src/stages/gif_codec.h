@@ -20,16 +20,13 @@
 #include <cstdint>
 #include <opencv2/core.hpp>
 #include <span>
-#include <string>
+
+#include "src/stages/image.h"
 
 namespace sluice {
 
-struct GifDecodeResult {
-  cv::Mat pixels;     // CV_8UC4 BGRA, the canvas's size; empty on failure
-  std::string error;  // why pixels is empty
-};
-
-GifDecodeResult DecodeGif(std::span<const std::uint8_t> bytes, std::int64_t max_pixels);
+// CV_8UC4 BGRA pixels, the canvas's size.
+DecodedPixels DecodeGif(std::span<const std::uint8_t> bytes, std::int64_t max_pixels);
 
 }  // namespace sluice
 

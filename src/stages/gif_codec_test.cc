@@ -23,7 +23,7 @@ const cv::Vec4b kClear(0, 0, 0, 0);
 
 TEST(GifDecoderTest, TheFirstFrameOfAnAnimation) {
   const Bytes gif = MakeGif(6, 4, {SolidGifFrame(6, 4, 0), SolidGifFrame(6, 4, 2)});
-  const GifDecodeResult result = DecodeGif(gif, 1'000'000);
+  const DecodedPixels result = DecodeGif(gif, 1'000'000);
   ASSERT_FALSE(result.pixels.empty()) << result.error;
   ASSERT_EQ(result.pixels.type(), CV_8UC4);
   ASSERT_EQ(result.pixels.size(), cv::Size(6, 4));
@@ -38,7 +38,7 @@ TEST(GifDecoderTest, OffsetFrameAndTransparencyLeaveTheCanvasClear) {
   frame.top = 1;
   frame.transparent = 3;
   frame.indexes[0] = 3;  // its top-left pixel transparent
-  const GifDecodeResult result = DecodeGif(MakeGif(6, 4, {frame}), 1'000'000);
+  const DecodedPixels result = DecodeGif(MakeGif(6, 4, {frame}), 1'000'000);
   ASSERT_FALSE(result.pixels.empty()) << result.error;
   EXPECT_EQ(result.pixels.at<cv::Vec4b>(0, 0), kClear);  // outside the frame
   EXPECT_EQ(result.pixels.at<cv::Vec4b>(1, 2), kClear);  // transparent index
@@ -54,7 +54,7 @@ TEST(GifDecoderTest, InterlacedRowsComeBackInOrder) {
     frame.indexes[static_cast<std::size_t>(2 * y)] = static_cast<std::uint8_t>(y % 3);
     frame.indexes[static_cast<std::size_t>(2 * y + 1)] = static_cast<std::uint8_t>(y % 3);
   }
-  const GifDecodeResult result = DecodeGif(MakeGif(2, 11, {frame}), 1'000'000);
+  const DecodedPixels result = DecodeGif(MakeGif(2, 11, {frame}), 1'000'000);
   ASSERT_FALSE(result.pixels.empty()) << result.error;
   for (int y = 0; y < 11; ++y) {
     const cv::Vec4b expected = y % 3 == 0 ? kRed : y % 3 == 1 ? kGreen : kBlue;
@@ -64,7 +64,7 @@ TEST(GifDecoderTest, InterlacedRowsComeBackInOrder) {
 
 TEST(GifDecoderTest, AFrameOverMaxPixelsIsRefusedBeforeDecoding) {
   const Bytes gif = MakeGif(40, 30, {SolidGifFrame(40, 30, 1)});
-  const GifDecodeResult result = DecodeGif(gif, 1000);
+  const DecodedPixels result = DecodeGif(gif, 1000);
   EXPECT_TRUE(result.pixels.empty());
   EXPECT_EQ(result.error, "gif: a first frame of 40x30 pixels (max_pixels 1000)");
 }
@@ -74,7 +74,7 @@ TEST(GifDecoderTest, BrokenFilesSayWhy) {
   for (const std::size_t keep : {std::size_t{0}, std::size_t{8}, std::size_t{20},
                                  gif.size() / 2, gif.size() - 2}) {
     const Bytes cut(gif.begin(), gif.begin() + static_cast<std::ptrdiff_t>(keep));
-    const GifDecodeResult result = DecodeGif(cut, 1'000'000);
+    const DecodedPixels result = DecodeGif(cut, 1'000'000);
     EXPECT_TRUE(result.pixels.empty()) << keep;
     EXPECT_TRUE(result.error.starts_with("gif: ")) << keep << ": " << result.error;
     EXPECT_GT(result.error.size(), 5u) << keep;

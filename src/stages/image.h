@@ -34,6 +34,13 @@ namespace sluice {
 
 inline constexpr char kImageField[] = "image";
 
+// What a format's own decoder returns (png_codec.h, gif_codec.h, webp_codec.h):
+// 8-bit BGR or BGRA pixels as the codec's header says, or why there are none.
+struct DecodedPixels {
+  cv::Mat pixels;     // empty on failure
+  std::string error;  // why pixels is empty
+};
+
 class ImagePayload final : public Payload {
  public:
   // REQUIRES: `pixels` is CV_8UC3 (BGR). The payload takes a reference to the

@@ -57,18 +57,17 @@ bool ReadHeader(png_structp png, png_infop info, png_uint_32* width, png_uint_32
   return true;
 }
 
-bool ReadRows(png_structp png, png_infop info, png_bytepp rows) {
+bool ReadRows(png_structp png, png_bytepp rows) {
   if (setjmp(png_jmpbuf(png)) != 0) return false;
   png_read_image(png, rows);
   png_read_end(png, nullptr);
-  (void)info;
   return true;
 }
 
 }  // namespace
 
-PngDecodeResult DecodePng(std::span<const std::uint8_t> bytes) {
-  PngDecodeResult result;
+DecodedPixels DecodePng(std::span<const std::uint8_t> bytes) {
+  DecodedPixels result;
   ReadState state{bytes.data(), bytes.size(), 0, {}};
   png_structp png =
       png_create_read_struct(PNG_LIBPNG_VER_STRING, &state, &OnError, &OnWarning);
@@ -99,7 +98,7 @@ PngDecodeResult DecodePng(std::span<const std::uint8_t> bytes) {
                  channels == 4 ? CV_8UC4 : CV_8UC3);
   std::vector<png_bytep> rows(height);
   for (png_uint_32 y = 0; y < height; ++y) rows[y] = pixels.ptr(static_cast<int>(y));
-  if (!ReadRows(png, info, rows.data())) {
+  if (!ReadRows(png, rows.data())) {
     result.error = fmt::format("png: {}", state.error);
     return result;
   }

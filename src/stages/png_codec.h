@@ -21,18 +21,14 @@
 #include <cstdint>
 #include <opencv2/core.hpp>
 #include <span>
-#include <string>
+
+#include "src/stages/image.h"
 
 namespace sluice {
 
-struct PngDecodeResult {
-  // CV_8UC4 BGRA when the file has transparency (an alpha channel or tRNS), else
-  // CV_8UC3 BGR; empty on failure.
-  cv::Mat pixels;
-  std::string error;  // why pixels is empty
-};
-
-PngDecodeResult DecodePng(std::span<const std::uint8_t> bytes);
+// CV_8UC4 BGRA pixels when the file has transparency (an alpha channel or tRNS), else
+// CV_8UC3 BGR.
+DecodedPixels DecodePng(std::span<const std::uint8_t> bytes);
 
 }  // namespace sluice
 

@@ -46,7 +46,7 @@ TEST(PngDecoderTest, SamePixelsAsOpenCv) {
       {"1-bit", Encode(gray, ".png", {cv::IMWRITE_PNG_BILEVEL, 1})},
   };
   for (const auto& [what, png] : cases) {
-    const PngDecodeResult result = DecodePng(png);
+    const DecodedPixels result = DecodePng(png);
     ASSERT_FALSE(result.pixels.empty()) << what << ": " << result.error;
     ExpectSamePixels(result.pixels, OpenCvColor(png), what);
   }
@@ -55,7 +55,7 @@ TEST(PngDecoderTest, SamePixelsAsOpenCv) {
 TEST(PngDecoderTest, TransparencyComesBackAsBgra) {
   cv::Mat bgra(5, 7, CV_8UC4, cv::Scalar(10, 20, 30, 40));
   bgra.at<cv::Vec4b>(1, 2) = cv::Vec4b(200, 100, 0, 255);
-  const PngDecodeResult result = DecodePng(Encode(bgra, ".png"));
+  const DecodedPixels result = DecodePng(Encode(bgra, ".png"));
   ASSERT_EQ(result.pixels.type(), CV_8UC4) << result.error;
   ExpectSamePixels(result.pixels, bgra, "BGRA");
 }
@@ -120,7 +120,7 @@ TEST(PngDecoderTest, AnAnimatedPngDecodesToItsFirstFrame) {
   const cv::Mat red(6, 8, CV_8UC3, cv::Scalar(0, 0, 255));
   const cv::Mat blue(6, 8, CV_8UC3, cv::Scalar(255, 0, 0));
   const Bytes apng = MakeApng(red, blue);
-  const PngDecodeResult result = DecodePng(apng);
+  const DecodedPixels result = DecodePng(apng);
   ASSERT_FALSE(result.pixels.empty()) << result.error;
   ExpectSamePixels(result.pixels, red, "APNG");
 }
@@ -139,7 +139,7 @@ TEST(PngDecoderTest, BrokenFilesSayWhyAndPrintNothing) {
            {"pixel data", bad_data, "png: "},
            {"empty", Bytes{}, "file cut short"}}) {
     ::testing::internal::CaptureStderr();
-    const PngDecodeResult result = DecodePng(bytes);
+    const DecodedPixels result = DecodePng(bytes);
     EXPECT_EQ(::testing::internal::GetCapturedStderr(), "") << what;
     EXPECT_TRUE(result.pixels.empty()) << what;
     EXPECT_NE(result.error.find(expected), std::string::npos)

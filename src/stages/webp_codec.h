@@ -18,16 +18,14 @@
 #include <cstdint>
 #include <opencv2/core.hpp>
 #include <span>
-#include <string>
+
+#include "src/stages/image.h"
 
 namespace sluice {
 
-struct WebpDecodeResult {
-  // CV_8UC4 BGRA when the image has alpha or is animated, else CV_8UC3 BGR; empty on
-  // failure.
-  cv::Mat pixels;
-  std::string error;  // why pixels is empty
-  bool animated = false;
+// Pixels: CV_8UC4 BGRA when the image has alpha or is animated, else CV_8UC3 BGR.
+struct WebpDecodeResult : DecodedPixels {
+  bool animated = false;  // the file is an animation (pixels: its first frame)
 };
 
 WebpDecodeResult DecodeWebp(std::span<const std::uint8_t> bytes);
