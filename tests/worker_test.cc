@@ -8,6 +8,7 @@
 #include <atomic>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "src/stages/builtin_stages.h"
 #include "src/store/sqlite_store.h"
@@ -97,8 +98,15 @@ TEST(WorkerTest, AWorkerWhoseLeaseWasTakenOverCannotCommit) {
   std::optional<Result<WorkerEnd>> end_a;
   std::thread run_a([&] { end_a.emplace(worker_a.Run()); });
 
-  ASSERT_TRUE(WaitFor([&] { return worker_a.Progress().batches_in_flight == 1; },
-                      std::chrono::seconds(10)));
+  // Wait until A's records are in its sleep stage, not merely until A holds the
+  // lease: between the two A reads the batch's items, and a lease taken over before
+  // that read is dropped quietly (nothing to commit, nothing lost).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::vector<StageCounters> stages = worker_a.StageProgress();
+        return !stages.empty() && stages[0].in_flight == 10;
+      },
+      std::chrono::seconds(10)));
   clock.Advance(60001);  // A's lease has expired; A does not know.
   auto leases = store_b->LeaseBatches("main", "worker-b", 1, milliseconds(60000));
   ASSERT_TRUE(leases.ok()) << leases.status().ToString();
