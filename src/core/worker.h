@@ -29,6 +29,7 @@
 
 #include "sluice/store.h"
 #include "src/core/batch_output.h"
+#include "src/core/owner_id.h"
 #include "src/core/runtime.h"
 
 namespace sluice {
@@ -105,13 +106,6 @@ class Worker {
   WorkerProgress progress_;          // GUARDED_BY(mutex_)
   bool renewer_stop_ = false;        // GUARDED_BY(mutex_)
 };
-
-// "host:pid:start" for this process: unique on the host, and checkable by
-// IsDeadLocalOwner() after a crash (the start time guards against pid reuse).
-std::string OwnerId();
-
-// True if `owner` names a process of this host that no longer runs.
-bool IsDeadLocalOwner(std::string_view owner);
 
 // The JSON object of a record's result fields ("" when it has none).
 std::string ResultFieldsJson(const Record& record);
