@@ -82,7 +82,10 @@ void BM_NoopPipeline(benchmark::State& state) {
       return;
     }
     for (BatchId batch = 0; batch < kBatchesPerRun; ++batch) {
-      runtime.Submit(batch, pool.Take());
+      if (!runtime.Submit(batch, pool.Take()).ok()) {
+        state.SkipWithError("runtime refused a batch");
+        break;
+      }
     }
     runtime.Finish();
   }
@@ -106,7 +109,10 @@ void BM_NoopPipelineFreshRecords(benchmark::State& state) {
       return;
     }
     for (BatchId batch = 0; batch < kBatchesPerRun; ++batch) {
-      runtime.Submit(batch, BuildBatch(batch * kBatchSize));
+      if (!runtime.Submit(batch, BuildBatch(batch * kBatchSize)).ok()) {
+        state.SkipWithError("runtime refused a batch");
+        break;
+      }
     }
     runtime.Finish();
   }

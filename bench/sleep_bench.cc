@@ -42,7 +42,10 @@ void BM_Sleep100ms(benchmark::State& state) {
         const ItemId id = batch * kBatchSize + i;
         records.emplace_back(id, "http://img.example/" + std::to_string(id));
       }
-      runtime.Submit(batch, std::move(records));
+      if (!runtime.Submit(batch, std::move(records)).ok()) {
+        state.SkipWithError("runtime refused a batch");
+        break;
+      }
     }
     runtime.Finish();
   }

@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -50,6 +53,409 @@ std::vector<NamedStage> SleepThenFail(milliseconds delay, double fraction) {
   stages.push_back({"flake", std::make_unique<FailStage>(
                                  FailOptions{fraction, FailureReason::kTimeout, 3})});
   return stages;
+}
+
+// Holds every record until the test opens the gate up to an item id; polls the gate
+// on a 1 ms timer of the stage's loop. Counts what it was asked to abandon.
+class GateStage final : public AsyncStage {
+ public:
+  std::size_t max_in_flight() const override { return 10000; }
+  void Start(Record record, AsyncContext& ctx) override {
+    ctx_ = &ctx;
+    held_.push_back(std::move(record));
+    Arm();
+  }
+  std::chrono::milliseconds record_deadline() const override {
+    return std::chrono::hours(1);
+  }
+  void Abandon(ItemId id, AsyncContext& ctx) override {
+    auto it = std::find_if(held_.begin(), held_.end(),
+                           [id](const Record& r) { return r.id() == id; });
+    if (it == held_.end()) return;
+    Record record = std::move(*it);
+    held_.erase(it);
+    record.Fail(FailureReason::kTimeout, "gate closed past the deadline");
+    ctx.Complete(std::move(record));
+  }
+  ~GateStage() override {
+    if (timer_ != 0 && ctx_ != nullptr) ctx_->loop().CancelTimer(timer_);
+  }
+  // Lets records with ids up to `id` through.
+  void OpenUpTo(ItemId id) { open_up_to_ = id; }
+  std::size_t held() const { return held_count_.load(); }
+
+ private:
+  void Arm() {
+    held_count_ = held_.size();
+    if (timer_ != 0 || held_.empty()) return;
+    timer_ = ctx_->loop().AddTimer(milliseconds(1), [this] {
+      timer_ = 0;
+      std::vector<Record> keep;
+      for (Record& record : held_) {
+        if (record.id() <= open_up_to_.load()) {
+          ctx_->Complete(std::move(record));
+        } else {
+          keep.push_back(std::move(record));
+        }
+      }
+      held_.swap(keep);
+      Arm();
+    });
+  }
+
+  AsyncContext* ctx_ = nullptr;
+  std::vector<Record> held_;  // loop thread
+  EventLoop::TimerId timer_ = 0;
+  std::atomic<ItemId> open_up_to_{0};
+  std::atomic<std::size_t> held_count_{0};
+};
+
+// A Store that passes every call to a real one, and can fail or delay some: renewals
+// fail while `fail_renewals` is set; the next `busy_commits` commits and
+// `busy_leases` lease calls fail with kBusy. Counts the leases of each batch.
+class InjectingStore final : public Store {
+ public:
+  explicit InjectingStore(Store& inner) : inner_(inner) {}
+
+  std::atomic<bool> fail_renewals{false};
+  std::atomic<int> busy_commits{0};
+  std::atomic<int> busy_leases{0};
+  std::atomic<int> renew_calls{0};
+
+  std::map<BatchId, int> leases_taken() {
+    std::lock_guard lock(mu_);
+    return leases_taken_;
+  }
+
+  Result<InputState> BeginInput(const InputFingerprint& input) override {
+    return inner_.BeginInput(input);
+  }
+  Status AppendItems(std::int64_t input_id, std::span<const ItemRow> items,
+                     std::span<const RejectedLine> rejects, std::uint64_t lines_done,
+                     std::uint32_t batch_size,
+                     std::span<const std::string> groups) override {
+    return inner_.AppendItems(input_id, items, rejects, lines_done, batch_size, groups);
+  }
+  Status FinishInput(std::int64_t input_id, std::uint64_t lines_done) override {
+    return inner_.FinishInput(input_id, lines_done);
+  }
+  Result<std::vector<Lease>> LeaseBatches(std::string_view group, std::string_view owner,
+                                          std::size_t max_batches,
+                                          std::chrono::milliseconds duration) override {
+    if (busy_leases.fetch_sub(1) > 0) return Busy("injected: database is locked");
+    auto leases = inner_.LeaseBatches(group, owner, max_batches, duration);
+    if (leases.ok()) {
+      std::lock_guard lock(mu_);
+      for (const Lease& lease : *leases) ++leases_taken_[lease.batch_id];
+    }
+    return leases;
+  }
+  Result<std::vector<BatchId>> RenewLeases(std::span<const Lease> leases,
+                                           std::chrono::milliseconds duration) override {
+    ++renew_calls;
+    if (fail_renewals) return IoError("injected: renewal failed");
+    return inner_.RenewLeases(leases, duration);
+  }
+  Result<std::vector<Record>> ReadBatchItems(const Lease& lease) override {
+    return inner_.ReadBatchItems(lease);
+  }
+  using Store::CommitBatch;
+  Status CommitBatch(const Lease& lease, std::span<const ResultRow> results,
+                     const std::function<Status()>& publish) override {
+    if (busy_commits.fetch_sub(1) > 0) return Busy("injected: database is locked");
+    return inner_.CommitBatch(lease, results, publish);
+  }
+  Status ReleaseBatch(const Lease& lease) override { return inner_.ReleaseBatch(lease); }
+  Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
+      std::string_view group,
+      const std::function<bool(std::string_view owner)>& is_dead) override {
+    return inner_.ReleaseLeasesOfDeadOwners(group, is_dead);
+  }
+  Result<StoreSummary> Summarize(std::string_view group) override {
+    return inner_.Summarize(group);
+  }
+  Status ExportRows(std::string_view group,
+                    const std::function<Status(const ExportRow& row)>& row) override {
+    return inner_.ExportRows(group, row);
+  }
+  Status ListRejects(const std::function<Status(std::string_view path,
+                                                const RejectedLine&)>& reject) override {
+    return inner_.ListRejects(reject);
+  }
+  Result<std::uint64_t> RetryFailed(std::string_view group,
+                                    std::optional<FailureReason> reason) override {
+    return inner_.RetryFailed(group, reason);
+  }
+  Result<std::optional<std::string>> GetMeta(std::string_view key) override {
+    return inner_.GetMeta(key);
+  }
+  Status SetMeta(std::string_view key, std::string_view value) override {
+    return inner_.SetMeta(key, value);
+  }
+
+ private:
+  Store& inner_;
+  std::mutex mu_;
+  std::map<BatchId, int> leases_taken_;  // guarded by mu_
+};
+
+// Collects the worker's log lines.
+class LogLines {
+ public:
+  WorkerLog Sink() {
+    return [this](std::string_view line) {
+      std::lock_guard lock(mu_);
+      lines_.emplace_back(line);
+    };
+  }
+  // How many lines contain `text`.
+  int Count(std::string_view text) {
+    std::lock_guard lock(mu_);
+    int count = 0;
+    for (const std::string& line : lines_) count += line.find(text) != line.npos;
+    return count;
+  }
+  std::string All() {
+    std::lock_guard lock(mu_);
+    std::string all;
+    for (const std::string& line : lines_) all += line + "\n";
+    return all;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+// Runs `worker` on a thread; Join() waits for it with a deadline that only guards
+// against a hang.
+class RunningWorker {
+ public:
+  explicit RunningWorker(Worker& worker) : worker_(worker) {
+    thread_ = std::thread([this] {
+      Result<WorkerEnd> end = worker_.Run();
+      std::lock_guard lock(mu_);
+      end_.emplace(std::move(end));
+    });
+  }
+  ~RunningWorker() {
+    if (thread_.joinable()) {
+      worker_.Abort();
+      thread_.join();
+    }
+  }
+  // The worker's end, or nullopt if it still runs after `timeout`.
+  std::optional<Result<WorkerEnd>> Join(std::chrono::seconds timeout) {
+    if (!WaitFor(
+            [&] {
+              std::lock_guard lock(mu_);
+              return end_.has_value();
+            },
+            timeout)) {
+      return std::nullopt;
+    }
+    thread_.join();
+    return end_;
+  }
+
+ private:
+  Worker& worker_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::optional<Result<WorkerEnd>> end_;  // guarded by mu_
+};
+
+std::vector<NamedStage> GateStages(GateStage** gate) {
+  auto owned = std::make_unique<GateStage>();
+  *gate = owned.get();
+  std::vector<NamedStage> stages;
+  stages.push_back({"gate", std::move(owned)});
+  return stages;
+}
+
+// The hang this guards against: a batch whose lease expired while its holder still
+// worked on it (renewals failing, or late) was handed back to that same holder,
+// which submitted it a second time; the runtime then counted the batch's records
+// twice, the batch could never complete, and the run hung in Finish(). Now the
+// store keeps an expired lease from its own holder, so every batch is leased once.
+TEST(WorkerTest, AnExpiredLeaseIsNotHandedBackToTheWorkerHoldingIt) {
+  TempDir dir;
+  ManualClock clock;
+  auto sqlite = OpenStore(dir.File("s.db"), clock);
+  ASSERT_NE(sqlite, nullptr);
+  Ingest(*sqlite, 30, 10);
+  InjectingStore store(*sqlite);
+
+  LogLines log;
+  WorkerOptions options;
+  options.owner = "worker-a";
+  // On the test's clock, which moves only when told; renewals run every 100 ms.
+  options.lease = milliseconds(300);
+  options.max_batches_in_flight = 2;
+  options.log = log.Sink();
+  GateStage* gate = nullptr;
+  Worker worker(store, options, GateStages(&gate));
+  RunningWorker running(worker);
+  ASSERT_TRUE(WaitFor([&] { return gate->held() == 20; }, std::chrono::seconds(30)));
+
+  store.fail_renewals = true;  // a busy store, a paused VM: the leases run out
+  ASSERT_TRUE(WaitFor([&] { return worker.Progress().renew_errors >= 1; },
+                      std::chrono::seconds(30)));
+  clock.Advance(301);
+  gate->OpenUpTo(10);  // batch 1 commits (its lease expired, but nobody took it)
+  ASSERT_TRUE(WaitFor([&] { return worker.Progress().batches_committed == 1; },
+                      std::chrono::seconds(30)));
+  // Its slot is leased again: batch 3, not the expired batch 2 it still works on.
+  ASSERT_TRUE(WaitFor([&] { return gate->held() == 20; }, std::chrono::seconds(30)));
+  store.fail_renewals = false;
+  gate->OpenUpTo(30);
+
+  std::optional<Result<WorkerEnd>> end = running.Join(std::chrono::seconds(60));
+  ASSERT_TRUE(end.has_value()) << "the worker hung";
+  ASSERT_TRUE(end->ok()) << end->status().ToString();
+  EXPECT_EQ(**end, WorkerEnd::kFinished);
+  EXPECT_EQ(store.leases_taken(), (std::map<BatchId, int>{{1, 1}, {2, 1}, {3, 1}}));
+  EXPECT_EQ(worker.Progress().batches_committed, 3u);
+  EXPECT_EQ(worker.Progress().items_committed, 30u);
+  EXPECT_GE(worker.Progress().renew_errors, 1u);
+  EXPECT_EQ(log.Count("could not renew"), 1) << "once per cause:\n" << log.All();
+}
+
+// Renewals fail while another worker takes the expired batches over and does them.
+// Once renewals work again, the first worker learns its leases are lost, drops
+// their records (the gate never lets them through: it must not wait for them) and
+// ends; every item has one result, from the new owner.
+TEST(WorkerTest, LostLeasesAreDroppedNotWaitedForAndNothingIsDuplicated) {
+  TempDir dir;
+  ManualClock clock;
+  auto sqlite_a = OpenStore(dir.File("s.db"), clock);
+  auto store_b = OpenStore(dir.File("s.db"), clock);
+  ASSERT_NE(sqlite_a, nullptr);
+  ASSERT_NE(store_b, nullptr);
+  Ingest(*sqlite_a, 30, 10);
+  InjectingStore store_a(*sqlite_a);
+
+  LogLines log;
+  WorkerOptions options;
+  options.owner = "worker-a";
+  options.lease = milliseconds(300);  // on the test's clock; renewed every 100 ms
+  options.max_batches_in_flight = 2;
+  options.log = log.Sink();
+  GateStage* gate = nullptr;
+  Worker worker_a(store_a, options, GateStages(&gate));
+  RunningWorker running_a(worker_a);
+  ASSERT_TRUE(WaitFor([&] { return gate->held() == 20; }, std::chrono::seconds(30)));
+
+  store_a.fail_renewals = true;
+  ASSERT_TRUE(WaitFor([&] { return worker_a.Progress().renew_errors >= 1; },
+                      std::chrono::seconds(30)));
+  clock.Advance(301);
+  WorkerOptions options_b;
+  options_b.owner = "worker-b";
+  Worker worker_b(*store_b, options_b, SleepThenFail(milliseconds(1), 0));
+  auto end_b = worker_b.Run();  // takes batches 1 and 2 over, and does batch 3
+  ASSERT_TRUE(end_b.ok()) << end_b.status().ToString();
+  EXPECT_EQ(*end_b, WorkerEnd::kFinished);
+  EXPECT_EQ(worker_b.Progress().batches_committed, 3u);
+
+  store_a.fail_renewals = false;
+  std::optional<Result<WorkerEnd>> end_a = running_a.Join(std::chrono::seconds(60));
+  ASSERT_TRUE(end_a.has_value()) << "worker A waited for records of lost leases";
+  ASSERT_TRUE(end_a->ok()) << end_a->status().ToString();
+  EXPECT_EQ(**end_a, WorkerEnd::kFinished);
+  EXPECT_EQ(worker_a.Progress().batches_lost, 2u);
+  EXPECT_EQ(worker_a.Progress().batches_committed, 0u);
+  EXPECT_EQ(log.Count("lost the leases of batches 1, 2"), 1) << log.All();
+
+  std::map<ItemId, int> results;
+  ASSERT_TRUE(store_b
+                  ->ExportRows("main",
+                               [&](const ExportRow& row) {
+                                 results[row.id] += row.has_result;
+                                 return Status::Ok();
+                               })
+                  .ok());
+  ASSERT_EQ(results.size(), 30u);
+  for (const auto& [id, count] : results) EXPECT_EQ(count, 1) << "item " << id;
+}
+
+TEST(WorkerTest, AStallReleasesTheLeasesAndEndsTheRun) {
+  TempDir dir;
+  ManualClock clock;
+  auto store = OpenStore(dir.File("s.db"), clock);
+  ASSERT_NE(store, nullptr);
+  Ingest(*store, 20, 10);
+
+  LogLines log;
+  WorkerOptions options;
+  options.stall_timeout = milliseconds(300);
+  options.log = log.Sink();
+  GateStage* gate = nullptr;
+  Worker worker(*store, options, GateStages(&gate));  // the gate never opens
+  RunningWorker running(worker);
+  std::optional<Result<WorkerEnd>> end = running.Join(std::chrono::seconds(60));
+  ASSERT_TRUE(end.has_value()) << "no stall detected";
+  ASSERT_TRUE(end->ok()) << end->status().ToString();
+  EXPECT_EQ(**end, WorkerEnd::kStalled);
+  EXPECT_EQ(log.Count("stalled: no record moved"), 1) << log.All();
+  EXPECT_EQ(log.Count("2 batches held (1, 2), 20 records in flight"), 1) << log.All();
+  EXPECT_EQ(log.Count("stage gate: 20 records in"), 1) << log.All();
+  auto summary = store->Summarize("main");
+  ASSERT_TRUE(summary.ok());
+  EXPECT_EQ(summary->batches_pending, 2u) << "released for the next run";
+  EXPECT_EQ(summary->results_ok + summary->results_failed, 0u);
+}
+
+TEST(WorkerTest, ABusyStoreIsRetriedNotFatal) {
+  TempDir dir;
+  ManualClock clock;
+  auto sqlite = OpenStore(dir.File("s.db"), clock);
+  ASSERT_NE(sqlite, nullptr);
+  Ingest(*sqlite, 50, 10);
+  InjectingStore store(*sqlite);
+  store.busy_leases = 2;
+  store.busy_commits = 3;
+
+  LogLines log;
+  WorkerOptions options;
+  options.busy_backoff_max = milliseconds(20);
+  options.log = log.Sink();
+  Worker worker(store, options, SleepThenFail(milliseconds(1), 0));
+  auto end = worker.Run();
+  ASSERT_TRUE(end.ok()) << end.status().ToString();
+  EXPECT_EQ(*end, WorkerEnd::kFinished);
+  EXPECT_EQ(worker.Progress().items_committed, 50u);
+  EXPECT_EQ(worker.Progress().busy_retries, 5u);
+  EXPECT_EQ(log.Count("commit: the store is busy"), 1) << log.All();
+  EXPECT_EQ(log.Count("lease: the store is busy"), 1) << log.All();
+}
+
+// A stop is honoured while the source is blocked handing records to a full
+// pipeline: after the grace period the worker aborts, releases and returns.
+TEST(WorkerTest, AStopEndsTheWorkerWhileItsSourceIsBlocked) {
+  TempDir dir;
+  ManualClock clock;
+  auto store = OpenStore(dir.File("s.db"), clock);
+  ASSERT_NE(store, nullptr);
+  Ingest(*store, 40, 20);
+
+  WorkerOptions options;
+  options.grace = milliseconds(100);
+  options.runtime.chunk_size = 1;
+  options.runtime.channel_capacity = 1;
+  GateStage* gate = nullptr;
+  Worker worker(*store, options, GateStages(&gate));
+  RunningWorker running(worker);
+  ASSERT_TRUE(WaitFor([&] { return gate->held() > 0; }, std::chrono::seconds(30)));
+  worker.RequestStop();
+  std::optional<Result<WorkerEnd>> end = running.Join(std::chrono::seconds(60));
+  ASSERT_TRUE(end.has_value()) << "the stop was not honoured";
+  ASSERT_TRUE(end->ok()) << end->status().ToString();
+  EXPECT_EQ(**end, WorkerEnd::kStopped);
+  auto summary = store->Summarize("main");
+  ASSERT_TRUE(summary.ok());
+  EXPECT_EQ(summary->batches_leased, 0u);
+  EXPECT_EQ(summary->batches_pending, 2u);
 }
 
 TEST(WorkerTest, CommitsEveryBatchOnceWithASmallBudget) {

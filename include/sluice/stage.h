@@ -84,8 +84,13 @@ class AsyncContext {
   virtual ~AsyncContext() = default;
   virtual EventLoop& loop() = 0;
   // Returns a record started with AsyncStage::Start() to the runtime, done (or failed).
-  // Call on the loop thread, exactly once per started record.
+  // Call on the loop thread, exactly once per started record (a record the runtime
+  // abandoned, see AsyncStage::Abandon(), may still be completed: it is discarded).
   virtual void Complete(Record record) = 0;
+  // Reports that the stage cannot work at all (e.g. its I/O threads cannot start):
+  // the run fails with `error`, and nothing in flight is committed. Records that
+  // fail on their own merits are Complete()d failed instead. Loop thread.
+  virtual void FailStage(Status error) = 0;
 };
 
 class AsyncStage : public Stage {
@@ -98,6 +103,25 @@ class AsyncStage : public Stage {
   // Starts work on `record`, which has not failed. Runs on the loop thread and must
   // not block; the stage calls ctx.Complete(record) later, exactly once.
   virtual void Start(Record record, AsyncContext& ctx) = 0;
+
+  // The longest a record may stay in this stage. The runtime owns this deadline:
+  // when it passes, it calls Abandon() for the record, whatever the stage is doing
+  // with it. Stages with limits of their own (a fetch's item_timeout_ms) return a
+  // little more than those, so that their own, more precise failure usually wins.
+  virtual std::chrono::milliseconds record_deadline() const = 0;
+
+  // The record `id`'s deadline passed. The stage stops working on it and should
+  // complete it now, from inside this call, failed with FailureReason::kTimeout;
+  // whatever it still does with it afterwards is ignored. A stage that cannot give
+  // the record back at once completes nothing: the runtime then fails a record of
+  // its own with that id (its url and fields are lost), and discards the stage's
+  // late Complete(). Loop thread.
+  virtual void Abandon(ItemId id, AsyncContext& ctx) = 0;
+
+  // One line on what the records in flight wait for (e.g. "12 waiting for a host
+  // slot, 3 in a transfer"), for the stall report; "" if there is nothing to add.
+  // Thread-safe: called from outside the loop thread while it runs.
+  virtual std::string InFlightSummary() const { return ""; }
 };
 
 // Pipeline-wide settings that stages may depend on (top-level YAML keys).

@@ -54,7 +54,7 @@ struct RejectedLine {
 struct InputFingerprint {
   std::string path;        // as given by the user (for messages)
   std::uint64_t size = 0;  // bytes on disk
-  std::string digest;      // hex digest of the file's content (see src/input/fingerprint.h)
+  std::string digest;  // hex digest of the file's content (see src/input/fingerprint.h)
 };
 
 // Where ingest of one input file stands.
@@ -148,6 +148,10 @@ class Store {
 
   // Leases up to `max_batches` batches of `group` that are pending or whose lease
   // expired, lowest id first, for `duration`. Returns an empty vector when none.
+  // An expired lease of `owner` itself is never handed back to it: the owner may
+  // still be working on that batch (a late renewal), and a second lease would make
+  // it run the batch twice. It goes to another owner, or back to `owner` once
+  // released (ReleaseBatch, ReleaseLeasesOfDeadOwners).
   virtual Result<std::vector<Lease>> LeaseBatches(std::string_view group,
                                                   std::string_view owner,
                                                   std::size_t max_batches,
@@ -163,8 +167,15 @@ class Store {
 
   // In one transaction: checks the lease token (kStaleLease if not current), writes
   // `results` (items of this batch only), marks the batch done for its group and
-  // makes it pending for the next group, if any.
-  virtual Status CommitBatch(const Lease& lease, std::span<const ResultRow> results) = 0;
+  // makes it pending for the next group, if any. `publish`, when given, runs inside
+  // the transaction after the token check and the writes, just before the commit
+  // (the worker renames the batch's staged output files there, so that a stale
+  // worker never replaces a current owner's outputs); its error aborts the commit.
+  virtual Status CommitBatch(const Lease& lease, std::span<const ResultRow> results,
+                             const std::function<Status()>& publish) = 0;
+  Status CommitBatch(const Lease& lease, std::span<const ResultRow> results) {
+    return CommitBatch(lease, results, {});
+  }
 
   // Returns a leased batch to pending (no-op if the token is no longer current).
   virtual Status ReleaseBatch(const Lease& lease) = 0;

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -34,10 +35,14 @@ struct RunFlags {
 
 // Waits for SIGINT/SIGTERM on its own thread (the signals are blocked everywhere
 // else). The first asks the worker to stop; the second exits at once, which is safe:
-// every commit is a transaction, and held leases simply expire.
+// every commit is a transaction, and held leases simply expire. The first alone
+// always ends the process: should the worker not have returned `deadline` after it
+// (the grace period plus a margin: a stage stuck in a library call), the process
+// exits all the same.
 class SignalWatcher {
  public:
-  explicit SignalWatcher(Worker& worker) : worker_(worker) {
+  SignalWatcher(Worker& worker, std::chrono::milliseconds deadline)
+      : worker_(worker), deadline_(deadline) {
     thread_ = std::thread([this] { Watch(); });
   }
   ~SignalWatcher() {
@@ -53,10 +58,21 @@ class SignalWatcher {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     timespec timeout{0, 100'000'000};
+    std::chrono::steady_clock::time_point first_signal;
     while (!done_) {
       int signal_number = sigtimedwait(&set, nullptr, &timeout);
-      if (signal_number < 0) continue;
+      if (signal_number < 0) {
+        if (signals_ > 0 && std::chrono::steady_clock::now() - first_signal > deadline_) {
+          fmt::print(stderr,
+                     "\nsluice: still not stopped {} s after the signal: exiting now; "
+                     "the batches still held come back when their leases expire\n",
+                     std::chrono::duration_cast<std::chrono::seconds>(deadline_).count());
+          _exit(kExitInterrupted);
+        }
+        continue;
+      }
       if (++signals_ == 1) {
+        first_signal = std::chrono::steady_clock::now();
         fmt::print(
             stderr,
             "\nsluice: {} received: finishing the batches in flight, then stopping "
@@ -71,6 +87,7 @@ class SignalWatcher {
   }
 
   Worker& worker_;
+  const std::chrono::milliseconds deadline_;
   std::thread thread_;
   std::atomic<bool> done_{false};
   std::atomic<int> signals_{0};
@@ -100,21 +117,27 @@ class StatusPrinter {
   void Loop() {
     auto last_time = std::chrono::steady_clock::now();
     std::uint64_t last_done = 0;
+    // The rate counts records through the pipeline, committed or not: with big
+    // batches, commits alone would show 0 items/s for most of a run.
     std::unique_lock lock(mutex_);
     while (!wake_.wait_for(lock, interval_, [&] { return stop_; })) {
       WorkerProgress progress = worker_.Progress();
       auto now = std::chrono::steady_clock::now();
       double seconds = std::chrono::duration<double>(now - last_time).count();
-      double rate = seconds > 0 ? (progress.items_committed - last_done) / seconds : 0;
+      const std::uint64_t through = std::max(progress.records_done, last_done);
+      double rate = seconds > 0 ? (through - last_done) / seconds : 0;
       last_time = now;
-      last_done = progress.items_committed;
-      std::uint64_t done = done_before_ + progress.items_committed;
+      last_done = through;
+      const std::uint64_t committed = done_before_ + progress.items_committed;
+      const std::uint64_t done = std::min<std::uint64_t>(
+          total_,
+          done_before_ + std::max(progress.records_done, progress.items_committed));
       double percent = total_ > 0 ? 100.0 * done / total_ : 100.0;
       fmt::print(stderr,
-                 "sluice: {}/{} items ({:.1f}%), {:.0f} items/s, {} failed, {} batches "
-                 "in flight\n",
-                 done, total_, percent, rate, progress.items_failed,
-                 progress.batches_in_flight);
+                 "sluice: done {}/{} items ({:.1f}%, committed {}), {:.0f} items/s, {} "
+                 "failed, {} in flight in {} batches\n",
+                 done, total_, percent, committed, rate, progress.items_failed,
+                 progress.records_in_flight, progress.batches_in_flight);
     }
   }
 
@@ -197,6 +220,7 @@ int Run(const RunFlags& flags) {
   options.group = config->group;
   options.lease = config->lease;
   options.grace = config->grace;
+  options.stall_timeout = config->stall;
   options.max_batches_in_flight = InFlightBatches(*config, *stages);
   options.runtime.cpu_threads = config->cpu_threads;
   options.runtime.chunk_size = config->chunk_size;
@@ -215,7 +239,7 @@ int Run(const RunFlags& flags) {
   Result<WorkerEnd> end = WorkerEnd::kStopped;
   bool interrupted = false;
   {
-    SignalWatcher signals(worker);
+    SignalWatcher signals(worker, config->grace + std::chrono::seconds(30));
     std::optional<StatusPrinter> printer;
     if (!flags.quiet && flags.status_interval_s > 0) {
       printer.emplace(worker, before->items, done_before,
@@ -252,6 +276,13 @@ int Run(const RunFlags& flags) {
                flags.workdir,
                *output ? "; outputs in " + (*output)->root().string() : std::string());
     return kExitOk;
+  }
+  if (*end == WorkerEnd::kStalled) {
+    fmt::print(stderr,
+               "sluice: gave up after a stall (see above) with {} of {} items done; its "
+               "leases are released: run the same command to resume\n",
+               after->results_ok + after->results_failed, after->items);
+    return kExitFailure;
   }
   fmt::print(stderr,
              "sluice: stopped with {} of {} items done; run the same command to resume\n",

@@ -18,7 +18,10 @@ Result<std::unique_ptr<AsyncStageRunner>> AsyncStageRunner::Create(AsyncStage& s
 
 AsyncStageRunner::AsyncStageRunner(AsyncStage& stage, Wiring wiring,
                                    std::unique_ptr<EpollEventLoop> loop)
-    : stage_(stage), wiring_(std::move(wiring)), loop_(std::move(loop)) {
+    : stage_(stage),
+      wiring_(std::move(wiring)),
+      loop_(std::move(loop)),
+      deadline_(std::max(stage.record_deadline(), std::chrono::milliseconds(1))) {
   // Avoid rehashing in the hot path; large limits grow the table on demand.
   in_flight_batches_.reserve(std::min<std::size_t>(stage_.max_in_flight(), 1 << 16));
 }
@@ -118,6 +121,16 @@ void AsyncStageRunner::StartPending() {
       Emit(batch, std::move(record));  // failed records skip the stage
       continue;
     }
+    if (abandoned_.contains(record.id())) {
+      // The stage still holds this id from an attempt whose deadline passed:
+      // starting it again could confuse the stage's own books.
+      records_failed_.fetch_add(1, std::memory_order_relaxed);
+      record.Fail(FailureReason::kInternal,
+                  "stage " + wiring_.name + ": item id " + std::to_string(record.id()) +
+                      " is still held by the stage from an abandoned attempt");
+      Emit(batch, std::move(record));
+      continue;
+    }
     auto [it, inserted] = in_flight_batches_.try_emplace(record.id(), InFlight{batch, 0});
     if (!inserted && it->second.batch != batch) {
       records_failed_.fetch_add(1, std::memory_order_relaxed);
@@ -130,6 +143,11 @@ void AsyncStageRunner::StartPending() {
     }
     ++it->second.count;
     ++in_flight_;
+    if (it->second.deadline_timer == 0) {
+      const ItemId id = record.id();
+      it->second.deadline_timer =
+          loop_->AddTimer(deadline_, [this, id] { DeadlinePassed(id); });
+    }
     stage_.Start(std::move(record), *this);  // may call Complete() at once
   }
   if (pending_pos_ == pending_.size() && pending_.records.capacity() != 0) {
@@ -141,6 +159,11 @@ void AsyncStageRunner::StartPending() {
 void AsyncStageRunner::Complete(Record record) {
   auto it = in_flight_batches_.find(record.id());
   if (it == in_flight_batches_.end()) {
+    if (auto late = abandoned_.find(record.id()); late != abandoned_.end()) {
+      // Failed at its deadline already; this late copy is discarded.
+      if (--late->second == 0) abandoned_.erase(late);
+      return;
+    }
     // A stage completed a record it was not given (or twice): the batch counts
     // can no longer be trusted, and carrying on would lose or duplicate results.
     std::fprintf(stderr, "sluice: stage %s completed item %llu that is not in flight\n",
@@ -148,10 +171,51 @@ void AsyncStageRunner::Complete(Record record) {
     std::abort();
   }
   const BatchId batch = it->second.batch;
-  if (--it->second.count == 0) in_flight_batches_.erase(it);
+  if (--it->second.count == 0) {
+    if (it->second.deadline_timer != 0) loop_->CancelTimer(it->second.deadline_timer);
+    in_flight_batches_.erase(it);
+  }
   --in_flight_;
+  records_out_.fetch_add(1, std::memory_order_relaxed);
   if (record.failed()) records_failed_.fetch_add(1, std::memory_order_relaxed);
   Emit(batch, std::move(record));
+}
+
+void AsyncStageRunner::DeadlinePassed(ItemId id) {
+  auto it = in_flight_batches_.find(id);
+  if (it == in_flight_batches_.end()) return;
+  it->second.deadline_timer = 0;
+  const BatchId batch = it->second.batch;
+  const std::size_t copies = it->second.count;
+  records_abandoned_.fetch_add(copies, std::memory_order_relaxed);
+  // The stage should give the record back from inside this call (Complete() above).
+  stage_.Abandon(id, *this);
+  it = in_flight_batches_.find(id);
+  if (it == in_flight_batches_.end()) return;
+  // The stage kept it: fail a record of our own in its place, and discard the
+  // stage's copies when (if ever) they come back.
+  const std::size_t kept = it->second.count;
+  in_flight_batches_.erase(it);
+  abandoned_[id] += kept;
+  for (std::size_t i = 0; i < kept; ++i) {
+    Record stand_in(id, "");
+    stand_in.Fail(FailureReason::kTimeout, "stage " + wiring_.name +
+                                               ": the record's deadline of " +
+                                               std::to_string(deadline_.count()) +
+                                               " ms passed (the stage kept the record)");
+    --in_flight_;
+    records_out_.fetch_add(1, std::memory_order_relaxed);
+    records_failed_.fetch_add(1, std::memory_order_relaxed);
+    Emit(batch, std::move(stand_in));
+  }
+}
+
+void AsyncStageRunner::FailStage(Status error) {
+  if (stage_failed_) return;
+  stage_failed_ = true;
+  if (wiring_.failed) {
+    wiring_.failed(error.WithContext("stage " + wiring_.name));
+  }
 }
 
 void AsyncStageRunner::Emit(BatchId batch, Record record) {

@@ -10,6 +10,13 @@
 // are never stuck waiting for a chunk to fill. While output chunks wait for room
 // downstream, no new records are admitted: the stage's backlog stays bounded.
 //
+// Deadlines: every record started gets a timer at the stage's record_deadline().
+// When it fires, the runner calls AsyncStage::Abandon(); a record the stage gives
+// back from inside that call goes on as usual (failed, kTimeout); otherwise the runner
+// fails a record of its own with the same id and batch, and discards the stage's late
+// Complete() of it if one ever comes. So no record stays in a stage past its
+// deadline, whatever the stage does.
+//
 // AsyncContext::Complete() gives back only the record, so the runner finds the
 // record's batch again by its item id. Item ids are unique in sluice; should a
 // record arrive while another record with the same id but of a different batch is
@@ -27,6 +34,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,6 +63,9 @@ class AsyncStageRunner final : private AsyncContext {
     ChunkChannel* input = nullptr;
     ChunkChannel* output = nullptr;
     ChannelObserver* observer = nullptr;
+    // Called (on the loop thread, at most once) when the stage reports that it
+    // cannot work at all (AsyncContext::FailStage).
+    std::function<void(Status)> failed;
   };
 
   // `stage` must outlive the runner's thread (not the runner: its destructor does
@@ -87,12 +98,21 @@ class AsyncStageRunner final : private AsyncContext {
   std::size_t in_flight() const {
     return in_flight_published_.load(std::memory_order_relaxed);
   }
+  // Records the stage gave back (completed or abandoned).
+  std::uint64_t records_out() const {
+    return records_out_.load(std::memory_order_relaxed);
+  }
+  // Records whose deadline passed.
+  std::uint64_t records_abandoned() const {
+    return records_abandoned_.load(std::memory_order_relaxed);
+  }
 
  private:
   // An item id started and not completed, with its batch.
   struct InFlight {
     BatchId batch;
     std::size_t count;  // > 1 only if a batch holds the same id twice
+    EventLoop::TimerId deadline_timer = 0;
   };
 
   AsyncStageRunner(AsyncStage& stage, Wiring wiring,
@@ -101,6 +121,10 @@ class AsyncStageRunner final : private AsyncContext {
   // AsyncContext:
   EventLoop& loop() override { return *loop_; }
   void Complete(Record record) override;
+  void FailStage(Status error) override;
+
+  // The record `id`'s deadline passed. Loop thread.
+  void DeadlinePassed(ItemId id);
 
   void ThreadMain();
   // Moves records along after each loop iteration: starts taken records, hands on
@@ -116,6 +140,7 @@ class AsyncStageRunner final : private AsyncContext {
   AsyncStage& stage_;
   const Wiring wiring_;
   const std::unique_ptr<EpollEventLoop> loop_;
+  const std::chrono::milliseconds deadline_;  // the stage's record_deadline()
   std::thread thread_;
   std::atomic<bool> stop_{false};
 
@@ -125,6 +150,10 @@ class AsyncStageRunner final : private AsyncContext {
   std::size_t pending_run_ = 0;       // run of pending_pos_ in pending_.runs
   std::size_t pending_run_left_ = 0;  // records of that run not yet started
   std::unordered_map<ItemId, InFlight> in_flight_batches_;
+  // Records failed by the runner at their deadline whose stage kept them: the
+  // stage's late Complete() of one is discarded. Entries: copies still held.
+  std::unordered_map<ItemId, std::size_t> abandoned_;
+  bool stage_failed_ = false;
   std::size_t in_flight_ = 0;
   Chunk open_;                          // completed records gathering into a chunk
   EventLoop::TimerId flush_timer_ = 0;  // 0: not armed
@@ -138,6 +167,8 @@ class AsyncStageRunner final : private AsyncContext {
   std::atomic<std::uint64_t> records_in_{0};
   std::atomic<std::uint64_t> records_failed_{0};
   std::atomic<std::size_t> in_flight_published_{0};
+  std::atomic<std::uint64_t> records_out_{0};
+  std::atomic<std::uint64_t> records_abandoned_{0};
 };
 
 }  // namespace sluice

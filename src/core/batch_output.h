@@ -1,16 +1,22 @@
 // BatchOutput: where a batch's files go (images, metadata, stats) before its commit.
 //
-// The worker calls WriteBatch() once per finished batch, BEFORE Store::CommitBatch,
-// and commits only if it succeeded (DESIGN.md guarantee 2). An implementation must
-// therefore make each batch's output replace, not add to, what an earlier attempt
-// of the same batch left: names fixed by the batch and item ids, each file written
-// under a temporary name and renamed into place. Then:
-//  - a crash before the rename leaves only temporary files, which readers ignore;
-//  - a crash after the rename and before the commit leaves a complete output of a
+// For each finished batch the worker calls StageBatch(), which writes every output
+// under temporary names and makes it durable, and then Store::CommitBatch with the
+// staged batch's Publish() as its publish step: the store runs it inside the commit
+// transaction, after the lease token was found current and before the batch is
+// marked done (DESIGN.md guarantee 2). Publish() renames the staged files over
+// their final names. So:
+//  - a worker whose lease was taken over never replaces what the current owner
+//    wrote: its token check fails before its renames, and its staged files are
+//    discarded (outputs are fenced by the same token as the results);
+//  - a crash before the renames leaves only temporary files, which readers ignore;
+//  - a crash after the renames and before the commit leaves a complete output of a
 //    batch that is not done: the batch is redone and its output overwritten;
-//  - a batch is committed only once its output is complete, so a done batch always
+//  - a batch is committed only once its output is in place, so a done batch always
 //    has its output (the opposite order could lose it in a crash).
-// An error from WriteBatch() (disk full, permission) leaves the batch uncommitted;
+// An implementation must make each batch's output replace, not add to, what an
+// earlier attempt left: names fixed by the batch and item ids. An error from
+// StageBatch() or Publish() (disk full, permission) leaves the batch uncommitted;
 // the worker releases it and the run fails with the error.
 //
 // The implementation on a real filesystem is src/output/file_batch_output.h; core
@@ -18,6 +24,7 @@
 #ifndef SLUICE_CORE_BATCH_OUTPUT_H_
 #define SLUICE_CORE_BATCH_OUTPUT_H_
 
+#include <memory>
 #include <span>
 
 #include "sluice/record.h"
@@ -25,17 +32,27 @@
 
 namespace sluice {
 
-// Thread-safety: the worker calls WriteBatch() from the runtime's collector thread
+// One batch's outputs, written under temporary names and durable. Destroying it
+// without a successful Publish() removes them.
+class StagedBatch {
+ public:
+  virtual ~StagedBatch() = default;
+  // Renames the outputs into place. Called at most once, inside the commit.
+  virtual Status Publish() = 0;
+};
+
+// Thread-safety: the worker calls StageBatch() from the runtime's collector thread
 // only, one batch at a time; implementations need not be thread-safe unless they are
 // shared between workers.
 class BatchOutput {
  public:
   virtual ~BatchOutput() = default;
 
-  // Writes the outputs of `batch`, whose records (ok and failed) are `records`,
+  // Stages the outputs of `batch`, whose records (ok and failed) are `records`,
   // sorted by id. Returns an error naming the path that could not be written; the
   // records are only read, and stay owned by the caller.
-  virtual Status WriteBatch(BatchId batch, std::span<const Record> records) = 0;
+  virtual Result<std::unique_ptr<StagedBatch>> StageBatch(
+      BatchId batch, std::span<const Record> records) = 0;
 };
 
 }  // namespace sluice

@@ -192,6 +192,8 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
   config.chunk_size = static_cast<std::size_t>(top.GetInt("chunk_size", 256, 1, 65536));
   config.grace = std::chrono::milliseconds(
       static_cast<std::int64_t>(top.GetDouble("grace_seconds", 30, 0, 86400) * 1000));
+  config.stall = std::chrono::milliseconds(
+      static_cast<std::int64_t>(top.GetDouble("stall_seconds", 0, 0, 7 * 86400) * 1000));
   // A safety switch, not part of the fingerprint: items refused as "forbidden" can be
   // retried with it turned on (`sluice retry --reason forbidden`).
   config.settings.allow_private_networks = top.GetBool("allow_private_networks", false);

@@ -79,8 +79,12 @@ struct PipelineConfig {
   std::size_t cpu_threads = 0;        // CPU pool size; 0 = one per core
   std::size_t chunk_size = 256;       // records per chunk between stages
   std::chrono::milliseconds grace{30000};  // on stop, time left to in-flight batches
-  PipelineSettings settings;               // pipeline-wide settings the stages see
-  OutputConfig output;                     // files written per batch, before its commit
+  // "stall_seconds": a worker in which nothing moves this long while work remains
+  // gives up its leases and exits non-zero; 0 = the longest record deadline of the
+  // async stages plus a minute.
+  std::chrono::milliseconds stall{0};
+  PipelineSettings settings;  // pipeline-wide settings the stages see
+  OutputConfig output;        // files written per batch, before its commit
   std::vector<StageSpec> stages;
 
   // A digest of what decides results (stages, batch size, input reading) and the

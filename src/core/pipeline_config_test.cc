@@ -14,6 +14,10 @@ class WaitStage final : public AsyncStage {
   void Start(Record record, AsyncContext& ctx) override {
     ctx.Complete(std::move(record));
   }
+  std::chrono::milliseconds record_deadline() const override {
+    return std::chrono::seconds(5);
+  }
+  void Abandon(ItemId, AsyncContext&) override {}
 
  private:
   std::size_t max_in_flight_;

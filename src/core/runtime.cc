@@ -16,14 +16,18 @@
 // it: one lock per hop, and the chunk stays in the thread's cache.
 #include "src/core/runtime.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
-#include <cassert>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 
 #include "src/core/async_runner.h"
@@ -43,14 +47,19 @@ thread_local const void* tls_collector_of = nullptr;
 
 class Runtime::Impl final : public ChannelObserver {
  public:
-  Impl(RuntimeOptions options, std::vector<NamedStage> stages, BatchDone done);
+  Impl(RuntimeOptions options, std::vector<NamedStage> stages, BatchDone done,
+       RuntimeFailed failed);
   ~Impl() override;
 
   Status Start();
-  bool Submit(BatchId batch, std::vector<Record> records);
+  Status Submit(BatchId batch, std::vector<Record> records);
+  bool DropBatch(BatchId batch);
+  void CloseInput();
   void Finish();
   void Abort();
   std::size_t batches_in_flight() const;
+  RuntimeProgress Progress() const;
+  Status error() const;
   std::vector<StageCounters> Counters() const;
 
   // ChannelObserver; mu_ held.
@@ -87,12 +96,21 @@ class Runtime::Impl final : public ChannelObserver {
 
   void CollectorThread();
 
+  // Stops everything because the runtime cannot go on; the first error wins and is
+  // passed to failed_. Takes mu_; callable from any runtime thread.
+  void Fail(Status error);
+  // True if every run of `chunk` belongs to a dropped batch. mu_ held.
+  bool AllDropped(const Chunk& chunk) const;
+  // Why Submit() cannot take a batch now that the runtime stopped. mu_ held.
+  Status StoppedStatus() const;
+
   // Wakes every thread so that it sees stopping_ / aborted_. mu_ held.
   void WakeAll();
   void JoinThreads();
 
   const RuntimeOptions options_;
   const BatchDone done_;
+  const RuntimeFailed failed_;
   // Declared before stages_ so that stages die first: a stage's destructor may still
   // use the event loop it ran on (cancel timers, unwatch fds).
   std::vector<std::unique_ptr<AsyncStageRunner>> runners_;  // null for CPU stages
@@ -105,8 +123,19 @@ class Runtime::Impl final : public ChannelObserver {
   std::vector<CpuCounters> cpu_counters_;    // guarded by mu_
   std::size_t batches_in_flight_ = 0;        // guarded by mu_
   std::vector<Registration> registrations_;  // guarded by mu_
+  // Batches submitted and not reported (or drained): what Submit() checks against.
+  std::unordered_set<BatchId> in_flight_set_;  // guarded by mu_
+  // Dropped batches whose records are still on their way.
+  std::unordered_set<BatchId> dropped_set_;  // guarded by mu_
+  std::vector<BatchId> drops_;               // guarded by mu_: for the collector
+  std::uint64_t records_in_flight_ = 0;      // guarded by mu_: all, dropped included
+  std::uint64_t records_draining_ = 0;       // guarded by mu_: of dropped batches
+  std::uint64_t records_done_ = 0;           // guarded by mu_
+  std::uint64_t records_arrived_ = 0;        // guarded by mu_: at the collector
+  Status error_;                             // guarded by mu_: the first failure
   bool started_ = false;                     // guarded by mu_
   bool stopping_ = false;                    // guarded by mu_: no more work will come
+  bool input_closed_ = false;                // guarded by mu_: CloseInput() called
   // Written under mu_; also read without it by the collector between callbacks.
   std::atomic<bool> aborted_{false};
   std::size_t idle_pool_threads_ = 0;  // guarded by mu_
@@ -124,9 +153,11 @@ class Runtime::Impl final : public ChannelObserver {
 };
 
 Runtime::Impl::Impl(RuntimeOptions options, std::vector<NamedStage> stages,
-                    BatchDone done)
-    : options_(options), done_(std::move(done)), stages_(std::move(stages)) {
-  assert(!stages_.empty());
+                    BatchDone done, RuntimeFailed failed)
+    : options_(options),
+      done_(std::move(done)),
+      failed_(std::move(failed)),
+      stages_(std::move(stages)) {
   runners_.resize(stages_.size());
   for (NamedStage& named : stages_) {
     cpu_stages_.push_back(named.stage != nullptr &&
@@ -181,6 +212,7 @@ Status Runtime::Impl::Start() {
     wiring.input = &channels_[i];
     wiring.output = &channels_[i + 1];
     wiring.observer = this;
+    wiring.failed = [this](Status error) { Fail(std::move(error)); };
     auto runner =
         AsyncStageRunner::Create(static_cast<AsyncStage&>(*stages_[i].stage), wiring);
     if (!runner.ok()) return runner.status().WithContext("runtime");
@@ -222,7 +254,14 @@ Status Runtime::Impl::Start() {
   return Status::Ok();
 }
 
-bool Runtime::Impl::Submit(BatchId batch, std::vector<Record> records) {
+Status Runtime::Impl::StoppedStatus() const {
+  if (!error_.ok()) return error_;
+  if (!started_) return Cancelled("runtime: not started");
+  if (input_closed_ && !stopping_) return Cancelled("runtime: input closed");
+  return Cancelled("runtime: stopped");
+}
+
+Status Runtime::Impl::Submit(BatchId batch, std::vector<Record> records) {
   const std::size_t count = records.size();
   std::vector<Chunk> chunks;
   if (count != 0) {
@@ -230,17 +269,28 @@ bool Runtime::Impl::Submit(BatchId batch, std::vector<Record> records) {
   }
 
   std::unique_lock<std::mutex> lock(mu_);
-  while (started_ && !stopping_ && batches_in_flight_ >= options_.max_batches_in_flight) {
+  if (in_flight_set_.contains(batch) && !dropped_set_.contains(batch)) {
+    return Internal(
+        fmt::format("runtime: batch {} submitted while it is in flight", batch));
+  }
+  // A dropped earlier submission of this batch may still have records in the
+  // stages, with the same item ids: wait until the last of them arrived. Bounded:
+  // every record has a deadline.
+  while (started_ && !stopping_ && !input_closed_ &&
+         (batches_in_flight_ >= options_.max_batches_in_flight ||
+          in_flight_set_.contains(batch))) {
     source_waiting_ = true;
     source_cv_.wait(lock);
   }
   source_waiting_ = false;
-  if (!started_ || stopping_) return false;
+  if (!started_ || stopping_ || input_closed_) return StoppedStatus();
   ++batches_in_flight_;
+  in_flight_set_.insert(batch);
+  records_in_flight_ += count;
   registrations_.push_back(Registration{batch, count});
   if (count == 0) {
     if (collector_waiting_) collector_cv_.notify_one();
-    return true;
+    return Status::Ok();
   }
   for (Chunk& chunk : chunks) {
     while (!stopping_ && !channels_[0].HasRoom()) {
@@ -249,11 +299,46 @@ bool Runtime::Impl::Submit(BatchId batch, std::vector<Record> records) {
     }
     source_waiting_ = false;
     // Only an abort stops a batch half-way; its records are dropped with it.
-    if (stopping_) return false;
+    if (stopping_) return StoppedStatus();
     channels_[0].Push(std::move(chunk));
     ChunkPushed(0);
   }
+  return Status::Ok();
+}
+
+void Runtime::Impl::CloseInput() {
+  std::lock_guard<std::mutex> lock(mu_);
+  input_closed_ = true;
+  source_cv_.notify_all();
+}
+
+bool Runtime::Impl::DropBatch(BatchId batch) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!in_flight_set_.contains(batch) || dropped_set_.contains(batch)) return false;
+  dropped_set_.insert(batch);
+  drops_.push_back(batch);
+  if (collector_waiting_) collector_cv_.notify_one();
   return true;
+}
+
+bool Runtime::Impl::AllDropped(const Chunk& chunk) const {
+  if (dropped_set_.empty()) return false;
+  for (const BatchRun& run : chunk.runs) {
+    if (!dropped_set_.contains(run.batch)) return false;
+  }
+  return true;
+}
+
+void Runtime::Impl::Fail(Status error) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!error_.ok()) return;
+    error_ = error;
+    aborted_ = true;
+    stopping_ = true;
+    WakeAll();
+  }
+  if (failed_) failed_(error);
 }
 
 void Runtime::Impl::ChunkPushed(std::size_t channel) {
@@ -292,10 +377,12 @@ void Runtime::Impl::PoolThread() {
       --idle_pool_threads_;
       continue;
     }
+    // A chunk of failed records only, or of dropped batches only, has nothing for
+    // the stage to do.
+    const bool skip = AllDropped(chunk);
     lock.unlock();
     const std::size_t failed_before = chunk.failed;
-    // A chunk of failed records only has nothing for the stage to do.
-    if (failed_before < chunk.size()) {
+    if (!skip && failed_before < chunk.size()) {
       cpu_stages_[stage]->Process(chunk.records);
       chunk.failed = CountFailed(chunk.records);
     }
@@ -336,6 +423,7 @@ std::size_t Runtime::Impl::DeliverCpuChunk(std::size_t stage, Chunk* chunk) {
 void Runtime::Impl::CollectorThread() {
   BatchAssembler assembler;
   std::vector<Registration> registrations;
+  std::vector<BatchId> drops;
   std::vector<Chunk> chunks;
   BatchAssembler::Completed done;
   tls_collector_of = this;
@@ -344,33 +432,85 @@ void Runtime::Impl::CollectorThread() {
 
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    while (!stopping_ && sink.empty() && registrations_.empty()) {
+    while (!stopping_ && sink.empty() && registrations_.empty() && drops_.empty()) {
       collector_waiting_ = true;
       collector_cv_.wait(lock);
     }
     collector_waiting_ = false;
     if (aborted_) break;
-    if (stopping_ && sink.empty() && registrations_.empty()) break;
+    if (stopping_ && sink.empty() && registrations_.empty() && drops_.empty()) break;
     // Registrations first: a batch's chunks never overtake its registration, as
-    // Submit() registers before it pushes.
+    // Submit() registers before it pushes. Drops next: DropBatch() accepts only a
+    // registered batch.
     registrations.swap(registrations_);
+    drops.swap(drops_);
+    std::uint64_t arrived = 0;
     while (!sink.empty()) {
       chunks.push_back(sink.Pop());
+      arrived += chunks.back().size();
       ChunkPopped(sink_index);
     }
     lock.unlock();
 
+    Status broken;
     for (const Registration& registration : registrations) {
-      assembler.Expect(registration.batch, registration.records, &done);
+      Status expected = assembler.Expect(registration.batch, registration.records, &done);
+      if (!expected.ok() && broken.ok()) broken = expected;
     }
     registrations.clear();
+    std::uint64_t newly_draining = 0;
+    for (BatchId batch : drops) {
+      const std::size_t before = assembler.pending_records();
+      if (assembler.Drop(batch, &done))
+        newly_draining += before - assembler.pending_records();
+    }
+    drops.clear();
+    const std::uint64_t dropped_before = assembler.dropped_records_arrived();
+    const std::uint64_t unexpected_before = assembler.unexpected_records();
     for (Chunk& chunk : chunks) assembler.Add(std::move(chunk), &done);
     chunks.clear();
+    const std::uint64_t dropped_arrived =
+        assembler.dropped_records_arrived() - dropped_before;
+    if (assembler.unexpected_records() != unexpected_before && broken.ok()) {
+      broken = Internal(fmt::format(
+          "runtime: {} records reached the end for no batch in flight (a stage "
+          "duplicated records)",
+          assembler.unexpected_records() - unexpected_before));
+    }
+    if (!broken.ok()) {
+      Fail(broken);
+      break;
+    }
+
+    lock.lock();
+    records_arrived_ += arrived;
+    records_in_flight_ -= std::min(records_in_flight_, arrived);
+    records_draining_ += newly_draining;
+    records_draining_ -= std::min(records_draining_, dropped_arrived);
+    records_done_ += arrived - std::min(arrived, dropped_arrived);
+    std::size_t drained = 0;
+    // The batches leave the set before their callback runs: the callback may make
+    // its owner submit the same batch again (a redo), which must not look like a
+    // duplicate.
+    for (const BatchAssembler::Finished& finished : done) {
+      in_flight_set_.erase(finished.batch);
+      if (finished.dropped) {
+        dropped_set_.erase(finished.batch);
+        ++drained;
+      }
+    }
+    if (drained != 0) {
+      batches_in_flight_ -= drained;
+      if (source_waiting_) source_cv_.notify_all();
+      drained_cv_.notify_all();
+    }
+    lock.unlock();
 
     std::size_t reported = 0;
-    for (auto& [batch, records] : done) {
+    for (BatchAssembler::Finished& finished : done) {
+      if (finished.dropped) continue;
       if (aborted_.load()) break;  // never report after an abort began
-      if (done_) done_(batch, std::move(records));
+      if (done_) done_(finished.batch, std::move(finished.records));
       ++reported;
     }
     done.clear();
@@ -378,19 +518,25 @@ void Runtime::Impl::CollectorThread() {
     lock.lock();
     if (reported != 0) {
       batches_in_flight_ -= reported;
-      if (source_waiting_) source_cv_.notify_one();
-      if (batches_in_flight_ == 0) drained_cv_.notify_all();
+      if (source_waiting_) source_cv_.notify_all();
+      drained_cv_.notify_all();
     }
   }
 }
 
 void Runtime::Impl::Finish() {
-  assert(tls_collector_of != this &&
-         "Finish() from the BatchDone callback waits forever");
+  if (tls_collector_of == this) {
+    // It would wait for its own thread forever: a bug, reported loudly.
+    std::fprintf(stderr,
+                 "sluice: Runtime::Finish() called from the BatchDone callback\n");
+    std::abort();
+  }
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (!started_) return;
-    drained_cv_.wait(lock, [this] { return aborted_ || batches_in_flight_ == 0; });
+    // Dropped batches are not waited for: nothing of theirs will be reported.
+    drained_cv_.wait(
+        lock, [this] { return aborted_ || batches_in_flight_ == dropped_set_.size(); });
     stopping_ = true;
     WakeAll();
   }
@@ -414,6 +560,7 @@ void Runtime::Impl::Abort() {
   std::lock_guard<std::mutex> lock(mu_);
   for (ChunkChannel& channel : channels_) channel.Clear();
   registrations_.clear();
+  drops_.clear();
 }
 
 void Runtime::Impl::WakeAll() {
@@ -441,6 +588,31 @@ std::size_t Runtime::Impl::batches_in_flight() const {
   return batches_in_flight_;
 }
 
+RuntimeProgress Runtime::Impl::Progress() const {
+  RuntimeProgress progress;
+  std::lock_guard<std::mutex> lock(mu_);
+  progress.batches_in_flight = batches_in_flight_;
+  progress.batches_dropped = dropped_set_.size();
+  progress.records_draining = records_draining_;
+  progress.records_in_flight =
+      records_in_flight_ - std::min(records_in_flight_, records_draining_);
+  progress.records_done = records_done_;
+  progress.movements = records_arrived_;
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
+    if (runners_[i] != nullptr) {
+      progress.movements += runners_[i]->records_in() + runners_[i]->records_out();
+    } else {
+      progress.movements += cpu_counters_[i].records_in;
+    }
+  }
+  return progress;
+}
+
+Status Runtime::Impl::error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return error_;
+}
+
 std::vector<StageCounters> Runtime::Impl::Counters() const {
   std::vector<StageCounters> counters;
   counters.reserve(stages_.size());
@@ -453,6 +625,8 @@ std::vector<StageCounters> Runtime::Impl::Counters() const {
       c.records_in = runners_[i]->records_in();
       c.records_failed = runners_[i]->records_failed();
       c.in_flight = runners_[i]->in_flight();
+      c.records_abandoned = runners_[i]->records_abandoned();
+      c.waiting_for = static_cast<const AsyncStage&>(*stages_[i].stage).InFlightSummary();
     } else {
       c.records_in = cpu_counters_[i].records_in;
       c.records_failed = cpu_counters_[i].records_failed;
@@ -463,16 +637,26 @@ std::vector<StageCounters> Runtime::Impl::Counters() const {
 
 // --- Runtime: forwards to Impl ---------------------------------------------------
 
-Runtime::Runtime(RuntimeOptions options, std::vector<NamedStage> stages, BatchDone done)
-    : impl_(std::make_unique<Impl>(options, std::move(stages), std::move(done))) {}
+Runtime::Runtime(RuntimeOptions options, std::vector<NamedStage> stages, BatchDone done,
+                 RuntimeFailed failed)
+    : impl_(std::make_unique<Impl>(options, std::move(stages), std::move(done),
+                                   std::move(failed))) {}
 
 Runtime::~Runtime() = default;
 
 Status Runtime::Start() { return impl_->Start(); }
 
-bool Runtime::Submit(BatchId batch, std::vector<Record> records) {
+Status Runtime::Submit(BatchId batch, std::vector<Record> records) {
   return impl_->Submit(batch, std::move(records));
 }
+
+bool Runtime::DropBatch(BatchId batch) { return impl_->DropBatch(batch); }
+
+void Runtime::CloseInput() { impl_->CloseInput(); }
+
+RuntimeProgress Runtime::Progress() const { return impl_->Progress(); }
+
+Status Runtime::error() const { return impl_->error(); }
 
 void Runtime::Finish() { impl_->Finish(); }
 

@@ -17,9 +17,13 @@
 //    input channel, then every channel upstream, then the batch budget.
 //  - A collector thread counts the records reaching the end of the chain per batch,
 //    and calls the BatchDone callback, once per batch, when all of them arrived.
+//  - Every record in an async stage has a deadline the runtime owns (see
+//    AsyncStage::record_deadline), so every record reaches the collector.
+//  - DropBatch() gives a batch up (its lease was lost): its records are freed as
+//    they arrive, it is never reported, and it no longer counts as work to finish.
 //
 // Memory is bounded by max_batches_in_flight * batch size records, whatever the
-// input size.
+// input size: a dropped batch keeps its slot until its last record arrived.
 #ifndef SLUICE_CORE_RUNTIME_H_
 #define SLUICE_CORE_RUNTIME_H_
 
@@ -59,21 +63,41 @@ struct NamedStage {
 // it returns.
 using BatchDone = std::function<void(BatchId batch, std::vector<Record> records)>;
 
+// Called once, from whichever runtime thread found it, when the runtime cannot go on
+// (a stage reported that it cannot work at all, or a bug broke a batch's count). The
+// runtime is aborted by then: nothing more is reported.
+using RuntimeFailed = std::function<void(const Status& error)>;
+
 // Per-stage counters, readable while the runtime runs.
 struct StageCounters {
   std::string name;
   std::uint64_t records_in = 0;
-  std::uint64_t records_failed = 0;  // records this stage marked failed
-  std::size_t queued_chunks = 0;     // chunks waiting in its input channel
-  std::size_t in_flight = 0;         // async stages: records started, not completed
+  std::uint64_t records_failed = 0;     // records this stage marked failed
+  std::size_t queued_chunks = 0;        // chunks waiting in its input channel
+  std::size_t in_flight = 0;            // async stages: records started, not completed
+  std::uint64_t records_abandoned = 0;  // async stages: failed at their deadline
+  std::string waiting_for;  // async stages: what the records in flight wait for
+};
+
+// Where the records are, readable while the runtime runs.
+struct RuntimeProgress {
+  std::size_t batches_in_flight = 0;    // submitted, not reported (dropped included)
+  std::size_t batches_dropped = 0;      // of those, dropped and still draining
+  std::uint64_t records_in_flight = 0;  // of live batches: submitted, not arrived
+  std::uint64_t records_draining = 0;   // of dropped batches, not arrived yet
+  std::uint64_t records_done = 0;       // arrived at the end of the chain (live)
+  // Grows whenever a record enters a stage, leaves an async stage or reaches the
+  // end: unchanged means nothing moved.
+  std::uint64_t movements = 0;
 };
 
 // Thread-safety: Submit(), Finish() and Abort() may be called from any one thread
 // (the source); Counters() from any thread.
 class Runtime {
  public:
-  // REQUIRES: stages are not empty.
-  Runtime(RuntimeOptions options, std::vector<NamedStage> stages, BatchDone done);
+  // REQUIRES: stages are not empty (else Start() fails).
+  Runtime(RuntimeOptions options, std::vector<NamedStage> stages, BatchDone done,
+          RuntimeFailed failed = {});
   ~Runtime();  // Aborts if still running.
 
   Runtime(const Runtime&) = delete;
@@ -82,16 +106,30 @@ class Runtime {
   // Starts the pool, loop and collector threads.
   Status Start();
 
-  // Feeds one batch. Blocks while the batch budget is full. An empty batch is
-  // reported done at once (from the collector thread). Returns false, without taking
-  // the batch, once Abort() was called (or after Finish(), or before Start()).
-  // REQUIRES: `batch` is not in flight already. Item ids are unique among the
-  // records in flight: an async stage finds a completed record's batch by its id,
-  // and fails (reason "internal") a record whose id is in flight from another batch.
-  bool Submit(BatchId batch, std::vector<Record> records);
+  // Feeds one batch. Blocks while the batch budget is full, and while an earlier
+  // submission of the same batch, dropped, still has records on their way. An empty
+  // batch is reported done at once (from the collector thread). Errors, the batch
+  // not taken: kCancelled once Abort() was called (or after Finish(), or before
+  // Start()), the runtime's failure if it failed, and kInternal for a batch that is
+  // in flight already (REQUIRES: `batch` is not in flight, checked). Item ids are
+  // unique among the records in flight: an async stage finds a completed record's
+  // batch by its id, and fails (reason "internal") a record whose id is in flight
+  // from another batch.
+  Status Submit(BatchId batch, std::vector<Record> records);
 
-  // Declares that no more batches come, waits until every submitted batch was
-  // reported done, and stops the threads. Returns early if Abort() is called.
+  // Submit() takes no new batch from now on, and a Submit() waiting for room
+  // returns kCancelled; batches already submitted go on. Thread-safe.
+  void CloseInput();
+
+  // Gives up `batch`: it will not be reported, its records are freed as they reach
+  // the end (CPU stages skip them), and it no longer counts as work left. Returns
+  // false if the batch is not in flight (reported already, or never submitted), or
+  // dropped already. Thread-safe.
+  bool DropBatch(BatchId batch);
+
+  // Declares that no more batches come, waits until every live submitted batch was
+  // reported done (dropped ones are not waited for: their records are discarded),
+  // and stops the threads. Returns early if Abort() is called.
   // REQUIRES: not called from the BatchDone callback (it would wait for itself).
   void Finish();
 
@@ -103,8 +141,12 @@ class Runtime {
   // Abort() or the destructor, called from outside, then waits for the threads.
   void Abort();
 
-  // Batches submitted and not yet reported done.
+  // Batches submitted and not yet reported done (or drained, if dropped).
   std::size_t batches_in_flight() const;
+
+  RuntimeProgress Progress() const;
+  // The failure that stopped the runtime (see RuntimeFailed); OK if none.
+  Status error() const;
 
   std::vector<StageCounters> Counters() const;
 

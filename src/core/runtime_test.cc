@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -86,6 +87,10 @@ class DelayAsyncStage final : public AsyncStage {
     ctx.loop().AddTimer(delay,
                         [&ctx, record]() mutable { ctx.Complete(std::move(record)); });
   }
+  std::chrono::milliseconds record_deadline() const override {
+    return std::chrono::hours(1);
+  }
+  void Abandon(ItemId, AsyncContext&) override {}
   std::atomic<bool> saw_failed_{false};
 
  private:
@@ -101,15 +106,43 @@ class ImmediateAsyncStage final : public AsyncStage {
   void Start(Record record, AsyncContext& ctx) override {
     ctx.Complete(std::move(record));
   }
+  std::chrono::milliseconds record_deadline() const override {
+    return std::chrono::hours(1);
+  }
+  void Abandon(ItemId, AsyncContext&) override {}
 };
 
 // Holds every record until `release_at` are held at once (then completes them all),
-// or forever if that never happens. Records the peak it held.
+// or forever if that never happens (until `deadline`, when it gives the record back
+// if `gives_back`, else keeps it). Records the peak it held.
 class HoldingAsyncStage final : public AsyncStage {
  public:
-  HoldingAsyncStage(std::size_t max_in_flight, std::size_t release_at)
-      : max_in_flight_(max_in_flight), release_at_(release_at) {}
+  HoldingAsyncStage(std::size_t max_in_flight, std::size_t release_at,
+                    std::chrono::milliseconds deadline = std::chrono::hours(1),
+                    bool gives_back = true)
+      : max_in_flight_(max_in_flight),
+        release_at_(release_at),
+        deadline_(deadline),
+        gives_back_(gives_back) {}
   std::size_t max_in_flight() const override { return max_in_flight_; }
+  std::chrono::milliseconds record_deadline() const override { return deadline_; }
+  void Abandon(ItemId id, AsyncContext& ctx) override {
+    abandoned_++;
+    if (!gives_back_) return;
+    auto it = std::find_if(held_.begin(), held_.end(),
+                           [id](const Record& r) { return r.id() == id; });
+    if (it == held_.end()) return;
+    Record record = std::move(*it);
+    held_.erase(it);
+    record.Fail(FailureReason::kTimeout, "held past its deadline");
+    ctx.Complete(std::move(record));
+  }
+  // Completes whatever it still holds (the runtime discards abandoned ones).
+  void ReleaseAll(AsyncContext& ctx) {
+    std::vector<Record> records;
+    records.swap(held_);
+    for (Record& r : records) ctx.Complete(std::move(r));
+  }
   void Start(Record record, AsyncContext& ctx) override {
     held_.push_back(std::move(record));
     peak_ = std::max(peak_.load(), held_.size());
@@ -121,10 +154,13 @@ class HoldingAsyncStage final : public AsyncStage {
   }
   std::atomic<std::size_t> peak_{0};
   std::atomic<std::size_t> started_{0};
+  std::atomic<std::size_t> abandoned_{0};
 
  private:
   const std::size_t max_in_flight_;
   const std::size_t release_at_;
+  const std::chrono::milliseconds deadline_;
+  const bool gives_back_;
   std::vector<Record> held_;  // loop thread only
 };
 
@@ -208,7 +244,7 @@ TEST(RuntimeTest, FinishOnIdleRuntime) {
   runtime.Finish();
   EXPECT_TRUE(sink.reports().empty());
   EXPECT_EQ(runtime.batches_in_flight(), 0u);
-  EXPECT_FALSE(runtime.Submit(1, MakeBatch(0, 3))) << "Submit after Finish";
+  EXPECT_FALSE(runtime.Submit(1, MakeBatch(0, 3)).ok()) << "Submit after Finish";
 }
 
 TEST(RuntimeTest, FinishWithoutStartAndDestroyWithoutFinish) {
@@ -216,13 +252,13 @@ TEST(RuntimeTest, FinishWithoutStartAndDestroyWithoutFinish) {
   stages.push_back(Named("a", std::make_unique<TagStage>("a")));
   Runtime never_started(RuntimeOptions{}, std::move(stages), nullptr);
   never_started.Finish();
-  EXPECT_FALSE(never_started.Submit(1, MakeBatch(0, 1)));
+  EXPECT_FALSE(never_started.Submit(1, MakeBatch(0, 1)).ok());
 
   std::vector<NamedStage> more;
   more.push_back(Named("hold", std::make_unique<HoldingAsyncStage>(100, 1000)));
   Runtime running(RuntimeOptions{}, std::move(more), nullptr);
   ASSERT_TRUE(running.Start().ok());
-  EXPECT_TRUE(running.Submit(1, MakeBatch(0, 10)));
+  EXPECT_TRUE(running.Submit(1, MakeBatch(0, 10)).ok());
   // The destructor aborts; records held by the stage are freed with it (ASan).
 }
 
@@ -253,7 +289,7 @@ TEST(RuntimeTest, EmptyBatchIsReportedDone) {
   stages.push_back(Named("a", std::make_unique<TagStage>("a")));
   Runtime runtime(RuntimeOptions{}, std::move(stages), sink.Callback());
   ASSERT_TRUE(runtime.Start().ok());
-  ASSERT_TRUE(runtime.Submit(7, {}));
+  ASSERT_TRUE(runtime.Submit(7, {}).ok());
   ASSERT_TRUE(sink.WaitForBatches(1));
   runtime.Finish();
   EXPECT_EQ(sink.reports(), (std::map<BatchId, int>{{7, 1}}));
@@ -301,7 +337,7 @@ TEST_P(ExactlyOnceTest, EveryRecordOnceEveryBatchOnce) {
   for (BatchId batch = 0; batch < 40; ++batch) {
     std::size_t size = batch == 3 ? 0 : batch == 5 ? 1 : size_of(rng);
     sizes[batch] = size;
-    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(next_id, size)));
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(next_id, size)).ok());
     next_id += size;
   }
   runtime.Finish();
@@ -358,7 +394,7 @@ TEST(RuntimeTest, FailedRecordsBypassLaterStages) {
   Runtime runtime(options, std::move(stages), sink.Callback());
   ASSERT_TRUE(runtime.Start().ok());
   for (BatchId batch = 0; batch < 10; ++batch) {
-    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 300, 300)));
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 300, 300)).ok());
   }
   runtime.Finish();
 
@@ -406,7 +442,7 @@ TEST(RuntimeTest, SubmitBlocksWhileTheBatchBudgetIsFull) {
   std::atomic<bool> third_result{true};
   std::thread source([&] {
     for (BatchId batch = 0; batch < 3; ++batch) {
-      const bool ok = runtime.Submit(batch, MakeBatch(batch * 10, 10));
+      const bool ok = runtime.Submit(batch, MakeBatch(batch * 10, 10)).ok();
       EXPECT_LE(runtime.batches_in_flight(), kBudget);
       if (batch == 2) third_result = ok;
       ++returned;
@@ -439,7 +475,7 @@ TEST(RuntimeTest, BatchesInFlightNeverExceedTheBudget) {
   sink.Watch(&runtime);
   ASSERT_TRUE(runtime.Start().ok());
   for (BatchId batch = 0; batch < 30; ++batch) {
-    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 100, 100)));
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 100, 100)).ok());
     EXPECT_LE(runtime.batches_in_flight(), kBudget);
   }
   runtime.Finish();
@@ -461,7 +497,7 @@ TEST(RuntimeTest, AsyncStageHoldsTenThousandInFlight) {
   ASSERT_TRUE(runtime.Start().ok());
   std::thread source([&] {
     for (BatchId batch = 0; batch < 20; ++batch) {
-      ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 1000, 1000)));
+      ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 1000, 1000)).ok());
     }
   });
   const bool all_done = sink.WaitForBatches(20);
@@ -481,7 +517,7 @@ TEST(RuntimeTest, AsyncStageMayCompleteInsideStart) {
   Runtime runtime(RuntimeOptions{}, std::move(stages), sink.Callback());
   ASSERT_TRUE(runtime.Start().ok());
   for (BatchId batch = 0; batch < 5; ++batch) {
-    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 500, 500)));
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 500, 500)).ok());
   }
   runtime.Finish();
   ASSERT_EQ(sink.reports().size(), 5u);
@@ -497,14 +533,15 @@ TEST(RuntimeTest, DuplicateItemIdFromAnotherBatchFailsInsteadOfMiscounting) {
   options.chunk_size = 1;
   Runtime runtime(options, std::move(stages), sink.Callback());
   ASSERT_TRUE(runtime.Start().ok());
-  ASSERT_TRUE(runtime.Submit(1, MakeBatch(5, 1)));  // id 5, held
-  ASSERT_TRUE(runtime.Submit(2, MakeBatch(5, 1)));  // id 5 again: must not be started
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(5, 1)).ok());  // id 5, held
+  ASSERT_TRUE(
+      runtime.Submit(2, MakeBatch(5, 1)).ok());  // id 5 again: must not be started
   ASSERT_TRUE(sink.WaitForBatches(1));
   auto batches = sink.batches();
   ASSERT_EQ(batches.count(2), 1u);
   ASSERT_EQ(batches[2].size(), 1u);
   EXPECT_EQ(batches[2][0].reason(), FailureReason::kInternal);
-  ASSERT_TRUE(runtime.Submit(3, MakeBatch(6, 1)));  // pairs with id 5: both released
+  ASSERT_TRUE(runtime.Submit(3, MakeBatch(6, 1)).ok());  // pairs with id 5: both released
   ASSERT_TRUE(sink.WaitForBatches(3));
   runtime.Finish();
   batches = sink.batches();
@@ -520,12 +557,12 @@ TEST(RuntimeTest, AbortWithRecordsInFlight) {
   Runtime runtime(RuntimeOptions{}, std::move(stages), sink.Callback());
   ASSERT_TRUE(runtime.Start().ok());
   for (BatchId batch = 0; batch < 4; ++batch) {
-    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 1000, 1000)));
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 1000, 1000)).ok());
   }
   ASSERT_TRUE(WaitUntil([&] { return runtime.Counters()[1].in_flight > 0; }));
   runtime.Abort();
   EXPECT_TRUE(sink.reports().empty());
-  EXPECT_FALSE(runtime.Submit(9, MakeBatch(0, 1)));
+  EXPECT_FALSE(runtime.Submit(9, MakeBatch(0, 1)).ok());
   runtime.Finish();  // harmless after Abort
 }
 
@@ -552,8 +589,8 @@ TEST(RuntimeTest, AbortWaitsForABlockedCallback) {
   options.max_batches_in_flight = 2;
   Runtime runtime(options, std::move(stages), done);
   ASSERT_TRUE(runtime.Start().ok());
-  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 10)));
-  ASSERT_TRUE(runtime.Submit(2, MakeBatch(10, 10)));
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 10)).ok());
+  ASSERT_TRUE(runtime.Submit(2, MakeBatch(10, 10)).ok());
   {
     std::unique_lock<std::mutex> lock(mu);
     ASSERT_TRUE(cv.wait_for(lock, kWaitLimit, [&] { return entered; }));
@@ -564,7 +601,7 @@ TEST(RuntimeTest, AbortWaitsForABlockedCallback) {
     returned_after_callback = callback_returned.load();
   });
   // The budget is full, so this blocks until the abort has begun.
-  EXPECT_FALSE(runtime.Submit(3, MakeBatch(20, 10)));
+  EXPECT_FALSE(runtime.Submit(3, MakeBatch(20, 10)).ok());
   {
     std::lock_guard<std::mutex> lock(mu);
     release = true;
@@ -590,7 +627,7 @@ TEST(RuntimeTest, AbortFromInsideTheCallbackStopsReporting) {
   runtime_ptr = &runtime;
   ASSERT_TRUE(runtime.Start().ok());
   BatchId batch = 0;
-  while (runtime.Submit(batch, MakeBatch(batch * 10, 10))) ++batch;  // until aborted
+  while (runtime.Submit(batch, MakeBatch(batch * 10, 10)).ok()) ++batch;  // until aborted
   runtime.Finish();  // returns: the run was aborted; joins the threads
   EXPECT_EQ(reports.load(), 1);
 }
@@ -604,7 +641,7 @@ TEST(RuntimeTest, CountersPerStage) {
   Runtime runtime(RuntimeOptions{}, std::move(stages), sink.Callback());
   ASSERT_TRUE(runtime.Start().ok());
   for (BatchId batch = 0; batch < 5; ++batch) {
-    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 100, 100)));
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 100, 100)).ok());
   }
   runtime.Finish();
   const auto counters = runtime.Counters();
@@ -615,6 +652,176 @@ TEST(RuntimeTest, CountersPerStage) {
   EXPECT_EQ(counters[0].records_failed, 0u);
   EXPECT_EQ(counters[1].records_failed, 50u);
   EXPECT_EQ(counters[2].records_failed, 0u);
+}
+
+// --- batches are in flight at most once; records have deadlines; drops -----------
+
+TEST(RuntimeTest, ABatchSubmittedWhileInFlightIsRefused) {
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("hold", std::make_unique<HoldingAsyncStage>(100, 1000)));
+  Runtime runtime(RuntimeOptions{}, std::move(stages), nullptr);
+  ASSERT_TRUE(runtime.Start().ok());
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 3)).ok());
+  Status again = runtime.Submit(1, MakeBatch(0, 3));
+  EXPECT_EQ(again.code(), StatusCode::kInternal) << again.ToString();
+  EXPECT_NE(again.message().find("batch 1"), std::string::npos) << again.ToString();
+  EXPECT_EQ(runtime.Progress().records_in_flight, 3u) << "the second copy not taken";
+  runtime.Abort();
+}
+
+TEST(RuntimeTest, RecordsPastTheirDeadlineAreGivenBackFailedAsTimeouts) {
+  auto hold = std::make_unique<HoldingAsyncStage>(100, 1000, milliseconds(30));
+  HoldingAsyncStage* stage = hold.get();
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("hold", std::move(hold)));
+  Sink sink;
+  Runtime runtime(RuntimeOptions{}, std::move(stages), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(10, 4)).ok());
+  ASSERT_TRUE(sink.WaitForBatches(1)) << "the stage never completes them by itself";
+  runtime.Finish();
+  auto batches = sink.batches();
+  ASSERT_EQ(batches[1].size(), 4u);
+  for (const Record& record : batches[1]) {
+    EXPECT_EQ(record.reason(), FailureReason::kTimeout);
+    EXPECT_EQ(record.error(), "held past its deadline") << "the stage's own record";
+    EXPECT_FALSE(record.url().empty());
+  }
+  EXPECT_EQ(stage->abandoned_.load(), 4u);
+}
+
+// A stage that does not give a record back at its deadline: the runtime fails a
+// record of its own in its place, and discards the stage's late completion.
+TEST(RuntimeTest, ARecordAStageKeepsPastItsDeadlineIsReplacedAndTheLateOneDropped) {
+  auto hold = std::make_unique<HoldingAsyncStage>(100, 2, milliseconds(30),
+                                                  /*gives_back=*/false);
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("hold", std::move(hold)));
+  Sink sink;
+  RuntimeOptions options;
+  options.chunk_size = 1;
+  Runtime runtime(options, std::move(stages), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(1, 1)).ok());
+  ASSERT_TRUE(sink.WaitForBatches(1));
+  auto batches = sink.batches();
+  ASSERT_EQ(batches[1].size(), 1u);
+  EXPECT_EQ(batches[1][0].id(), 1u);
+  EXPECT_EQ(batches[1][0].reason(), FailureReason::kTimeout);
+  EXPECT_NE(batches[1][0].error().find("kept the record"), std::string::npos);
+  EXPECT_EQ(runtime.Counters()[0].records_abandoned, 1u);
+
+  // The stage still holds item 1; the next record makes it release both. Item 1's
+  // late completion must not reach any batch.
+  ASSERT_TRUE(runtime.Submit(2, MakeBatch(2, 1)).ok());
+  ASSERT_TRUE(sink.WaitForBatches(2));
+  runtime.Finish();
+  batches = sink.batches();
+  ASSERT_EQ(batches[2].size(), 1u);
+  EXPECT_EQ(batches[2][0].id(), 2u);
+  EXPECT_FALSE(batches[2][0].failed());
+  EXPECT_EQ(sink.reports()[1], 1) << "reported once";
+}
+
+TEST(RuntimeTest, ADroppedBatchIsNeverReportedAndFinishDoesNotWaitForIt) {
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("tag", std::make_unique<TagStage>("t")));
+  stages.push_back(Named("hold", std::make_unique<HoldingAsyncStage>(100, 1000)));
+  Sink sink;
+  Runtime runtime(RuntimeOptions{}, std::move(stages), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 5)).ok());
+  ASSERT_TRUE(runtime.Submit(2, {}).ok());
+  ASSERT_TRUE(WaitUntil([&] { return runtime.Counters()[1].in_flight == 5; }));
+  EXPECT_TRUE(runtime.DropBatch(1));
+  EXPECT_FALSE(runtime.DropBatch(1)) << "dropped already";
+  EXPECT_FALSE(runtime.DropBatch(9)) << "never submitted";
+  ASSERT_TRUE(WaitUntil([&] { return runtime.Progress().records_draining == 5; }));
+  EXPECT_EQ(runtime.Progress().records_in_flight, 0u);
+  EXPECT_EQ(runtime.Progress().batches_dropped, 1u);
+  runtime.Finish();  // the held records would take an hour: not waited for
+  EXPECT_EQ(sink.reports().count(1), 0u);
+  EXPECT_EQ(sink.reports().count(2), 1u);
+}
+
+// A batch dropped and then submitted again (re-leased) waits until the first
+// submission's records are out of the stages: the same item ids are never in
+// flight twice.
+TEST(RuntimeTest, ADroppedBatchSubmittedAgainWaitsForItsOldRecords) {
+  auto hold = std::make_unique<HoldingAsyncStage>(100, 1000, milliseconds(200));
+  HoldingAsyncStage* stage = hold.get();
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("hold", std::move(hold)));
+  Sink sink;
+  Runtime runtime(RuntimeOptions{}, std::move(stages), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 3)).ok());
+  ASSERT_TRUE(WaitUntil([&] { return runtime.Counters()[0].in_flight == 3; }));
+  ASSERT_TRUE(runtime.DropBatch(1));
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 3)).ok());  // returns once drained
+  EXPECT_EQ(stage->abandoned_.load(), 3u) << "the first three reached their deadline";
+  ASSERT_TRUE(sink.WaitForBatches(1));
+  runtime.Finish();
+  EXPECT_EQ(sink.reports()[1], 1);
+  EXPECT_EQ(sink.batches()[1].size(), 3u);
+  EXPECT_EQ(stage->abandoned_.load(), 6u);
+}
+
+// Fails every record's stage: it cannot work at all.
+class BrokenAsyncStage final : public AsyncStage {
+ public:
+  std::size_t max_in_flight() const override { return 10; }
+  void Start(Record record, AsyncContext& ctx) override {
+    ctx.FailStage(Internal("cannot start its threads"));
+    record.Fail(FailureReason::kInternal, "broken");
+    ctx.Complete(std::move(record));
+  }
+  std::chrono::milliseconds record_deadline() const override {
+    return std::chrono::hours(1);
+  }
+  void Abandon(ItemId, AsyncContext&) override {}
+};
+
+TEST(RuntimeTest, AStageThatCannotWorkFailsTheRuntimeNotTheItems) {
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("broken", std::make_unique<BrokenAsyncStage>()));
+  Sink sink;
+  std::mutex mu;
+  std::vector<Status> failures;
+  Runtime runtime(RuntimeOptions{}, std::move(stages), sink.Callback(),
+                  [&](const Status& error) {
+                    std::lock_guard<std::mutex> lock(mu);
+                    failures.push_back(error);
+                  });
+  ASSERT_TRUE(runtime.Start().ok());
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 3)).ok());
+  ASSERT_TRUE(WaitUntil([&] { return !runtime.error().ok(); }));
+  EXPECT_NE(runtime.error().message().find("stage broken: cannot start its threads"),
+            std::string::npos)
+      << runtime.error().ToString();
+  Status refused = runtime.Submit(2, MakeBatch(3, 1));
+  EXPECT_EQ(refused.code(), StatusCode::kInternal) << refused.ToString();
+  runtime.Finish();  // aborted: returns
+  EXPECT_TRUE(sink.reports().empty()) << "nothing of a broken run is reported";
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(failures.size(), 1u);
+}
+
+TEST(RuntimeTest, CloseInputReleasesASubmitWaitingForTheBudget) {
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("hold", std::make_unique<HoldingAsyncStage>(100, 1000)));
+  RuntimeOptions options;
+  options.max_batches_in_flight = 1;
+  Runtime runtime(options, std::move(stages), nullptr);
+  ASSERT_TRUE(runtime.Start().ok());
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 2)).ok());
+  std::optional<Status> second;
+  std::thread source([&] { second = runtime.Submit(2, MakeBatch(2, 2)); });
+  runtime.CloseInput();
+  source.join();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->code(), StatusCode::kCancelled) << second->ToString();
+  runtime.Abort();
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -26,6 +27,42 @@ std::string ResultFieldsJson(const Record& record) {
   return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+const Status& StatusOf(const Status& status) { return status; }
+template <typename T>
+Status StatusOf(const Result<T>& result) {
+  return result.ToStatus();
+}
+
+std::string JoinIds(const std::vector<BatchId>& ids) {
+  std::string text;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i == 8 && ids.size() > 10) {
+      text += fmt::format(" and {} more", ids.size() - i);
+      break;
+    }
+    text += fmt::format("{}{}", i == 0 ? "" : ", ", ids[i]);
+  }
+  return text;
+}
+
+// The longest record deadline of the async stages, or 0 without any.
+milliseconds LongestRecordDeadline(const std::vector<NamedStage>& stages) {
+  milliseconds longest{0};
+  for (const NamedStage& named : stages) {
+    if (named.stage == nullptr || named.stage->kind() != Stage::Kind::kAsync) continue;
+    longest =
+        std::max(longest, static_cast<const AsyncStage&>(*named.stage).record_deadline());
+  }
+  return longest;
+}
+
+}  // namespace
+
 Worker::Worker(Store& store, WorkerOptions options, std::vector<NamedStage> stages,
                BatchOutput* output)
     : store_(store),
@@ -36,13 +73,40 @@ Worker::Worker(Store& store, WorkerOptions options, std::vector<NamedStage> stag
   options_.max_batches_in_flight =
       std::max<std::size_t>(1, options_.max_batches_in_flight);
   options_.runtime.max_batches_in_flight = options_.max_batches_in_flight;
+  if (options_.stall_timeout.count() <= 0) {
+    options_.stall_timeout = LongestRecordDeadline(stages_) + kStallMargin;
+  }
+  options_.busy_backoff_max = std::max(options_.busy_backoff_max, milliseconds(1));
 }
 
 Worker::~Worker() = default;
 
+void Worker::LogLine(std::string_view line) const {
+  if (options_.log) {
+    options_.log(line);
+  } else {
+    fmt::print(stderr, "sluice: {}\n", line);
+  }
+}
+
+void Worker::Warn(const std::string& cause, std::string_view line) {
+  {
+    std::lock_guard lock(warn_mutex_);
+    if (warnings_[cause]++ != 0) return;
+  }
+  LogLine(line);
+}
+
+bool Worker::Ending() const {
+  return stop_requested_.load() || stalled_.load() || !commit_error_.ok();
+}
+
 void Worker::RequestStop() {
   stop_requested_ = true;
   std::lock_guard lock(mutex_);
+  // A source blocked on the runtime's budget stops waiting; what was submitted
+  // goes on within the grace period.
+  if (runtime_ != nullptr) runtime_->CloseInput();
   changed_.notify_all();
 }
 
@@ -50,6 +114,7 @@ void Worker::Abort() {
   abort_requested_ = true;
   stop_requested_ = true;
   std::lock_guard lock(mutex_);
+  if (runtime_ != nullptr) runtime_->CloseInput();
   changed_.notify_all();
 }
 
@@ -57,6 +122,11 @@ WorkerProgress Worker::Progress() const {
   std::lock_guard lock(mutex_);
   WorkerProgress progress = progress_;
   progress.batches_in_flight = held_.size();
+  if (runtime_ != nullptr) {
+    const RuntimeProgress runtime = runtime_->Progress();
+    progress.records_in_flight = runtime.records_in_flight;
+    progress.records_done = runtime.records_done;
+  }
   return progress;
 }
 
@@ -66,39 +136,115 @@ std::vector<StageCounters> Worker::StageProgress() const {
   return runtime_->Counters();
 }
 
+std::string Worker::Describe() const {
+  std::vector<BatchId> held;
+  std::vector<StageCounters> stages;
+  RuntimeProgress runtime;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [batch, entry] : held_) held.push_back(batch);
+    if (runtime_ != nullptr) {
+      stages = runtime_->Counters();
+      runtime = runtime_->Progress();
+    }
+  }
+  std::string text = fmt::format(
+      "{} batches held ({}), {} records in flight, {} dropped records draining",
+      held.size(), held.empty() ? "none" : JoinIds(held), runtime.records_in_flight,
+      runtime.records_draining);
+  for (const StageCounters& stage : stages) {
+    text += fmt::format("\n  stage {}: {} records in, {} queued chunks", stage.name,
+                        stage.records_in, stage.queued_chunks);
+    if (stage.in_flight != 0 || !stage.waiting_for.empty()) {
+      text += fmt::format(", {} in flight", stage.in_flight);
+    }
+    if (!stage.waiting_for.empty()) text += " (" + stage.waiting_for + ")";
+    if (stage.records_abandoned != 0) {
+      text += fmt::format(", {} failed at their deadline", stage.records_abandoned);
+    }
+  }
+  return text;
+}
+
+template <typename Call>
+auto Worker::RetryWhileBusy(std::string_view what, Call&& call) -> decltype(call()) {
+  milliseconds backoff{50};
+  for (;;) {
+    auto result = call();
+    const Status status = StatusOf(result);
+    if (status.code() != StatusCode::kBusy || abort_requested_.load() ||
+        stalled_.load()) {
+      return result;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      progress_.busy_retries++;
+    }
+    Warn(fmt::format("busy {}", what),
+         fmt::format("{}: the store is busy ({}); retrying with backoff (up to {} ms "
+                     "between tries)",
+                     what, status.ToString(), options_.busy_backoff_max.count()));
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, backoff,
+                      [&] { return abort_requested_.load() || stalled_.load(); });
+    backoff = std::min(backoff * 2, options_.busy_backoff_max);
+  }
+}
+
+void Worker::ReleaseOrRemember(const Lease& lease) {
+  Status released = RetryWhileBusy("release", [&] { return store_.ReleaseBatch(lease); });
+  if (released.ok()) return;
+  Warn("release " + std::string(StatusCodeName(released.code())),
+       fmt::format("could not release batch {}: {}; it comes back when its lease "
+                   "expires",
+                   lease.batch_id, released.ToString()));
+  std::lock_guard lock(mutex_);
+  unreleased_.push_back(lease);
+}
+
+Status Worker::CommitWithRetries(const Lease& lease, std::span<const ResultRow> rows,
+                                 StagedBatch* staged) {
+  std::function<Status()> publish;
+  if (staged != nullptr) publish = [staged] { return staged->Publish(); };
+  return RetryWhileBusy("commit",
+                        [&] { return store_.CommitBatch(lease, rows, publish); });
+}
+
 void Worker::Commit(BatchId batch, std::vector<Record> records) {
   Lease lease;
   {
     std::lock_guard lock(mutex_);
     auto it = held_.find(batch);
     if (it == held_.end()) {
-      if (commit_error_.ok()) {
+      // A renewal found the lease lost while the batch was on its way here.
+      if (lost_.erase(batch) == 0 && commit_error_.ok()) {
         commit_error_ =
             Internal(fmt::format("worker: batch {} finished but is not held", batch));
       }
       changed_.notify_all();
       return;
     }
-    lease = it->second;
+    it->second.committing = true;
+    lease = it->second.lease;
   }
   std::sort(records.begin(), records.end(),
             [](const Record& a, const Record& b) { return a.id() < b.id(); });
+  std::unique_ptr<StagedBatch> staged;
   if (output_ != nullptr) {
-    // Outputs first, then the commit: a crash in between only means the batch is
-    // redone and its outputs overwritten (src/core/batch_output.h).
-    Status written = output_->WriteBatch(batch, records);
+    Result<std::unique_ptr<StagedBatch>> written = output_->StageBatch(batch, records);
     if (!written.ok()) {
       // The batch stays uncommitted: give it back for a later run, and stop this one.
-      store_.ReleaseBatch(lease).IgnoreError();
+      ReleaseOrRemember(lease);
       std::lock_guard lock(mutex_);
       held_.erase(batch);
       if (commit_error_.ok()) {
-        commit_error_ = written.WithContext(
+        commit_error_ = written.status().WithContext(
             fmt::format("outputs of batch {} (not committed)", batch));
       }
       changed_.notify_all();
       return;
     }
+    staged = std::move(written).value();
   }
   std::vector<ResultRow> rows;
   rows.reserve(records.size());
@@ -112,7 +258,11 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
     failed += record.failed() ? 1 : 0;
     rows.push_back(std::move(row));
   }
-  Status status = store_.CommitBatch(lease, rows);
+  Status status = CommitWithRetries(lease, rows, staged.get());
+  staged.reset();  // removes what was staged and not published
+  if (!status.ok() && status.code() != StatusCode::kStaleLease) {
+    ReleaseOrRemember(lease);  // not committed: give it back
+  }
 
   std::lock_guard lock(mutex_);
   held_.erase(batch);
@@ -129,21 +279,98 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
   changed_.notify_all();
 }
 
-void Worker::RenewLoop() {
-  const auto period = std::max<std::chrono::milliseconds>(options_.lease / 3,
-                                                          std::chrono::milliseconds(10));
-  std::unique_lock lock(mutex_);
-  while (!renewer_stop_) {
-    changed_.wait_for(lock, period, [&] { return renewer_stop_; });
-    if (renewer_stop_) break;
-    std::vector<Lease> leases;
-    for (const auto& [batch, lease] : held_) leases.push_back(lease);
-    if (leases.empty()) continue;
-    lock.unlock();
-    // A failed renewal is not fatal: the commit's token check decides.
-    Result<std::vector<BatchId>> lost = store_.RenewLeases(leases, options_.lease);
+void Worker::RenewHeld(std::unique_lock<std::mutex>& lock) {
+  std::vector<Lease> leases;
+  for (const auto& [batch, entry] : held_) {
+    if (!entry.committing) leases.push_back(entry.lease);
+  }
+  if (leases.empty()) return;
+  lock.unlock();
+  Result<std::vector<BatchId>> lost = store_.RenewLeases(leases, options_.lease);
+  if (!lost.ok()) {
     lock.lock();
-    (void)lost;
+    progress_.renew_errors++;
+    lock.unlock();
+    std::vector<BatchId> ids;
+    for (const Lease& lease : leases) ids.push_back(lease.batch_id);
+    Warn("renew " + std::string(StatusCodeName(lost.status().code())),
+         fmt::format("could not renew the leases of batches {}: {}; trying again "
+                     "(a lease that expires meanwhile may be taken over, and its "
+                     "batch is then dropped here)",
+                     JoinIds(ids), lost.status().ToString()));
+    lock.lock();
+    return;
+  }
+  lock.lock();
+  std::vector<BatchId> dropped;
+  for (BatchId batch : *lost) {
+    auto it = held_.find(batch);
+    if (it == held_.end() || it->second.committing) continue;  // committed meanwhile
+    const auto sent = std::find_if(leases.begin(), leases.end(),
+                                   [&](const Lease& l) { return l.batch_id == batch; });
+    if (sent == leases.end() || sent->token != it->second.lease.token) continue;
+    held_.erase(it);
+    progress_.batches_lost++;
+    dropped.push_back(batch);
+    // If the runtime already reported it, its Commit() finds it in lost_ and skips.
+    if (runtime_ == nullptr || !runtime_->DropBatch(batch)) lost_.insert(batch);
+  }
+  if (dropped.empty()) return;
+  changed_.notify_all();
+  lock.unlock();
+  LogLine(fmt::format(
+      "lost the leases of batches {} (expired and taken over, or released): their "
+      "records are dropped here, and their new owner does them",
+      JoinIds(dropped)));
+  lock.lock();
+}
+
+void Worker::Stall(milliseconds quiet) {
+  if (stalled_.exchange(true)) return;
+  LogLine(fmt::format(
+      "stalled: no record moved for {} s while work remains; giving up the leases "
+      "so that another run can take them. Waiting for: {}",
+      quiet.count() / 1000, Describe()));
+  std::lock_guard lock(mutex_);
+  if (runtime_ != nullptr) runtime_->CloseInput();
+  changed_.notify_all();
+}
+
+void Worker::SuperviseLoop() {
+  const milliseconds renew_every = std::max(options_.lease / 3, milliseconds(10));
+  const milliseconds tick = std::min(renew_every, milliseconds(250));
+  Clock::time_point next_renew = Clock::now() + renew_every;
+  std::uint64_t last_movements = 0;
+  Clock::time_point last_movement = Clock::now();
+  std::uint64_t renew_errors_seen = 0;
+
+  std::unique_lock lock(mutex_);
+  while (!supervisor_stop_) {
+    changed_.wait_for(lock, tick, [&] { return supervisor_stop_; });
+    if (supervisor_stop_) break;
+    const Clock::time_point now = Clock::now();
+
+    // The stall watchdog: something must move while work remains.
+    if (runtime_ != nullptr && !stalled_) {
+      const RuntimeProgress runtime = runtime_->Progress();
+      const bool work_remains = !held_.empty() || runtime.records_in_flight != 0;
+      if (runtime.movements != last_movements || !work_remains) {
+        last_movements = runtime.movements;
+        last_movement = now;
+      } else if (now - last_movement >= options_.stall_timeout) {
+        lock.unlock();
+        Stall(std::chrono::duration_cast<milliseconds>(now - last_movement));
+        lock.lock();
+      }
+    }
+
+    if (now < next_renew) continue;
+    RenewHeld(lock);
+    // After a failed renewal, try again soon (but not in a tight loop).
+    const bool failed = progress_.renew_errors != renew_errors_seen;
+    renew_errors_seen = progress_.renew_errors;
+    next_renew =
+        Clock::now() + (failed ? std::min(renew_every, milliseconds(1000)) : renew_every);
   }
 }
 
@@ -151,73 +378,155 @@ void Worker::ReleaseHeldLeases() {
   std::vector<Lease> leases;
   {
     std::lock_guard lock(mutex_);
-    for (const auto& [batch, lease] : held_) leases.push_back(lease);
+    for (const auto& [batch, entry] : held_) leases.push_back(entry.lease);
     held_.clear();
+    leases.insert(leases.end(), unreleased_.begin(), unreleased_.end());
+    unreleased_.clear();
   }
-  for (const Lease& lease : leases) store_.ReleaseBatch(lease).IgnoreError();
+  for (const Lease& lease : leases) {
+    Status released =
+        RetryWhileBusy("release", [&] { return store_.ReleaseBatch(lease); });
+    if (!released.ok()) {
+      Warn("release at end",
+           fmt::format("could not release batch {}: {}; it comes back when its "
+                       "lease expires",
+                       lease.batch_id, released.ToString()));
+    }
+  }
+}
+
+void Worker::TakeBackOrphanedLeases() {
+  const std::string me = options_.owner;
+  Result<std::uint64_t> released = RetryWhileBusy("take back", [&] {
+    return store_.ReleaseLeasesOfDeadOwners(
+        options_.group, [&](std::string_view owner) { return owner == me; });
+  });
+  if (!released.ok()) {
+    Warn("take back", fmt::format("could not take back leases of this worker: {}",
+                                  released.status().ToString()));
+  } else if (*released > 0) {
+    LogLine(
+        fmt::format("took back {} batches leased to this worker but no longer "
+                    "held by it",
+                    *released));
+  }
+  std::lock_guard lock(mutex_);
+  unreleased_.clear();
 }
 
 Result<bool> Worker::GroupFinished() {
-  SLUICE_ASSIGN_OR_RETURN(StoreSummary summary, store_.Summarize(options_.group));
+  SLUICE_ASSIGN_OR_RETURN(StoreSummary summary, RetryWhileBusy("status", [&] {
+                            return store_.Summarize(options_.group);
+                          }));
   return summary.batches_pending == 0 && summary.batches_leased == 0;
 }
 
 Result<WorkerEnd> Worker::Run() {
-  Runtime runtime(options_.runtime, std::move(stages_),
-                  [this](BatchId batch, std::vector<Record> records) {
-                    Commit(batch, std::move(records));
-                  });
+  {
+    std::lock_guard lock(mutex_);
+    if (ran_) return Internal("worker: Run() called twice");
+    ran_ = true;
+  }
+  Runtime runtime(
+      options_.runtime, std::move(stages_),
+      [this](BatchId batch, std::vector<Record> records) {
+        Commit(batch, std::move(records));
+      },
+      [this](const Status& error) {
+        std::lock_guard lock(mutex_);
+        if (commit_error_.ok()) commit_error_ = error;
+        changed_.notify_all();
+      });
   SLUICE_RETURN_IF_ERROR(runtime.Start());
   {
     std::lock_guard lock(mutex_);
     runtime_ = &runtime;
+    if (stop_requested_) runtime.CloseInput();
   }
-  std::thread renewer([this] { RenewLoop(); });
+  std::thread supervisor([this] { SuperviseLoop(); });
 
   Status error;
   bool finished = false;
-  while (!stop_requested_) {
-    {
-      std::lock_guard lock(mutex_);
-      if (!commit_error_.ok()) break;
-    }
+  bool took_back = false;
+  for (;;) {
     std::size_t room = 0;
     {
       std::unique_lock lock(mutex_);
       // The budget is full: wait for a commit to free a slot.
       changed_.wait(lock, [&] {
-        return stop_requested_.load() || !commit_error_.ok() ||
-               held_.size() < options_.max_batches_in_flight;
+        return Ending() || held_.size() < options_.max_batches_in_flight;
       });
-      if (stop_requested_ || !commit_error_.ok()) break;
+      if (Ending()) break;
       room = options_.max_batches_in_flight - held_.size();
     }
-    Result<std::vector<Lease>> leases =
-        store_.LeaseBatches(options_.group, options_.owner, room, options_.lease);
+    Result<std::vector<Lease>> leases = RetryWhileBusy("lease", [&] {
+      return store_.LeaseBatches(options_.group, options_.owner, room, options_.lease);
+    });
     if (!leases.ok()) {
       error = leases.status();
       break;
     }
-    bool submitted_all = true;
-    for (Lease& lease : *leases) {
-      {
-        std::lock_guard lock(mutex_);
-        held_[lease.batch_id] = lease;
+    // Held, and so renewed, from now on: a lease waiting for its turn to be
+    // submitted must not expire unnoticed.
+    {
+      std::lock_guard lock(mutex_);
+      for (const Lease& lease : *leases) {
+        if (held_.contains(lease.batch_id) && error.ok()) {
+          error = Internal(fmt::format(
+              "worker: the store handed out batch {} (token {}), which this worker "
+              "holds already (token {})",
+              lease.batch_id, lease.token, held_[lease.batch_id].lease.token));
+        }
       }
-      Result<std::vector<Record>> items = store_.ReadBatchItems(lease);
-      if (!items.ok()) {
-        std::lock_guard lock(mutex_);
-        held_.erase(lease.batch_id);
-        if (items.status().code() == StatusCode::kStaleLease) continue;
-        error = items.status();
-        break;
-      }
-      if (!runtime.Submit(lease.batch_id, std::move(items).value())) {
-        submitted_all = false;
-        break;
+      if (error.ok()) {
+        for (const Lease& lease : *leases) held_[lease.batch_id] = Held{lease, false};
       }
     }
-    if (!error.ok() || !submitted_all) break;
+    if (!error.ok()) break;
+    for (std::size_t i = 0; i < leases->size(); ++i) {
+      const Lease& lease = (*leases)[i];
+      Status submitted;
+      bool stale = false;
+      {
+        std::lock_guard lock(mutex_);
+        if (Ending()) submitted = Cancelled("worker: stopping");
+        // A renewal may have found it lost already.
+        if (!held_.contains(lease.batch_id) ||
+            held_[lease.batch_id].lease.token != lease.token) {
+          stale = true;
+        }
+      }
+      if (stale) continue;
+      if (submitted.ok()) {
+        Result<std::vector<Record>> items =
+            RetryWhileBusy("read batch", [&] { return store_.ReadBatchItems(lease); });
+        submitted = items.ok() ? runtime.Submit(lease.batch_id, std::move(items).value())
+                               : items.status();
+      }
+      if (submitted.ok()) continue;
+      // Not in the runtime: not held any more.
+      {
+        std::lock_guard lock(mutex_);
+        held_.erase(lease.batch_id);
+        changed_.notify_all();
+      }
+      if (submitted.code() == StatusCode::kStaleLease) continue;  // taken over
+      ReleaseOrRemember(lease);
+      if (submitted.code() != StatusCode::kCancelled && error.ok()) error = submitted;
+      // The leases not submitted yet go back too.
+      for (std::size_t rest = i + 1; rest < leases->size(); ++rest) {
+        {
+          std::lock_guard lock(mutex_);
+          held_.erase((*leases)[rest].batch_id);
+        }
+        ReleaseOrRemember((*leases)[rest]);
+      }
+      break;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (!error.ok() || Ending()) break;
+    }
     if (!leases->empty()) continue;
 
     // Nothing to lease now. If nothing is in flight either, the group may be done;
@@ -225,7 +534,7 @@ Result<WorkerEnd> Worker::Run() {
     bool idle = false;
     {
       std::lock_guard lock(mutex_);
-      idle = held_.empty();
+      idle = held_.empty() && runtime.Progress().records_in_flight == 0;
     }
     if (idle) {
       Result<bool> done = GroupFinished();
@@ -237,21 +546,29 @@ Result<WorkerEnd> Worker::Run() {
         finished = true;
         break;
       }
+      // Work remains that nobody holds: if part of it is leased to this worker (a
+      // release that failed), take it back once, rather than wait forever.
+      if (!took_back) {
+        took_back = true;
+        TakeBackOrphanedLeases();
+        continue;
+      }
     }
     std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, options_.idle_poll, [&] {
-      return stop_requested_.load() || !commit_error_.ok() || (!idle && held_.empty());
-    });
+    changed_.wait_for(lock, options_.idle_poll,
+                      [&] { return Ending() || (!idle && held_.empty()); });
   }
 
+  WorkerEnd end = finished ? WorkerEnd::kFinished : WorkerEnd::kStopped;
   if (finished) {
-    runtime.Finish();
+    runtime.Finish();  // nothing is in flight: returns at once
   } else {
-    if (error.ok() && !abort_requested_) {
+    if (error.ok() && !abort_requested_ && !stalled_) {
       // A stop: give the batches in flight the grace period to finish and commit.
       std::unique_lock lock(mutex_);
       changed_.wait_for(lock, options_.grace, [&] {
-        return held_.empty() || abort_requested_.load() || !commit_error_.ok();
+        return held_.empty() || abort_requested_.load() || stalled_.load() ||
+               !commit_error_.ok();
       });
     }
     bool drained = false;
@@ -259,23 +576,30 @@ Result<WorkerEnd> Worker::Run() {
       std::lock_guard lock(mutex_);
       drained = held_.empty();
     }
-    if (drained) {
+    if (drained && !stalled_) {
       runtime.Finish();
     } else {
       runtime.Abort();
     }
+    if (stalled_) end = WorkerEnd::kStalled;
   }
   {
     std::lock_guard lock(mutex_);
-    renewer_stop_ = true;
+    supervisor_stop_ = true;
     runtime_ = nullptr;
     changed_.notify_all();
     if (error.ok()) error = commit_error_;
   }
-  renewer.join();
+  supervisor.join();
   ReleaseHeldLeases();
+  {
+    std::lock_guard lock(warn_mutex_);
+    for (const auto& [cause, count] : warnings_) {
+      if (count > 1) LogLine(fmt::format("({}: {} times in all)", cause, count));
+    }
+  }
   if (!error.ok()) return error.WithContext(fmt::format("worker {}", options_.owner));
-  return finished ? WorkerEnd::kFinished : WorkerEnd::kStopped;
+  return end;
 }
 
 }  // namespace sluice

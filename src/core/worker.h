@@ -6,14 +6,29 @@
 //    batch's items and submits them to the runtime;
 //  - the runtime's collector thread commits finished batches (CommitBatch checks the
 //    token, so a batch whose lease was lost is refused and left to its new owner);
-//    when the worker has a BatchOutput, it first writes the batch's outputs, and
-//    commits only if they were written (src/core/batch_output.h explains the order);
-//  - a renewer thread extends every held lease a few times per lease period.
+//    when the worker has a BatchOutput, the batch's outputs are staged first and
+//    published inside the commit, after the token check (src/core/batch_output.h);
+//  - a supervisor thread extends every held lease a few times per lease period, and
+//    watches for a stall.
 //
-// Stopping: RequestStop() stops leasing and gives the batches in flight up to
-// `grace` to finish and commit; then the rest are aborted and their leases released,
-// so another run can take them at once. Abort() does that immediately. Either way,
-// what was committed stays committed, and a later run resumes from the store.
+// What makes a hang impossible (docs/architecture.md, "Never hangs"):
+//  - a batch is held, submitted and assembled at most once: the store never hands a
+//    batch to the owner holding it, the worker refuses a lease of a batch it holds,
+//    and the runtime refuses a batch that is in flight;
+//  - every lease is renewed from the moment it is taken (also while it waits to be
+//    submitted); a renewal error is logged once per cause and counted, and a lease
+//    the store reports lost is dropped from the runtime at once: its records are
+//    discarded, never committed, and never waited for;
+//  - every record in an async stage has a deadline (AsyncStage::record_deadline);
+//  - if no record moves for `stall_timeout` while work remains, the worker logs what
+//    it waits for, releases its leases and ends with WorkerEnd::kStalled;
+//  - a busy store (kBusy) is retried with backoff, not fatal.
+//
+// Stopping: RequestStop() stops leasing (also a source blocked on the budget) and
+// gives the batches in flight up to `grace` to finish and commit; then the rest are
+// aborted and their leases released, so another run can take them at once. Abort()
+// does that immediately. Either way, what was committed stays committed, and a later
+// run resumes from the store.
 #ifndef SLUICE_CORE_WORKER_H_
 #define SLUICE_CORE_WORKER_H_
 
@@ -24,7 +39,9 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sluice/store.h"
@@ -34,6 +51,9 @@
 
 namespace sluice {
 
+// Where the worker's warnings go (one line each, without a trailing newline).
+using WorkerLog = std::function<void(std::string_view line)>;
+
 struct WorkerOptions {
   std::string group = "main";                // stage group whose batches to lease
   std::string owner;                         // unique worker id (see OwnerId())
@@ -41,22 +61,41 @@ struct WorkerOptions {
   std::size_t max_batches_in_flight = 8;     // batches leased and not committed
   std::chrono::milliseconds grace{30000};    // time in-flight batches get on stop
   std::chrono::milliseconds idle_poll{250};  // how often to look again when idle
-  RuntimeOptions runtime;                    // max_batches_in_flight is set from above
+  // How long nothing may move while work remains before the worker gives up
+  // (WorkerEnd::kStalled). 0: the longest record deadline of the async stages plus
+  // kStallMargin (at least kStallMargin).
+  std::chrono::milliseconds stall_timeout{0};
+  // Longest wait between two tries of a store call that failed with kBusy.
+  std::chrono::milliseconds busy_backoff_max{2000};
+  WorkerLog log;           // warnings; null: "sluice: LINE" on stderr
+  RuntimeOptions runtime;  // max_batches_in_flight is set from above
 };
+
+// Added to the longest record deadline for the default stall timeout.
+inline constexpr std::chrono::milliseconds kStallMargin{60000};
 
 // Progress counters, readable from any thread while the worker runs.
 struct WorkerProgress {
   std::uint64_t batches_committed = 0;
   std::uint64_t items_committed = 0;
   std::uint64_t items_failed = 0;
-  std::uint64_t batches_lost = 0;  // commits refused because the lease was lost
-  std::size_t batches_in_flight = 0;
+  // Batches given up because their lease was lost: found by a renewal (their
+  // records dropped) or by a refused commit.
+  std::uint64_t batches_lost = 0;
+  std::uint64_t renew_errors = 0;     // renewals that failed (the store's error)
+  std::uint64_t busy_retries = 0;     // store calls retried after kBusy
+  std::size_t batches_in_flight = 0;  // leases held
+  // From the runtime: records of held batches not yet through the pipeline, and
+  // records through it (done, committed or not yet).
+  std::uint64_t records_in_flight = 0;
+  std::uint64_t records_done = 0;
 };
 
 // How a Run() ended.
 enum class WorkerEnd {
   kFinished,  // no batch of the group is left to do
   kStopped,   // RequestStop() or Abort(): work remains for a later run
+  kStalled,   // nothing moved for stall_timeout: leases released, work remains
 };
 
 // Thread-safety: Run() once, from one thread; RequestStop(), Abort() and Progress()
@@ -72,8 +111,9 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Processes batches until none is left or a stop is requested. Returns an error if
-  // the store fails (other than a lost lease, which is routine).
+  // Processes batches until none is left, a stop is requested, or it stalls.
+  // Returns an error if the store or a stage fails (other than a lost lease, which
+  // is routine). Called twice, the second call fails.
   Result<WorkerEnd> Run();
 
   void RequestStop();
@@ -81,14 +121,42 @@ class Worker {
 
   WorkerProgress Progress() const;
   std::vector<StageCounters> StageProgress() const;
+  // What the worker waits for, in a few lines (the stall report).
+  std::string Describe() const;
 
  private:
+  struct Held {
+    Lease lease;
+    bool committing = false;  // the collector is writing it: renewal leaves it alone
+  };
+
   void Commit(BatchId batch, std::vector<Record> records);
-  void RenewLoop();
-  // Releases every lease still held (after an abort).
+  // Commits with retries while the store is busy; the outputs, if any, are
+  // published inside the transaction.
+  Status CommitWithRetries(const Lease& lease, std::span<const ResultRow> rows,
+                           StagedBatch* staged);
+  void SuperviseLoop();
+  // One renewal of every held lease; handles lost leases. mutex_ held on entry and
+  // exit (released during the store call).
+  void RenewHeld(std::unique_lock<std::mutex>& lock);
+  // Gives up after a stall: logs what is waited for. mutex_ not held.
+  void Stall(std::chrono::milliseconds quiet);
+  // Releases every lease still held (after an abort) and those given up earlier
+  // whose release failed.
   void ReleaseHeldLeases();
+  void ReleaseOrRemember(const Lease& lease);
   // True when the group has no batch left that anyone could still work on.
   Result<bool> GroupFinished();
+  // Leases of this owner that it no longer holds (a failed release): released.
+  void TakeBackOrphanedLeases();
+  // Calls `call` again after a backoff while it fails with kBusy.
+  template <typename Call>
+  auto RetryWhileBusy(std::string_view what, Call&& call) -> decltype(call());
+  // Logs `line` the first time `cause` is seen; counts the later ones, summed up
+  // at the end of Run(). mutex_ not held.
+  void Warn(const std::string& cause, std::string_view line);
+  void LogLine(std::string_view line) const;
+  bool Ending() const;  // stop, abort, stall or error: mutex_ held
 
   Store& store_;
   BatchOutput* const output_;  // may be null; used by the collector thread only
@@ -98,13 +166,22 @@ class Worker {
 
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> abort_requested_{false};
+  std::atomic<bool> stalled_{false};
+  bool ran_ = false;
 
   mutable std::mutex mutex_;
-  std::condition_variable changed_;  // signalled on commit, stop, abort
-  std::map<BatchId, Lease> held_;    // GUARDED_BY(mutex_)
-  Status commit_error_;              // GUARDED_BY(mutex_): first store/output error
-  WorkerProgress progress_;          // GUARDED_BY(mutex_)
-  bool renewer_stop_ = false;        // GUARDED_BY(mutex_)
+  std::condition_variable changed_;  // signalled on commit, stop, abort, stall
+  std::map<BatchId, Held> held_;     // GUARDED_BY(mutex_)
+  // Batches whose loss a renewal found and dropped: their commit, if the runtime
+  // had reported them already, is quietly skipped.
+  std::set<BatchId> lost_;         // GUARDED_BY(mutex_)
+  std::vector<Lease> unreleased_;  // GUARDED_BY(mutex_): releases that failed
+  Status commit_error_;            // GUARDED_BY(mutex_): first store/output error
+  WorkerProgress progress_;        // GUARDED_BY(mutex_)
+  bool supervisor_stop_ = false;   // GUARDED_BY(mutex_)
+
+  mutable std::mutex warn_mutex_;
+  std::map<std::string, std::uint64_t> warnings_;  // GUARDED_BY(warn_mutex_)
 };
 
 // The JSON object of a record's result fields ("" when it has none).

@@ -122,7 +122,9 @@ class FakeStore final : public Store {
     return NotUsed();
   }
   Result<std::vector<Record>> ReadBatchItems(const Lease&) override { return NotUsed(); }
-  Status CommitBatch(const Lease&, std::span<const ResultRow>) override {
+  using Store::CommitBatch;
+  Status CommitBatch(const Lease&, std::span<const ResultRow>,
+                     const std::function<Status()>&) override {
     return NotUsed();
   }
   Status ReleaseBatch(const Lease&) override { return NotUsed(); }

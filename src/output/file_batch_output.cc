@@ -252,12 +252,33 @@ Result<std::vector<std::pair<ItemId, std::string>>> FileBatchOutput::KeptMetadat
   return kept;
 }
 
+namespace {
+
+class StagedBatchFiles final : public StagedBatch {
+ public:
+  StagedFiles& files() { return files_; }
+  Status Publish() override { return files_.Publish(); }
+
+ private:
+  StagedFiles files_;
+};
+
+}  // namespace
+
 Status FileBatchOutput::WriteBatch(BatchId batch, std::span<const Record> records) {
+  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<StagedBatch> staged,
+                          StageBatch(batch, records));
+  return staged->Publish();
+}
+
+Result<std::unique_ptr<StagedBatch>> FileBatchOutput::StageBatch(
+    BatchId batch, std::span<const Record> records) {
   // Usually `records` is the whole batch. After `sluice retry` it is only the items
   // retried: the outputs of the others, from the earlier attempt, carry over.
   std::set<ItemId> redone;
   for (const Record& record : records) redone.insert(record.id());
-  StagedFiles staged;
+  auto owned = std::make_unique<StagedBatchFiles>();
+  StagedFiles& staged = owned->files();
   std::uint64_t bytes = 0;
   std::vector<std::string> kept_item_metadata;  // from the images, for the stats
   if (config_.layout == OutputLayout::kFiles) {
@@ -293,7 +314,8 @@ Status FileBatchOutput::WriteBatch(BatchId batch, std::span<const Record> record
     SLUICE_RETURN_IF_ERROR(
         staged.AddFile(root_ / kStatsDir, name + ".json", stats.ToJson(batch)));
   }
-  return staged.Publish();
+  SLUICE_RETURN_IF_ERROR(staged.Sync());
+  return std::unique_ptr<StagedBatch>(std::move(owned));
 }
 
 }  // namespace sluice

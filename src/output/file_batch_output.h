@@ -31,7 +31,7 @@
 // Stats are recounted over the merged items; with metadata off, the carried-over
 // items are known only from their images' JSON, so only ok ones are counted.
 //
-// Thread-safety: WriteBatch() may be called from one thread at a time (the worker's
+// Thread-safety: StageBatch() may be called from one thread at a time (the worker's
 // collector thread). Several processes may write the same root; Prepare() spares
 // the temporary names of live processes of this host, but not of other hosts.
 #ifndef SLUICE_OUTPUT_FILE_BATCH_OUTPUT_H_
@@ -39,6 +39,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <span>
 #include <string>
@@ -63,7 +64,12 @@ class FileBatchOutput final : public BatchOutput {
   // Call at run start, before this process writes to the root.
   Status Prepare();
 
-  Status WriteBatch(BatchId batch, std::span<const Record> records) override;
+  // Writes the batch's outputs under temporary names and flushes them; Publish()
+  // on the result renames them into place.
+  Result<std::unique_ptr<StagedBatch>> StageBatch(
+      BatchId batch, std::span<const Record> records) override;
+  // StageBatch() and Publish() at once (no lease to check: tools and tests).
+  Status WriteBatch(BatchId batch, std::span<const Record> records);
 
   const std::filesystem::path& root() const { return root_; }
 

@@ -239,9 +239,8 @@ Status StagedFiles::ReplaceDirectory(const Entry& entry) const {
   return Status::Ok();
 }
 
-Status StagedFiles::Publish() {
-  if (published_) return Internal("output: StagedFiles::Publish called twice");
-  published_ = true;
+Status StagedFiles::Sync() {
+  if (synced_) return Status::Ok();
   bool any_directory = false;
   for (Entry& entry : entries_) {
     if (entry.directory) {
@@ -265,6 +264,14 @@ Status StagedFiles::Publish() {
       if (syncfs(fd) != 0) return ErrnoStatus("syncfs", entry.temp, errno);
     }
   }
+  synced_ = true;
+  return Status::Ok();
+}
+
+Status StagedFiles::Publish() {
+  if (published_) return Internal("output: StagedFiles::Publish called twice");
+  published_ = true;
+  SLUICE_RETURN_IF_ERROR(Sync());
   std::set<fs::path> parents;
   for (const Entry& entry : entries_) {
     if (entry.directory) {

@@ -81,6 +81,11 @@ class StagedFiles {
   // destructor; the error names the path. Call at most once.
   Status Publish();
 
+  // Only the flush of step 2, so that Publish() has only renames left (the worker
+  // publishes inside the store's commit transaction, and keeps it short). Publish()
+  // after Sync() does not flush again.
+  Status Sync();
+
  private:
   struct Entry {
     std::filesystem::path temp;   // where it was written
@@ -97,6 +102,7 @@ class StagedFiles {
   const std::string tag_;  // "PID-N": unique among the writers on this host
   std::vector<Entry> entries_;
   bool published_ = false;
+  bool synced_ = false;  // Sync() succeeded
 };
 
 }  // namespace sluice

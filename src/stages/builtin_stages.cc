@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -38,6 +39,8 @@ Result<std::unique_ptr<Stage>> MakeSleep(StageOptions& options) {
   sleep.delay = std::chrono::milliseconds(options.GetInt("ms", 10, 0, 3'600'000));
   sleep.max_in_flight =
       static_cast<std::size_t>(options.GetInt("max_in_flight", 10'000, 1, 1'000'000));
+  sleep.deadline =
+      std::chrono::milliseconds(options.GetInt("deadline_ms", 0, 0, 86'400'000));
   return std::unique_ptr<Stage>(std::make_unique<SleepStage>(sleep));
 }
 
@@ -82,6 +85,25 @@ void SleepStage::Start(Record record, AsyncContext& ctx) {
   ctx_ = &ctx;
   sleepers_.push_back(Sleeper{ctx.loop().Now() + options_.delay, std::move(record)});
   if (timer_ == 0) ArmTimer();
+}
+
+std::chrono::milliseconds SleepStage::record_deadline() const {
+  if (options_.deadline.count() > 0) return options_.deadline;
+  return options_.delay + std::chrono::seconds(1);
+}
+
+void SleepStage::Abandon(ItemId id, AsyncContext& ctx) {
+  // Rare (a deadline shorter than the delay): a linear search is fine. The timer
+  // stays armed for the old head; Wake() re-arms for the new one.
+  auto it = std::find_if(sleepers_.begin(), sleepers_.end(),
+                         [id](const Sleeper& s) { return s.record.id() == id; });
+  if (it == sleepers_.end()) return;
+  Record record = std::move(it->record);
+  sleepers_.erase(it);
+  record.Fail(FailureReason::kTimeout,
+              fmt::format("sleep: the record's deadline of {} ms passed",
+                          record_deadline().count()));
+  ctx.Complete(std::move(record));
 }
 
 void SleepStage::ArmTimer() {

@@ -46,6 +46,9 @@ class NoopStage final : public CpuStage {
 struct SleepOptions {
   std::chrono::milliseconds delay{10};  // "ms"
   std::size_t max_in_flight = 10000;    // "max_in_flight"
+  // "deadline_ms": the runtime's deadline per record (AsyncStage::record_deadline);
+  // 0 means `delay` + 1 s. Shorter than `delay`, records fail as timeouts.
+  std::chrono::milliseconds deadline{0};
 };
 
 // Every record waits the same delay, so records leave in the order they came:
@@ -57,6 +60,9 @@ class SleepStage final : public AsyncStage {
 
   std::size_t max_in_flight() const override { return options_.max_in_flight; }
   void Start(Record record, AsyncContext& ctx) override;
+  std::chrono::milliseconds record_deadline() const override;
+  // Takes the record out of the queue and completes it failed (kTimeout).
+  void Abandon(ItemId id, AsyncContext& ctx) override;
 
  private:
   struct Sleeper {

@@ -193,7 +193,7 @@ TEST(SleepStageTest, DelaysEveryRecordAtLeastMs) {
   std::map<BatchId, Clock::time_point> submitted;
   for (BatchId batch = 0; batch < 4; ++batch) {
     submitted[batch] = Clock::now();
-    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 100, 100)));
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 100, 100)).ok());
   }
   runtime.Finish();
   ASSERT_EQ(arrivals.at.size(), 4u);
@@ -212,7 +212,7 @@ TEST(SleepStageTest, FailedRecordsDoNotSleep) {
   Arrivals arrivals;
   Runtime runtime(RuntimeOptions{}, std::move(stages), arrivals.Callback());
   ASSERT_TRUE(runtime.Start().ok());
-  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 50)));
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 50)).ok());
   runtime.Finish();  // would take an hour if failed records slept
   ASSERT_EQ(arrivals.records[1].size(), 50u);
   for (const Record& record : arrivals.records[1]) {
@@ -233,7 +233,7 @@ TEST(SleepStageTest, ManyInFlightAllComplete) {
   Runtime runtime(options, std::move(stages), arrivals.Callback());
   ASSERT_TRUE(runtime.Start().ok());
   for (BatchId batch = 0; batch < 30; ++batch) {
-    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 1000, 1000)));
+    ASSERT_TRUE(runtime.Submit(batch, MakeBatch(batch * 1000, 1000)).ok());
   }
   runtime.Finish();
   ASSERT_EQ(arrivals.records.size(), 30u);
@@ -248,7 +248,7 @@ TEST(SleepStageTest, AbortWhileRecordsSleep) {
   Arrivals arrivals;
   Runtime runtime(RuntimeOptions{}, std::move(stages), arrivals.Callback());
   ASSERT_TRUE(runtime.Start().ok());
-  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 500)));
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 500)).ok());
   const auto deadline = Clock::now() + std::chrono::seconds(30);
   while (runtime.Counters()[0].in_flight != 500 && Clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(1));

@@ -50,7 +50,7 @@ std::map<ItemId, Record> FetchAll(const FetchOptions& options,
   if (!runtime.Start().ok()) return out;
   std::vector<Record> batch;
   for (std::size_t i = 0; i < urls.size(); ++i) batch.emplace_back(i, urls[i]);
-  if (!runtime.Submit(1, std::move(batch))) return out;
+  if (!runtime.Submit(1, std::move(batch)).ok()) return out;
   runtime.Finish();
   return out;
 }

@@ -101,9 +101,8 @@ FetchStage::~FetchStage() {
 bool FetchStage::StartWorkers() {
   dns_ = std::make_unique<CurlDnsShare>();
   for (std::size_t i = 0; i < options_.io_threads; ++i) {
-    auto worker = FetchWorker::Start(options_, *dns_, [this](FetchTransfer* t, int code) {
-      AttemptEnded(t, code);
-    });
+    auto worker = FetchWorker::Start(
+        options_, *dns_, [this](FetchTransfer* t, int code) { AttemptEnded(t, code); });
     if (!worker.ok()) {
       error_ = worker.status().ToString();
       workers_.clear();
@@ -118,7 +117,9 @@ bool FetchStage::StartWorkers() {
 void FetchStage::Start(Record record, AsyncContext& ctx) {
   if (ctx_ == nullptr) {
     ctx_ = &ctx;
-    StartWorkers();
+    // Without its I/O threads the stage cannot fetch anything: that fails the
+    // run, not the items (their results would say "internal" for no fault of theirs).
+    if (!StartWorkers()) ctx.FailStage(Internal("fetch: " + error_));
   }
   if (workers_.empty()) {
     record.Fail(FailureReason::kInternal, "fetch: " + error_);
@@ -128,10 +129,13 @@ void FetchStage::Start(Record record, AsyncContext& ctx) {
   auto owned = std::make_unique<FetchTransfer>();
   FetchTransfer* t = owned.get();
   t->options = &options_;
+  t->url = record.url();
   t->record = std::move(record);
   t->started = ctx.loop().Now();
   t->deadline = t->started + options_.item_timeout;
   transfers_.emplace(t, std::move(owned));
+  by_id_[t->record.id()] = t;
+  phase_counts_[static_cast<std::size_t>(FetchPhase::kNew)]++;
 
   // Check the URL before any connection: parseable, absolute, http(s), with a host.
   CURLU* url = curl_url();
@@ -166,6 +170,7 @@ void FetchStage::Admit(FetchTransfer* t) {
   HostQueue& queue = hosts_[t->host];
   if (queue.active >= options_.max_host_connections) {
     queue.waiting.push_back(t);
+    SetPhase(t, FetchPhase::kQueued);
     return;
   }
   queue.active++;
@@ -221,6 +226,7 @@ void FetchStage::Launch(FetchTransfer* t) {
   const auto least = std::min_element(worker_load_.begin(), worker_load_.end());
   t->worker = static_cast<std::size_t>(least - worker_load_.begin());
   ++*least;
+  SetPhase(t, FetchPhase::kAttempt);
   workers_[t->worker]->Launch(t);  // `t` is the worker's until it reports back
 }
 
@@ -247,6 +253,11 @@ void FetchStage::HandleEndedAttempts() {
 }
 
 void FetchStage::AttemptDone(FetchTransfer* t, int curl_code) {
+  if (t->abandoned) {  // its record was given back at its deadline
+    abandoned_in_attempt_--;
+    Forget(t);
+    return;
+  }
   const auto code = static_cast<CURLcode>(curl_code);
   const long status = t->status;
 
@@ -305,6 +316,7 @@ void FetchStage::AttemptDone(FetchTransfer* t, int curl_code) {
     } else {
       // Give the host slot to others while waiting.
       ReleaseHost(t);
+      SetPhase(t, FetchPhase::kRetryWait);
       t->retry_timer = ctx_->loop().AddTimer(wait, [this, t] {
         t->retry_timer = 0;
         Admit(t);
@@ -319,9 +331,73 @@ void FetchStage::AttemptDone(FetchTransfer* t, int curl_code) {
 
 void FetchStage::Finish(FetchTransfer* t) {
   Record record = std::move(t->record);
+  by_id_.erase(record.id());
+  phase_counts_[static_cast<std::size_t>(t->phase)]--;
   ReleaseHost(t);  // may launch the host's next transfer
   transfers_.erase(t);
   ctx_->Complete(std::move(record));
+}
+
+void FetchStage::Forget(FetchTransfer* t) {
+  ReleaseHost(t);  // may launch the host's next transfer
+  transfers_.erase(t);
+}
+
+void FetchStage::SetPhase(FetchTransfer* t, FetchPhase phase) {
+  phase_counts_[static_cast<std::size_t>(t->phase)]--;
+  phase_counts_[static_cast<std::size_t>(phase)]++;
+  t->phase = phase;
+}
+
+void FetchStage::Abandon(ItemId id, AsyncContext& ctx) {
+  auto found = by_id_.find(id);
+  if (found == by_id_.end()) return;
+  FetchTransfer* t = found->second;
+  by_id_.erase(found);
+  Record record = std::move(t->record);
+  std::string where;
+  phase_counts_[static_cast<std::size_t>(t->phase)]--;
+  switch (t->phase) {
+    case FetchPhase::kNew:
+    case FetchPhase::kQueued: {
+      where = fmt::format("waiting for a connection to {}", t->host);
+      auto host = hosts_.find(t->host);
+      if (host != hosts_.end()) {
+        std::erase(host->second.waiting, t);
+        if (host->second.active == 0 && host->second.waiting.empty()) hosts_.erase(host);
+      }
+      Forget(t);  // holds no slot
+      break;
+    }
+    case FetchPhase::kRetryWait:
+      where = fmt::format("waiting to retry after attempt {}", t->attempts);
+      if (t->retry_timer != 0) ctx.loop().CancelTimer(t->retry_timer);
+      t->retry_timer = 0;
+      Forget(t);
+      break;
+    case FetchPhase::kAttempt:
+      // The I/O thread owns the transfer until the attempt ends (curl's own timeout
+      // ends it); AttemptDone() then frees it.
+      where = fmt::format("in attempt {}", t->attempts);
+      t->abandoned = true;
+      abandoned_in_attempt_++;
+      break;
+  }
+  record.Fail(FailureReason::kTimeout,
+              fmt::format("fetch: the item's deadline of {} ms passed ({})",
+                          record_deadline().count(), where));
+  ctx.Complete(std::move(record));
+}
+
+std::string FetchStage::InFlightSummary() const {
+  auto count = [&](FetchPhase phase) {
+    return phase_counts_[static_cast<std::size_t>(phase)].load();
+  };
+  return fmt::format(
+      "transfers: {} in an attempt, {} waiting for a host slot, {} waiting to retry, "
+      "{} past their deadline still in curl",
+      count(FetchPhase::kAttempt), count(FetchPhase::kQueued) + count(FetchPhase::kNew),
+      count(FetchPhase::kRetryWait), abandoned_in_attempt_.load());
 }
 
 // --- registration -------------------------------------------------------------------

@@ -45,6 +45,8 @@
 #ifndef SLUICE_STAGES_FETCH_STAGE_H_
 #define SLUICE_STAGES_FETCH_STAGE_H_
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -64,6 +66,14 @@ namespace sluice {
 
 struct FetchTransfer;
 class FetchWorker;
+
+// Where a transfer is, on the stage's control side.
+enum class FetchPhase {
+  kNew,        // being checked
+  kQueued,     // waiting for a slot of its host
+  kAttempt,    // an attempt is in an I/O thread's hands
+  kRetryWait,  // waiting for its retry timer
+};
 class CurlDnsShare;
 
 struct FetchOptions {
@@ -119,6 +129,18 @@ class FetchStage final : public AsyncStage {
 
   std::size_t max_in_flight() const override { return options_.max_in_flight; }
   void Start(Record record, AsyncContext& ctx) override;
+  // item_timeout_ms plus kDeadlineMargin: the stage's own item deadline fails the
+  // record first when it can (with a precise message).
+  std::chrono::milliseconds record_deadline() const override {
+    return options_.item_timeout + kDeadlineMargin;
+  }
+  // Gives the record back at once, failed as a timeout, whatever its transfer is
+  // doing: queued for its host, waiting to retry, or in an attempt (which goes on
+  // in its I/O thread until curl ends it; its result is then dropped).
+  void Abandon(ItemId id, AsyncContext& ctx) override;
+  std::string InFlightSummary() const override;
+
+  static constexpr std::chrono::milliseconds kDeadlineMargin{2000};
 
   const FetchOptions& options() const { return options_; }
 
@@ -139,6 +161,9 @@ class FetchStage final : public AsyncStage {
   void ReleaseHost(FetchTransfer* t);
   // Completes the record (done or failed) and frees the transfer.
   void Finish(FetchTransfer* t);
+  // Frees a transfer whose record is gone (abandoned) once it holds nothing.
+  void Forget(FetchTransfer* t);
+  void SetPhase(FetchTransfer* t, FetchPhase phase);
 
   const FetchOptions options_;
   AsyncContext* ctx_ = nullptr;  // set by the first Start()
@@ -151,6 +176,12 @@ class FetchStage final : public AsyncStage {
   std::vector<std::pair<FetchTransfer*, int>> ended_;  // guarded by ended_mu_
 
   std::unordered_map<FetchTransfer*, std::unique_ptr<FetchTransfer>> transfers_;
+  // The transfers whose record is still here, by item id (for Abandon()).
+  std::unordered_map<ItemId, FetchTransfer*> by_id_;
+  // Transfers per phase (FetchTransfer::Phase), and abandoned ones still in an
+  // attempt: read by InFlightSummary() from other threads.
+  std::array<std::atomic<std::size_t>, 4> phase_counts_{};
+  std::atomic<std::size_t> abandoned_in_attempt_{0};
   struct HostQueue {
     std::size_t active = 0;
     std::deque<FetchTransfer*> waiting;

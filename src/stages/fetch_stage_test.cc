@@ -76,7 +76,7 @@ FetchRun RunStages(std::vector<NamedStage> stages, const std::vector<std::string
     for (const auto& [name, text] : column) batch.back().AddColumn(name, text);
   }
   const Clock::time_point start = Clock::now();
-  EXPECT_TRUE(runtime.Submit(1, std::move(batch)));
+  EXPECT_TRUE(runtime.Submit(1, std::move(batch)).ok());
   runtime.Finish();
   run.elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
   EXPECT_EQ(run.records.size(), urls.size());
@@ -402,7 +402,7 @@ TEST_F(FetchStageTest, IdleConnectionsTheServerClosesAreReplaced) {
     for (ItemId id = first; id < first + 40; ++id) {
       batch.emplace_back(id, Url("/cat.jpg?n=" + std::to_string(id)));
     }
-    ASSERT_TRUE(runtime.Submit(batch_id, std::move(batch)));
+    ASSERT_TRUE(runtime.Submit(batch_id, std::move(batch)).ok());
     std::unique_lock lock(mu);
     ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10),
                             [&] { return records.size() == first + 40; }));

@@ -30,16 +30,24 @@ struct FetchTransfer {
   using Clock = EventLoop::Clock;
 
   const FetchOptions* options = nullptr;
+  // The record is the control side's alone, all along: the I/O side reads `url`,
+  // a copy, so that the control side can give the record back at its deadline
+  // whatever the attempt is doing.
   Record record;
+  std::string url;
   std::string host;  // the URL's host: the politeness key
 
   // Control side.
+  FetchPhase phase = FetchPhase::kNew;
+  // The runtime's deadline passed and the record was given back: the transfer only
+  // waits for its attempt to end, to be freed.
+  bool abandoned = false;
   bool holds_host_slot = false;  // counted in the stage's per-host tally
   EventLoop::TimerId retry_timer = 0;
   std::size_t worker = 0;  // the I/O thread of the current attempt
   int attempts = 0;
-  Clock::time_point started;   // first attempt
-  Clock::time_point deadline;  // started + item_timeout
+  Clock::time_point started;    // first attempt
+  Clock::time_point deadline;   // started + item_timeout
   long attempt_timeout_ms = 0;  // set before each attempt
 
   // I/O side, during an attempt.
@@ -65,8 +73,8 @@ struct FetchTransfer {
   std::string forbidden_message;
   Bytes body;
   std::array<char, CURL_ERROR_SIZE> error{};
-  long status = 0;             // the final response's HTTP status, 0 if none
-  std::string effective_url;   // the URL of the final response
+  long status = 0;            // the final response's HTTP status, 0 if none
+  std::string effective_url;  // the URL of the final response
 
   void ResetResponse() {
     content_type.clear();

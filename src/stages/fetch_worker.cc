@@ -182,7 +182,7 @@ void FetchWorker::StartAttempt(FetchTransfer* t) {
   }
   t->io_thread = this;
   // What differs between attempts; the rest was set once by NewEasy().
-  curl_easy_setopt(easy, CURLOPT_URL, t->record.url().c_str());
+  curl_easy_setopt(easy, CURLOPT_URL, t->url.c_str());
   curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error.data());
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, t->attempt_timeout_ms);

@@ -2,7 +2,8 @@
 //
 // A lease is the row batches(group_id, batch_id) in state 'leased' with its owner,
 // token and expiry. Picking and marking happen in one BEGIN IMMEDIATE transaction,
-// so two connections can never both take a batch. The token grows at every lease;
+// so two connections can never both take a batch, and never to the owner that holds
+// it (its expired lease goes to someone else). The token grows at every lease;
 // CommitBatch, RenewLeases, ReadBatchItems and ReleaseBatch act only while the
 // caller's token is the batch's current one and the batch is still leased. An
 // expired lease stays valid until someone else takes the batch: nobody else holds it,
@@ -97,11 +98,12 @@ Result<std::vector<Lease>> SqliteStore::LeaseBatchesLocked(
         Cached("SELECT batch_id, token, first_item, item_count "
                "FROM batches INDEXED BY batches_by_state "
                "WHERE group_id = ?1 AND state = 'leased' AND expires_at_ms < ?2 "
-               "ORDER BY batch_id LIMIT ?3"));
+               "AND owner IS NOT ?4 ORDER BY batch_id LIMIT ?3"));
     ScopedReset reset(*expired);
     expired->BindInt(1, group_id);
     expired->BindInt(2, now);
     expired->BindInt(3, limit);
+    expired->BindText(4, owner);
     SLUICE_RETURN_IF_ERROR(ReadCandidates(*expired, candidates));
   }
   {
@@ -268,15 +270,17 @@ Result<std::vector<Record>> SqliteStore::ReadBatchItemsLocked(const Lease& lease
   return records;
 }
 
-Status SqliteStore::CommitBatch(const Lease& lease, std::span<const ResultRow> results) {
+Status SqliteStore::CommitBatch(const Lease& lease, std::span<const ResultRow> results,
+                                const std::function<Status()>& publish) {
   std::lock_guard lock(mutex_);
-  return CommitBatchLocked(lease, results)
+  return CommitBatchLocked(lease, results, publish)
       .WithContext(
           fmt::format("store: commit batch {} of group {}", lease.batch_id, lease.group));
 }
 
 Status SqliteStore::CommitBatchLocked(const Lease& lease,
-                                      std::span<const ResultRow> results) {
+                                      std::span<const ResultRow> results,
+                                      const std::function<Status()>& publish) {
   Transaction transaction(*db_);
   SLUICE_RETURN_IF_ERROR(transaction.BeginWrite());
   SLUICE_ASSIGN_OR_RETURN(CurrentBatch batch, CheckLeaseIsCurrent(lease));
@@ -341,6 +345,10 @@ Status SqliteStore::CommitBatchLocked(const Lease& lease,
     wake->BindInt(2, static_cast<std::int64_t>(lease.batch_id));
     SLUICE_RETURN_IF_ERROR(wake->Run());
   }
+  // Last, so that nothing can fail between the outputs' renames and the commit but
+  // the commit itself (which leaves an uncommitted batch with complete outputs: it
+  // is redone). The write lock is held: nobody can take the batch over meanwhile.
+  if (publish) SLUICE_RETURN_IF_ERROR(publish().WithContext("publish outputs"));
   return transaction.Commit();
 }
 

@@ -236,6 +236,29 @@ TEST_F(SqliteLeasesTest, ExpiredLeasesReturnToPendingLowestIdFirst) {
   EXPECT_THAT(ids_and_tokens, ElementsAre(Pair(1, 2), Pair(2, 2), Pair(3, 1)));
 }
 
+// The holder of an expired lease may still be working on its batch (its renewal
+// came late): leasing the batch to it again would make it run the batch twice.
+TEST_F(SqliteLeasesTest, AnExpiredLeaseGoesToAnotherOwnerNeverBackToItsHolder) {
+  Ingest(*store_, MakeItems(20), 10);
+  Lease held = LeaseOne(*store_, "w", "main", std::chrono::milliseconds(1000));
+  clock_.Advance(1001);
+  auto mine = store_->LeaseBatches("main", "w", 5, kLeaseTime);
+  ASSERT_TRUE(mine.ok());
+  ASSERT_EQ(mine->size(), 1u) << "only the pending batch, not its own expired one";
+  EXPECT_EQ((*mine)[0].batch_id, 2u);
+  EXPECT_EQ(Summary().batches_pending, 1u) << "the expired one counts as pending";
+
+  Lease other = LeaseOne(*store_, "other");
+  EXPECT_EQ(other.batch_id, held.batch_id);
+  EXPECT_EQ(other.token, held.token + 1);
+
+  // Released, it is pending again, and its former holder may take it.
+  ASSERT_TRUE(store_->ReleaseBatch(other).ok());
+  Lease back = LeaseOne(*store_, "w");
+  EXPECT_EQ(back.batch_id, held.batch_id);
+  EXPECT_EQ(back.token, held.token + 2);
+}
+
 TEST_F(SqliteLeasesTest, ConcurrentLeasingNeverHandsOutABatchTwice) {
   constexpr int kBatches = 200;
   Ingest(*store_, MakeItems(kBatches * 2), 2);

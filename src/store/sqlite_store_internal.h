@@ -40,7 +40,9 @@ class SqliteStore final : public Store {
   Result<std::vector<BatchId>> RenewLeases(std::span<const Lease> leases,
                                            std::chrono::milliseconds duration) override;
   Result<std::vector<Record>> ReadBatchItems(const Lease& lease) override;
-  Status CommitBatch(const Lease& lease, std::span<const ResultRow> results) override;
+  using Store::CommitBatch;
+  Status CommitBatch(const Lease& lease, std::span<const ResultRow> results,
+                     const std::function<Status()>& publish) override;
   Status ReleaseBatch(const Lease& lease) override;
   Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
       std::string_view group,
@@ -93,7 +95,8 @@ class SqliteStore final : public Store {
                                                 std::string_view owner,
                                                 std::size_t max_batches,
                                                 std::chrono::milliseconds duration);
-  Status CommitBatchLocked(const Lease& lease, std::span<const ResultRow> results);
+  Status CommitBatchLocked(const Lease& lease, std::span<const ResultRow> results,
+                           const std::function<Status()>& publish);
   // The stored facts about a leased batch.
   struct CurrentBatch {
     std::int64_t group_id;
