@@ -18,6 +18,7 @@
 
 #include "src/core/worker.h"
 #include "src/output/file_batch_output.h"
+#include "src/output/staged_files.h"
 #include "src/output/tar_shard.h"
 #include "src/stages/builtin_stages.h"
 #include "src/stages/decode_stage.h"
@@ -122,6 +123,77 @@ TEST(WorkerOutputTest, EncodedImagesReachTheShardsOfCommittedBatches) {
   EXPECT_EQ(summary->batches_done, 3u);
   EXPECT_EQ(ok_items, summary->results_ok);
   EXPECT_GT(summary->results_failed, 0u);
+}
+
+// Outputs are fenced by the lease token, like results: worker A's lease expired and
+// B took the batch over. Whichever of them stages first, only the current owner's
+// files are renamed into place (inside its commit, after the token check); A's
+// commit is refused before its renames, and its staged files are removed.
+TEST(WorkerOutputTest, AStaleWorkerCannotReplaceTheCurrentOwnersOutputs) {
+  TempDir dir;
+  ManualStoreClock clock;
+  SqliteStoreOptions store_options;
+  store_options.clock = &clock;
+  auto opened = OpenSqliteStore(dir.File("s.db"), store_options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Store& store = **opened;
+  Ingest(store, 4, 4);
+  OutputConfig config;
+  config.layout = OutputLayout::kNone;
+  config.metadata = true;
+  config.stats = false;
+  FileBatchOutput output(config, dir.File("out"));
+  ASSERT_TRUE(output.Prepare().ok());
+
+  auto lease_a = store.LeaseBatches("main", "a", 1, std::chrono::milliseconds(1000));
+  ASSERT_TRUE(lease_a.ok() && lease_a->size() == 1);
+  auto records_of = [&](const Lease& lease, const std::string& by) {
+    auto items = store.ReadBatchItems(lease);
+    EXPECT_TRUE(items.ok());
+    std::vector<Record> records = items.ok() ? *items : std::vector<Record>{};
+    for (Record& record : records) record.Set("by", by);
+    return records;
+  };
+  std::vector<Record> records_a = records_of((*lease_a)[0], "a");
+  auto staged_a = output.StageBatch(1, records_a);  // A stages before B even starts
+  ASSERT_TRUE(staged_a.ok()) << staged_a.status().ToString();
+
+  clock.Advance(1001);
+  auto lease_b = store.LeaseBatches("main", "b", 1, std::chrono::milliseconds(60000));
+  ASSERT_TRUE(lease_b.ok() && lease_b->size() == 1);
+  std::vector<Record> records_b = records_of((*lease_b)[0], "b");
+  auto staged_b = output.StageBatch(1, records_b);
+  ASSERT_TRUE(staged_b.ok()) << staged_b.status().ToString();
+
+  auto rows_of = [](const std::vector<Record>& records) {
+    std::vector<ResultRow> rows;
+    for (const Record& record : records) {
+      rows.push_back({record.id(), {}, "", ResultFieldsJson(record)});
+    }
+    return rows;
+  };
+  bool a_published = false;
+  Status commit_a = store.CommitBatch((*lease_a)[0], rows_of(records_a), [&] {
+    a_published = true;
+    return (*staged_a)->Publish();
+  });
+  EXPECT_EQ(commit_a.code(), StatusCode::kStaleLease) << commit_a.ToString();
+  EXPECT_FALSE(a_published) << "the token is checked before the renames";
+  staged_a->reset();  // what a worker does with a refused batch's staged files
+
+  Status commit_b = store.CommitBatch((*lease_b)[0], rows_of(records_b),
+                                      [&] { return (*staged_b)->Publish(); });
+  ASSERT_TRUE(commit_b.ok()) << commit_b.ToString();
+
+  const fs::path metadata_dir = fs::path(dir.File("out")) / "metadata";
+  const std::string metadata =
+      ReadFile((metadata_dir / (FileBatchOutput::BatchName(1) + ".jsonl")).string());
+  EXPECT_NE(metadata.find(R"("by":"b")"), std::string::npos) << metadata;
+  EXPECT_EQ(metadata.find(R"("by":"a")"), std::string::npos) << metadata;
+  for (const auto& entry : fs::directory_iterator(metadata_dir)) {
+    EXPECT_FALSE(IsLeftoverName(entry.path().filename().string()))
+        << "A's staged file was left behind: " << entry.path();
+  }
 }
 
 TEST(WorkerOutputTest, ABatchWhoseOutputsFailIsNotCommitted) {

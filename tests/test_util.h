@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -58,6 +59,16 @@ void IngestRows(Store& store, const std::vector<ItemRow>& rows, std::uint32_t ba
 
 // `sluice export --workdir WORKDIR` (JSONL), one parsed object per item, in id order.
 std::vector<nlohmann::json> ExportRows(const std::string& workdir);
+
+// A store clock that moves only when the test says (lease expiry follows it).
+class ManualStoreClock final : public StoreClock {
+ public:
+  std::int64_t NowMs() const override { return now_ms_.load(); }
+  void Advance(std::int64_t ms) { now_ms_ += ms; }
+
+ private:
+  std::atomic<std::int64_t> now_ms_{1'800'000'000'000};
+};
 
 // Polls `condition` every few milliseconds until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);

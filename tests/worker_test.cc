@@ -22,16 +22,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Lease expiry follows this clock; the test moves it.
-class ManualClock final : public StoreClock {
- public:
-  std::int64_t NowMs() const override { return now_ms_.load(); }
-  void Advance(std::int64_t ms) { now_ms_ += ms; }
-
- private:
-  std::atomic<std::int64_t> now_ms_{1'800'000'000'000};
-};
-
 std::unique_ptr<Store> OpenStore(const std::string& path, StoreClock& clock) {
   SqliteStoreOptions options;
   options.clock = &clock;
@@ -280,7 +270,7 @@ std::vector<NamedStage> GateStages(GateStage** gate) {
 // store keeps an expired lease from its own holder, so every batch is leased once.
 TEST(WorkerTest, AnExpiredLeaseIsNotHandedBackToTheWorkerHoldingIt) {
   TempDir dir;
-  ManualClock clock;
+  ManualStoreClock clock;
   auto sqlite = OpenStore(dir.File("s.db"), clock);
   ASSERT_NE(sqlite, nullptr);
   Ingest(*sqlite, 30, 10);
@@ -327,7 +317,7 @@ TEST(WorkerTest, AnExpiredLeaseIsNotHandedBackToTheWorkerHoldingIt) {
 // ends; every item has one result, from the new owner.
 TEST(WorkerTest, LostLeasesAreDroppedNotWaitedForAndNothingIsDuplicated) {
   TempDir dir;
-  ManualClock clock;
+  ManualStoreClock clock;
   auto sqlite_a = OpenStore(dir.File("s.db"), clock);
   auto store_b = OpenStore(dir.File("s.db"), clock);
   ASSERT_NE(sqlite_a, nullptr);
@@ -381,7 +371,7 @@ TEST(WorkerTest, LostLeasesAreDroppedNotWaitedForAndNothingIsDuplicated) {
 
 TEST(WorkerTest, AStallReleasesTheLeasesAndEndsTheRun) {
   TempDir dir;
-  ManualClock clock;
+  ManualStoreClock clock;
   auto store = OpenStore(dir.File("s.db"), clock);
   ASSERT_NE(store, nullptr);
   Ingest(*store, 20, 10);
@@ -408,7 +398,7 @@ TEST(WorkerTest, AStallReleasesTheLeasesAndEndsTheRun) {
 
 TEST(WorkerTest, ABusyStoreIsRetriedNotFatal) {
   TempDir dir;
-  ManualClock clock;
+  ManualStoreClock clock;
   auto sqlite = OpenStore(dir.File("s.db"), clock);
   ASSERT_NE(sqlite, nullptr);
   Ingest(*sqlite, 50, 10);
@@ -434,7 +424,7 @@ TEST(WorkerTest, ABusyStoreIsRetriedNotFatal) {
 // pipeline: after the grace period the worker aborts, releases and returns.
 TEST(WorkerTest, AStopEndsTheWorkerWhileItsSourceIsBlocked) {
   TempDir dir;
-  ManualClock clock;
+  ManualStoreClock clock;
   auto store = OpenStore(dir.File("s.db"), clock);
   ASSERT_NE(store, nullptr);
   Ingest(*store, 40, 20);
@@ -460,7 +450,7 @@ TEST(WorkerTest, AStopEndsTheWorkerWhileItsSourceIsBlocked) {
 
 TEST(WorkerTest, CommitsEveryBatchOnceWithASmallBudget) {
   TempDir dir;
-  ManualClock clock;
+  ManualStoreClock clock;
   auto store = OpenStore(dir.File("s.db"), clock);
   ASSERT_NE(store, nullptr);
   Ingest(*store, 2500, 100);
@@ -485,10 +475,11 @@ TEST(WorkerTest, CommitsEveryBatchOnceWithASmallBudget) {
 }
 
 // The zombie: worker A stalls past its lease, B takes the batch over and commits;
-// A's late commit is refused, B's results stay, and A is not derailed by it.
+// A's late commit is refused, B's results stay, and A is not derailed by it. A's
+// records wait in a gate the test opens only after B committed: no time window.
 TEST(WorkerTest, AWorkerWhoseLeaseWasTakenOverCannotCommit) {
   TempDir dir;
-  ManualClock clock;
+  ManualStoreClock clock;
   auto store_a = OpenStore(dir.File("s.db"), clock);
   auto store_b = OpenStore(dir.File("s.db"), clock);
   ASSERT_NE(store_a, nullptr);
@@ -497,22 +488,13 @@ TEST(WorkerTest, AWorkerWhoseLeaseWasTakenOverCannotCommit) {
 
   WorkerOptions options;
   options.owner = "worker-a";
-  options.lease = milliseconds(60000);
+  options.lease = milliseconds(60000);  // renewed every 20 s: not during this test
   options.max_batches_in_flight = 1;
-  // A holds its records for 2 s (real time): long enough for B to act meanwhile.
-  Worker worker_a(*store_a, options, SleepThenFail(milliseconds(2000), 0));
-  std::optional<Result<WorkerEnd>> end_a;
-  std::thread run_a([&] { end_a.emplace(worker_a.Run()); });
-
-  // Wait until A's records are in its sleep stage, not merely until A holds the
-  // lease: between the two A reads the batch's items, and a lease taken over before
-  // that read is dropped quietly (nothing to commit, nothing lost).
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        const std::vector<StageCounters> stages = worker_a.StageProgress();
-        return !stages.empty() && stages[0].in_flight == 10;
-      },
-      std::chrono::seconds(10)));
+  GateStage* gate = nullptr;
+  Worker worker_a(*store_a, options, GateStages(&gate));
+  RunningWorker running_a(worker_a);
+  // A's records are in its stage (so A read the batch before B takes it).
+  ASSERT_TRUE(WaitFor([&] { return gate->held() == 10; }, std::chrono::seconds(30)));
   clock.Advance(60001);  // A's lease has expired; A does not know.
   auto leases = store_b->LeaseBatches("main", "worker-b", 1, milliseconds(60000));
   ASSERT_TRUE(leases.ok()) << leases.status().ToString();
@@ -523,8 +505,10 @@ TEST(WorkerTest, AWorkerWhoseLeaseWasTakenOverCannotCommit) {
   for (const Record& record : *items)
     rows.push_back({record.id(), {}, "", R"({"by":"b"})"});
   ASSERT_TRUE(store_b->CommitBatch((*leases)[0], rows).ok());
+  gate->OpenUpTo(10);
 
-  run_a.join();
+  std::optional<Result<WorkerEnd>> end_a = running_a.Join(std::chrono::seconds(60));
+  ASSERT_TRUE(end_a.has_value()) << "worker A hung";
   ASSERT_TRUE(end_a->ok()) << end_a->status().ToString();
   EXPECT_EQ(**end_a, WorkerEnd::kFinished);
   EXPECT_EQ(worker_a.Progress().batches_lost, 1u);
@@ -544,7 +528,7 @@ TEST(WorkerTest, AWorkerWhoseLeaseWasTakenOverCannotCommit) {
 
 TEST(WorkerTest, StopReleasesBatchesThatMissTheGracePeriod) {
   TempDir dir;
-  ManualClock clock;
+  ManualStoreClock clock;
   auto store = OpenStore(dir.File("s.db"), clock);
   ASSERT_NE(store, nullptr);
   Ingest(*store, 300, 100);

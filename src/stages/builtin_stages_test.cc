@@ -220,6 +220,31 @@ TEST(SleepStageTest, FailedRecordsDoNotSleep) {
   }
 }
 
+// deadline_ms shorter than ms: the runtime's deadline fails the records as timeouts,
+// and the stage hands back its own records (with their urls).
+TEST(SleepStageTest, RecordsPastTheirDeadlineFailAsTimeouts) {
+  auto sleep = Build("sleep", {{"ms", "3600000"}, {"deadline_ms", "30"}});
+  ASSERT_TRUE(sleep.ok()) << sleep.status().ToString();
+  EXPECT_EQ(static_cast<AsyncStage&>(**sleep).record_deadline(), milliseconds(30));
+  std::vector<NamedStage> stages;
+  stages.push_back(NamedStage{"sleep", std::move(sleep).value()});
+  Arrivals arrivals;
+  Runtime runtime(RuntimeOptions{}, std::move(stages), arrivals.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  ASSERT_TRUE(runtime.Submit(1, MakeBatch(0, 20)).ok());
+  runtime.Finish();  // would take an hour without the deadline
+  ASSERT_EQ(arrivals.records[1].size(), 20u);
+  for (const Record& record : arrivals.records[1]) {
+    EXPECT_EQ(record.reason(), FailureReason::kTimeout);
+    EXPECT_NE(record.error().find("deadline of 30 ms"), std::string::npos)
+        << record.error();
+    EXPECT_FALSE(record.url().empty());
+  }
+  EXPECT_EQ(SleepStage(SleepOptions{milliseconds(500), 10}).record_deadline(),
+            milliseconds(1500))
+      << "by default the delay plus a second";
+}
+
 TEST(SleepStageTest, ManyInFlightAllComplete) {
   SleepOptions sleep;
   sleep.delay = milliseconds(20);

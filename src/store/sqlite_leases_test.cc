@@ -259,6 +259,40 @@ TEST_F(SqliteLeasesTest, AnExpiredLeaseGoesToAnotherOwnerNeverBackToItsHolder) {
   EXPECT_EQ(back.token, held.token + 2);
 }
 
+// The publish step (the outputs' renames) runs inside the commit, after the token
+// check: a stale lease never runs it, and its error leaves the batch uncommitted.
+TEST_F(SqliteLeasesTest, CommitRunsThePublishStepOnlyForACurrentLease) {
+  Ingest(*store_, MakeItems(4), 4);
+  Lease lease = LeaseOne(*store_, "w");
+  const auto results = ResultsFor(Read(*store_, lease));
+  int published = 0;
+  Status failed = store_->CommitBatch(lease, results, [&] {
+    ++published;
+    return IoError("disk full");
+  });
+  EXPECT_EQ(failed.code(), StatusCode::kIoError);
+  EXPECT_THAT(failed.message(), HasSubstr("publish outputs: disk full"));
+  EXPECT_EQ(Summary().batches_done, 0u) << "rolled back";
+  EXPECT_THAT(ResultFields(*store_), IsEmpty());
+
+  Lease stale = lease;
+  stale.token = lease.token + 7;
+  Status refused = store_->CommitBatch(stale, results, [&] {
+    ++published;
+    return Status::Ok();
+  });
+  EXPECT_EQ(refused.code(), StatusCode::kStaleLease);
+  EXPECT_EQ(published, 1) << "a stale lease never publishes";
+
+  Status committed = store_->CommitBatch(lease, results, [&] {
+    ++published;
+    return Status::Ok();
+  });
+  EXPECT_TRUE(committed.ok()) << committed.ToString();
+  EXPECT_EQ(published, 2);
+  EXPECT_EQ(Summary().batches_done, 1u);
+}
+
 TEST_F(SqliteLeasesTest, ConcurrentLeasingNeverHandsOutABatchTwice) {
   constexpr int kBatches = 200;
   Ingest(*store_, MakeItems(kBatches * 2), 2);
