@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "src/cli/command.h"
+#include "src/cli/live_status.h"
 #include "src/cli/pipeline_setup.h"
 #include "src/cli/workdir.h"
 #include "src/core/pipeline_config.h"
@@ -93,12 +94,14 @@ class SignalWatcher {
   std::atomic<int> signals_{0};
 };
 
-// Prints one status line every `interval` while the worker runs.
+// Prints one status line every `interval` (none if zero) while the worker runs, and
+// keeps the workdir's live status file current for `sluice status`.
 class StatusPrinter {
  public:
-  StatusPrinter(const Worker& worker, std::uint64_t total_items,
+  StatusPrinter(const Worker& worker, std::string workdir, std::uint64_t total_items,
                 std::uint64_t done_before, std::chrono::duration<double> interval)
       : worker_(worker),
+        workdir_(std::move(workdir)),
         total_(total_items),
         done_before_(done_before),
         interval_(interval) {
@@ -111,18 +114,44 @@ class StatusPrinter {
     }
     wake_.notify_all();
     thread_.join();
+    RemoveLiveStatus(workdir_);
   }
 
  private:
+  static constexpr std::chrono::seconds kLiveEvery{2};
+
+  void WriteLive(const WorkerProgress& progress) {
+    LiveStatus live;
+    live.owner = OwnerId();
+    live.updated_ms = SystemStoreClock().NowMs();
+    live.progress = progress;
+    Status written = WriteLiveStatus(workdir_, live);
+    if (!written.ok() && !live_warned_) {
+      live_warned_ = true;  // once: `sluice status` then shows only the store
+      fmt::print(stderr, "sluice: live status for `sluice status` not written: {}\n",
+                 written.ToString());
+    }
+  }
+
   void Loop() {
-    auto last_time = std::chrono::steady_clock::now();
+    using std::chrono::steady_clock;
+    const auto every = std::chrono::duration_cast<steady_clock::duration>(interval_);
+    const auto tick = every.count() > 0
+                          ? std::min<steady_clock::duration>(every, kLiveEvery)
+                          : steady_clock::duration(kLiveEvery);
+    auto last_time = steady_clock::now();
+    steady_clock::time_point next_print = last_time + every;
     std::uint64_t last_done = 0;
     // The rate counts records through the pipeline, committed or not: with big
     // batches, commits alone would show 0 items/s for most of a run.
     std::unique_lock lock(mutex_);
-    while (!wake_.wait_for(lock, interval_, [&] { return stop_; })) {
+    WriteLive(worker_.Progress());
+    while (!wake_.wait_for(lock, tick, [&] { return stop_; })) {
       WorkerProgress progress = worker_.Progress();
+      WriteLive(progress);
       auto now = std::chrono::steady_clock::now();
+      if (every.count() <= 0 || now < next_print) continue;
+      next_print = now + every;
       double seconds = std::chrono::duration<double>(now - last_time).count();
       const std::uint64_t through = std::max(progress.records_done, last_done);
       double rate = seconds > 0 ? (through - last_done) / seconds : 0;
@@ -142,6 +171,8 @@ class StatusPrinter {
   }
 
   const Worker& worker_;
+  const std::string workdir_;
+  bool live_warned_ = false;
   std::uint64_t total_;
   std::uint64_t done_before_;
   std::chrono::duration<double> interval_;
@@ -240,11 +271,9 @@ int Run(const RunFlags& flags) {
   bool interrupted = false;
   {
     SignalWatcher signals(worker, config->grace + std::chrono::seconds(30));
-    std::optional<StatusPrinter> printer;
-    if (!flags.quiet && flags.status_interval_s > 0) {
-      printer.emplace(worker, before->items, done_before,
-                      std::chrono::duration<double>(flags.status_interval_s));
-    }
+    const double interval = flags.quiet ? 0 : flags.status_interval_s;
+    StatusPrinter printer(worker, flags.workdir, before->items, done_before,
+                          std::chrono::duration<double>(interval));
     end = worker.Run();
     interrupted = signals.interrupted();
   }

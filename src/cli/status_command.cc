@@ -3,7 +3,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "src/cli/command.h"
+#include "src/cli/live_status.h"
 #include "src/cli/workdir.h"
 
 namespace sluice::cli {
@@ -27,7 +30,20 @@ int ShowStatus(const StatusFlags& flags) {
     return kExitFailure;
   }
   const StoreSummary& s = *summary;
+  const std::vector<LiveStatus> live = ReadLiveStatuses(flags.workdir);
+  const std::int64_t now_ms = SystemStoreClock().NowMs();
   if (flags.json) {
+    nlohmann::json workers = nlohmann::json::array();
+    for (const LiveStatus& w : live) {
+      workers.push_back({{"owner", w.owner},
+                         {"updated_ms", w.updated_ms},
+                         {"batches_held", w.progress.batches_in_flight},
+                         {"records_in_flight", w.progress.records_in_flight},
+                         {"records_done", w.progress.records_done},
+                         {"items_committed", w.progress.items_committed},
+                         {"batches_lost", w.progress.batches_lost},
+                         {"renew_errors", w.progress.renew_errors}});
+    }
     nlohmann::json out = {
         {"group", flags.group},
         {"items", s.items},
@@ -39,6 +55,7 @@ int ShowStatus(const StatusFlags& flags) {
         {"failures", s.failures},
         {"rejected_lines", s.rejected_lines},
         {"inputs", {{"total", s.inputs}, {"complete", s.inputs_complete}}},
+        {"workers", workers},
     };
     fmt::print("{}\n", out.dump());
     return kExitOk;
@@ -54,6 +71,18 @@ int ShowStatus(const StatusFlags& flags) {
   fmt::print("results   {} ok, {} failed\n", s.results_ok, s.results_failed);
   for (const auto& [reason, count] : s.failures) {
     fmt::print("  {:<20} {}\n", reason, count);
+  }
+  for (const LiveStatus& w : live) {
+    fmt::print(
+        "running   {}: {} batches held, {} records in flight, {} done, {} committed "
+        "(updated {:.0f} s ago){}\n",
+        w.owner, w.progress.batches_in_flight, w.progress.records_in_flight,
+        w.progress.records_done, w.progress.items_committed,
+        std::max<std::int64_t>(0, now_ms - w.updated_ms) / 1000.0,
+        w.progress.batches_lost + w.progress.renew_errors > 0
+            ? fmt::format("; {} leases lost, {} renewal errors", w.progress.batches_lost,
+                          w.progress.renew_errors)
+            : "");
   }
   return kExitOk;
 }
