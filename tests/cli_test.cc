@@ -117,6 +117,45 @@ TEST_F(CliTest, UsageErrorsExitTwoWithAMessage) {
   EXPECT_NE(bad_reason.err.find("http_5xx"), std::string::npos) << bad_reason.err;
 }
 
+// Each stage on its own line, each of its options on a line of its own below it,
+// all indented alike, whether the file wrote the stage in block or flow style.
+TEST_F(CliTest, ValidateIndentsEveryOptionLine) {
+  CommandResult faces = RunSluice({"validate", SourceDir() + "/pipelines/faces.yaml"});
+  ASSERT_EQ(faces.exit_code, 0) << faces.err;
+  std::istringstream lines(faces.out);
+  std::string line;
+  ASSERT_TRUE(std::getline(lines, line));
+  EXPECT_NE(line.find("ok: pipeline 'faces'"), std::string::npos) << line;
+  std::vector<std::string> stages;
+  int options = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("    ", 0) == 0) {
+      EXPECT_NE(line[4], ' ') << "an option line indented otherwise: '" << line << "'";
+      EXPECT_NE(line.find(": "), std::string::npos) << line;
+      ++options;
+    } else {
+      EXPECT_EQ(line.rfind("  ", 0), 0u) << "not indented: '" << line << "'";
+      stages.push_back(line);
+    }
+  }
+  EXPECT_EQ(stages, (std::vector<std::string>{"  fetch (fetch)", "  decode (decode)",
+                                              "  resize (resize)", "  faces (faces)",
+                                              "  encode (encode)"}))
+      << faces.out;
+  EXPECT_EQ(options, 20) << faces.out;  // 8 + 2 + 4 + 4 + 2 in pipelines/faces.yaml
+  EXPECT_NE(faces.out.find("  fetch (fetch)\n    max_in_flight: 2000\n"
+                           "    max_host_connections: 16\n"),
+            std::string::npos)
+      << faces.out;
+
+  CommandResult flow = RunSluice({"validate", pipeline_});  // stages in flow style
+  ASSERT_EQ(flow.exit_code, 0) << flow.err;
+  EXPECT_NE(flow.out.find("\n  wait (sleep)\n    ms: 1\n  flake (fail)\n"
+                          "    fraction: 0.2\n    reason: http_5xx\n"),
+            std::string::npos)
+      << flow.out;
+}
+
 TEST_F(CliTest, ValidateNamesTheYamlPath) {
   std::string bad = dir_.File("bad.yaml");
   WriteFile(
