@@ -85,12 +85,6 @@ TEST_F(CliTest, UsageErrorsExitTwoWithAMessage) {
   EXPECT_EQ(unknown_flag.exit_code, 2);
   EXPECT_NE(unknown_flag.err.find("--bogus"), std::string::npos) << unknown_flag.err;
 
-  CommandResult unknown_command = RunSluice({"frobnicate"});
-  EXPECT_EQ(unknown_command.exit_code, 2);
-
-  CommandResult no_command = RunSluice({});
-  EXPECT_EQ(no_command.exit_code, 2);
-
   CommandResult bad_format =
       RunSluice({"export", "--workdir", workdir_, "--format", "xml"});
   EXPECT_EQ(bad_format.exit_code, 2);
@@ -115,6 +109,32 @@ TEST_F(CliTest, UsageErrorsExitTwoWithAMessage) {
       RunSluice({"retry", "--workdir", workdir_, "--reason", "gremlins"});
   EXPECT_EQ(bad_reason.exit_code, 2);
   EXPECT_NE(bad_reason.err.find("http_5xx"), std::string::npos) << bad_reason.err;
+}
+
+// A misspelt or missing command is named as such, with the list of commands.
+TEST_F(CliTest, UnknownOrMissingCommandListsTheCommands) {
+  CommandResult unknown = RunSluice({"frobnicate"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("unknown command 'frobnicate'"), std::string::npos)
+      << unknown.err;
+  CommandResult unknown_with_flags = RunSluice({"frobnicate", "--workdir", workdir_});
+  EXPECT_EQ(unknown_with_flags.exit_code, 2);
+  EXPECT_NE(unknown_with_flags.err.find("unknown command 'frobnicate'"),
+            std::string::npos)
+      << unknown_with_flags.err;
+  CommandResult none = RunSluice({});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("a command is required"), std::string::npos) << none.err;
+  for (const CommandResult& result : {unknown, unknown_with_flags, none}) {
+    EXPECT_EQ(result.err.find("A subcommand is required"), std::string::npos)
+        << result.err;
+    for (const char* command :
+         {"run", "ingest", "status", "export", "retry", "validate"}) {
+      EXPECT_NE(result.err.find("\n  " + std::string(command) + " "), std::string::npos)
+          << command << " is not listed in:\n"
+          << result.err;
+    }
+  }
 }
 
 // Each stage on its own line, each of its options on a line of its own below it,
