@@ -153,12 +153,14 @@ TEST_F(FetchStageTest, DownloadsTheFileAndItsMetadata) {
 }
 
 TEST_F(FetchStageTest, Delay) {
-  FetchOptions options = PatientOptions();
-  options.timeout = milliseconds(1500);
   // A delay within the attempt's timeout is only slow...
-  FetchOne("/cat.jpg?delay=200", FailureReason::kNone, options);
+  Record slow = FetchOne("/cat.jpg?delay=200", FailureReason::kNone);
+  EXPECT_GE(IntField(slow, "download_ms"), 200);
+  EXPECT_EQ(IntField(slow, "attempts"), 1);
   // ...one past it times out, on every attempt. The server would answer after 10 s:
   // an item that waited for it would succeed; one ended by the timeout says so.
+  FetchOptions options = PatientOptions();
+  options.timeout = milliseconds(1500);
   Record record = FetchOne("/cat.jpg?delay=10000", FailureReason::kTimeout, options);
   EXPECT_NE(record.error().find("timed out"), std::string::npos) << record.error();
   EXPECT_NE(record.error().find("2 attempts"), std::string::npos) << record.error();
