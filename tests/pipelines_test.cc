@@ -1,8 +1,7 @@
 // The shipped pipelines (pipelines/*.yaml) end to end: the real binary against the
 // fault server on loopback, serving face photos Debian ships with dlib. One input
 // holds every fault the server injects; every item must end with the right status
-// and reason, within its time budget, and the outputs must hold exactly the items
-// that succeeded.
+// and reason, and the outputs must hold exactly the items that succeeded.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -118,13 +117,12 @@ TEST_F(PipelinesTest, FacesPipelineEndsEveryFaultWithItsReason) {
       {"http://127.0.0.1:1/refused.jpg", "connect"},
   };
   const std::string workdir = dir_.File("work");
-  const auto start = std::chrono::steady_clock::now();
+  // No bound on how long the run takes (Run's 300 s only guards against a hang):
+  // that the slow faults did not hold it up is told by their reasons, since the
+  // server would answer delay=10000 after 10 s and finish drip=100 in ten minutes,
+  // and an item that waited for either would end ok, not as a timeout.
   CommandResult result = Run("faces.yaml", WriteInput(cases), workdir);
-  const auto elapsed = std::chrono::steady_clock::now() - start;
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  // The slowest fault ends in about 3 s (two 1.5 s attempts); the run is not held up
-  // by it beyond that, whatever the others do.
-  EXPECT_LT(elapsed, seconds(60));
 
   std::vector<nlohmann::json> rows = ExportRows(workdir);
   ASSERT_EQ(rows.size(), cases.size());

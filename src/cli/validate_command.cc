@@ -1,6 +1,12 @@
 // `sluice validate PIPELINE.yaml [--set KEY=VALUE...]`: checks a pipeline without
-// running it; errors name the YAML path.
+// running it; errors name the YAML path. A valid pipeline is summed up with each
+// stage on a line of its own and its options below it, one per line, indented.
 #include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "src/cli/command.h"
 #include "src/cli/pipeline_setup.h"
@@ -14,6 +20,30 @@ struct ValidateFlags {
   std::vector<std::string> sets;
 };
 
+// The lines of a stage's options (its YAML mapping as LoadPipeline canonicalised
+// it, in flow or block style as the file wrote it), in block style: one line per
+// option, nested lists and maps on lines of their own below it. None for a stage
+// without options.
+std::vector<std::string> OptionLines(const std::string& options_yaml) {
+  std::string block = options_yaml;
+  try {
+    YAML::Node options = YAML::Load(options_yaml);
+    if (options.IsMap() && options.size() == 0) return {};
+    options.SetStyle(YAML::EmitterStyle::Block);
+    YAML::Emitter out;
+    out << options;
+    block = out.c_str();
+  } catch (const YAML::Exception&) {
+    // Not expected (LoadPipeline emitted it): show it as it is.
+  }
+  std::vector<std::string> lines;
+  std::istringstream text(block);
+  for (std::string line; std::getline(text, line);) {
+    if (!line.empty()) lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
 int Validate(const ValidateFlags& flags) {
   Result<PipelineConfig> config = LoadPipeline(flags.pipeline, flags.sets);
   if (!config.ok()) {
@@ -23,7 +53,10 @@ int Validate(const ValidateFlags& flags) {
   fmt::print("{}: ok: pipeline '{}', batch size {}, {} stages\n", flags.pipeline,
              config->name, config->batch_size, config->stages.size());
   for (const StageSpec& stage : config->stages) {
-    fmt::print("  {} ({}) {}\n", stage.name, stage.type, stage.options_yaml);
+    fmt::print("  {} ({})\n", stage.name, stage.type);
+    for (const std::string& line : OptionLines(stage.options_yaml)) {
+      fmt::print("    {}\n", line);
+    }
   }
   return kExitOk;
 }

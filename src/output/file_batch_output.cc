@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -125,9 +126,19 @@ Status FileBatchOutput::Prepare() {
     return IoError(fmt::format("output: cannot create directory {}: {}", root_.string(),
                                error.message()));
   }
+  leftovers_ = LeftoverCount{};
   for (const char* dir : {kImagesDir, kShardsDir, kMetadataDir, kStatsDir}) {
-    Result<std::uint64_t> removed = RemoveLeftovers(root_ / dir);
-    if (!removed.ok()) return removed.status();
+    SLUICE_ASSIGN_OR_RETURN(LeftoverCount found, RemoveLeftovers(root_ / dir));
+    leftovers_.removed += found.removed;
+    leftovers_.kept_live += found.kept_live;
+    leftovers_.kept_other_hosts += found.kept_other_hosts;
+    if (found.kept_other_hosts > 0) {
+      fmt::print(stderr,
+                 "sluice: output: kept {} temporary name(s) of writers on other hosts "
+                 "in {} (this host cannot tell whether they still run): remove them "
+                 "once those writers are gone\n",
+                 found.kept_other_hosts, (root_ / dir).string());
+    }
   }
   return Status::Ok();
 }

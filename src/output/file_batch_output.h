@@ -32,8 +32,8 @@
 // items are known only from their images' JSON, so only ok ones are counted.
 //
 // Thread-safety: StageBatch() may be called from one thread at a time (the worker's
-// collector thread). Several processes may write the same root; Prepare() spares
-// the temporary names of live processes of this host, but not of other hosts.
+// collector thread). Several processes, also on several hosts, may write the same
+// root: Prepare() removes only the temporary names of dead processes of this host.
 #ifndef SLUICE_OUTPUT_FILE_BATCH_OUTPUT_H_
 #define SLUICE_OUTPUT_FILE_BATCH_OUTPUT_H_
 
@@ -50,19 +50,24 @@
 #include "sluice/status.h"
 #include "src/core/batch_output.h"
 #include "src/core/pipeline_config.h"
+#include "src/output/staged_files.h"
 
 namespace sluice {
-
-class StagedFiles;
 
 class FileBatchOutput final : public BatchOutput {
  public:
   // `config.dir` is ignored: `root` is the resolved output directory.
   FileBatchOutput(OutputConfig config, std::filesystem::path root);
 
-  // Creates the root and removes what crashed writers left (temporary names).
-  // Call at run start, before this process writes to the root.
+  // Creates the root and removes what crashed writers of this host left (temporary
+  // names of processes that no longer run, see RemoveLeftovers()). Those of writers
+  // on other hosts are kept: counted in leftovers() and, so that a person can
+  // remove them, named on stderr (one line per directory holding some). Call at run
+  // start, before this process writes to the root.
   Status Prepare();
+
+  // What the last Prepare() found.
+  const LeftoverCount& leftovers() const { return leftovers_; }
 
   // Writes the batch's outputs under temporary names and flushes them; Publish()
   // on the result renames them into place.
@@ -97,6 +102,7 @@ class FileBatchOutput final : public BatchOutput {
 
   const OutputConfig config_;
   const std::filesystem::path root_;
+  LeftoverCount leftovers_;
 };
 
 }  // namespace sluice

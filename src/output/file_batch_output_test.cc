@@ -339,10 +339,24 @@ TEST(FileBatchOutputTest, PrepareRemovesLeftoversOfACrashedWriter) {
   dir.Write("metadata/00000002.jsonl", "{}\n");
   const std::string live = ".00000003.jsonl.tmp-" + std::to_string(getpid()) + "-1";
   dir.Write("metadata/" + live, "being written");
+  // A writer on another host that shares the filesystem: kept, and said so.
+  const std::string other_host =
+      ".00000004.jsonl.tmp-" + WriterTag("elsewhere.example:999999999:5", 1);
+  dir.Write("metadata/" + other_host, "maybe being written");
   FileBatchOutput output(Config(OutputLayout::kFiles), root);
+  ::testing::internal::CaptureStderr();
   ASSERT_TRUE(output.Prepare().ok());
+  const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_TRUE(Names(root / "images").empty());
-  EXPECT_EQ(Names(root / "metadata"), (std::set<std::string>{"00000002.jsonl", live}));
+  EXPECT_EQ(Names(root / "metadata"),
+            (std::set<std::string>{"00000002.jsonl", live, other_host}));
+  EXPECT_EQ(output.leftovers().removed, 2u);
+  EXPECT_EQ(output.leftovers().kept_live, 1u);
+  EXPECT_EQ(output.leftovers().kept_other_hosts, 1u);
+  EXPECT_NE(err.find("kept 1 temporary name(s) of writers on other hosts in " +
+                     (root / "metadata").string()),
+            std::string::npos)
+      << err;
 }
 
 }  // namespace

@@ -8,10 +8,14 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <system_error>
+
+#include "src/core/owner_id.h"
 
 namespace sluice {
 namespace {
@@ -83,13 +87,18 @@ Status SyncPath(const fs::path& path, bool directory) {
   return Status::Ok();
 }
 
-// The pid in a leftover's tag (".X.tmp-PID-N"), or 0.
-long LeftoverPid(std::string_view name) {
+// The tag of a leftover name: what follows its last marker.
+std::string_view LeftoverTag(std::string_view name) {
   std::size_t marker = name.rfind(kTempMarker);
   if (marker == std::string_view::npos) marker = name.rfind(kAsideMarker);
-  if (marker == std::string_view::npos) return 0;
+  if (marker == std::string_view::npos) return {};
+  return name.substr(marker + kTempMarker.size());
+}
+
+// The pid at the start of a tag of the earlier format ("PID-N"), or 0.
+long LegacyTagPid(std::string_view tag) {
   long pid = 0;
-  for (char c : name.substr(marker + kTempMarker.size())) {
+  for (char c : tag) {
     if (c < '0' || c > '9') break;
     pid = pid * 10 + (c - '0');
     if (pid > 1'000'000'000) return 0;
@@ -102,6 +111,95 @@ bool ProcessRuns(long pid) {
   return pid > 0 && (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
 }
 
+constexpr std::size_t kHostHashDigits = 12;
+
+// 48 bits of the 64-bit FNV-1a hash of a host name, in hex. Written by one host and
+// compared by another, so it must not change between builds or machines (as
+// std::hash may). Two hosts sharing a filesystem collide with odds of 2^-48.
+std::string HostHash(std::string_view host) {
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (unsigned char c : host) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  return fmt::format("{:0{}x}", hash >> (64 - 4 * kHostHashDigits), kHostHashDigits);
+}
+
+bool AllOf(std::string_view text, std::string_view allowed) {
+  return text.find_first_not_of(allowed) == std::string_view::npos;
+}
+
+constexpr std::string_view kDigits = "0123456789";
+
+std::string OnlyDigits(std::string_view text) {
+  std::string digits;
+  for (char c : text) {
+    if (c >= '0' && c <= '9') digits.push_back(c);
+  }
+  return digits;
+}
+
+// An owner id "host:pid:start" split at its last two ':' (a host name may hold
+// one); a malformed id is all host.
+struct OwnerFields {
+  std::string_view host;
+  std::string_view pid;
+  std::string_view start;
+};
+OwnerFields SplitOwner(std::string_view owner) {
+  const std::size_t last = owner.rfind(':');
+  if (last == std::string_view::npos || last == 0) return {owner, {}, {}};
+  const std::size_t middle = owner.rfind(':', last - 1);
+  if (middle == std::string_view::npos) return {owner, {}, {}};
+  return {owner.substr(0, middle), owner.substr(middle + 1, last - middle - 1),
+          owner.substr(last + 1)};
+}
+
+// The fields of a tag in WriterTag()'s form, "HOSTHASH-PID-START-N" (START is empty
+// where /proc could not be read); nullopt for a tag of another form.
+struct WriterFields {
+  std::string_view host_hash;
+  std::string_view pid;
+  std::string_view start;
+};
+std::optional<WriterFields> ParseWriterTag(std::string_view tag) {
+  std::string_view fields[4];
+  for (std::size_t i = 0; i < 4; ++i) {
+    const std::size_t dash = tag.find('-');
+    if ((dash == std::string_view::npos) != (i == 3)) return std::nullopt;
+    fields[i] = tag.substr(0, dash);
+    tag = dash == std::string_view::npos ? std::string_view() : tag.substr(dash + 1);
+  }
+  if (fields[0].size() != kHostHashDigits || !AllOf(fields[0], "0123456789abcdef") ||
+      fields[1].empty() || !AllOf(fields[1], kDigits) || !AllOf(fields[2], kDigits) ||
+      fields[3].empty() || !AllOf(fields[3], kDigits)) {
+    return std::nullopt;
+  }
+  return WriterFields{fields[0], fields[1], fields[2]};
+}
+
+enum class Writer { kDead, kLive, kOtherHost };
+
+// Who wrote the leftover `name`, as far as this host (`host`, hashed as
+// `host_hash`) can tell.
+Writer JudgeWriter(std::string_view name, std::string_view host,
+                   std::string_view host_hash) {
+  const std::string_view tag = LeftoverTag(name);
+  const std::optional<WriterFields> writer = ParseWriterTag(tag);
+  if (!writer.has_value()) {
+    // The earlier format ".X.tmp-PID-N" (or a tag of no known form): the pid alone.
+    return ProcessRuns(LegacyTagPid(tag)) ? Writer::kLive : Writer::kDead;
+  }
+  if (writer->host_hash != host_hash) return Writer::kOtherHost;
+  if (writer->start.empty()) {
+    long pid = 0;
+    std::from_chars(writer->pid.data(), writer->pid.data() + writer->pid.size(), pid);
+    return ProcessRuns(pid) ? Writer::kLive : Writer::kDead;
+  }
+  const std::string owner = fmt::format("{}:{}:{}", host, writer->pid, writer->start);
+  return IsDeadLocalOwner(owner) ? Writer::kDead : Writer::kLive;
+}
+
 }  // namespace
 
 bool IsLeftoverName(std::string_view name) {
@@ -110,16 +208,34 @@ bool IsLeftoverName(std::string_view name) {
           name.find(kAsideMarker) != std::string_view::npos);
 }
 
-Result<std::uint64_t> RemoveLeftovers(const fs::path& dir) {
+std::string WriterTag(std::string_view owner, std::uint64_t n) {
+  const OwnerFields fields = SplitOwner(owner);
+  return fmt::format("{}-{}-{}-{}", HostHash(fields.host), OnlyDigits(fields.pid),
+                     OnlyDigits(fields.start), n);
+}
+
+Result<LeftoverCount> RemoveLeftovers(const fs::path& dir) {
+  LeftoverCount count;
   std::error_code error;
-  if (!fs::is_directory(dir, error)) return std::uint64_t{0};
+  if (!fs::is_directory(dir, error)) return count;
+  const std::string owner = OwnerId();
+  const std::string_view host = SplitOwner(owner).host;
+  const std::string host_hash = HostHash(host);
   std::vector<fs::path> leftovers;
   for (fs::directory_iterator it(dir, error), end; !error && it != end;
        it.increment(error)) {
     const std::string name = it->path().filename().string();
-    // A live writer's own names are not leftovers (its pid is in the tag).
-    if (IsLeftoverName(name) && !ProcessRuns(LeftoverPid(name))) {
-      leftovers.push_back(it->path());
+    if (!IsLeftoverName(name)) continue;
+    switch (JudgeWriter(name, host, host_hash)) {
+      case Writer::kDead:
+        leftovers.push_back(it->path());
+        break;
+      case Writer::kLive:
+        ++count.kept_live;
+        break;
+      case Writer::kOtherHost:
+        ++count.kept_other_hosts;
+        break;
     }
   }
   if (error) {
@@ -132,8 +248,9 @@ Result<std::uint64_t> RemoveLeftovers(const fs::path& dir) {
       return IoError(fmt::format("output: cannot remove leftover {}: {}",
                                  leftover.string(), error.message()));
     }
+    ++count.removed;
   }
-  return static_cast<std::uint64_t>(leftovers.size());
+  return count;
 }
 
 Status WritePlainFile(const fs::path& path, std::string_view contents) {
@@ -148,7 +265,7 @@ Status WritePlainFile(const fs::path& path, std::string_view contents) {
 StagedFiles::StagedFiles()
     : tag_([] {
         static std::atomic<std::uint64_t> counter{0};
-        return fmt::format("{}-{}", static_cast<long>(getpid()), ++counter);
+        return WriterTag(OwnerId(), ++counter);
       }()) {}
 
 StagedFiles::~StagedFiles() {

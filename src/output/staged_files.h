@@ -3,8 +3,10 @@
 //
 // How a batch's outputs become visible (DESIGN.md guarantee 2):
 //  1. Each output is written under a temporary name in its final directory:
-//     ".NAME.tmp-TAG" (TAG = pid and a counter, unique to this writer), a file or a
-//     whole directory of files.
+//     ".NAME.tmp-TAG", a file or a whole directory of files. TAG names the writer
+//     and is unique to it: "HOST-PID-START-N" (see WriterTag), where HOST is a hash
+//     of the host name, PID and START the process's id and start time (OwnerId(),
+//     src/core/owner_id.h), and N a counter of this process.
 //  2. Publish() flushes them to disk: fsync for each staged file; one syncfs() of
 //     the filesystem for staged directories (a thousand fsyncs per batch would make
 //     the single collector thread the bottleneck), and then
@@ -20,7 +22,11 @@
 // yet (it is redone). The replaced directory is then removed.
 //
 // A crash at any point leaves at most temporary or set-aside names, which readers
-// skip (IsLeftoverName) and RemoveLeftovers() deletes at the next run start.
+// skip (IsLeftoverName) and RemoveLeftovers() deletes at the next run start, when
+// their writer is a process of this host that no longer runs. The start time in the
+// tag tells a dead writer from a new process that got its pid (in a container,
+// sluice is pid 1 at every start); the host hash keeps the leftovers of writers on
+// other hosts sharing the filesystem, which no host can judge.
 //
 // Thread-safety: not thread-safe; one instance per batch being written. Several
 // instances (even in several processes) may stage the same final names at once:
@@ -42,12 +48,28 @@ namespace sluice {
 // ".X.old-T"): what a crashed writer may leave behind.
 bool IsLeftoverName(std::string_view name);
 
-// Removes every leftover entry (files and directories) directly inside `dir`, except
-// those of a process of this host that still runs (the tag holds the writer's pid);
-// a missing `dir` is fine. Writers on other hosts are not recognised: call it only
-// where no other host writes to `dir`, such as at the start of a single-machine run.
-// Returns how many were removed.
-Result<std::uint64_t> RemoveLeftovers(const std::filesystem::path& dir);
+// The tag of the temporary names of writer `owner` (an OwnerId(): "host:pid:start")
+// with counter `n`: "HHHHHHHHHHHH-PID-START-N", HHHHHHHHHHHH being 48 bits of a
+// stable hash of the host name in hex. Only hex digits, decimal digits and '-',
+// whatever the host name holds, so it is part of a valid file name, and short.
+std::string WriterTag(std::string_view owner, std::uint64_t n);
+
+// What RemoveLeftovers() found.
+struct LeftoverCount {
+  std::uint64_t removed = 0;    // of writers of this host that no longer run
+  std::uint64_t kept_live = 0;  // of writers of this host that still run
+  // Of writers on other hosts (the host hash in the tag is not this host's): whether
+  // they still run cannot be told from here, so they are kept for a person to remove.
+  std::uint64_t kept_other_hosts = 0;
+};
+
+// Removes the leftover entries (files and directories) directly inside `dir` whose
+// writer is a process of this host that no longer runs (host hash, pid and start
+// time of the tag, checked with IsDeadLocalOwner()); keeps those of live processes
+// and of other hosts. Names of the earlier format ".X.tmp-PID-N" (no host, no start
+// time) are judged by the pid alone: removed unless a process of that pid runs. A
+// missing `dir` is fine.
+Result<LeftoverCount> RemoveLeftovers(const std::filesystem::path& dir);
 
 // Writes `contents` to `path` (created or truncated), without syncing it.
 Status WritePlainFile(const std::filesystem::path& path, std::string_view contents);
@@ -99,7 +121,7 @@ class StagedFiles {
   // Renames a staged directory over `entry.final`, removing the old one.
   Status ReplaceDirectory(const Entry& entry) const;
 
-  const std::string tag_;  // "PID-N": unique among the writers on this host
+  const std::string tag_;  // WriterTag(): unique among the writers of all hosts
   std::vector<Entry> entries_;
   bool published_ = false;
   bool synced_ = false;  // Sync() succeeded

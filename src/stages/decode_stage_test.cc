@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <opencv2/imgproc.hpp>
@@ -126,14 +125,14 @@ TEST(DecodeStageTest, HugeDeclaredPngIsRefusedBeforeDecoding) {
     png[at + 2] = 0x86;
     png[at + 3] = 0xA0;
   }
-  const auto start = std::chrono::steady_clock::now();
   const Record record = Decode(png);
-  const auto elapsed = std::chrono::steady_clock::now() - start;
+  // Refused on the header, before any decoder ran: that error ("declares WxH
+  // pixels, over max_pixels") comes from the header check alone, so it tells
+  // refusing from decoding by what happened rather than by how long it took.
   EXPECT_EQ(record.reason(), FailureReason::kTooLarge);
-  EXPECT_NE(record.error().find("100000x100000"), std::string::npos) << record.error();
+  EXPECT_NE(record.error().find("declares 100000x100000 pixels"), std::string::npos)
+      << record.error();
   EXPECT_EQ(FindImage(record), nullptr);
-  // A generous bound: refusing reads a few bytes, decoding would take minutes.
-  EXPECT_LT(elapsed, std::chrono::seconds(1));
 }
 
 TEST(DecodeStageTest, HugeDeclaredJpegAndWebpAreRefused) {

@@ -95,7 +95,11 @@ int CheckInsideNamespace(const std::string& root) {
 
   FetchOptions options;  // the default rule: public addresses only
   options.retries = 0;
-  options.connect_timeout = std::chrono::milliseconds(1000);
+  // Nothing here may end by a timeout: refusals and DNS failures end at once, and
+  // an item that waited for a timeout would end as `timeout` instead, which the
+  // checks below catch. So the limit is one no loaded machine reaches, not a
+  // bound on how fast the answers come.
+  options.connect_timeout = std::chrono::seconds(60);
   options.resolve = {"inward.test:" + std::to_string(inner->port()) + ":10.9.9.9"};
   std::map<ItemId, Record> records = FetchAll(
       options, {outer_base + "/a.jpg", outer_base + "/a.jpg?redirect_to=" + inner_url,

@@ -83,8 +83,18 @@ std::int64_t ToMs(LoopClock::duration d) {
 
 // --- FetchStage -------------------------------------------------------------------
 
-FetchStage::FetchStage(FetchOptions options) : options_(std::move(options)) {
+FetchStage::FetchStage(FetchOptions options)
+    : options_(std::move(options)),
+      wakeups_(std::make_unique<WakeupCounter[]>(options_.io_threads)) {
   GlobalInitCurl();
+}
+
+std::uint64_t FetchStage::io_wakeups() const {
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < options_.io_threads; ++i) {
+    total += wakeups_[i].count.load(std::memory_order_relaxed);
+  }
+  return total;
 }
 
 FetchStage::~FetchStage() {
@@ -102,7 +112,8 @@ bool FetchStage::StartWorkers() {
   dns_ = std::make_unique<CurlDnsShare>();
   for (std::size_t i = 0; i < options_.io_threads; ++i) {
     auto worker = FetchWorker::Start(
-        options_, *dns_, [this](FetchTransfer* t, int code) { AttemptEnded(t, code); });
+        options_, *dns_, [this](FetchTransfer* t, int code) { AttemptEnded(t, code); },
+        &wakeups_[i].count);
     if (!worker.ok()) {
       error_ = worker.status().ToString();
       workers_.clear();

@@ -144,6 +144,12 @@ class FetchStage final : public AsyncStage {
 
   const FetchOptions& options() const { return options_; }
 
+  // How many times the I/O threads' loops have woken up so far, all threads
+  // together. A measure of their work that does not depend on the machine's speed:
+  // an idle stage's threads sleep (tests check that closed idle connections do not
+  // wake them again and again). Thread-safe.
+  std::uint64_t io_wakeups() const;
+
  private:
   // Starts the I/O threads; false (and `error_` set) if one cannot start.
   bool StartWorkers();
@@ -171,6 +177,12 @@ class FetchStage final : public AsyncStage {
   std::unique_ptr<CurlDnsShare> dns_;
   std::vector<std::unique_ptr<FetchWorker>> workers_;
   std::vector<std::size_t> worker_load_;  // attempts in each worker's hands
+  // Each I/O thread's wake-ups (io_wakeups()), on a cache line of its own; made
+  // with the stage, so that reading them never races with starting the threads.
+  struct alignas(64) WakeupCounter {
+    std::atomic<std::uint64_t> count{0};
+  };
+  const std::unique_ptr<WakeupCounter[]> wakeups_;
 
   std::mutex ended_mu_;
   std::vector<std::pair<FetchTransfer*, int>> ended_;  // guarded by ended_mu_

@@ -1,10 +1,15 @@
 // The fetch stage against the project's fault-injecting HTTP server on loopback: one
-// test per fault, each checking the item's status and reason and that it finished
-// within its time budget.
+// test per fault, each checking the item's status and reason.
+//
+// No test bounds how long anything takes from above: on a loaded machine anything
+// may take longer. The limits of PatientOptions() are far beyond what a prompt
+// transfer needs; a test of a limit lowers that one limit and tells the limit's
+// doing from the server's by the error (a timeout that a slow server ends would
+// end in success, not in a timeout), by counts (attempts, the server's requests,
+// the I/O threads' wake-ups) or by lower bounds on time.
 #include "src/stages/fetch_stage.h"
 
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -31,15 +36,15 @@ using testing::FaultServer;
 using testing::FaultServerOptions;
 using testing::TempDir;
 
-// Options small enough that every fault ends within a second or two.
-FetchOptions QuickOptions() {
+// Limits that no transfer the fault server serves promptly reaches, however slow
+// the machine; short backoffs, so that retries cost the tests little.
+FetchOptions PatientOptions() {
   FetchOptions options;
   options.allow_private_networks = true;  // the fixture is on loopback
-  options.connect_timeout = milliseconds(1000);
-  options.timeout = milliseconds(1500);
-  options.item_timeout = milliseconds(5000);
-  options.low_speed_bytes = 1000;
-  options.low_speed_seconds = 1;
+  options.connect_timeout = std::chrono::seconds(60);
+  options.timeout = std::chrono::seconds(60);
+  options.item_timeout = std::chrono::minutes(10);
+  options.low_speed_seconds = 0;  // off
   options.retries = 1;
   options.retry_base = milliseconds(20);
   options.retry_max = milliseconds(3000);
@@ -48,7 +53,8 @@ FetchOptions QuickOptions() {
   return options;
 }
 
-// Records that came out of the stage, by item id, and how long the run took.
+// Records that came out of the stage, by item id, and how long the run took (only
+// ever compared from below: "it waited at least this long").
 struct FetchRun {
   std::map<ItemId, Record> records;
   milliseconds elapsed{0};
@@ -118,14 +124,13 @@ class FetchStageTest : public ::testing::Test {
     return server_->Url(path_and_query);
   }
 
-  // Fetches one URL with QuickOptions() and checks the reason and the time budget.
+  // Fetches one URL and checks the reason.
   Record FetchOne(const std::string& path_and_query, FailureReason expected,
-                  milliseconds budget, FetchOptions options = QuickOptions()) {
+                  FetchOptions options = PatientOptions()) {
     FetchRun run = Fetch(options, {Url(path_and_query)});
     const Record& record = run[0];
     EXPECT_EQ(FailureReasonName(record.reason()), FailureReasonName(expected))
         << path_and_query << ": " << record.error();
-    EXPECT_LT(run.elapsed, budget) << path_and_query;
     return record;
   }
 
@@ -135,7 +140,7 @@ class FetchStageTest : public ::testing::Test {
 };
 
 TEST_F(FetchStageTest, DownloadsTheFileAndItsMetadata) {
-  Record record = FetchOne("/cat.jpg", FailureReason::kNone, milliseconds(2000));
+  Record record = FetchOne("/cat.jpg", FailureReason::kNone);
   const Value* body = record.Find("body");
   ASSERT_NE(body, nullptr);
   EXPECT_EQ(std::get<Bytes>(*body), jpeg_);
@@ -149,115 +154,136 @@ TEST_F(FetchStageTest, DownloadsTheFileAndItsMetadata) {
 
 TEST_F(FetchStageTest, Delay) {
   // A delay within the attempt's timeout is only slow...
-  FetchOne("/cat.jpg?delay=200", FailureReason::kNone, milliseconds(2000));
-  // ...one past it times out, on every attempt.
-  Record record =
-      FetchOne("/cat.jpg?delay=10000", FailureReason::kTimeout, milliseconds(4500));
+  Record slow = FetchOne("/cat.jpg?delay=200", FailureReason::kNone);
+  EXPECT_GE(IntField(slow, "download_ms"), 200);
+  EXPECT_EQ(IntField(slow, "attempts"), 1);
+  // ...one past it times out, on every attempt. The server would answer after 10 s:
+  // an item that waited for it would succeed; one ended by the timeout says so.
+  FetchOptions options = PatientOptions();
+  options.timeout = milliseconds(1500);
+  Record record = FetchOne("/cat.jpg?delay=10000", FailureReason::kTimeout, options);
+  EXPECT_NE(record.error().find("timed out"), std::string::npos) << record.error();
   EXPECT_NE(record.error().find("2 attempts"), std::string::npos) << record.error();
 }
 
 TEST_F(FetchStageTest, SlowDripTimesOut) {
-  FetchOptions options = QuickOptions();
+  FetchOptions options = PatientOptions();
   options.retries = 0;
-  // 100 bytes/s is under the 1000 bytes/s floor kept for 1 s.
-  FetchOne("/cat.jpg?drip=100", FailureReason::kTimeout, milliseconds(3000), options);
+  options.low_speed_bytes = 1000;
+  options.low_speed_seconds = 1;
+  // 100 bytes/s is under the 1000 bytes/s floor kept for 1 s. The whole image would
+  // take over a minute at that rate (the attempt's timeout is a minute): the error
+  // says it was the speed floor that ended it.
+  ASSERT_GT(jpeg_.size(), 6000u);
+  Record record = FetchOne("/cat.jpg?drip=100", FailureReason::kTimeout, options);
+  EXPECT_NE(record.error().find("too slow"), std::string::npos) << record.error();
 }
 
 TEST_F(FetchStageTest, ConnectionResetIsRetriedThenFails) {
-  Record record = FetchOne("/cat.jpg?reset", FailureReason::kConnect, milliseconds(2000));
+  Record record = FetchOne("/cat.jpg?reset", FailureReason::kConnect);
   EXPECT_NE(record.error().find("2 attempts"), std::string::npos) << record.error();
 }
 
 TEST_F(FetchStageTest, ServerErrorsAreRetried) {
-  Record record =
-      FetchOne("/cat.jpg?status=503", FailureReason::kHttp5xx, milliseconds(2000));
+  Record record = FetchOne("/cat.jpg?status=503", FailureReason::kHttp5xx);
   EXPECT_NE(record.error().find("HTTP 503"), std::string::npos) << record.error();
   EXPECT_NE(record.error().find("2 attempts"), std::string::npos) << record.error();
 }
 
 TEST_F(FetchStageTest, ClientErrorsAreNotRetried) {
-  Record record =
-      FetchOne("/cat.jpg?status=404", FailureReason::kHttp4xx, milliseconds(1000));
-  EXPECT_EQ(record.error(), "HTTP 404");
-  FetchOne("/missing.jpg", FailureReason::kHttp4xx, milliseconds(1000));
+  Record record = FetchOne("/cat.jpg?status=404", FailureReason::kHttp4xx);
+  EXPECT_EQ(record.error(), "HTTP 404");  // one attempt: no "(after N attempts)"
+  FetchOne("/missing.jpg", FailureReason::kHttp4xx);
+  EXPECT_EQ(server_->requests_seen(), 2u);
 }
 
 TEST_F(FetchStageTest, TooManyRequestsHonoursRetryAfter) {
-  FetchRun run = Fetch(QuickOptions(), {Url("/cat.jpg?status=429&retry_after=1")});
+  FetchRun run = Fetch(PatientOptions(), {Url("/cat.jpg?status=429&retry_after=1")});
   const Record& record = run[0];
   EXPECT_EQ(record.reason(), FailureReason::kHttp4xx) << record.error();
   // The one retry waited the second the server asked for, not the 20 ms backoff.
   EXPECT_GE(run.elapsed, milliseconds(1000));
-  EXPECT_LT(run.elapsed, milliseconds(3000));
   EXPECT_NE(record.error().find("2 attempts"), std::string::npos) << record.error();
 }
 
+TEST_F(FetchStageTest, TooManyRequestsThenOkOnTheRetry) {
+  // The server answers this URL's first request 429 (Retry-After: 1 s), the next 200.
+  FetchRun run =
+      Fetch(PatientOptions(), {Url("/cat.jpg?status=429&retry_after=1&status_times=1")});
+  const Record& record = run[0];
+  EXPECT_FALSE(record.failed()) << record.error();
+  EXPECT_EQ(IntField(record, "attempts"), 2);
+  EXPECT_EQ(IntField(record, "http_status"), 200);
+  EXPECT_EQ(IntField(record, "bytes"), static_cast<std::int64_t>(jpeg_.size()));
+  EXPECT_GE(run.elapsed, milliseconds(1000));
+  EXPECT_EQ(server_->requests_seen(), 2u);
+}
+
 TEST_F(FetchStageTest, RetryAfterOverTheCapIsNotWaitedFor) {
-  Record record = FetchOne("/cat.jpg?status=429&retry_after=3600",
-                           FailureReason::kHttp4xx, milliseconds(1000));
+  // Not waited for: the item fails after its one attempt (the error would say
+  // "after 2 attempts" had it waited the hour and tried again).
+  Record record =
+      FetchOne("/cat.jpg?status=429&retry_after=3600", FailureReason::kHttp4xx);
   EXPECT_NE(record.error().find("retry_max_ms"), std::string::npos) << record.error();
+  EXPECT_EQ(record.error().find("attempts"), std::string::npos) << record.error();
+  EXPECT_EQ(server_->requests_seen(), 1u);
 }
 
 TEST_F(FetchStageTest, RedirectChainIsFollowed) {
-  Record record =
-      FetchOne("/cat.jpg?redirect=3", FailureReason::kNone, milliseconds(2000));
+  Record record = FetchOne("/cat.jpg?redirect=3", FailureReason::kNone);
   EXPECT_EQ(IntField(record, "bytes"), static_cast<std::int64_t>(jpeg_.size()));
   EXPECT_NE(TextField(record, "final_url").find("redirect=0"), std::string::npos);
 }
 
 TEST_F(FetchStageTest, RedirectsOverTheCapFail) {
-  FetchOne("/cat.jpg?redirect=8", FailureReason::kTooManyRedirects, milliseconds(2000));
-  FetchOne("/cat.jpg?redirect_loop", FailureReason::kTooManyRedirects,
-           milliseconds(2000));
+  FetchOne("/cat.jpg?redirect=8", FailureReason::kTooManyRedirects);
+  FetchOne("/cat.jpg?redirect_loop", FailureReason::kTooManyRedirects);
 }
 
 TEST_F(FetchStageTest, RedirectToLoopbackIsFollowedWhenAllowed) {
   const std::string target = server_->Url("/cat.jpg");  // 127.0.0.1: loopback
-  FetchOne("/x?redirect_to=" + target, FailureReason::kNone, milliseconds(2000));
+  FetchOne("/x?redirect_to=" + target, FailureReason::kNone);
 }
 
 TEST_F(FetchStageTest, RedirectToAnotherSchemeIsForbidden) {
-  Record record = FetchOne("/x?redirect_to=file:///etc/passwd", FailureReason::kForbidden,
-                           milliseconds(1000));
+  Record record =
+      FetchOne("/x?redirect_to=file:///etc/passwd", FailureReason::kForbidden);
   EXPECT_EQ(record.Find("body"), nullptr);
 }
 
 TEST_F(FetchStageTest, EndlessBodyStopsAtMaxBytes) {
-  Record record =
-      FetchOne("/cat.jpg?endless", FailureReason::kTooLarge, milliseconds(3000));
+  Record record = FetchOne("/cat.jpg?endless", FailureReason::kTooLarge);
   EXPECT_NE(record.error().find("max_bytes"), std::string::npos) << record.error();
 }
 
 TEST_F(FetchStageTest, ContentLengthOverMaxBytesFailsBeforeTheBody) {
-  FetchOptions options = QuickOptions();
+  FetchOptions options = PatientOptions();
   options.max_bytes = 1000;
   Record record = FetchOne("/gen/bytes?size=50000&content_type=image/jpeg",
-                           FailureReason::kTooLarge, milliseconds(1000), options);
+                           FailureReason::kTooLarge, options);
   EXPECT_NE(record.error().find("Content-Length 50000"), std::string::npos)
       << record.error();
 }
 
 TEST_F(FetchStageTest, WrongContentTypeIsNotAnImage) {
-  Record record = FetchOne("/cat.jpg?content_type=text/html", FailureReason::kNotImage,
-                           milliseconds(1000));
+  Record record = FetchOne("/cat.jpg?content_type=text/html", FailureReason::kNotImage);
   EXPECT_NE(record.error().find("text/html"), std::string::npos) << record.error();
-  FetchOptions any = QuickOptions();
+  FetchOptions any = PatientOptions();
   any.content_types = {};
-  FetchOne("/cat.jpg?content_type=text/html", FailureReason::kNone, milliseconds(1000),
-           any);
+  FetchOne("/cat.jpg?content_type=text/html", FailureReason::kNone, any);
 }
 
 TEST_F(FetchStageTest, TruncatedBodyFails) {
-  FetchOne("/cat.jpg?truncate=100", FailureReason::kConnect, milliseconds(2000));
+  FetchOne("/cat.jpg?truncate=100", FailureReason::kConnect);
 }
 
 TEST_F(FetchStageTest, ZeroBytesReachDecodeAsNotAnImage) {
-  Record fetched = FetchOne("/cat.jpg?empty", FailureReason::kNone, milliseconds(1000));
+  Record fetched = FetchOne("/cat.jpg?empty", FailureReason::kNone);
   EXPECT_EQ(IntField(fetched, "bytes"), 0);
   auto decode = testing::BuildImageStage("decode", {});
   ASSERT_TRUE(decode.ok());
   std::vector<NamedStage> stages;
-  stages.push_back(NamedStage{"fetch", std::make_unique<FetchStage>(QuickOptions())});
+  stages.push_back(NamedStage{"fetch", std::make_unique<FetchStage>(PatientOptions())});
   stages.push_back(NamedStage{"decode", std::move(decode).value()});
   FetchRun run = RunStages(std::move(stages), {Url("/cat.jpg?empty")});
   EXPECT_EQ(run[0].reason(), FailureReason::kNotImage) << run[0].error();
@@ -267,7 +293,7 @@ TEST_F(FetchStageTest, NonImageBytesAndPixelBombsFailInDecode) {
   auto decode = testing::BuildImageStage("decode", {});
   ASSERT_TRUE(decode.ok());
   std::vector<NamedStage> stages;
-  stages.push_back(NamedStage{"fetch", std::make_unique<FetchStage>(QuickOptions())});
+  stages.push_back(NamedStage{"fetch", std::make_unique<FetchStage>(PatientOptions())});
   stages.push_back(NamedStage{"decode", std::move(decode).value()});
   FetchRun run = RunStages(
       std::move(stages),
@@ -275,22 +301,23 @@ TEST_F(FetchStageTest, NonImageBytesAndPixelBombsFailInDecode) {
   EXPECT_EQ(run[0].reason(), FailureReason::kNotImage) << run[0].error();
   EXPECT_EQ(run[1].reason(), FailureReason::kTooLarge) << run[1].error();
   EXPECT_EQ(run[2].reason(), FailureReason::kConnect) << run[2].error();
-  EXPECT_LT(run.elapsed, milliseconds(3000));
+  // The pixel bomb was refused on its header (too_large names the declared size);
+  // decoding it would have needed 30 GB, not time.
+  EXPECT_NE(run[1].error().find("100000x100000"), std::string::npos) << run[1].error();
 }
 
 TEST_F(FetchStageTest, RobotsOptOutIsCheckedOnTheHeaders) {
-  Record record =
-      FetchOne("/cat.jpg?robots=noai", FailureReason::kOptOut, milliseconds(1000));
+  Record record = FetchOne("/cat.jpg?robots=noai", FailureReason::kOptOut);
   EXPECT_NE(record.error().find("noai"), std::string::npos) << record.error();
   EXPECT_EQ(record.Find("body"), nullptr);
-  FetchOne("/cat.jpg?robots=otherbot:%20noai", FailureReason::kNone, milliseconds(1000));
-  FetchOptions ignore = QuickOptions();
+  FetchOne("/cat.jpg?robots=otherbot:%20noai", FailureReason::kNone);
+  FetchOptions ignore = PatientOptions();
   ignore.robots_directives = {};
-  FetchOne("/cat.jpg?robots=noai", FailureReason::kNone, milliseconds(1000), ignore);
+  FetchOne("/cat.jpg?robots=noai", FailureReason::kNone, ignore);
 }
 
 TEST_F(FetchStageTest, RefusesLoopbackByDefaultWithoutSendingARequest) {
-  FetchOptions options = QuickOptions();
+  FetchOptions options = PatientOptions();
   options.allow_private_networks = false;
   FetchRun run = Fetch(
       options, {Url("/cat.jpg"),
@@ -304,8 +331,8 @@ TEST_F(FetchStageTest, RefusesLoopbackByDefaultWithoutSendingARequest) {
 }
 
 TEST_F(FetchStageTest, BadUrlsAndSchemes) {
-  FetchRun run = Fetch(QuickOptions(), {"not a url", "ftp://example.com/a.jpg",
-                                        "file:///etc/passwd", "http://", ""});
+  FetchRun run = Fetch(PatientOptions(), {"not a url", "ftp://example.com/a.jpg",
+                                          "file:///etc/passwd", "http://", ""});
   EXPECT_EQ(run[0].reason(), FailureReason::kInvalidUrl) << run[0].error();
   EXPECT_EQ(run[1].reason(), FailureReason::kForbidden) << run[1].error();
   EXPECT_NE(run[1].error().find("'ftp'"), std::string::npos) << run[1].error();
@@ -315,15 +342,16 @@ TEST_F(FetchStageTest, BadUrlsAndSchemes) {
 }
 
 TEST_F(FetchStageTest, ConnectionRefused) {
-  // Port 1 on loopback: nothing listens there.
-  FetchRun run = Fetch(QuickOptions(), {"http://127.0.0.1:1/x.jpg"});
+  // Port 1 on loopback: nothing listens there. The refusal ends each attempt (a
+  // connection that waited for the minute's connect timeout would end as timeout).
+  FetchRun run = Fetch(PatientOptions(), {"http://127.0.0.1:1/x.jpg"});
   EXPECT_EQ(run[0].reason(), FailureReason::kConnect) << run[0].error();
-  EXPECT_LT(run.elapsed, milliseconds(2000));
+  EXPECT_NE(run[0].error().find("2 attempts"), std::string::npos) << run[0].error();
 }
 
 TEST_F(FetchStageTest, PerHostCapLimitsConcurrentTransfers) {
   for (std::size_t threads : {1, 3}) {
-    FetchOptions options = QuickOptions();
+    FetchOptions options = PatientOptions();
     options.io_threads = threads;
     options.max_host_connections = 2;
     std::vector<std::string> urls;
@@ -339,12 +367,10 @@ TEST_F(FetchStageTest, PerHostCapLimitsConcurrentTransfers) {
 
 TEST_F(FetchStageTest, ThousandsInFlightAllComplete) {
   for (std::size_t threads : {1, 2}) {
-    FetchOptions options = QuickOptions();
+    FetchOptions options = PatientOptions();
     options.io_threads = threads;
     options.max_host_connections = 64;
-    options.max_in_flight = 5000;
-    options.item_timeout = milliseconds(60'000);
-    options.timeout = milliseconds(30'000);
+    options.max_in_flight = 5000;  // all at once: most wait in the host's queue
     std::vector<std::string> urls;
     for (int i = 0; i < 3000; ++i) urls.push_back(Url("/cat.jpg?n=" + std::to_string(i)));
     FetchRun run = Fetch(options, urls);
@@ -362,7 +388,7 @@ TEST_F(FetchStageTest, ThousandsInFlightAllComplete) {
 TEST_F(FetchStageTest, RetriesCanMoveBetweenThreads) {
   // Three attempts per record on four threads: a record's attempts may run on
   // different threads, and each record still completes once, after all three.
-  FetchOptions options = QuickOptions();
+  FetchOptions options = PatientOptions();
   options.io_threads = 4;
   options.retries = 2;
   std::vector<std::string> urls;
@@ -381,13 +407,16 @@ TEST_F(FetchStageTest, IdleConnectionsTheServerClosesAreReplaced) {
   // Keep-alive connections stay in the I/O threads' epoll sets between transfers.
   // When the server closes them while idle, the run must neither spin on their
   // end-of-file nor fail later transfers: new connections take their place.
-  FetchOptions options = QuickOptions();
+  FetchOptions options = PatientOptions();
   options.retries = 0;  // a transfer sent on a dead connection must not need one
+  constexpr ItemId kPerBatch = 40;
   std::mutex mu;
   std::condition_variable cv;
   std::map<ItemId, Record> records;
   std::vector<NamedStage> stages;
-  stages.push_back(NamedStage{"fetch", std::make_unique<FetchStage>(options)});
+  auto fetch = std::make_unique<FetchStage>(options);
+  const FetchStage* stage = fetch.get();
+  stages.push_back(NamedStage{"fetch", std::move(fetch)});
   Runtime runtime(RuntimeOptions{}, std::move(stages),
                   [&](BatchId, std::vector<Record> batch) {
                     std::lock_guard lock(mu);
@@ -399,29 +428,29 @@ TEST_F(FetchStageTest, IdleConnectionsTheServerClosesAreReplaced) {
   ASSERT_TRUE(runtime.Start().ok());
   auto submit = [&](BatchId batch_id, ItemId first) {
     std::vector<Record> batch;
-    for (ItemId id = first; id < first + 40; ++id) {
+    for (ItemId id = first; id < first + kPerBatch; ++id) {
       batch.emplace_back(id, Url("/cat.jpg?n=" + std::to_string(id)));
     }
     ASSERT_TRUE(runtime.Submit(batch_id, std::move(batch)).ok());
     std::unique_lock lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10),
-                            [&] { return records.size() == first + 40; }));
+    // A deadline against a hang only.
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60),
+                            [&] { return records.size() == first + kPerBatch; }));
   };
   submit(1, 0);
   const std::uint16_t port = server_->port();
+  const std::uint64_t wakeups_before = stage->io_wakeups();
   server_->Stop();  // closes every connection, idle ones included
 
-  // 300 ms with nothing to do: a loop woken again and again by the closed sockets
-  // would burn about that much CPU; an idle one almost none.
-  rusage before{}, after{};
-  getrusage(RUSAGE_SELF, &before);
-  std::this_thread::sleep_for(milliseconds(300));
-  getrusage(RUSAGE_SELF, &after);
-  auto cpu_us = [](const rusage& usage) {
-    return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1'000'000L +
-           usage.ru_utime.tv_usec + usage.ru_stime.tv_usec;
-  };
-  EXPECT_LT(cpu_us(after) - cpu_us(before), 150'000);
+  // What the I/O threads do about it, counted in wake-ups of their loops (not in
+  // CPU time, which a busy machine inflates): each closed connection may wake its
+  // thread once, to be dropped; a loop that kept its end-of-file in the epoll set
+  // would wake again and again, thousands of times in this window. There were at
+  // most kPerBatch connections. A slow machine only lets a spinning loop wake fewer
+  // times: it cannot make a correct one fail.
+  std::this_thread::sleep_for(milliseconds(300));  // the window watched
+  const std::uint64_t wakeups = stage->io_wakeups() - wakeups_before;
+  EXPECT_LE(wakeups, kPerBatch + 4) << "the I/O threads spin on closed connections";
 
   FaultServerOptions again;
   again.root = dir_.path();
@@ -429,9 +458,9 @@ TEST_F(FetchStageTest, IdleConnectionsTheServerClosesAreReplaced) {
   auto server = FaultServer::Start(again);
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   server_ = std::move(server).value();
-  submit(2, 40);
+  submit(2, kPerBatch);
   runtime.Finish();
-  ASSERT_EQ(records.size(), 80u);
+  ASSERT_EQ(records.size(), 2 * kPerBatch);
   for (const auto& [id, record] : records) {
     EXPECT_FALSE(record.failed()) << id << ": " << record.error();
   }

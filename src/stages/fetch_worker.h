@@ -64,11 +64,13 @@ class FetchWorker {
   // transfer is the caller's again.
   using Done = std::function<void(FetchTransfer*, int curl_code)>;
 
-  // `options` and `dns` must outlive the worker. Starts the thread; fails if its
-  // loop cannot be created (std::system_error if the thread cannot start is turned
-  // into an error too).
+  // `options`, `dns` and `wakeups` must outlive the worker. Starts the thread; fails
+  // if its loop cannot be created (std::system_error if the thread cannot start is
+  // turned into an error too). The thread adds one to `*wakeups` (which only it
+  // writes) each time its loop wakes up.
   static Result<std::unique_ptr<FetchWorker>> Start(const FetchOptions& options,
-                                                    const CurlDnsShare& dns, Done done);
+                                                    const CurlDnsShare& dns, Done done,
+                                                    std::atomic<std::uint64_t>* wakeups);
   ~FetchWorker();
 
   FetchWorker(const FetchWorker&) = delete;
@@ -79,7 +81,7 @@ class FetchWorker {
 
  private:
   FetchWorker(const FetchOptions& options, const CurlDnsShare& dns, Done done,
-              std::unique_ptr<EpollEventLoop> loop);
+              std::atomic<std::uint64_t>* wakeups, std::unique_ptr<EpollEventLoop> loop);
 
   void ThreadMain();
   // Starts the attempts queued by Launch(). Worker thread.
@@ -110,6 +112,7 @@ class FetchWorker {
   const FetchOptions& options_;
   const CurlDnsShare& dns_;
   const Done done_;
+  std::atomic<std::uint64_t>* const wakeups_;  // written by the worker's thread only
   const std::unique_ptr<EpollEventLoop> loop_;
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -1,9 +1,12 @@
 #include "src/stages/http_headers.h"
 
+#include <curl/curl.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <ctime>
+#include <cstdint>
+#include <string>
 
 namespace sluice {
 namespace {
@@ -44,40 +47,9 @@ bool DirectiveForbidden(std::string_view directive,
   return false;
 }
 
-int MonthIndex(std::string_view name) {
-  static constexpr std::string_view kMonths[] = {
-      "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  for (int i = 0; i < 12; ++i) {
-    if (EqualsIgnoreCase(name, kMonths[i])) return i;
-  }
-  return -1;
-}
-
-// Parses the IMF-fixdate form "Sun, 06 Nov 1994 08:49:37 GMT" (the form HTTP/1.1
-// servers must send); nullopt for anything else.
-std::optional<std::time_t> ParseImfFixdate(std::string_view text) {
-  // "Www, DD Mon YYYY HH:MM:SS GMT" is exactly 29 characters.
-  if (text.size() != 29 || text[3] != ',' || text[4] != ' ' || text[7] != ' ' ||
-      text[11] != ' ' || text[16] != ' ' || text[19] != ':' || text[22] != ':' ||
-      text.substr(25) != " GMT") {
-    return std::nullopt;
-  }
-  auto number = [&](std::size_t pos, std::size_t len, int& out) {
-    auto [end, error] = std::from_chars(text.data() + pos, text.data() + pos + len, out);
-    return error == std::errc() && end == text.data() + pos + len;
-  };
-  std::tm tm{};
-  int year = 0;
-  const int month = MonthIndex(text.substr(8, 3));
-  if (month < 0 || !number(5, 2, tm.tm_mday) || !number(12, 4, year) ||
-      !number(17, 2, tm.tm_hour) || !number(20, 2, tm.tm_min) ||
-      !number(23, 2, tm.tm_sec)) {
-    return std::nullopt;
-  }
-  tm.tm_mon = month;
-  tm.tm_year = year - 1900;
-  return timegm(&tm);
-}
+// The longest delay a Retry-After is taken for: a year is plenty, larger values are
+// only a way to say "not soon".
+constexpr std::int64_t kMaxRetryAfterSeconds = 365LL * 86400;
 
 }  // namespace
 
@@ -124,25 +96,30 @@ bool RobotsTagForbids(std::string_view value, std::string_view robot_name,
 
 std::optional<std::chrono::milliseconds> ParseRetryAfter(
     std::string_view value, std::chrono::system_clock::time_point now) {
+  using std::chrono::milliseconds;
+  constexpr milliseconds kMaxDelay(kMaxRetryAfterSeconds * 1000);
   value = Trim(value);
   if (value.empty()) return std::nullopt;
   std::uint64_t seconds = 0;
   auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
   if (error == std::errc() && end == value.data() + value.size()) {
-    // A year is plenty; larger values are only a way to say "not soon".
-    return std::chrono::milliseconds(std::min<std::uint64_t>(seconds, 365ULL * 86400) *
-                                     1000);
+    return milliseconds(
+        std::min<std::uint64_t>(seconds, std::uint64_t{kMaxRetryAfterSeconds}) * 1000);
   }
-  if (error == std::errc::result_out_of_range) {
-    return std::chrono::milliseconds(365LL * 86400 * 1000);
-  }
-  const std::optional<std::time_t> when = ParseImfFixdate(value);
-  if (!when.has_value()) return std::nullopt;
-  const auto delta = std::chrono::system_clock::from_time_t(*when) - now;
-  if (delta <= std::chrono::system_clock::duration::zero()) {
-    return std::chrono::milliseconds(0);
-  }
-  return std::chrono::duration_cast<std::chrono::milliseconds>(delta);
+  if (error == std::errc::result_out_of_range) return kMaxDelay;
+  // An HTTP-date, in any of the three forms HTTP/1.1 readers must accept
+  // (RFC 9110 5.6.7): IMF-fixdate, RFC 850 and asctime. curl_getdate() reads them
+  // all (and more), without locale or time zone, and returns -1 for anything else.
+  const std::string text(value);  // curl wants a NUL-terminated string
+  const std::int64_t when = curl_getdate(text.c_str(), nullptr);
+  if (when < 0) return std::nullopt;
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count();
+  // Compared in seconds first: a date far in the future would overflow milliseconds.
+  if (when > now_ms / 1000 + kMaxRetryAfterSeconds) return kMaxDelay;
+  // A date that is not in the future asks for a retry at once.
+  return milliseconds(
+      std::clamp<std::int64_t>(when * 1000 - now_ms, 0, kMaxDelay.count()));
 }
 
 std::string MediaType(std::string_view content_type) {

@@ -36,9 +36,16 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 bool RobotsTagForbids(std::string_view value, std::string_view robot_name,
                       const std::vector<std::string>& forbidden);
 
-// The delay a Retry-After value asks for: delta-seconds ("120") or an HTTP-date
-// ("Wed, 21 Oct 2015 07:28:00 GMT", relative to `now`, never negative). nullopt when
-// the value is neither.
+// The delay a Retry-After value asks for, at most a year:
+//  - delta-seconds: "120";
+//  - an HTTP-date in any of HTTP's three forms, read by libcurl's curl_getdate():
+//    IMF-fixdate "Wed, 21 Oct 2015 07:28:00 GMT", RFC 850 "Wednesday, 21-Oct-15
+//    07:28:00 GMT" and asctime "Wed Oct 21 07:28:00 2015". The delay runs from
+//    `now`, the caller's reading of the wall clock (the parser reads no clock); a
+//    date that is not after `now` gives 0: the server asks for no wait (the fetch
+//    stage then retries after its own backoff alone).
+// nullopt when the value is neither (garbage such as "soon" or "-5"): the header is
+// ignored, as if absent.
 std::optional<std::chrono::milliseconds> ParseRetryAfter(
     std::string_view value, std::chrono::system_clock::time_point now);
 

@@ -47,18 +47,49 @@ TEST(HttpHeadersTest, RobotsTagAimedAtOtherRobotsDoesNotApply) {
                                "sluice", kDefaultOptOuts));
 }
 
-TEST(HttpHeadersTest, RetryAfterSecondsAndDates) {
-  const auto now = std::chrono::system_clock::from_time_t(1445412480);  // 07:28:00 GMT
+TEST(HttpHeadersTest, RetryAfterSeconds) {
+  const auto now = std::chrono::system_clock::from_time_t(1445412480);
   EXPECT_EQ(ParseRetryAfter("120", now), milliseconds(120'000));
   EXPECT_EQ(ParseRetryAfter(" 0 ", now), milliseconds(0));
-  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:28:30 GMT", now), milliseconds(30'000));
-  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:00:00 GMT", now), milliseconds(0));
+  // More than a year is capped at a year, also past uint64_t.
+  EXPECT_EQ(ParseRetryAfter("99999999999", now), milliseconds(365LL * 86400 * 1000));
   EXPECT_EQ(ParseRetryAfter("99999999999999999999999", now),
             milliseconds(365LL * 86400 * 1000));
-  EXPECT_FALSE(ParseRetryAfter("soon", now).has_value());
-  EXPECT_FALSE(ParseRetryAfter("-5", now).has_value());
-  EXPECT_FALSE(ParseRetryAfter("Wed, 21 Foo 2015 07:28:30 GMT", now).has_value());
-  EXPECT_FALSE(ParseRetryAfter("", now).has_value());
+}
+
+// A fixed `now` (Wed, 21 Oct 2015 07:28:00 GMT): the parser reads no clock.
+TEST(HttpHeadersTest, RetryAfterDatesInAllThreeForms) {
+  const auto now = std::chrono::system_clock::from_time_t(1445412480);
+  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:28:30 GMT", now), milliseconds(30'000));
+  EXPECT_EQ(ParseRetryAfter("Wednesday, 21-Oct-15 07:28:30 GMT", now),
+            milliseconds(30'000));  // RFC 850
+  EXPECT_EQ(ParseRetryAfter("Wed Oct 21 07:28:30 2015", now),
+            milliseconds(30'000));  // asctime
+  EXPECT_EQ(ParseRetryAfter("Wed Oct 21 08:28:00 2015", now), milliseconds(3'600'000));
+  // Milliseconds of `now` count: 250 ms into the second, 29.75 s are left.
+  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:28:30 GMT", now + milliseconds(250)),
+            milliseconds(29'750));
+  // Far in the future: capped at a year, like delta-seconds.
+  EXPECT_EQ(ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", now),
+            milliseconds(365LL * 86400 * 1000));
+}
+
+TEST(HttpHeadersTest, RetryAfterDateInThePastMeansAtOnce) {
+  const auto now = std::chrono::system_clock::from_time_t(1445412480);
+  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:00:00 GMT", now), milliseconds(0));
+  EXPECT_EQ(ParseRetryAfter("Wednesday, 21-Oct-15 07:00:00 GMT", now), milliseconds(0));
+  EXPECT_EQ(ParseRetryAfter("Wed Oct 21 07:00:00 2015", now), milliseconds(0));
+  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", now), milliseconds(0));
+  EXPECT_EQ(ParseRetryAfter("Thu, 01 Jan 1970 00:00:00 GMT", now), milliseconds(0));
+}
+
+TEST(HttpHeadersTest, RetryAfterGarbageIsIgnored) {
+  const auto now = std::chrono::system_clock::from_time_t(1445412480);
+  for (const char* garbage :
+       {"", "   ", "soon", "-5", "1.5", "1e3", "Wed, 21 Foo 2015 07:28:30 GMT",
+        "Wed, 32 Oct 2015 07:28:30 GMT", "Wed, 21 Oct 2015 25:28:30 GMT", "07:28:30"}) {
+    EXPECT_FALSE(ParseRetryAfter(garbage, now).has_value()) << "'" << garbage << "'";
+  }
 }
 
 TEST(HttpHeadersTest, MediaTypes) {
