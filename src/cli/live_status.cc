@@ -80,8 +80,9 @@ std::vector<LiveStatus> ReadLiveStatuses(const std::string& workdir) {
       continue;
     }
     auto number = [&](const char* key) -> std::uint64_t {
-      return in.contains(key) && in[key].is_number_unsigned() ? in[key].get<std::uint64_t>()
-                                                              : 0;
+      return in.contains(key) && in[key].is_number_unsigned()
+                 ? in[key].get<std::uint64_t>()
+                 : 0;
     };
     status.updated_ms = static_cast<std::int64_t>(number("updated_ms"));
     WorkerProgress& p = status.progress;

@@ -1,9 +1,8 @@
 // `sluice status --workdir DIR [--json]`: what the store holds.
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "src/cli/command.h"
 #include "src/cli/live_status.h"
