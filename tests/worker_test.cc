@@ -7,12 +7,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
+#include "src/output/file_batch_output.h"
 #include "src/stages/builtin_stages.h"
 #include "src/store/sqlite_store.h"
 #include "tests/test_util.h"
@@ -72,6 +74,9 @@ class GateStage final : public AsyncStage {
   }
   // Lets records with ids up to `id` through.
   void OpenUpTo(ItemId id) { open_up_to_ = id; }
+  // Keeps the record `id` back even when the gate is open for it (a straggler),
+  // until HoldBack(0).
+  void HoldBack(ItemId id) { held_back_ = id; }
   std::size_t held() const { return held_count_.load(); }
 
  private:
@@ -82,7 +87,7 @@ class GateStage final : public AsyncStage {
       timer_ = 0;
       std::vector<Record> keep;
       for (Record& record : held_) {
-        if (record.id() <= open_up_to_.load()) {
+        if (record.id() <= open_up_to_.load() && record.id() != held_back_.load()) {
           ctx_->Complete(std::move(record));
         } else {
           keep.push_back(std::move(record));
@@ -97,6 +102,7 @@ class GateStage final : public AsyncStage {
   std::vector<Record> held_;  // loop thread
   EventLoop::TimerId timer_ = 0;
   std::atomic<ItemId> open_up_to_{0};
+  std::atomic<ItemId> held_back_{0};
   std::atomic<std::size_t> held_count_{0};
 };
 
@@ -446,6 +452,79 @@ TEST(WorkerTest, AStopEndsTheWorkerWhileItsSourceIsBlocked) {
   ASSERT_TRUE(summary.ok());
   EXPECT_EQ(summary->batches_leased, 0u);
   EXPECT_EQ(summary->batches_pending, 2u);
+}
+
+// Gives each record a "body" of 2,000 bytes derived from its id.
+class BodyStage final : public CpuStage {
+ public:
+  static Bytes BodyOf(ItemId id) {
+    Bytes body(2000);
+    for (std::size_t i = 0; i < body.size(); ++i) {
+      body[i] = static_cast<std::uint8_t>((id * 31 + i) & 0xff);
+    }
+    return body;
+  }
+  void ProcessOne(Record& record) override {
+    record.Set("body", BodyOf(record.id()));
+    record.Set("content_type", std::string("image/jpeg"));
+  }
+};
+
+// The web's tail: one record of the first batch never finishes (until the end).
+// With a record budget, the other batches flow past it and commit meanwhile; the
+// finished records of the waiting batch keep no bytes in memory (spilled to disk,
+// max_held_bytes 0), and its outputs, once it completes, are whole and exact.
+TEST(WorkerTest, AStragglerHoldsOnlyItsOwnSlotAndItsBatchWaitsOnDisk) {
+  TempDir dir;
+  ManualStoreClock clock;
+  auto store = OpenStore(dir.File("s.db"), clock);
+  ASSERT_NE(store, nullptr);
+  Ingest(*store, 100, 10);
+  OutputConfig config;
+  config.layout = OutputLayout::kFiles;
+  config.image_field = "body";
+  FileBatchOutput output(config, dir.File("out"));
+  ASSERT_TRUE(output.Prepare().ok());
+
+  WorkerOptions options;
+  options.max_records_in_flight = 20;  // two batches' worth in the stages
+  options.max_batches_in_flight = 20;  // open batches: the waiting one among them
+  options.max_held_bytes = 0;          // every early record goes to disk
+  options.runtime.chunk_size = 1;      // records reach the end one by one
+  auto gate_owned = std::make_unique<GateStage>();
+  GateStage* gate = gate_owned.get();
+  gate->HoldBack(1);
+  gate->OpenUpTo(1000);
+  std::vector<NamedStage> stages;
+  stages.push_back({"gate", std::move(gate_owned)});
+  stages.push_back({"body", std::make_unique<BodyStage>()});
+  Worker worker(*store, options, std::move(stages), &output);
+  RunningWorker running(worker);
+  ASSERT_TRUE(WaitFor([&] { return worker.Progress().batches_committed == 9; },
+                      std::chrono::seconds(60)))
+      << "the other batches did not pass the straggler";
+  EXPECT_EQ(worker.Progress().batches_in_flight, 1u);
+  EXPECT_GE(worker.Progress().spilled_records, 9u) << "batch 1's early records";
+  EXPECT_EQ(worker.Progress().held_bytes, 0u);
+  gate->HoldBack(0);
+  std::optional<Result<WorkerEnd>> end = running.Join(std::chrono::seconds(60));
+  ASSERT_TRUE(end.has_value());
+  ASSERT_TRUE(end->ok()) << end->status().ToString();
+  EXPECT_EQ(**end, WorkerEnd::kFinished);
+  EXPECT_EQ(worker.Progress().items_committed, 100u);
+
+  for (ItemId id = 1; id <= 100; ++id) {
+    const std::string path = dir.File("out") + "/images/" +
+                             FileBatchOutput::BatchName((id - 1) / 10 + 1) + "/" +
+                             FileBatchOutput::ItemKey(id) + ".jpg";
+    const Bytes want = BodyStage::BodyOf(id);
+    EXPECT_EQ(ReadFile(path), std::string(want.begin(), want.end())) << path;
+  }
+  std::error_code error;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(dir.File("out") + "/spill", error)) {
+    ADD_FAILURE() << "spill file left: " << entry.path();
+  }
 }
 
 TEST(WorkerTest, CommitsEveryBatchOnceWithASmallBudget) {

@@ -100,6 +100,10 @@ class Record {
   const Value* Find(std::string_view name) const;
   // Removes a field if present.
   void Erase(std::string_view name);
+  // Removes the in-flight fields (Bytes and Payload values, which results never
+  // hold) except the one named `keep`, if any: what a finished record no longer
+  // needs while it waits for the rest of its batch.
+  void EraseInFlightData(std::string_view keep = {});
 
   bool failed() const { return reason_ != FailureReason::kNone; }
   FailureReason reason() const { return reason_; }

@@ -252,7 +252,11 @@ int Run(const RunFlags& flags) {
   options.lease = config->lease;
   options.grace = config->grace;
   options.stall_timeout = config->stall;
-  options.max_batches_in_flight = InFlightBatches(*config, *stages);
+  // The stages hold at most in_flight_batches batches' worth of records; more
+  // batches may be open, waiting only for their slowest records.
+  const std::size_t in_flight = InFlightBatches(*config, *stages);
+  options.max_records_in_flight = in_flight * config->batch_size;
+  options.max_batches_in_flight = OpenBatches(*config, in_flight);
   options.runtime.cpu_threads = config->cpu_threads;
   options.runtime.chunk_size = config->chunk_size;
   // Until here a signal kills the process, which is safe (every ingest step is a

@@ -35,7 +35,8 @@ bool BatchAssembler::Drop(BatchId batch, Completed* completed) {
   return true;
 }
 
-void BatchAssembler::Add(Chunk chunk, Completed* completed) {
+void BatchAssembler::Add(Chunk chunk, Completed* completed,
+                         std::vector<Arrival>* arrivals) {
   std::size_t begin = 0;
   for (const BatchRun& run : chunk.runs) {
     auto it = batches_.find(run.batch);
@@ -69,6 +70,10 @@ void BatchAssembler::Add(Chunk chunk, Completed* completed) {
       completed->push_back(
           Finished{run.batch, std::move(assembly.records), assembly.dropped});
       batches_.erase(it);
+    } else if (arrivals != nullptr && !assembly.dropped) {
+      // Reserved for the whole batch at its first records: no reallocation later.
+      arrivals->push_back(
+          Arrival{run.batch, std::span<Record>(assembly.records).last(taken)});
     }
   }
 }

@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -43,6 +44,12 @@ class BatchAssembler {
     bool dropped = false;
   };
   using Completed = std::vector<Finished>;
+  // Records that arrived for a batch that is not complete yet. The span stays valid
+  // until the batch completes or is dropped (a batch's records never move before).
+  struct Arrival {
+    BatchId batch = 0;
+    std::span<Record> records;
+  };
 
   // Starts waiting for `records` records of `batch`; an empty batch is complete at
   // once. A batch already being assembled is refused with kInternal and left as it
@@ -54,11 +61,12 @@ class BatchAssembler {
   bool Drop(BatchId batch, Completed* completed);
 
   // Adds a chunk's records to their batches, and appends the batches this
-  // completes to `completed`. Records of a batch that was not expected, or beyond
+  // completes to `completed`, and, when `arrivals` is given, the records it added
+  // to batches it leaves incomplete. Records of a batch that was not expected, or beyond
   // the count a batch was expected with, are freed and counted in
   // unexpected_records(): the caller treats that as a bug (REQUIRES: each run's
   // batch was Expect()ed, and brings no more records than it still lacks).
-  void Add(Chunk chunk, Completed* completed);
+  void Add(Chunk chunk, Completed* completed, std::vector<Arrival>* arrivals = nullptr);
 
   // Batches expected and not complete (dropped ones included until their records
   // arrived).

@@ -53,6 +53,19 @@ class BatchOutput {
   // records are only read, and stay owned by the caller.
   virtual Result<std::unique_ptr<StagedBatch>> StageBatch(
       BatchId batch, std::span<const Record> records) = 0;
+
+  // Records of `batch` that finished while the batch waits for others (a few slow
+  // records: the web's tail). Drops the in-flight fields the outputs will not need,
+  // and returns the bytes the records still hold for them. Collector thread.
+  virtual std::uint64_t Hold(BatchId batch, std::span<Record> records) = 0;
+
+  // Moves what Hold() left in those records out of memory (to disk), leaving what
+  // StageBatch() needs to find it. Errors name the path. Collector thread.
+  virtual Status Spill(BatchId batch, std::span<Record> records) = 0;
+
+  // `batch` will not be staged (its lease was lost, or it was given back): forgets
+  // what Spill() wrote for it. Thread-safe.
+  virtual void Discard(BatchId batch) = 0;
 };
 
 }  // namespace sluice

@@ -188,6 +188,8 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
       static_cast<std::int64_t>(top.GetDouble("lease_seconds", 60, 1, 86400) * 1000));
   config.in_flight_batches =
       static_cast<std::size_t>(top.GetInt("in_flight_batches", 0, 0, 100000));
+  config.open_batches =
+      static_cast<std::size_t>(top.GetInt("open_batches", 0, 0, 1000000));
   config.cpu_threads = static_cast<std::size_t>(top.GetInt("threads", 0, 0, 1024));
   config.chunk_size = static_cast<std::size_t>(top.GetInt("chunk_size", 256, 1, 65536));
   config.grace = std::chrono::milliseconds(
@@ -342,6 +344,11 @@ std::size_t InFlightBatches(const PipelineConfig& config,
     batches += (async.max_in_flight() + config.batch_size - 1) / config.batch_size;
   }
   return batches;
+}
+
+std::size_t OpenBatches(const PipelineConfig& config, std::size_t in_flight_batches) {
+  if (config.open_batches > 0) return std::max(config.open_batches, in_flight_batches);
+  return std::max<std::size_t>(64, 4 * in_flight_batches);
 }
 
 }  // namespace sluice

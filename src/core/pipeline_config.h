@@ -75,9 +75,14 @@ struct PipelineConfig {
   InputConfig input;
   std::uint32_t batch_size = 1000;         // items per batch
   std::chrono::milliseconds lease{60000};  // a lease lasts this long unless renewed
-  std::size_t in_flight_batches = 0;  // batches leased at once; 0 = derived from stages
-  std::size_t cpu_threads = 0;        // CPU pool size; 0 = one per core
-  std::size_t chunk_size = 256;       // records per chunk between stages
+  // "in_flight_batches": how many batches' worth of records may be in the stages at
+  // once; 0 = derived from the stages.
+  std::size_t in_flight_batches = 0;
+  // "open_batches": batches leased and not committed, counting those that wait only
+  // for a few slow records; 0 = 4 x the in-flight batches, at least 64.
+  std::size_t open_batches = 0;
+  std::size_t cpu_threads = 0;             // CPU pool size; 0 = one per core
+  std::size_t chunk_size = 256;            // records per chunk between stages
   std::chrono::milliseconds grace{30000};  // on stop, time left to in-flight batches
   // "stall_seconds": a worker in which nothing moves this long while work remains
   // gives up its leases and exits non-zero; 0 = the longest record deadline of the
@@ -121,6 +126,10 @@ Result<std::vector<NamedStage>> BuildStages(const PipelineConfig& config,
 
 // The batch budget: config.in_flight_batches, or, when 0, enough batches to keep
 // every async stage full plus one per CPU thread and a little slack.
+// Batches leased and not committed at once: `open_batches`, or derived from
+// InFlightBatches().
+std::size_t OpenBatches(const PipelineConfig& config, std::size_t in_flight_batches);
+
 std::size_t InFlightBatches(const PipelineConfig& config,
                             const std::vector<NamedStage>& stages);
 

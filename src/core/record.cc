@@ -87,6 +87,14 @@ const Value* Record::Find(std::string_view name) const {
   return nullptr;
 }
 
+void Record::EraseInFlightData(std::string_view keep) {
+  std::erase_if(fields_, [&](const std::pair<std::string, Value>& field) {
+    return !IsResultValue(field.second) &&
+           !std::holds_alternative<std::monostate>(field.second) &&
+           (keep.empty() || field.first != keep);
+  });
+}
+
 void Record::Erase(std::string_view name) {
   for (auto it = fields_.begin(); it != fields_.end(); ++it) {
     if (it->first == name) {

@@ -48,7 +48,7 @@ thread_local const void* tls_collector_of = nullptr;
 class Runtime::Impl final : public ChannelObserver {
  public:
   Impl(RuntimeOptions options, std::vector<NamedStage> stages, BatchDone done,
-       RuntimeFailed failed);
+       RuntimeFailed failed, BatchPartial partial);
   ~Impl() override;
 
   Status Start();
@@ -111,6 +111,7 @@ class Runtime::Impl final : public ChannelObserver {
   const RuntimeOptions options_;
   const BatchDone done_;
   const RuntimeFailed failed_;
+  const BatchPartial partial_;
   // Declared before stages_ so that stages die first: a stage's destructor may still
   // use the event loop it ran on (cancel timers, unwatch fds).
   std::vector<std::unique_ptr<AsyncStageRunner>> runners_;  // null for CPU stages
@@ -153,10 +154,11 @@ class Runtime::Impl final : public ChannelObserver {
 };
 
 Runtime::Impl::Impl(RuntimeOptions options, std::vector<NamedStage> stages,
-                    BatchDone done, RuntimeFailed failed)
+                    BatchDone done, RuntimeFailed failed, BatchPartial partial)
     : options_(options),
       done_(std::move(done)),
       failed_(std::move(failed)),
+      partial_(std::move(partial)),
       stages_(std::move(stages)) {
   runners_.resize(stages_.size());
   for (NamedStage& named : stages_) {
@@ -276,8 +278,12 @@ Status Runtime::Impl::Submit(BatchId batch, std::vector<Record> records) {
   // A dropped earlier submission of this batch may still have records in the
   // stages, with the same item ids: wait until the last of them arrived. Bounded:
   // every record has a deadline.
+  auto over_record_budget = [&] {
+    return options_.max_records_in_flight != 0 && records_in_flight_ != 0 &&
+           records_in_flight_ + count > options_.max_records_in_flight;
+  };
   while (started_ && !stopping_ && !input_closed_ &&
-         (batches_in_flight_ >= options_.max_batches_in_flight ||
+         (batches_in_flight_ >= options_.max_batches_in_flight || over_record_budget() ||
           in_flight_set_.contains(batch))) {
     source_waiting_ = true;
     source_cv_.wait(lock);
@@ -425,6 +431,7 @@ void Runtime::Impl::CollectorThread() {
   std::vector<Registration> registrations;
   std::vector<BatchId> drops;
   std::vector<Chunk> chunks;
+  std::vector<BatchAssembler::Arrival> arrivals;
   BatchAssembler::Completed done;
   tls_collector_of = this;
   ChunkChannel& sink = channels_.back();
@@ -467,7 +474,9 @@ void Runtime::Impl::CollectorThread() {
     drops.clear();
     const std::uint64_t dropped_before = assembler.dropped_records_arrived();
     const std::uint64_t unexpected_before = assembler.unexpected_records();
-    for (Chunk& chunk : chunks) assembler.Add(std::move(chunk), &done);
+    for (Chunk& chunk : chunks) {
+      assembler.Add(std::move(chunk), &done, partial_ ? &arrivals : nullptr);
+    }
     chunks.clear();
     const std::uint64_t dropped_arrived =
         assembler.dropped_records_arrived() - dropped_before;
@@ -482,9 +491,24 @@ void Runtime::Impl::CollectorThread() {
       break;
     }
 
+    if (partial_ && !arrivals.empty()) {
+      // Batches completed by a later chunk of this round go to BatchDone instead.
+      std::erase_if(arrivals, [&](const BatchAssembler::Arrival& arrival) {
+        return std::any_of(done.begin(), done.end(), [&](const auto& finished) {
+          return finished.batch == arrival.batch;
+        });
+      });
+      for (const BatchAssembler::Arrival& arrival : arrivals) {
+        if (aborted_.load()) break;
+        partial_(arrival.batch, arrival.records);
+      }
+    }
+    arrivals.clear();
+
     lock.lock();
     records_arrived_ += arrived;
     records_in_flight_ -= std::min(records_in_flight_, arrived);
+    if (arrived != 0 && source_waiting_) source_cv_.notify_all();  // record budget
     records_draining_ += newly_draining;
     records_draining_ -= std::min(records_draining_, dropped_arrived);
     records_done_ += arrived - std::min(arrived, dropped_arrived);
@@ -638,9 +662,9 @@ std::vector<StageCounters> Runtime::Impl::Counters() const {
 // --- Runtime: forwards to Impl ---------------------------------------------------
 
 Runtime::Runtime(RuntimeOptions options, std::vector<NamedStage> stages, BatchDone done,
-                 RuntimeFailed failed)
+                 RuntimeFailed failed, BatchPartial partial)
     : impl_(std::make_unique<Impl>(options, std::move(stages), std::move(done),
-                                   std::move(failed))) {}
+                                   std::move(failed), std::move(partial))) {}
 
 Runtime::~Runtime() = default;
 

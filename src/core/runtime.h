@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -47,8 +48,15 @@ struct RuntimeOptions {
   std::size_t chunk_size = 256;
   // Chunks each channel holds before its producer waits.
   std::size_t channel_capacity = 16;
-  // Batches inside the runtime at once; Submit() blocks beyond this.
+  // Batches inside the runtime at once (open: not yet reported); Submit() blocks
+  // beyond this.
   std::size_t max_batches_in_flight = 8;
+  // Records submitted and not yet at the end of the chain (what the stages hold);
+  // Submit() blocks while a batch would take it beyond this, unless none is in
+  // flight. 0: no limit but the batch count. With a record limit, batches whose
+  // other records are done do not stop new ones: a few slow records (the web's
+  // tail) hold only their own slots, and max_batches_in_flight can be generous.
+  std::size_t max_records_in_flight = 0;
 };
 
 // A stage with the name it has in the pipeline (for metrics and messages).
@@ -62,6 +70,12 @@ struct NamedStage {
 // commits to the store); the runtime's input slot for the batch is freed only after
 // it returns.
 using BatchDone = std::function<void(BatchId batch, std::vector<Record> records)>;
+
+// Called on the collector thread with records that reached the end while their
+// batch still waits for others, so that the owner can take what they carry out of
+// memory (write it to disk, drop what nothing needs) while the batch waits. The
+// records stay the runtime's, and come back whole with BatchDone.
+using BatchPartial = std::function<void(BatchId batch, std::span<Record> records)>;
 
 // Called once, from whichever runtime thread found it, when the runtime cannot go on
 // (a stage reported that it cannot work at all, or a bug broke a batch's count). The
@@ -97,7 +111,7 @@ class Runtime {
  public:
   // REQUIRES: stages are not empty (else Start() fails).
   Runtime(RuntimeOptions options, std::vector<NamedStage> stages, BatchDone done,
-          RuntimeFailed failed = {});
+          RuntimeFailed failed = {}, BatchPartial partial = {});
   ~Runtime();  // Aborts if still running.
 
   Runtime(const Runtime&) = delete;

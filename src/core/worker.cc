@@ -73,6 +73,7 @@ Worker::Worker(Store& store, WorkerOptions options, std::vector<NamedStage> stag
   options_.max_batches_in_flight =
       std::max<std::size_t>(1, options_.max_batches_in_flight);
   options_.runtime.max_batches_in_flight = options_.max_batches_in_flight;
+  options_.runtime.max_records_in_flight = options_.max_records_in_flight;
   if (options_.stall_timeout.count() <= 0) {
     options_.stall_timeout = LongestRecordDeadline(stages_) + kStallMargin;
   }
@@ -210,10 +211,45 @@ Status Worker::CommitWithRetries(const Lease& lease, std::span<const ResultRow> 
                         [&] { return store_.CommitBatch(lease, rows, publish); });
 }
 
-void Worker::Commit(BatchId batch, std::vector<Record> records) {
-  Lease lease;
+void Worker::ForgetHeld(BatchId batch) {
+  if (auto it = held_bytes_.find(batch); it != held_bytes_.end()) {
+    progress_.held_bytes -= it->second;
+    held_bytes_.erase(it);
+  }
+  spill_errors_.erase(batch);
+}
+
+void Worker::Partial(BatchId batch, std::span<Record> records) {
+  if (output_ == nullptr) {
+    // Results only: nothing will read the bytes a record carries.
+    for (Record& record : records) record.EraseInFlightData();
+    return;
+  }
+  const std::uint64_t held = output_->Hold(batch, records);
+  if (held == 0) return;
   {
     std::lock_guard lock(mutex_);
+    if (progress_.held_bytes + held <= options_.max_held_bytes) {
+      progress_.held_bytes += held;
+      held_bytes_[batch] += held;
+      return;
+    }
+  }
+  Status spilled = output_->Spill(batch, records);
+  std::lock_guard lock(mutex_);
+  progress_.spilled_records += records.size();
+  if (!spilled.ok()) spill_errors_.emplace(batch, std::move(spilled));
+}
+
+void Worker::Commit(BatchId batch, std::vector<Record> records) {
+  Lease lease;
+  Status spill_error;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = spill_errors_.find(batch); it != spill_errors_.end()) {
+      spill_error = it->second;
+    }
+    ForgetHeld(batch);
     auto it = held_.find(batch);
     if (it == held_.end()) {
       // A renewal found the lease lost while the batch was on its way here.
@@ -231,9 +267,12 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
             [](const Record& a, const Record& b) { return a.id() < b.id(); });
   std::unique_ptr<StagedBatch> staged;
   if (output_ != nullptr) {
-    Result<std::unique_ptr<StagedBatch>> written = output_->StageBatch(batch, records);
+    Result<std::unique_ptr<StagedBatch>> written =
+        spill_error.ok() ? output_->StageBatch(batch, records)
+                         : Result<std::unique_ptr<StagedBatch>>(spill_error);
     if (!written.ok()) {
       // The batch stays uncommitted: give it back for a later run, and stop this one.
+      output_->Discard(batch);
       ReleaseOrRemember(lease);
       std::lock_guard lock(mutex_);
       held_.erase(batch);
@@ -310,6 +349,8 @@ void Worker::RenewHeld(std::unique_lock<std::mutex>& lock) {
                                    [&](const Lease& l) { return l.batch_id == batch; });
     if (sent == leases.end() || sent->token != it->second.lease.token) continue;
     held_.erase(it);
+    ForgetHeld(batch);
+    if (output_ != nullptr) output_->Discard(batch);
     progress_.batches_lost++;
     dropped.push_back(batch);
     // If the runtime already reported it, its Commit() finds it in lost_ and skips.
@@ -436,7 +477,8 @@ Result<WorkerEnd> Worker::Run() {
         std::lock_guard lock(mutex_);
         if (commit_error_.ok()) commit_error_ = error;
         changed_.notify_all();
-      });
+      },
+      [this](BatchId batch, std::span<Record> records) { Partial(batch, records); });
   SLUICE_RETURN_IF_ERROR(runtime.Start());
   {
     std::lock_guard lock(mutex_);
@@ -452,12 +494,31 @@ Result<WorkerEnd> Worker::Run() {
     std::size_t room = 0;
     {
       std::unique_lock lock(mutex_);
-      // The budget is full: wait for a commit to free a slot.
-      changed_.wait(lock, [&] {
-        return Ending() || held_.size() < options_.max_batches_in_flight;
-      });
+      // The budget is full: wait for a commit to free a slot (with a record
+      // budget, records leaving the pipeline free room too: looked at often).
+      auto records_used = [&] {
+        const RuntimeProgress in_runtime = runtime.Progress();
+        return in_runtime.records_in_flight + in_runtime.records_draining;
+      };
+      auto has_room = [&] {
+        if (held_.size() >= options_.max_batches_in_flight) return false;
+        return options_.max_records_in_flight == 0 ||
+               records_used() < options_.max_records_in_flight;
+      };
+      while (!Ending() && !has_room()) {
+        changed_.wait_for(lock, milliseconds(20));
+      }
       if (Ending()) break;
       room = options_.max_batches_in_flight - held_.size();
+      if (options_.max_records_in_flight != 0) {
+        // As many batches (of the size seen last) as the record budget has room for.
+        const std::uint64_t used = records_used();
+        const std::uint64_t free = used >= options_.max_records_in_flight
+                                       ? 0
+                                       : options_.max_records_in_flight - used;
+        const std::uint64_t per_batch = std::max<std::uint32_t>(last_batch_items_, 1);
+        room = std::min<std::size_t>(room, std::max<std::uint64_t>(1, free / per_batch));
+      }
     }
     Result<std::vector<Lease>> leases = RetryWhileBusy("lease", [&] {
       return store_.LeaseBatches(options_.group, options_.owner, room, options_.lease);
@@ -479,7 +540,10 @@ Result<WorkerEnd> Worker::Run() {
         }
       }
       if (error.ok()) {
-        for (const Lease& lease : *leases) held_[lease.batch_id] = Held{lease, false};
+        for (const Lease& lease : *leases) {
+          held_[lease.batch_id] = Held{lease, false};
+          last_batch_items_ = std::max(last_batch_items_, lease.item_count);
+        }
       }
     }
     if (!error.ok()) break;

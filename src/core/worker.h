@@ -55,10 +55,17 @@ namespace sluice {
 using WorkerLog = std::function<void(std::string_view line)>;
 
 struct WorkerOptions {
-  std::string group = "main";                // stage group whose batches to lease
-  std::string owner;                         // unique worker id (see OwnerId())
-  std::chrono::milliseconds lease{60000};    // lease duration; renewed every third
-  std::size_t max_batches_in_flight = 8;     // batches leased and not committed
+  std::string group = "main";              // stage group whose batches to lease
+  std::string owner;                       // unique worker id (see OwnerId())
+  std::chrono::milliseconds lease{60000};  // lease duration; renewed every third
+  std::size_t max_batches_in_flight = 8;   // batches leased and not committed
+  // Records leased and not yet through the pipeline; 0: only the batch count
+  // limits. With it, a batch waiting for a few slow records holds only their
+  // slots, so that max_batches_in_flight can be generous (see Runtime).
+  std::size_t max_records_in_flight = 0;
+  // Bytes that finished records of waiting batches may keep in memory for their
+  // outputs; beyond it they go to disk (BatchOutput::Spill).
+  std::uint64_t max_held_bytes = 256ull << 20;
   std::chrono::milliseconds grace{30000};    // time in-flight batches get on stop
   std::chrono::milliseconds idle_poll{250};  // how often to look again when idle
   // How long nothing may move while work remains before the worker gives up
@@ -82,8 +89,10 @@ struct WorkerProgress {
   // Batches given up because their lease was lost: found by a renewal (their
   // records dropped) or by a refused commit.
   std::uint64_t batches_lost = 0;
-  std::uint64_t renew_errors = 0;     // renewals that failed (the store's error)
-  std::uint64_t busy_retries = 0;     // store calls retried after kBusy
+  std::uint64_t renew_errors = 0;  // renewals that failed (the store's error)
+  std::uint64_t busy_retries = 0;  // store calls retried after kBusy
+  std::uint64_t held_bytes = 0;  // kept in memory by finished records of waiting batches
+  std::uint64_t spilled_records = 0;  // finished records whose bytes went to disk
   std::size_t batches_in_flight = 0;  // leases held
   // From the runtime: records of held batches not yet through the pipeline, and
   // records through it (done, committed or not yet).
@@ -131,6 +140,12 @@ class Worker {
   };
 
   void Commit(BatchId batch, std::vector<Record> records);
+  // Records that finished before the rest of their batch: keep them small.
+  // Collector thread.
+  void Partial(BatchId batch, std::span<Record> records);
+  // Forgets what the batch holds in memory or on disk (committed, dropped or
+  // given back). mutex_ held.
+  void ForgetHeld(BatchId batch);
   // Commits with retries while the store is busy; the outputs, if any, are
   // published inside the transaction.
   Status CommitWithRetries(const Lease& lease, std::span<const ResultRow> rows,
@@ -176,9 +191,12 @@ class Worker {
   // had reported them already, is quietly skipped.
   std::set<BatchId> lost_;         // GUARDED_BY(mutex_)
   std::vector<Lease> unreleased_;  // GUARDED_BY(mutex_): releases that failed
-  Status commit_error_;            // GUARDED_BY(mutex_): first store/output error
-  WorkerProgress progress_;        // GUARDED_BY(mutex_)
-  bool supervisor_stop_ = false;   // GUARDED_BY(mutex_)
+  std::map<BatchId, std::uint64_t> held_bytes_;  // GUARDED_BY(mutex_): see Partial()
+  std::map<BatchId, Status> spill_errors_;       // GUARDED_BY(mutex_)
+  std::uint32_t last_batch_items_ = 0;           // GUARDED_BY(mutex_): for leasing
+  Status commit_error_;           // GUARDED_BY(mutex_): first store/output error
+  WorkerProgress progress_;       // GUARDED_BY(mutex_)
+  bool supervisor_stop_ = false;  // GUARDED_BY(mutex_)
 
   mutable std::mutex warn_mutex_;
   std::map<std::string, std::uint64_t> warnings_;  // GUARDED_BY(warn_mutex_)

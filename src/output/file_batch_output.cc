@@ -1,5 +1,6 @@
 #include "src/output/file_batch_output.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string_view>
@@ -17,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "src/core/owner_id.h"
 #include "src/output/batch_metadata.h"
 #include "src/output/staged_files.h"
 #include "src/output/tar_shard.h"
@@ -32,10 +35,56 @@ constexpr char kMetadataDir[] = "metadata";
 constexpr char kStatsDir[] = "stats";
 constexpr char kCaptionColumn[] = "caption";
 
-// What an ok item saves: its image bytes and their extension.
+constexpr char kSpillDir[] = "spill";
+
+// What an ok item saves: its image bytes and their extension. `data` points into the
+// record's field, or into `owned` when the bytes were read back from a spill file.
 struct ItemImage {
-  const Bytes* bytes = nullptr;
+  std::span<const std::uint8_t> data;
   std::string ext;
+  std::shared_ptr<const Bytes> owned;
+};
+
+// An image's bytes moved out of memory while its batch waited (FileBatchOutput::
+// Spill): where they are in the batch's spill file.
+class SpilledImage final : public Payload {
+ public:
+  SpilledImage(fs::path path, std::uint64_t offset, std::uint64_t size)
+      : path_(std::move(path)), offset_(offset), size_(size) {}
+  std::string Describe() const override {
+    return fmt::format("{} bytes spilled to {}", size_, path_.string());
+  }
+  std::uint64_t size() const { return size_; }
+
+  // The bytes, read back.
+  Result<Bytes> Read() const {
+    const int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return IoError(fmt::format("output: cannot open {}: {}", path_.string(),
+                                 std::strerror(errno)));
+    }
+    Bytes bytes(size_);
+    std::uint64_t done = 0;
+    while (done < size_) {
+      const ssize_t got = pread(fd, bytes.data() + done, size_ - done,
+                                static_cast<off_t>(offset_ + done));
+      if (got <= 0) {
+        const int error = got == 0 ? EIO : errno;
+        if (error == EINTR) continue;
+        close(fd);
+        return IoError(fmt::format("output: cannot read {} at {}: {}", path_.string(),
+                                   offset_ + done, std::strerror(error)));
+      }
+      done += static_cast<std::uint64_t>(got);
+    }
+    close(fd);
+    return bytes;
+  }
+
+ private:
+  const fs::path path_;
+  const std::uint64_t offset_;
+  const std::uint64_t size_;
 };
 
 bool IsExtension(std::string_view ext) {
@@ -55,6 +104,21 @@ const std::string* TextField(const Record& record, std::string_view name) {
 Result<ItemImage> FindItemImage(const Record& record, const std::string& image_field) {
   const Value* value = record.Find(image_field);
   const Bytes* bytes = value == nullptr ? nullptr : std::get_if<Bytes>(value);
+  ItemImage found;
+  if (bytes != nullptr) {
+    found.data = *bytes;
+  } else if (const auto* payload =
+                 value == nullptr ? nullptr
+                                  : std::get_if<std::shared_ptr<const Payload>>(value)) {
+    if (const auto* spilled = dynamic_cast<const SpilledImage*>(payload->get())) {
+      Result<Bytes> read = spilled->Read();
+      if (!read.ok())
+        return read.status().WithContext(fmt::format("item {}", record.id()));
+      found.owned = std::make_shared<const Bytes>(std::move(read).value());
+      found.data = *found.owned;
+      bytes = found.owned.get();
+    }
+  }
   if (bytes == nullptr) {
     return InvalidArgument(fmt::format(
         "output: item {} is ok but has no \"{}\" bytes to save as its image (add an "
@@ -71,7 +135,8 @@ Result<ItemImage> FindItemImage(const Record& record, const std::string& image_f
           "a-z, 0-9)",
           record.id(), *ext_field));
     }
-    return ItemImage{bytes, *ext_field};
+    found.ext = *ext_field;
+    return found;
   }
   std::string ext = "bin";
   if (const std::string* format = TextField(record, "format")) {
@@ -83,7 +148,8 @@ Result<ItemImage> FindItemImage(const Record& record, const std::string& image_f
     if (ext == "svg+xml") ext = "svg";
   }
   if (!IsExtension(ext)) ext = "bin";
-  return ItemImage{bytes, std::move(ext)};
+  found.ext = std::move(ext);
+  return found;
 }
 
 // The item id a file or member name starts with ("0000000042.jpg" -> 42), or nullopt
@@ -104,7 +170,7 @@ std::string Slurp(const fs::path& path) {
   return text.str();
 }
 
-std::string_view AsText(const Bytes& bytes) {
+std::string_view AsText(std::span<const std::uint8_t> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
@@ -127,7 +193,7 @@ Status FileBatchOutput::Prepare() {
                                error.message()));
   }
   leftovers_ = LeftoverCount{};
-  for (const char* dir : {kImagesDir, kShardsDir, kMetadataDir, kStatsDir}) {
+  for (const char* dir : {kImagesDir, kShardsDir, kMetadataDir, kStatsDir, kSpillDir}) {
     SLUICE_ASSIGN_OR_RETURN(LeftoverCount found, RemoveLeftovers(root_ / dir));
     leftovers_.removed += found.removed;
     leftovers_.kept_live += found.kept_live;
@@ -180,9 +246,9 @@ Status FileBatchOutput::StageImageFiles(BatchId batch, std::span<const Record> r
     const std::string key = ItemKey(record.id());
     const std::string metadata = ItemMetadataJson(record);
     SLUICE_RETURN_IF_ERROR(
-        WritePlainFile(dir / (key + "." + image.ext), AsText(*image.bytes)));
+        WritePlainFile(dir / (key + "." + image.ext), AsText(image.data)));
     SLUICE_RETURN_IF_ERROR(WritePlainFile(dir / (key + ".json"), metadata));
-    *bytes += image.bytes->size() + metadata.size();
+    *bytes += image.data.size() + metadata.size();
     if (const std::string* caption = record.FindColumn(kCaptionColumn)) {
       SLUICE_RETURN_IF_ERROR(WritePlainFile(dir / (key + ".txt"), *caption));
       *bytes += caption->size();
@@ -199,6 +265,7 @@ Status FileBatchOutput::StageShard(BatchId batch, std::span<const Record> record
   // Members by item id; each item's members in the order written. They reference
   // the records' bytes and the texts kept here.
   std::deque<std::string> texts;
+  std::vector<std::shared_ptr<const Bytes>> read_back;
   std::vector<std::pair<ItemId, TarMember>> members;
   const fs::path old_shard = root_ / kShardsDir / (name + ".tar");
   std::error_code error;
@@ -218,7 +285,8 @@ Status FileBatchOutput::StageShard(BatchId batch, std::span<const Record> record
     SLUICE_ASSIGN_OR_RETURN(ItemImage image, FindItemImage(record, config_.image_field));
     const std::string key = ItemKey(record.id());
     texts.push_back(ItemMetadataJson(record));
-    members.push_back({record.id(), {key + "." + image.ext, *image.bytes}});
+    members.push_back({record.id(), {key + "." + image.ext, image.data}});
+    if (image.owned) read_back.push_back(image.owned);  // alive until the tar is written
     members.push_back({record.id(), {key + ".json", AsBytes(texts.back())}});
     if (const std::string* caption = record.FindColumn(kCaptionColumn)) {
       members.push_back({record.id(), {key + ".txt", AsBytes(*caption)}});
@@ -276,6 +344,88 @@ class StagedBatchFiles final : public StagedBatch {
 
 }  // namespace
 
+std::uint64_t FileBatchOutput::Hold(BatchId batch, std::span<Record> records) {
+  (void)batch;  // what is kept depends on the records only
+  std::uint64_t held = 0;
+  for (Record& record : records) {
+    // Only an ok item's image is written; failed items and the other in-flight
+    // fields (a decoded image, the downloaded body when it is not the image) are
+    // never needed again.
+    const bool keeps_image = !record.failed() && config_.layout != OutputLayout::kNone;
+    record.EraseInFlightData(keeps_image ? std::string_view(config_.image_field)
+                                         : std::string_view());
+    if (!keeps_image) continue;
+    if (const Value* value = record.Find(config_.image_field)) {
+      if (const Bytes* bytes = std::get_if<Bytes>(value)) held += bytes->size();
+    }
+  }
+  return held;
+}
+
+Status FileBatchOutput::Spill(BatchId batch, std::span<Record> records) {
+  std::lock_guard lock(spill_mu_);
+  auto it = spills_.find(batch);
+  if (it == spills_.end()) {
+    const fs::path dir = root_ / kSpillDir;
+    std::error_code error;
+    fs::create_directories(dir, error);
+    if (error) {
+      return IoError(fmt::format("output: cannot create directory {}: {}", dir.string(),
+                                 error.message()));
+    }
+    SpillFile file;
+    file.path = dir / fmt::format(".{}.tmp-{}", BatchName(batch),
+                                  WriterTag(OwnerId(), ++spill_counter_));
+    file.fd = open(file.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (file.fd < 0) {
+      return IoError(fmt::format("output: cannot create {}: {}", file.path.string(),
+                                 std::strerror(errno)));
+    }
+    it = spills_.emplace(batch, std::move(file)).first;
+  }
+  SpillFile& file = it->second;
+  for (Record& record : records) {
+    const Value* value = record.Find(config_.image_field);
+    const Bytes* bytes = value == nullptr ? nullptr : std::get_if<Bytes>(value);
+    if (bytes == nullptr || bytes->empty()) continue;
+    std::uint64_t done = 0;
+    while (done < bytes->size()) {
+      const ssize_t put = write(file.fd, bytes->data() + done, bytes->size() - done);
+      if (put < 0 && errno == EINTR) continue;
+      if (put <= 0) {
+        return IoError(fmt::format("output: cannot write {}: {}", file.path.string(),
+                                   std::strerror(put < 0 ? errno : ENOSPC)));
+      }
+      done += static_cast<std::uint64_t>(put);
+    }
+    const std::uint64_t size = bytes->size();
+    // Replaces (and frees) the bytes.
+    record.Set(config_.image_field,
+               std::make_shared<const SpilledImage>(file.path, file.size, size));
+    file.size += size;
+  }
+  return Status::Ok();
+}
+
+void FileBatchOutput::Discard(BatchId batch) {
+  std::lock_guard lock(spill_mu_);
+  auto it = spills_.find(batch);
+  if (it == spills_.end()) return;
+  close(it->second.fd);
+  std::error_code error;
+  fs::remove(it->second.path, error);  // a leftover otherwise: removed at next start
+  spills_.erase(it);
+}
+
+FileBatchOutput::~FileBatchOutput() {
+  std::lock_guard lock(spill_mu_);
+  for (auto& [batch, file] : spills_) {
+    close(file.fd);
+    std::error_code error;
+    fs::remove(file.path, error);
+  }
+}
+
 Status FileBatchOutput::WriteBatch(BatchId batch, std::span<const Record> records) {
   SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<StagedBatch> staged,
                           StageBatch(batch, records));
@@ -326,6 +476,7 @@ Result<std::unique_ptr<StagedBatch>> FileBatchOutput::StageBatch(
         staged.AddFile(root_ / kStatsDir, name + ".json", stats.ToJson(batch)));
   }
   SLUICE_RETURN_IF_ERROR(staged.Sync());
+  Discard(batch);  // what was spilled is in the staged files now
   return std::unique_ptr<StagedBatch>(std::move(owned));
 }
 

@@ -39,7 +39,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <span>
 #include <string>
@@ -76,6 +78,16 @@ class FileBatchOutput final : public BatchOutput {
   // StageBatch() and Publish() at once (no lease to check: tools and tests).
   Status WriteBatch(BatchId batch, std::span<const Record> records);
 
+  // Early records of a waiting batch: keeps only an ok item's image_field of the
+  // in-flight fields (none with layout none). Spill() appends those bytes to the
+  // batch's spill file (OUTPUT/spill/.BBBBBBBB.tmp-TAG, a leftover name if the
+  // process dies) and leaves a reference in their place, read back by StageBatch().
+  // Thread-safe against Discard(), which another thread may call.
+  std::uint64_t Hold(BatchId batch, std::span<Record> records) override;
+  Status Spill(BatchId batch, std::span<Record> records) override;
+  void Discard(BatchId batch) override;
+  ~FileBatchOutput() override;
+
   const std::filesystem::path& root() const { return root_; }
 
   // "00000042": a batch's name in the output tree.
@@ -102,6 +114,15 @@ class FileBatchOutput final : public BatchOutput {
 
   const OutputConfig config_;
   const std::filesystem::path root_;
+
+  struct SpillFile {
+    std::filesystem::path path;
+    int fd = -1;
+    std::uint64_t size = 0;  // bytes written
+  };
+  std::mutex spill_mu_;
+  std::map<BatchId, SpillFile> spills_;  // guarded by spill_mu_
+  std::uint64_t spill_counter_ = 0;      // guarded by spill_mu_
   LeftoverCount leftovers_;
 };
 
