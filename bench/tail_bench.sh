@@ -45,9 +45,13 @@ with open(f"{work}/plain.txt", "w") as plain, open(f"{work}/tail.txt", "w") as t
     for i in range(urls):
         url = f"http://127.0.0.1:{port}/{i % images:06d}.jpg?n={i}"
         plain.write(url + "\n")
-        # Every 100th: a server that accepts and never answers.
-        tail.write((f"http://127.0.0.1:{fault_port}/gen/bytes?size=10&delay=600000&n={i}"
-                    if i % 100 == 50 else url) + "\n")
+        # Every 100th: a server that accepts and never answers, on one of 20 host
+        # names (as on the web, the stragglers are on other hosts than the rest:
+        # sharing the normal URLs' host, they would take its connection slots).
+        hang = f"http://hang{i % 20}.test:{fault_port}/gen/bytes?size=10&delay=600000&n={i}"
+        tail.write((hang if i % 100 == 50 else url) + "\n")
+resolve = ",".join(f"hang{h}.test:{fault_port}:127.0.0.1" for h in range(20))
+open(f"{work}/resolve", "w").write(f"[{resolve}]")
 PY
 normal_items=$((urls - urls / 100))
 
@@ -56,7 +60,8 @@ run() {
   local name="$1" input="$2"; shift 2
   local args=(--set allow_private_networks=true --set output.layout=none
               --set output.metadata=false --set output.stats=false
-              --set stages.fetch.max_host_connections=64 "$@")
+              --set stages.fetch.max_host_connections=64
+              --set "stages.fetch.resolve=$(cat "$work/resolve")" "$@")
   "$sluice" ingest "$src/pipelines/download.yaml" --input "$input" \
     --workdir "$work/$name" "${args[@]}" >/dev/null
   local t0; t0=$(date +%s.%N)
