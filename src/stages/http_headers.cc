@@ -3,12 +3,17 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <ctime>
 
 namespace sluice {
 namespace {
 
 constexpr std::string_view kSpaces = " \t\r\n";
+
+// The longest delay a Retry-After gets: a year is plenty; larger values are only a
+// way to say "not soon".
+constexpr std::int64_t kMaxRetryAfterSeconds = 365LL * 86400;
 
 std::string_view Trim(std::string_view text) {
   const std::size_t begin = text.find_first_not_of(kSpaces);
@@ -63,8 +68,10 @@ std::optional<std::time_t> ParseImfFixdate(std::string_view text) {
     return std::nullopt;
   }
   auto number = [&](std::size_t pos, std::size_t len, int& out) {
-    auto [end, error] = std::from_chars(text.data() + pos, text.data() + pos + len, out);
-    return error == std::errc() && end == text.data() + pos + len;
+    const std::string_view digits = text.substr(pos, len);
+    if (digits.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    auto [end, error] = std::from_chars(digits.data(), digits.data() + len, out);
+    return error == std::errc() && end == digits.data() + len;
   };
   std::tm tm{};
   int year = 0;
@@ -128,16 +135,19 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(
   if (value.empty()) return std::nullopt;
   std::uint64_t seconds = 0;
   auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  constexpr std::chrono::milliseconds kMaxDelay(kMaxRetryAfterSeconds * 1000);
   if (error == std::errc() && end == value.data() + value.size()) {
-    // A year is plenty; larger values are only a way to say "not soon".
-    return std::chrono::milliseconds(std::min<std::uint64_t>(seconds, 365ULL * 86400) *
-                                     1000);
+    return std::chrono::milliseconds(
+        std::min<std::uint64_t>(seconds, kMaxRetryAfterSeconds) * 1000);
   }
-  if (error == std::errc::result_out_of_range) {
-    return std::chrono::milliseconds(365LL * 86400 * 1000);
-  }
+  if (error == std::errc::result_out_of_range) return kMaxDelay;
   const std::optional<std::time_t> when = ParseImfFixdate(value);
   if (!when.has_value()) return std::nullopt;
+  // Compared in seconds first: the clock's nanoseconds span only the years 1678 to
+  // 2262, and a date may say 9999 (or 0001).
+  const std::time_t now_seconds = std::chrono::system_clock::to_time_t(now);
+  if (*when > now_seconds + kMaxRetryAfterSeconds) return kMaxDelay;
+  if (*when < now_seconds) return std::chrono::milliseconds(0);
   const auto delta = std::chrono::system_clock::from_time_t(*when) - now;
   if (delta <= std::chrono::system_clock::duration::zero()) {
     return std::chrono::milliseconds(0);

@@ -37,8 +37,8 @@ bool RobotsTagForbids(std::string_view value, std::string_view robot_name,
                       const std::vector<std::string>& forbidden);
 
 // The delay a Retry-After value asks for: delta-seconds ("120") or an HTTP-date
-// ("Wed, 21 Oct 2015 07:28:00 GMT", relative to `now`, never negative). nullopt when
-// the value is neither.
+// ("Wed, 21 Oct 2015 07:28:00 GMT", relative to `now`, never negative), at most a
+// year. nullopt when the value is neither.
 std::optional<std::chrono::milliseconds> ParseRetryAfter(
     std::string_view value, std::chrono::system_clock::time_point now);
 
