@@ -18,6 +18,9 @@ packages=(
   sqlite3 zstd gzip python3 procps time iproute2 nginx-light
   # benchmarks only (bench/images_bench.sh): the comparison program and load tool
   python3-opencv wrk
+  # fuzzing (scripts/fuzz.sh): clang 14, its libFuzzer and sanitizer runtimes, and
+  # llvm-symbolizer for readable reports
+  clang libclang-rt-14-dev llvm-14
 )
 
 missing=()

@@ -80,7 +80,12 @@ class GzipSource final : public ByteSource {
         if (stream_.avail_in == 0 && raw_eof_) return Fail("unexpected end of file");
         continue;
       }
-      return Fail(stream_.msg != nullptr ? stream_.msg : zError(rc));
+      // What this call decoded before the stream broke is handed out first, and the
+      // error with the next call: how much comes out of a corrupt stream must not
+      // depend on the size of the reads.
+      Status failure = Fail(stream_.msg != nullptr ? stream_.msg : zError(rc));
+      if (produced > 0) return produced;
+      return failure;
     }
   }
 
@@ -128,10 +133,18 @@ class ZstdSource final : public ByteSource {
       const bool input_exhausted = input_.pos == input_.size && raw_eof_;
       if (input_exhausted && frame_done_ && !output_pending_) return std::size_t{0};
       ZSTD_outBuffer output{out.data(), out.size(), 0};
+      const std::size_t consumed = input_.pos;
       const std::size_t rc = ZSTD_decompressStream(dctx_, &output, &input_);
       if (ZSTD_isError(rc)) return Fail(ZSTD_getErrorName(rc));
       produced_ += output.pos;
-      frame_done_ = rc == 0;
+      // A call after a frame's end asks for the next frame's header (rc > 0) even
+      // when it has no input to start one with: a frame is under way only once some
+      // of its bytes were taken.
+      if (rc == 0) {
+        frame_done_ = true;
+      } else if (input_.pos > consumed) {
+        frame_done_ = false;
+      }
       // A full output buffer may leave decoded bytes inside the context.
       output_pending_ = output.pos == output.size;
       if (output.pos > 0) return output.pos;

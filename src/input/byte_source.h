@@ -9,7 +9,11 @@
 //
 // Decompression errors are Corruption statuses that say how many decompressed bytes
 // came out before the stream broke, e.g. "gzip stream is corrupt after 12345
-// decompressed bytes: invalid block type". Bytes already returned stay valid.
+// decompressed bytes: invalid block type". Bytes already returned stay valid. A gzip
+// source returns every byte it decoded before the error, whatever the size of the
+// reads; a zstd source may hold back the frame or block in which the error lies
+// (zstd reports no output from a call that fails), so how much of a corrupt zstd
+// stream comes out can depend on the read sizes.
 //
 // Sources are not thread-safe: one reader at a time.
 #ifndef SLUICE_INPUT_BYTE_SOURCE_H_

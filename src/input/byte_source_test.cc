@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 
 #include "src/input/input_files_test_util.h"
 
@@ -140,6 +141,58 @@ TEST(DecompressorTest, GzipWithTrailingGarbageIsAnError) {
   ASSERT_FALSE(all.ok());
   EXPECT_THAT(all.status().message(),
               StartsWith("gzip stream is corrupt after 2 decompressed"));
+}
+
+// Reads `source` through a buffer of `chunk` bytes until it ends or fails; returns
+// the bytes and the error (ok when it ended).
+std::pair<std::string, Status> ReadUntilError(ByteSource& source, std::size_t chunk) {
+  std::string got;
+  std::string buffer(chunk, '\0');
+  while (true) {
+    auto n = source.Read(std::span<char>(buffer));
+    if (!n.ok()) return {got, n.status()};
+    if (*n == 0) return {got, Status::Ok()};
+    got.append(buffer.data(), *n);
+  }
+}
+
+// Found by tests/fuzz/input_lines_fuzzer.cc: what inflate decoded in the call that
+// found the stream broken was dropped, so that how much of a corrupt stream came out
+// depended on the size of the reads.
+TEST(DecompressorTest, GzipHandsOutWhatItDecodedBeforeABadChecksum) {
+  const std::string content = NumberedUrls(100);
+  std::string compressed = GzipCompress(content);
+  compressed[compressed.size() - 8] ^= 1;  // the trailer's CRC-32
+  for (const std::size_t chunk : {std::size_t{7}, std::size_t{1} << 20}) {
+    auto source = Decoded(compressed);
+    const auto [got, error] = ReadUntilError(*source, chunk);
+    EXPECT_EQ(got, content) << chunk;
+    EXPECT_EQ(error.message(), "gzip stream is corrupt after " +
+                                   std::to_string(content.size()) +
+                                   " decompressed bytes: incorrect data check");
+    // The error sticks.
+    char byte;
+    EXPECT_FALSE(source->Read(std::span<char>(&byte, 1)).ok());
+  }
+}
+
+// Found by tests/fuzz/input_lines_fuzzer.cc: a frame whose end filled a read exactly
+// was taken for a truncated one by the next read (zstd, called again after a frame,
+// asks for the next frame's header even when there is no more input).
+TEST(DecompressorTest, ZstdFrameEndingExactlyAtTheEndOfAReadIsComplete) {
+  for (const std::size_t size :
+       {std::size_t{15}, std::size_t{4096}, std::size_t{70000}}) {
+    const std::string content = NumberedUrls(size).substr(0, size);
+    for (const std::size_t piece : {std::size_t{7}, std::size_t{1} << 20}) {
+      auto one = ReadUntilError(*Decoded(ZstdCompress(content), piece), size);
+      EXPECT_TRUE(one.second.ok()) << size << " " << one.second.ToString();
+      EXPECT_EQ(one.first, content);
+      auto two = ReadUntilError(
+          *Decoded(ZstdCompress(content) + ZstdCompress(content), piece), size);
+      EXPECT_TRUE(two.second.ok()) << size << " " << two.second.ToString();
+      EXPECT_EQ(two.first, content + content);
+    }
+  }
 }
 
 TEST(DecompressorTest, ZstdRoundTripsIncludingSeveralFrames) {

@@ -83,8 +83,13 @@ Result<bool> LineReader::Next(Line* line) {
       scanned_ = 0;
       return true;
     }
-    // Even without a final "\r" this line cannot fit: stop holding it.
-    if (pending > max_line_bytes_ + 1) return SkipLongLine(line);
+    // Even without a final "\r" (and the first line's byte order mark, which does
+    // not count either) this line cannot fit: stop holding it.
+    const std::size_t mark =
+        lines_read_ == 0 && std::string_view(start, pending).starts_with(kByteOrderMark)
+            ? kByteOrderMark.size()
+            : 0;
+    if (pending > max_line_bytes_ + 1 + mark) return SkipLongLine(line);
     SLUICE_RETURN_IF_ERROR(Fill());
   }
 }
@@ -94,17 +99,29 @@ Result<bool> LineReader::SkipLongLine(Line* line) {
   if (lines_read_ == 0 && prefix.starts_with(kByteOrderMark)) {
     prefix.remove_prefix(kByteOrderMark.size());
   }
+  // The prefix is the line's first kLongLinePrefixBytes bytes however the source
+  // delivered them: it is completed from the refills.
   long_line_prefix_.assign(prefix.substr(0, kLongLinePrefixBytes));
+  bool prefix_is_line = prefix.size() <= kLongLinePrefixBytes;
   // The line's number is taken now; errors while skipping name it too.
   while (true) {
     SLUICE_RETURN_IF_ERROR(Refill());
     if (end_ == 0) break;  // the input ends inside the line
     const void* newline = std::memchr(buffer_.get(), '\n', end_);
+    const std::size_t line_bytes =
+        newline != nullptr ? static_cast<const char*>(newline) - buffer_.get() : end_;
+    if (prefix_is_line) {
+      const std::size_t room = kLongLinePrefixBytes - long_line_prefix_.size();
+      long_line_prefix_.append(buffer_.get(), std::min(line_bytes, room));
+      prefix_is_line = line_bytes <= room;
+    }
     if (newline != nullptr) {
-      begin_ = static_cast<const char*>(newline) - buffer_.get() + 1;
+      begin_ = line_bytes + 1;
       break;
     }
   }
+  // As in Emit(): a line's final "\r" is not part of it.
+  if (prefix_is_line && long_line_prefix_.ends_with('\r')) long_line_prefix_.pop_back();
   ++lines_read_;
   line->number = lines_read_;
   line->too_long = true;

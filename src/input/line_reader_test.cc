@@ -86,6 +86,24 @@ TEST(LineReaderTest, LongLinesAreSkippedInConstantMemoryWithTheirNeighbours) {
   }
 }
 
+// Found by tests/fuzz/input_lines_fuzzer.cc, which reads every input whole and in
+// small pieces: a too-long line's prefix was what the first read had brought of it,
+// its final "\r" stayed in when the whole line fitted in the prefix, and the first
+// line's byte order mark counted against the limit.
+TEST(LineReaderTest, TooLongLinesAreTheSameWhateverTheReadSizes) {
+  const std::string data = "\xef\xbb\xbf" + std::string(10, 'b') + "\n" +
+                           std::string(12, 'c') + "\r\n" + std::string(200, 'd') + "\n" +
+                           std::string(11, 'e');
+  const std::vector<SeenLine> expected = {
+      {std::string(10, 'b'), 1, false},
+      {std::string(12, 'c'), 2, true},
+      {std::string(LineReader::kLongLinePrefixBytes, 'd'), 3, true},
+      {std::string(11, 'e'), 4, true}};
+  for (const std::size_t piece : {1, 3, 5, 13, 1 << 20}) {
+    EXPECT_EQ(ReadLines(data, 10, piece), expected) << "piece " << piece;
+  }
+}
+
 TEST(LineReaderTest, LinesStraddlingBufferBoundariesComeOutWhole) {
   std::string data;
   std::vector<SeenLine> expected;

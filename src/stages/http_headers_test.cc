@@ -92,6 +92,22 @@ TEST(HttpHeadersTest, RetryAfterGarbageIsIgnored) {
   }
 }
 
+// Found by tests/fuzz/http_headers_fuzzer.cc: a date outside the clock's range
+// (years 1678 to 2262 in nanoseconds) overflowed its conversion to a time_point.
+TEST(HttpHeadersTest, RetryAfterDatesFarFromNowAreCappedOrZero) {
+  const auto now = std::chrono::system_clock::from_time_t(1445412480);  // 2015
+  const milliseconds year(365LL * 86400 * 1000);
+  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 4030 07:28:00 GMT", now), year);
+  EXPECT_EQ(ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", now), year);
+  EXPECT_EQ(ParseRetryAfter("Mon, 01 Jan 0001 00:00:00 GMT", now), milliseconds(0));
+  EXPECT_EQ(ParseRetryAfter("Wed, 19 Oct 2016 07:28:00 GMT", now),
+            milliseconds(365LL * 86400 * 1000 - 86400 * 1000));
+  // Fields are digits only.
+  EXPECT_FALSE(ParseRetryAfter("Wed, -1 Oct 2015 07:28:30 GMT", now).has_value());
+  EXPECT_FALSE(ParseRetryAfter("Wed, 21 Oct -999 07:28:30 GMT", now).has_value());
+  EXPECT_FALSE(ParseRetryAfter("Wed, 21 Oct 2015 +7:28:30 GMT", now).has_value());
+}
+
 TEST(HttpHeadersTest, MediaTypes) {
   EXPECT_EQ(MediaType("Image/JPEG; charset=binary"), "image/jpeg");
   EXPECT_EQ(MediaType(" text/html "), "text/html");

@@ -39,12 +39,16 @@ bool StartsWith(ByteSpan b, std::size_t at, std::string_view magic) {
 
 constexpr std::string_view kPngSignature("\x89PNG\r\n\x1a\n", 8);
 
+// A header with both dimensions, or with none when either is not positive (the
+// header then reads as malformed, as its contract says).
 ImageHeader Sized(ImageFormat format, std::int64_t width, std::int64_t height) {
   ImageHeader header;
   header.format = format;
-  header.width = width;
-  header.height = height;
   header.dimensions_known = width > 0 && height > 0;
+  if (header.dimensions_known) {
+    header.width = width;
+    header.height = height;
+  }
   return header;
 }
 
@@ -91,7 +95,14 @@ std::optional<ImageHeader> ReadPngHeader(ByteSpan b) {
   if (!StartsWith(b, 0, kPngSignature) || !StartsWith(b, 12, "IHDR") || b.size() < 26) {
     return std::nullopt;
   }
-  ImageHeader header = Sized(ImageFormat::kPng, Be32(b, 16), Be32(b, 20));
+  // The PNG specification limits both dimensions to 2^31 - 1; larger ones are
+  // malformed (and their product would overflow 64 bits in the caller's pixel cap).
+  constexpr std::uint32_t kMaxPngDimension = 0x7FFFFFFF;
+  const std::uint32_t width = Be32(b, 16);
+  const std::uint32_t height = Be32(b, 20);
+  ImageHeader header = width <= kMaxPngDimension && height <= kMaxPngDimension
+                           ? Sized(ImageFormat::kPng, width, height)
+                           : Sized(ImageFormat::kPng, 0, 0);
   const std::uint8_t color_type = b[25];
   header.has_alpha = color_type == 4 || color_type == 6;
   // A tRNS chunk (before IDAT) gives palette or gray/RGB images transparency. Walk

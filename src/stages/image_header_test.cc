@@ -155,6 +155,43 @@ TEST(ImageHeaderTest, BmpAndTiff) {
   EXPECT_FALSE(header->dimensions_known);
 }
 
+// Found by tests/fuzz/image_header_fuzzer.cc: a header with one side 0 (or a
+// negative BMP width) was not known but kept its other side, and a PNG could declare
+// sides of 2^32 - 1, whose product overflows the decode stage's 64-bit pixel count.
+TEST(ImageHeaderTest, UnknownDimensionsAreZeroAndPngSidesAreBounded) {
+  auto header = ReadImageHeader(TinyGif(0, 200));
+  ASSERT_TRUE(header.has_value());
+  EXPECT_EQ(header->format, ImageFormat::kGif);
+  EXPECT_FALSE(header->dimensions_known);
+  EXPECT_EQ(header->width, 0);
+  EXPECT_EQ(header->height, 0);
+
+  Bytes bmp = Encode(Gradient(3, 2), ".bmp");
+  bmp[18] = bmp[19] = bmp[20] = bmp[21] = 0xFF;  // width -1
+  header = ReadBmpHeader(bmp);
+  ASSERT_TRUE(header.has_value());
+  EXPECT_FALSE(header->dimensions_known);
+  EXPECT_EQ(header->width, 0);
+  EXPECT_EQ(header->height, 0);
+
+  Bytes png = Encode(Gradient(4, 5), ".png");
+  PutBe32(png, 16, 0xFFFFFFFF);
+  PutBe32(png, 20, 0x80000000);
+  header = ReadImageHeader(png);
+  ASSERT_TRUE(header.has_value());
+  EXPECT_EQ(header->format, ImageFormat::kPng);
+  EXPECT_FALSE(header->dimensions_known);
+  EXPECT_EQ(header->width, 0);
+  EXPECT_EQ(header->height, 0);
+  PutBe32(png, 16, 0x7FFFFFFF);
+  PutBe32(png, 20, 0x7FFFFFFF);
+  header = ReadImageHeader(png);
+  ASSERT_TRUE(header.has_value());
+  EXPECT_TRUE(header->dimensions_known);
+  EXPECT_EQ(header->width, 0x7FFFFFFF);
+  EXPECT_EQ(header->height, 0x7FFFFFFF);
+}
+
 TEST(ImageHeaderTest, NotAnImage) {
   EXPECT_FALSE(ReadImageHeader(FromString("<html><body>404</body></html>")).has_value());
   EXPECT_FALSE(ReadImageHeader(Bytes{}).has_value());
