@@ -162,7 +162,7 @@ TEST_F(CliTest, ValidateIndentsEveryOptionLine) {
                                               "  resize (resize)", "  faces (faces)",
                                               "  encode (encode)"}))
       << faces.out;
-  EXPECT_EQ(options, 20) << faces.out;  // 8 + 2 + 4 + 4 + 2 in pipelines/faces.yaml
+  EXPECT_EQ(options, 19) << faces.out;  // 8 + 1 + 4 + 4 + 2 in pipelines/faces.yaml
   EXPECT_NE(faces.out.find("  fetch (fetch)\n    max_in_flight: 2000\n"
                            "    max_host_connections: 16\n"),
             std::string::npos)

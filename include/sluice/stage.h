@@ -34,6 +34,13 @@ class Stage {
   enum class Kind { kCpu, kAsync };
   virtual ~Stage() = default;
   virtual Kind kind() const = 0;
+
+  // Called once when the pipeline is assembled, after every stage was built and
+  // before any record, with the stage that consumes this one's records (nullptr
+  // for the last). A stage may fit its work to what that stage keeps: decode
+  // decodes a JPEG at the reduced scale a resize right after it needs. Not called
+  // concurrently with anything else; the default does nothing.
+  virtual void PlanFor(const Stage* next) { (void)next; }
 };
 
 class CpuStage : public Stage {

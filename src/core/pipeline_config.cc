@@ -327,6 +327,9 @@ Result<std::vector<NamedStage>> BuildStages(const PipelineConfig& config,
     SLUICE_RETURN_IF_ERROR(finished);
     stages.push_back(NamedStage{spec.name, std::move(built).value()});
   }
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    stages[i].stage->PlanFor(i + 1 < stages.size() ? stages[i + 1].stage.get() : nullptr);
+  }
   return stages;
 }
 

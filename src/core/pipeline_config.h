@@ -120,7 +120,8 @@ Result<PipelineConfig> LoadPipelineFile(const std::string& path,
                                         const std::vector<ConfigOverride>& overrides,
                                         const StageRegistry& registry);
 
-// Creates the stages of `config`, in order.
+// Creates the stages of `config`, in order, and lets each plan for the one after it
+// (Stage::PlanFor).
 Result<std::vector<NamedStage>> BuildStages(const PipelineConfig& config,
                                             const StageRegistry& registry);
 

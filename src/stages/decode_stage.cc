@@ -21,6 +21,7 @@
 #include "src/stages/jpeg_codec.h"
 #include "src/stages/opencv_codecs.h"
 #include "src/stages/png_codec.h"
+#include "src/stages/resize_stage.h"
 #include "src/stages/webp_codec.h"
 
 namespace sluice {
@@ -43,9 +44,9 @@ cv::Mat CompositeOnWhite(const cv::Mat& bgra) {
   return bgr;
 }
 
-// Brings whatever IMREAD_UNCHANGED returned to 8-bit BGR. Empty on unsupported
-// layouts.
-cv::Mat ToBgr8(cv::Mat image) {
+// Brings what a decoder returned to 8-bit BGR, or to 8-bit gray when it is gray and
+// `keep_grayscale`. Empty on unsupported layouts.
+cv::Mat ToBgr8(cv::Mat image, bool keep_grayscale) {
   if (image.depth() == CV_16U) {
     image.convertTo(image, CV_8U, 1.0 / 257.0);
   } else if (image.depth() == CV_32F || image.depth() == CV_64F) {
@@ -55,7 +56,7 @@ cv::Mat ToBgr8(cv::Mat image) {
   }
   switch (image.channels()) {
     case 1:
-      cv::cvtColor(image, image, cv::COLOR_GRAY2BGR);
+      if (!keep_grayscale) cv::cvtColor(image, image, cv::COLOR_GRAY2BGR);
       return image;
     case 3:
       return image;
@@ -101,8 +102,8 @@ cv::Mat Orient(cv::Mat image, int orientation) {
 
 // PNG, GIF or WebP through its own library.
 DecodedPixels DecodeWithLibrary(ImageFormat format, std::span<const std::uint8_t> bytes,
-                                std::int64_t max_pixels) {
-  if (format == ImageFormat::kPng) return DecodePng(bytes);
+                                std::int64_t max_pixels, bool keep_grayscale) {
+  if (format == ImageFormat::kPng) return DecodePng(bytes, keep_grayscale);
   if (format == ImageFormat::kGif) return DecodeGif(bytes, max_pixels);
   return DecodeWebp(bytes);  // its `animated` is not needed here
 }
@@ -134,6 +135,11 @@ std::string OpenCvDiagnostics(std::string_view printed) {
 }
 
 }  // namespace
+
+void DecodeStage::PlanFor(const Stage* next) {
+  const auto* resize = dynamic_cast<const ResizeStage*>(next);
+  reduction_ = resize == nullptr ? DecodeReduction{} : resize->DecodeNeeds();
+}
 
 void DecodeStage::ProcessOne(Record& record) {
   const Value* body_value = record.Find("body");
@@ -171,15 +177,22 @@ void DecodeStage::ProcessOne(Record& record) {
   }
 
   cv::Mat image;
-  int flags = cv::IMREAD_COLOR;  // when OpenCV decodes
+  const bool keep_gray = options_.keep_grayscale;
+  // When OpenCV decodes: colour (or gray kept as it is), the EXIF orientation
+  // applied by OpenCV itself unless it is ignored; with alpha, as stored.
+  int flags = (keep_gray ? cv::IMREAD_ANYCOLOR : cv::IMREAD_COLOR) |
+              (options_.apply_exif_orientation ? 0 : cv::IMREAD_IGNORE_ORIENTATION);
+  bool composited = false;  // alpha blended on white
   if (header->format == ImageFormat::kJpeg) {
-    const std::int64_t side = options_.target_longer_side
-                                  ? std::max(header->width, header->height)
-                                  : std::min(header->width, header->height);
-    const int scale = JpegScaleEighths(side, options_.target_size);
-    JpegDecodeResult jpeg = DecodeJpeg(bytes, scale);
+    const int scale = JpegScaleEighths(
+        reduction_.longer_side ? std::max(header->width, header->height)
+                               : std::min(header->width, header->height),
+        reduction_.side_at_least);
+    JpegDecodeResult jpeg = DecodeJpeg(bytes, scale, keep_gray);
     if (!jpeg.pixels.empty()) {
-      image = Orient(std::move(jpeg.pixels), header->orientation);
+      image = options_.apply_exif_orientation
+                  ? Orient(std::move(jpeg.pixels), header->orientation)
+                  : std::move(jpeg.pixels);
     } else if (!jpeg.unsupported_color) {
       record.Fail(FailureReason::kDecode,
                   fmt::format("decode: jpeg ({} bytes): {}", bytes.size(), jpeg.error));
@@ -187,16 +200,18 @@ void DecodeStage::ProcessOne(Record& record) {
     }
   } else if (header->format == ImageFormat::kPng || header->format == ImageFormat::kGif ||
              header->format == ImageFormat::kWebp) {
-    auto [pixels, error] = DecodeWithLibrary(header->format, bytes, options_.max_pixels);
+    auto [pixels, error] =
+        DecodeWithLibrary(header->format, bytes, options_.max_pixels, keep_gray);
     if (pixels.empty()) {
       record.Fail(FailureReason::kDecode,
                   fmt::format("decode: {} ({} bytes): {}", format, bytes.size(), error));
       return;
     }
-    if (pixels.channels() == 4) flags = cv::IMREAD_UNCHANGED;  // composited on white
-    image = ToBgr8(std::move(pixels));
+    composited = pixels.channels() == 4;
+    image = ToBgr8(std::move(pixels), keep_gray);
   } else if (header->has_alpha) {
-    flags = cv::IMREAD_UNCHANGED;
+    flags = cv::IMREAD_UNCHANGED;  // as stored: no EXIF rotation either
+    composited = true;
   }
 
   if (image.empty()) {
@@ -217,7 +232,10 @@ void DecodeStage::ProcessOne(Record& record) {
         image = (*codecs)->imdecode(buffer, flags);
         diagnostics = OpenCvDiagnostics(capture.text());
       }
-      if (!image.empty() && image.type() != CV_8UC3) image = ToBgr8(std::move(image));
+      if (!image.empty() && image.type() != CV_8UC3) {
+        composited = composited && image.channels() == 4;
+        image = ToBgr8(std::move(image), keep_gray);
+      }
     } catch (const cv::Exception& e) {
       record.Fail(FailureReason::kDecode,
                   fmt::format("decode: {}: OpenCV: {}", format, e.what()));
@@ -244,8 +262,9 @@ void DecodeStage::ProcessOne(Record& record) {
                               width, height, options_.max_pixels));
       return;
     }
-  } else if (header->orientation >= 5 && flags != cv::IMREAD_UNCHANGED) {
-    std::swap(width, height);  // Orient() or IMREAD_COLOR made a 90-degree rotation
+  } else if (header->orientation >= 5 && options_.apply_exif_orientation &&
+             flags != cv::IMREAD_UNCHANGED) {
+    std::swap(width, height);  // Orient() or OpenCV made a 90-degree rotation
   }
 
   record.Set("width", width);
@@ -253,8 +272,10 @@ void DecodeStage::ProcessOne(Record& record) {
   record.Set("format", std::string(format));
   // The pixels are the source as it is unless decoded at reduced size, rotated by
   // its EXIF orientation, or composited on white (src/stages/image.h).
-  const bool source_pixels = flags == cv::IMREAD_COLOR && header->orientation == 1 &&
-                             image.cols == width && image.rows == height;
+  const bool rotated = options_.apply_exif_orientation && header->orientation != 1 &&
+                       flags != cv::IMREAD_UNCHANGED;
+  const bool source_pixels =
+      !composited && !rotated && image.cols == width && image.rows == height;
   record.Set(kImageField, std::shared_ptr<const Payload>(std::make_shared<ImagePayload>(
                               std::move(image), width, height, source_pixels)));
 }

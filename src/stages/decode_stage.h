@@ -16,16 +16,31 @@
 //                     OpenCV's own CV_IO_MAX_IMAGE_PIXELS cap, 2^30, still applies)
 //          kDecode    the header is unreadable or OpenCV cannot decode the bytes
 //
+// Options (YAML):
+//   max_pixels        refuse images declaring more pixels (default 8e7)
+//   exif_orientation  apply (default) | ignore: whether a JPEG's EXIF orientation
+//                     turns the pixels upright. img2dataset ignores it, so that
+//                     `ignore` gives its pixels; `apply` is the one default of ours
+//                     that differs from img2dataset's (docs/img2dataset.md).
+//   keep_grayscale    false (default) | true: a grayscale JPEG or PNG (without
+//                     transparency), or a gray image OpenCV decodes, stays one
+//                     channel (CV_8UC1) instead of being expanded to BGR, as
+//                     img2dataset keeps it.
+//
 // How pixels are made:
 //  - JPEG: libjpeg-turbo directly (jpeg_codec.h), BGR out, then the EXIF
-//    orientation applied. With `target_size` set, a JPEG larger than the target is
-//    decoded at the smallest scale of 1/8, 2/8 and 4/8 that keeps the side named by
-//    `target_side` at least target_size: `shorter` (the default) for resize modes
-//    that scale the shorter side (keep_ratio, center_crop), `longer` for `border`.
-//    A 1,200 x 900 photo bound for border 256 decodes at 2/8, as 300 x 225: the
-//    IDCT does most of the downscaling, several times faster than a full decode.
-//    CMYK and YCCK JPEGs, which libjpeg cannot make BGR, go through
-//    cv::IMREAD_COLOR at full size.
+//    orientation applied. The scale is planned from the stage after decode
+//    (PlanFor): when it is a resize, a JPEG larger than the resize needs decodes at
+//    the smallest scale of 1/8, 2/8 and 4/8 that keeps the side the resize mode
+//    scales (the shorter one for keep_ratio and center_crop, the longer one for
+//    border and keep_ratio_largest) at least ResizeStage::DecodeNeeds() pixels:
+//    the IDCT does most of the downscaling, several times faster than a full
+//    decode. The resize computes its output from the ORIGINAL size, so the scale
+//    never changes what comes out beyond rounding noise (docs/benchmarks.md,
+//    "Reduced JPEG decode fidelity"). Without a resize right after it (resize mode
+//    `no`, another stage, the last stage), decode decodes at full size.
+//    CMYK and YCCK JPEGs, which libjpeg cannot make BGR, go through OpenCV at full
+//    size.
 //  - Images whose header announces alpha (PNG color type 4/6 or tRNS, WebP alpha):
 //    cv::IMREAD_UNCHANGED, then composited on white, as img2dataset does.
 //  - Everything else: cv::IMREAD_COLOR (16-bit is scaled to 8-bit by OpenCV).
@@ -48,9 +63,8 @@ namespace sluice {
 
 struct DecodeOptions {
   std::int64_t max_pixels = 80'000'000;  // "max_pixels": refuse larger images
-  std::int64_t target_size = 0;  // "target_size": resize target side; 0: full decode
-  // "target_side": which side must stay >= target_size, `shorter` or `longer`.
-  bool target_longer_side = false;
+  bool apply_exif_orientation = true;    // "exif_orientation": apply | ignore
+  bool keep_grayscale = false;           // "keep_grayscale"
 };
 
 class DecodeStage final : public CpuStage {
@@ -59,10 +73,16 @@ class DecodeStage final : public CpuStage {
     KeepOpenCvOnCallerThreads();
   }
 
+  // Plans the JPEG scale for `next` (see the top of the file).
+  void PlanFor(const Stage* next) override;
   void ProcessOne(Record& record) override;
+
+  // What PlanFor() chose; side_at_least 0 means full-size decoding.
+  const DecodeReduction& reduction() const { return reduction_; }
 
  private:
   const DecodeOptions options_;
+  DecodeReduction reduction_;  // set by PlanFor() before any record
 };
 
 }  // namespace sluice

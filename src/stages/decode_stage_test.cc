@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <opencv2/imgproc.hpp>
@@ -12,6 +13,8 @@
 #include "src/stages/animated_test_util.h"
 #include "src/stages/image.h"
 #include "src/stages/image_test_util.h"
+#include "src/stages/jpeg_codec.h"
+#include "src/stages/resize_stage.h"
 
 namespace sluice {
 namespace {
@@ -20,10 +23,17 @@ using testing::BuildImageStage;
 using testing::Encode;
 using testing::Gradient;
 
-Record Decode(Bytes body, DecodeOptions options = {}) {
+// Decodes `body`, planned for `next_resize` when given (as in a pipeline where that
+// resize follows decode).
+Record Decode(Bytes body, DecodeOptions options = {},
+              const ResizeOptions* next_resize = nullptr) {
   Record record(1, "http://example.com/a");
   record.Set("body", std::move(body));
   DecodeStage stage(options);
+  if (next_resize != nullptr) {
+    const ResizeStage resize(*next_resize);
+    stage.PlanFor(&resize);
+  }
   stage.ProcessOne(record);
   return record;
 }
@@ -222,37 +232,90 @@ TEST(DecodeStageTest, TruncatedJpegDecodesWithPaddedRows) {
   ExpectDecoded(record, "jpeg", 256, 256);
 }
 
-TEST(DecodeStageTest, ReducedDecodeKeepsOriginalSize) {
-  DecodeOptions options;
-  options.target_size = 256;
-  const Record record = Decode(Encode(Gradient(2000, 1600), ".jpg"), options);
+// The side a JPEG side of `side` pixels has when decoded for a resize to `size`.
+std::int64_t ReducedSide(std::int64_t side, std::int64_t scaled_side, int size) {
+  const int m = JpegScaleEighths(
+      scaled_side, static_cast<std::int64_t>(std::ceil(kReducedDecodeMargin * size)));
+  return (side * m + 7) / 8;
+}
+
+TEST(DecodeStageTest, ReducedDecodeIsPlannedFromTheResizeAfterIt) {
+  const Bytes jpeg = Encode(Gradient(2000, 1600), ".jpg");
+  ResizeOptions resize;
+  resize.size = 256;
+  resize.mode = ResizeMode::kKeepRatio;  // scales the shorter side
+  const Record record = Decode(jpeg, {}, &resize);
   ASSERT_FALSE(record.failed()) << record.error();
   EXPECT_EQ(IntField(record, "width"), 2000);
   EXPECT_EQ(IntField(record, "height"), 1600);
   const ImagePayload* image = FindImage(record);
   ASSERT_NE(image, nullptr);
-  EXPECT_EQ(image->width(), 500);  // 2/8 scale: 1600 / 8 = 200 would be under 256
-  EXPECT_EQ(image->height(), 400);
+  EXPECT_EQ(image->width(), ReducedSide(2000, 1600, 256));
+  EXPECT_EQ(image->height(), ReducedSide(1600, 1600, 256));
+  EXPECT_LT(image->width(), 2000);  // reduced at all
   EXPECT_GE(std::min(image->width(), image->height()), 256);
   EXPECT_EQ(image->original_width(), 2000);
   EXPECT_EQ(image->original_height(), 1600);
   EXPECT_FALSE(image->source_pixels());
-  // With target_side: longer, only the longer side must stay >= the target.
-  options.target_longer_side = true;
-  options.target_size = 250;
-  const Record longer = Decode(Encode(Gradient(2000, 1600), ".jpg"), options);
-  ASSERT_FALSE(longer.failed()) << longer.error();
-  EXPECT_EQ(FindImage(longer)->width(), 250);  // 1/8: ceil(2000 * 1 / 8)
-  EXPECT_EQ(FindImage(longer)->height(), 200);
-  options.target_size = 300;
-  EXPECT_EQ(FindImage(Decode(Encode(Gradient(2000, 1600), ".jpg"), options))->width(),
-            500);  // 2/8: ceil(2000 * 2 / 8) = 500 >= 300
-  options.target_size = 1100;
-  EXPECT_EQ(FindImage(Decode(Encode(Gradient(2000, 1600), ".jpg"), options))->width(),
-            2000);  // 4/8 would give 1000
-  options.target_size = 256;
+
+  // border and keep_ratio_largest scale the longer side.
+  for (const ResizeMode mode : {ResizeMode::kBorder, ResizeMode::kKeepRatioLargest}) {
+    resize.mode = mode;
+    for (const int size : {250, 300, 1100}) {
+      resize.size = size;
+      const Record longer = Decode(jpeg, {}, &resize);
+      ASSERT_FALSE(longer.failed()) << longer.error();
+      EXPECT_EQ(FindImage(longer)->width(), ReducedSide(2000, 2000, size)) << size;
+      EXPECT_GE(FindImage(longer)->width(), size);
+    }
+  }
+  resize.size = 1100;
+  EXPECT_EQ(FindImage(Decode(jpeg, {}, &resize))->width(), 2000);  // 4/8: 1000 < 1100
+
+  // No reduction without a resize after decode, or for a resize that keeps the size.
+  EXPECT_EQ(FindImage(Decode(jpeg))->width(), 2000);
+  resize.size = 256;
+  resize.mode = ResizeMode::kNo;
+  EXPECT_EQ(FindImage(Decode(jpeg, {}, &resize))->width(), 2000);
+  DecodeStage decode({});
+  resize.mode = ResizeMode::kBorder;
+  const ResizeStage border(resize);
+  decode.PlanFor(&border);
+  EXPECT_GT(decode.reduction().side_at_least, 0);
+  decode.PlanFor(nullptr);  // planned again: for no stage
+  EXPECT_EQ(decode.reduction().side_at_least, 0);
   // PNG has no scaled decode: full size.
-  EXPECT_EQ(FindImage(Decode(Encode(Gradient(600, 600), ".png"), options))->width(), 600);
+  EXPECT_EQ(FindImage(Decode(Encode(Gradient(600, 600), ".png"), {}, &resize))->width(),
+            600);
+}
+
+TEST(DecodeStageTest, KeepGrayscaleKeepsOneChannel) {
+  cv::Mat gray(30, 40, CV_8UC1);
+  for (int y = 0; y < gray.rows; ++y) {
+    for (int x = 0; x < gray.cols; ++x) gray.at<std::uint8_t>(y, x) = static_cast<std::uint8_t>(x * 6);
+  }
+  DecodeOptions keep;
+  keep.keep_grayscale = true;
+  for (const char* ext : {".jpg", ".png", ".bmp", ".tiff"}) {
+    const Bytes bytes = Encode(gray, ext);
+    const Record kept = Decode(bytes, keep);
+    ASSERT_FALSE(kept.failed()) << ext << ": " << kept.error();
+    EXPECT_EQ(FindImage(kept)->pixels().type(), CV_8UC1) << ext;
+    EXPECT_EQ(IntField(kept, "width"), 40) << ext;
+    const Record expanded = Decode(bytes);
+    ASSERT_FALSE(expanded.failed()) << ext;
+    EXPECT_EQ(FindImage(expanded)->pixels().type(), CV_8UC3) << ext;
+    // The same picture either way.
+    cv::Mat back;
+    cv::cvtColor(FindImage(kept)->pixels(), back, cv::COLOR_GRAY2BGR);
+    EXPECT_LE(cv::norm(back, FindImage(expanded)->pixels(), cv::NORM_INF), 1) << ext;
+  }
+  // Colour stays colour; gray with transparency is composited on white, as colour.
+  EXPECT_EQ(FindImage(Decode(Encode(Gradient(40, 30), ".jpg"), keep))->pixels().type(),
+            CV_8UC3);
+  cv::Mat gray_alpha(20, 20, CV_8UC4, cv::Scalar(90, 90, 90, 128));
+  EXPECT_EQ(FindImage(Decode(Encode(gray_alpha, ".png"), keep))->pixels().type(),
+            CV_8UC3);
 }
 
 // A JPEG with an APP1 Exif segment (orientation 6: rotate 90 degrees clockwise)
@@ -320,8 +383,8 @@ TEST(DecodeStageTest, DamagedImagesDecodeOrSayWhy) {
   seeds.push_back(testing::MakeAnimatedWebp({with_alpha, gradient_bgra}));
 
   std::mt19937 rng(20261202);
-  DecodeOptions reduced;
-  reduced.target_size = 24;
+  ResizeOptions resize_after;  // plans a reduced JPEG decode
+  resize_after.size = 12;
   int decoded = 0, failed = 0;
   ::testing::internal::CaptureStderr();
   for (std::size_t s = 0; s < seeds.size(); ++s) {
@@ -342,7 +405,7 @@ TEST(DecodeStageTest, DamagedImagesDecodeOrSayWhy) {
           if (rng() % 2 == 0) damaged.insert(damaged.end(), 1 + rng() % 8, 0xFF);
           break;
       }
-      const Record record = Decode(damaged, round % 2 == 0 ? DecodeOptions{} : reduced);
+      const Record record = Decode(damaged, {}, round % 2 == 0 ? nullptr : &resize_after);
       const std::string where =
           "seed " + std::to_string(s) + ", round " + std::to_string(round);
       if (record.failed()) {
@@ -389,12 +452,20 @@ TEST(DecodeStageTest, AnimationsDecodeToTheirFirstFrameOnWhite) {
 
 TEST(DecodeStageTest, OptionsThroughRegistry) {
   EXPECT_TRUE(BuildImageStage("decode", {}).ok());
-  EXPECT_TRUE(
-      BuildImageStage("decode", {{"max_pixels", "1000"}, {"target_size", "256"}}).ok());
-  EXPECT_TRUE(BuildImageStage("decode", {{"target_side", "longer"}}).ok());
-  EXPECT_FALSE(BuildImageStage("decode", {{"target_side", "widest"}}).ok());
+  EXPECT_TRUE(BuildImageStage("decode", {{"max_pixels", "1000"},
+                                         {"exif_orientation", "ignore"},
+                                         {"keep_grayscale", "true"}})
+                  .ok());
+  EXPECT_FALSE(BuildImageStage("decode", {{"exif_orientation", "rotate"}}).ok());
   EXPECT_FALSE(BuildImageStage("decode", {{"max_pixels", "0"}}).ok());
-  EXPECT_FALSE(BuildImageStage("decode", {{"target_size", "-1"}}).ok());
+  // The scale options of earlier versions are refused with the reason.
+  for (const char* removed : {"target_size", "target_side"}) {
+    const auto old = BuildImageStage("decode", {{removed, "256"}});
+    ASSERT_FALSE(old.ok()) << removed;
+    EXPECT_NE(old.status().ToString().find("resize stage right after it"),
+              std::string::npos)
+        << old.status().ToString();
+  }
   const auto unknown = BuildImageStage("decode", {{"max_pixel", "5"}});
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.status().ToString().find("max_pixel"), std::string::npos);

@@ -141,11 +141,18 @@ TEST(EncodeStageTest, ReencodesWhenResized) {
 
 // (EXIF rotation: DecodeStageTest.ExifOrientationIsApplied.)
 TEST(EncodeStageTest, ReducedDecodeAndAlphaAreNotSourcePixels) {
-  // Decoded at 1/2 scale for a target of 32.
-  DecodeOptions reduced;
-  reduced.target_size = 32;
-  EXPECT_FALSE(
-      FindImage(Decoded(Encode(Gradient(128, 96), ".jpg"), reduced))->source_pixels());
+  // Decoded at reduced scale for the resize to 32 that follows.
+  ResizeOptions resize;
+  resize.size = 32;
+  const ResizeStage next(resize);
+  Record record(1, "http://example.com/a");
+  record.Set("body", Encode(Gradient(128, 96), ".jpg"));
+  DecodeStage decode({});
+  decode.PlanFor(&next);
+  decode.ProcessOne(record);
+  ASSERT_FALSE(record.failed()) << record.error();
+  EXPECT_LT(FindImage(record)->pixels().cols, 128);
+  EXPECT_FALSE(FindImage(record)->source_pixels());
   // Alpha composited on white.
   cv::Mat bgra(20, 20, CV_8UC4, cv::Scalar(10, 20, 30, 128));
   EXPECT_FALSE(FindImage(Decoded(Encode(bgra, ".png")))->source_pixels());

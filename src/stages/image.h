@@ -5,8 +5,10 @@
 //   "width", "height"  int64: the ORIGINAL image's size (after EXIF rotation), which
 //                      may be larger than the pixels held when decoded at reduced size
 //
-// The pixels are always 8-bit BGR with 3 channels (CV_8UC3), whatever the source:
-// grayscale is expanded, 16-bit scaled down, alpha composited on white. Stages that
+// The pixels are 8-bit BGR with 3 channels (CV_8UC3), whatever the source: grayscale
+// is expanded, 16-bit scaled down, alpha composited on white. The one exception is
+// decode's keep_grayscale: a gray source then stays 8-bit gray (CV_8UC1), and every
+// image stage takes both. Stages that
 // change the pixels (resize) make a new payload rather than edit a shared one.
 //
 // source_pixels(): true when the pixels are the source image ("body") as it is,
@@ -41,9 +43,17 @@ struct DecodedPixels {
   std::string error;  // why pixels is empty
 };
 
+// How far decode may reduce a JPEG for the stage after it: the side the next stage
+// scales (the longer or the shorter one) must keep at least side_at_least pixels.
+// side_at_least 0: decode at full size.
+struct DecodeReduction {
+  std::int64_t side_at_least = 0;
+  bool longer_side = false;
+};
+
 class ImagePayload final : public Payload {
  public:
-  // REQUIRES: `pixels` is CV_8UC3 (BGR). The payload takes a reference to the
+  // REQUIRES: `pixels` is CV_8UC3 (BGR) or CV_8UC1 (gray). The payload takes a reference to the
   // matrix's buffer: the caller must not write to it afterwards. `source_pixels`:
   // see the top of the file; only decode passes true.
   ImagePayload(cv::Mat pixels, std::int64_t original_width, std::int64_t original_height,

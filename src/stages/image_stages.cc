@@ -14,9 +14,17 @@ Result<std::unique_ptr<Stage>> MakeDecode(StageOptions& options) {
   DecodeOptions decode;
   decode.max_pixels =
       options.GetInt("max_pixels", decode.max_pixels, 1, std::int64_t{1} << 40);
-  decode.target_size = options.GetInt("target_size", 0, 0, 65536);
-  decode.target_longer_side =
-      options.GetChoice("target_side", "shorter", {"shorter", "longer"}) == "longer";
+  decode.apply_exif_orientation =
+      options.GetChoice("exif_orientation", "apply", {"apply", "ignore"}) == "apply";
+  decode.keep_grayscale = options.GetBool("keep_grayscale", false);
+  // Earlier pipelines set the reduced scale by hand; it now follows the resize.
+  for (const char* removed : {"target_size", "target_side"}) {
+    if (!options.GetString(removed, "").empty()) {
+      options.AddError(removed,
+                       "no longer an option: decode plans its reduced JPEG scale from "
+                       "the resize stage right after it (remove the key)");
+    }
+  }
   return std::unique_ptr<Stage>(std::make_unique<DecodeStage>(decode));
 }
 
@@ -24,9 +32,12 @@ Result<std::unique_ptr<Stage>> MakeResize(StageOptions& options) {
   ResizeOptions resize;
   resize.size = static_cast<int>(options.GetInt("size", 256, 1, 65536));
   const std::string mode = options.GetChoice(
-      "mode", "keep_ratio", {"no", "keep_ratio", "center_crop", "border"});
+      "mode", "keep_ratio",
+      {"no", "keep_ratio", "keep_ratio_largest", "center_crop", "border"});
   if (mode == "no") {
     resize.mode = ResizeMode::kNo;
+  } else if (mode == "keep_ratio_largest") {
+    resize.mode = ResizeMode::kKeepRatioLargest;
   } else if (mode == "center_crop") {
     resize.mode = ResizeMode::kCenterCrop;
   } else if (mode == "border") {

@@ -3,12 +3,13 @@
 // with their YAML options:
 //
 //   decode   max_pixels:  refuse images over this many pixels, 1..2^40, default 8e7
-//            target_size: the resize target side, enabling reduced JPEG decoding,
-//                         0..65536, default 0 (off)
-//            target_side: shorter | longer, the side kept >= target_size (longer
-//                         for resize mode border), default shorter
+//            exif_orientation: apply | ignore, default apply
+//            keep_grayscale: keep gray sources one channel, default false
+//            (no scale option: the reduced JPEG scale is planned from the resize
+//            right after decode, src/stages/decode_stage.h)
 //   resize   size:        target side, 1..65536, default 256
-//            mode:        no | keep_ratio | center_crop | border, default keep_ratio
+//            mode:        no | keep_ratio | keep_ratio_largest | center_crop |
+//                         border, default keep_ratio
 //            resize_only_if_bigger: bool, default false
 //            min_size:    smaller side under it fails (too_small), 0..65536, default 0
 //            max_aspect_ratio: longer/shorter side over it fails (aspect_ratio),

@@ -49,7 +49,8 @@ void OnProgress(j_common_ptr info) {
 // Reads the header and starts decompression at scale/8 into BGR.
 bool StartDecode(jpeg_decompress_struct* info, ErrorManager* errors,
                  jpeg_progress_mgr* progress, const std::uint8_t* data,
-                 unsigned long size, int scale, bool* unsupported_color) {
+                 unsigned long size, int scale, bool keep_grayscale,
+                 bool* unsupported_color) {
   if (setjmp(errors->jump) != 0) return false;
   jpeg_create_decompress(info);
   jpeg_mem_src(info, data, size);
@@ -58,7 +59,9 @@ bool StartDecode(jpeg_decompress_struct* info, ErrorManager* errors,
     *unsupported_color = true;
     return false;
   }
-  info->out_color_space = JCS_EXT_BGR;
+  info->out_color_space = keep_grayscale && info->jpeg_color_space == JCS_GRAYSCALE
+                              ? JCS_GRAYSCALE
+                              : JCS_EXT_BGR;
   info->scale_num = static_cast<unsigned int>(scale);
   info->scale_denom = 8;
   info->progress = progress;
@@ -145,7 +148,8 @@ int JpegScaleEighths(std::int64_t side, std::int64_t target) {
   return 8;
 }
 
-JpegDecodeResult DecodeJpeg(std::span<const std::uint8_t> bytes, int scale_eighths) {
+JpegDecodeResult DecodeJpeg(std::span<const std::uint8_t> bytes, int scale_eighths,
+                            bool keep_grayscale) {
   JpegDecodeResult result;
   jpeg_decompress_struct info{};
   ErrorManager errors{};
@@ -161,14 +165,14 @@ JpegDecodeResult DecodeJpeg(std::span<const std::uint8_t> bytes, int scale_eight
 
   const int scale = std::clamp(scale_eighths, 1, 8);
   if (!StartDecode(&info, &errors, &progress, bytes.data(),
-                   static_cast<unsigned long>(bytes.size()), scale,
+                   static_cast<unsigned long>(bytes.size()), scale, keep_grayscale,
                    &result.unsupported_color)) {
     result.error = result.unsupported_color ? "CMYK/YCCK colour (not decoded here)"
                                             : std::string("libjpeg: ") + errors.message;
     return result;
   }
   cv::Mat pixels(static_cast<int>(info.output_height), static_cast<int>(info.output_width),
-                 CV_8UC3);
+                 info.out_color_space == JCS_GRAYSCALE ? CV_8UC1 : CV_8UC3);
   if (!ReadRows(&info, &errors, pixels.data, pixels.step[0])) {
     result.error = std::string("libjpeg: ") + errors.message;
     return result;

@@ -39,7 +39,9 @@ namespace sluice {
 int JpegScaleEighths(std::int64_t side, std::int64_t target);
 
 struct JpegDecodeResult {
-  cv::Mat pixels;  // CV_8UC3 BGR, as stored (no EXIF rotation); empty on failure
+  // CV_8UC3 BGR (CV_8UC1 for a grayscale file decoded with keep_grayscale), as
+  // stored (no EXIF rotation); empty on failure.
+  cv::Mat pixels;
   std::string error;  // why pixels is empty
   // The file is CMYK or YCCK, which libjpeg cannot turn into BGR: decode it some
   // other way (error says so too).
@@ -57,7 +59,9 @@ struct JpegEncodeResult {
 JpegEncodeResult EncodeJpeg(const cv::Mat& pixels, int quality);
 
 // Decodes `bytes` at scale `scale_eighths`/8 (1..8, clamped; any M works, see above).
-JpegDecodeResult DecodeJpeg(std::span<const std::uint8_t> bytes, int scale_eighths);
+// `keep_grayscale`: a grayscale (one-component) file comes out as one channel.
+JpegDecodeResult DecodeJpeg(std::span<const std::uint8_t> bytes, int scale_eighths,
+                            bool keep_grayscale = false);
 
 }  // namespace sluice
 

@@ -35,8 +35,8 @@ void OnRead(png_structp png, png_bytep out, png_size_t length) {
 
 // Reads the header and sets the transformations; false (and state->error) on failure.
 // Only plain data in this frame: a longjmp out of libpng skips no destructor.
-bool ReadHeader(png_structp png, png_infop info, png_uint_32* width, png_uint_32* height,
-                int* channels) {
+bool ReadHeader(png_structp png, png_infop info, bool keep_grayscale, png_uint_32* width,
+                png_uint_32* height, int* channels) {
   if (setjmp(png_jmpbuf(png)) != 0) return false;
   png_read_info(png, info);
   const int color_type = png_get_color_type(png, info);
@@ -45,9 +45,13 @@ bool ReadHeader(png_structp png, png_infop info, png_uint_32* width, png_uint_32
   if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) {
     png_set_expand_gray_1_2_4_to_8(png);
   }
-  if (png_get_valid(png, info, PNG_INFO_tRNS) != 0) png_set_tRNS_to_alpha(png);
+  const bool transparent = png_get_valid(png, info, PNG_INFO_tRNS) != 0;
+  if (transparent) png_set_tRNS_to_alpha(png);
   if (bit_depth == 16) png_set_scale_16(png);
-  if ((color_type & PNG_COLOR_MASK_COLOR) == 0) png_set_gray_to_rgb(png);
+  // Gray with alpha becomes BGRA all the same: it is composited on white later.
+  const bool stays_gray =
+      keep_grayscale && color_type == PNG_COLOR_TYPE_GRAY && !transparent;
+  if ((color_type & PNG_COLOR_MASK_COLOR) == 0 && !stays_gray) png_set_gray_to_rgb(png);
   png_set_bgr(png);
   png_set_interlace_handling(png);
   png_read_update_info(png, info);
@@ -66,7 +70,7 @@ bool ReadRows(png_structp png, png_bytepp rows) {
 
 }  // namespace
 
-DecodedPixels DecodePng(std::span<const std::uint8_t> bytes) {
+DecodedPixels DecodePng(std::span<const std::uint8_t> bytes, bool keep_grayscale) {
   DecodedPixels result;
   ReadState state{bytes.data(), bytes.size(), 0, {}};
   png_structp png =
@@ -86,16 +90,16 @@ DecodedPixels DecodePng(std::span<const std::uint8_t> bytes) {
 
   png_uint_32 width = 0, height = 0;
   int channels = 0;
-  if (!ReadHeader(png, info, &width, &height, &channels)) {
+  if (!ReadHeader(png, info, keep_grayscale, &width, &height, &channels)) {
     result.error = fmt::format("png: {}", state.error);
     return result;
   }
-  if (channels != 3 && channels != 4) {
+  if (channels != 1 && channels != 3 && channels != 4) {
     result.error = fmt::format("png: {} channels after expansion", channels);
     return result;
   }
   cv::Mat pixels(static_cast<int>(height), static_cast<int>(width),
-                 channels == 4 ? CV_8UC4 : CV_8UC3);
+                 CV_MAKETYPE(CV_8U, channels));
   std::vector<png_bytep> rows(height);
   for (png_uint_32 y = 0; y < height; ++y) rows[y] = pixels.ptr(static_cast<int>(y));
   if (!ReadRows(png, rows.data())) {

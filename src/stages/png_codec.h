@@ -27,8 +27,8 @@
 namespace sluice {
 
 // CV_8UC4 BGRA pixels when the file has transparency (an alpha channel or tRNS), else
-// CV_8UC3 BGR.
-DecodedPixels DecodePng(std::span<const std::uint8_t> bytes);
+// CV_8UC3 BGR; with `keep_grayscale`, a gray file without transparency is CV_8UC1.
+DecodedPixels DecodePng(std::span<const std::uint8_t> bytes, bool keep_grayscale = false);
 
 }  // namespace sluice
 

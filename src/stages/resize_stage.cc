@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -30,6 +31,7 @@ ScaledSize ScaleForMode(int width, int height, int size, ResizeMode mode) {
     case ResizeMode::kCenterCrop:
       reference = std::min(width, height);
       break;
+    case ResizeMode::kKeepRatioLargest:
     case ResizeMode::kBorder:
       reference = std::max(width, height);
       break;
@@ -37,6 +39,14 @@ ScaledSize ScaleForMode(int width, int height, int size, ResizeMode mode) {
   if (reference == size) return {width, height};
   const double scale = static_cast<double>(size) / reference;
   return {RoundSide(width * scale), RoundSide(height * scale)};
+}
+
+DecodeReduction ResizeStage::DecodeNeeds() const {
+  if (options_.mode == ResizeMode::kNo) return {};
+  return DecodeReduction{
+      .side_at_least = static_cast<std::int64_t>(std::ceil(kReducedDecodeMargin * options_.size)),
+      .longer_side = options_.mode == ResizeMode::kBorder ||
+                     options_.mode == ResizeMode::kKeepRatioLargest};
 }
 
 void ResizeStage::ProcessOne(Record& record) {
@@ -64,19 +74,31 @@ void ResizeStage::ProcessOne(Record& record) {
     return;
   }
 
+  if (larger > std::numeric_limits<int>::max()) {
+    record.Fail(FailureReason::kTooLarge,
+                fmt::format("resize: {}x{} has a side over 2^31 - 1 pixels",
+                            original_width, original_height));
+    return;
+  }
   const int size = options_.size;
   const ResizeMode mode = options_.mode;
+  const bool by_larger = mode == ResizeMode::kBorder || mode == ResizeMode::kKeepRatioLargest;
   // img2dataset decides "downscale" on the original image's sides.
-  const bool downscale = mode == ResizeMode::kBorder ? larger > size : smaller > size;
+  const bool downscale = by_larger ? larger > size : smaller > size;
   const bool act =
       mode != ResizeMode::kNo && (!options_.resize_only_if_bigger || downscale);
   cv::Mat pixels = image->pixels();
   if (act) {
-    const ScaledSize scaled = ScaleForMode(pixels.cols, pixels.rows, size, mode);
-    const bool resize = scaled.width != pixels.cols || scaled.height != pixels.rows;
+    // The geometry of the original image, whatever scale its pixels were decoded at.
+    const ScaledSize scaled = ScaleForMode(static_cast<int>(original_width),
+                                           static_cast<int>(original_height), size, mode);
     const cv::Size to(scaled.width, scaled.height);
+    const bool resize = to != pixels.size();
+    // The pixels held are never smaller than `to` when shrinking (decode keeps the
+    // scaled side at least the target), so the area filter only ever shrinks.
+    const bool shrink = downscale && to.width <= pixels.cols && to.height <= pixels.rows;
     // albumentations pad: the smaller half of the padding on top / left.
-    if (mode == ResizeMode::kBorder && resize && downscale &&
+    if (mode == ResizeMode::kBorder && resize && shrink &&
         (to.width < size || to.height < size)) {
       // The area filter writes straight into the white canvas: no copy of its result.
       cv::Mat canvas(size, size, pixels.type(), cv::Scalar::all(255));
@@ -86,11 +108,12 @@ void ResizeStage::ProcessOne(Record& record) {
       pixels = std::move(canvas);
     } else {
       if (resize) {
-        if (downscale) {
+        if (shrink) {
           pixels = AreaResize(pixels, to);  // INTER_AREA's result, faster
         } else {
           cv::Mat resized;
-          cv::resize(pixels, resized, to, 0, 0, cv::INTER_LANCZOS4);
+          cv::resize(pixels, resized, to, 0, 0,
+                     downscale ? cv::INTER_AREA : cv::INTER_LANCZOS4);
           pixels = std::move(resized);
         }
       }

@@ -2,7 +2,8 @@
 // too small or too elongated.
 //
 // Reads:   "image"  ImagePayload (src/stages/image.h); its original width/height
-//                   decide the filters, as decode may have reduced the pixels
+//                   decide the filters AND the output size, as decode may have
+//                   reduced the pixels (a JPEG decoded at 1/2, 1/4 or 1/8 scale)
 // Writes:  "image"  a new ImagePayload with the resized pixels (original size kept)
 //          "resized_width", "resized_height"  int64, of the pixels now held
 // Fails:   kStage        no "image" payload (decode must run first)
@@ -11,15 +12,24 @@
 //
 // Modes have img2dataset's meanings (rom1504/img2dataset, img2dataset/resizer.py,
 // Resizer.__call__, read 2026-11):
-//   no           pixels untouched
-//   keep_ratio   the SMALLER side becomes `size`, ratio kept
-//                (albumentations smallest_max_size: other side = round(side * scale))
-//   center_crop  keep_ratio, then a centred size x size crop
-//   border       the LARGER side becomes `size`, ratio kept, then padded to
-//                size x size with WHITE (BORDER_CONSTANT, value 255), centred
+//   no                  pixels untouched
+//   keep_ratio          the SMALLER side becomes `size`, ratio kept
+//                       (albumentations smallest_max_size: scale = size / side,
+//                       each side = round(side * scale), half to even)
+//   keep_ratio_largest  the LARGER side becomes `size`, ratio kept, no padding
+//                       (albumentations longest_max_size)
+//   center_crop         keep_ratio, then a size x size crop at offsets
+//                       ((w - size) / 2, (h - size) / 2), rounded down
+//   border              keep_ratio_largest, then padded to size x size with WHITE
+//                       (BORDER_CONSTANT, value 255), the smaller half of each
+//                       padding on the top / left
+// Every size and offset is computed from the ORIGINAL image size, never from the
+// pixels held, so a reduced decode gives img2dataset's geometry exactly; the pixels
+// are then area-resized to that size.
 // resize_only_if_bigger: keep_ratio/center_crop resize only when the smaller side is
-// > size, border only when the larger side is > size; otherwise the image is left
-// untouched (not even cropped or padded), exactly as img2dataset does.
+// > size, border/keep_ratio_largest only when the larger side is > size; otherwise
+// the image is left untouched (not even cropped or padded), exactly as img2dataset
+// does.
 // Interpolation: INTER_AREA when shrinking, INTER_LANCZOS4 when enlarging (the same
 // "downscale" test as img2dataset).
 //
@@ -35,15 +45,26 @@
 
 namespace sluice {
 
-enum class ResizeMode : std::uint8_t { kNo, kKeepRatio, kCenterCrop, kBorder };
+enum class ResizeMode : std::uint8_t {
+  kNo,
+  kKeepRatio,
+  kKeepRatioLargest,
+  kCenterCrop,
+  kBorder
+};
 
 struct ResizeOptions {
   int size = 256;                            // "size": target side in pixels
-  ResizeMode mode = ResizeMode::kKeepRatio;  // "mode": no|keep_ratio|center_crop|border
+  ResizeMode mode = ResizeMode::kKeepRatio;  // "mode", see above
   bool resize_only_if_bigger = false;        // "resize_only_if_bigger": never enlarge
   std::int64_t min_size = 0;                 // "min_size": fail smaller images; 0: off
   double max_aspect_ratio = 0;  // "max_aspect_ratio": fail longer ones; 0: off
 };
+
+// A reduced decode keeps the scaled side at least this many times the target side
+// (fidelity against a full decode measured in docs/benchmarks.md, "Reduced JPEG
+// decode fidelity", bench/decode_fidelity.cc).
+inline constexpr double kReducedDecodeMargin = 1.0;
 
 // The size (width, height) an image of `width` x `height` has after the mode's
 // scaling step, before cropping or padding. Exposed for tests.
@@ -60,6 +81,13 @@ class ResizeStage final : public CpuStage {
   }
 
   void ProcessOne(Record& record) override;
+
+  const ResizeOptions& options() const { return options_; }
+
+  // How far a JPEG may be reduced when decoded for this resize (decode plans its
+  // scale with it): the side this mode scales must keep at least
+  // kReducedDecodeMargin x size pixels. None for mode `no`.
+  DecodeReduction DecodeNeeds() const;
 
  private:
   const ResizeOptions options_;
