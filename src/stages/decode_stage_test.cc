@@ -354,6 +354,29 @@ TEST(DecodeStageTest, ExifOrientationIsApplied) {
   EXPECT_TRUE(FindImage(upright)->source_pixels());
 }
 
+TEST(DecodeStageTest, ExifOrientationIgnoredKeepsThePixelsAsStored) {
+  // img2dataset's behaviour: the orientation tag is not read.
+  cv::Mat image(20, 40, CV_8UC3, cv::Scalar(0, 0, 255));
+  image(cv::Rect(20, 0, 20, 20)).setTo(cv::Scalar(255, 0, 0));
+  DecodeOptions ignore;
+  ignore.apply_exif_orientation = false;
+  const Record record = Decode(JpegWithOrientation(image, 6), ignore);
+  ASSERT_FALSE(record.failed()) << record.error();
+  EXPECT_EQ(IntField(record, "width"), 40);
+  EXPECT_EQ(IntField(record, "height"), 20);
+  const ImagePayload* decoded = FindImage(record);
+  EXPECT_GT(decoded->pixels().at<cv::Vec3b>(10, 5)[2], 200);   // red on the left
+  EXPECT_GT(decoded->pixels().at<cv::Vec3b>(10, 35)[0], 200);  // blue on the right
+  EXPECT_TRUE(decoded->source_pixels());
+  // Through the registry too.
+  auto stage = BuildImageStage("decode", {{"exif_orientation", "ignore"}});
+  ASSERT_TRUE(stage.ok()) << stage.status().ToString();
+  Record again(2, "http://example.com/b");
+  again.Set("body", JpegWithOrientation(image, 6));
+  static_cast<CpuStage&>(**stage).ProcessOne(again);
+  EXPECT_EQ(IntField(again, "width"), 40);
+}
+
 // Bytes from the network can be anything. Randomly damaged images of every format the
 // stage reads (bytes changed anywhere or in the header, cut short, 0xFF runs that look
 // like markers), decoded at full and reduced scale: each either decodes to BGR pixels

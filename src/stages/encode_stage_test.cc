@@ -77,6 +77,29 @@ TEST(EncodeStageTest, RoundTripsEachFormatAtTheSameSize) {
   }
 }
 
+TEST(EncodeStageTest, GrayscaleStaysOneChannelInJpegAndPng) {
+  // decode with keep_grayscale hands over one channel; JPEG and PNG store it as is
+  // (WebP has no grayscale: three equal channels).
+  cv::Mat gray(30, 40, CV_8UC1);
+  cv::randu(gray, cv::Scalar::all(0), cv::Scalar::all(255));
+  DecodeOptions keep;
+  keep.keep_grayscale = true;
+  const Record source = Decoded(Encode(gray, ".png"), keep);
+  ASSERT_EQ(FindImage(source)->pixels().type(), CV_8UC1);
+  for (EncodeFormat format : {EncodeFormat::kJpg, EncodeFormat::kPng, EncodeFormat::kWebp}) {
+    const std::string ext(EncodeFormatExtension(format));
+    SCOPED_TRACE(ext);
+    const Record record = Encoded(source, Format(format));
+    const cv::Mat back = cv::imdecode(EncodedBytes(record), cv::IMREAD_UNCHANGED);
+    ASSERT_FALSE(back.empty());
+    EXPECT_EQ(back.size(), gray.size());
+    EXPECT_EQ(back.channels(), format == EncodeFormat::kWebp ? 3 : 1);
+    if (format == EncodeFormat::kPng) {
+      EXPECT_EQ(cv::norm(back, gray, cv::NORM_INF), 0);
+    }
+  }
+}
+
 TEST(EncodeStageTest, PngIsLossless) {
   const cv::Mat pixels = Gradient(40, 30);
   Record record = Decoded(Encode(pixels, ".bmp"));  // not png: really encoded

@@ -74,7 +74,11 @@ std::vector<FaceDetection> FacesStage::Detect(const ImagePayload& image) const {
                0, 0, cv::INTER_AREA);
   }
   cv::Mat gray;
-  cv::cvtColor(search, gray, cv::COLOR_BGR2GRAY);
+  if (search.type() == CV_8UC1) {  // decoded with keep_grayscale
+    gray = search.data == pixels.data ? search.clone() : search;  // equalized in place
+  } else {
+    cv::cvtColor(search, gray, cv::COLOR_BGR2GRAY);
+  }
 
   // From the searched copy to the original image, per axis (rounding made the two
   // scales differ slightly).

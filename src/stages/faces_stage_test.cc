@@ -185,6 +185,24 @@ TEST(FacesStageTest, MinFaceSizeCountsOriginalPixels) {
   EXPECT_EQ(FaceCount(RunFaces({{"min_face_size", "150"}}, RecordWithImage(photo))), 0);
 }
 
+TEST(FacesStageTest, GrayscaleImagesAreSearchedToo) {
+  // decode's keep_grayscale hands over one channel: the same faces, and the payload
+  // is left as it was (haar equalizes its copy in place).
+  const cv::Mat photo = LoadDlibPhoto(kLargeFacesPhoto);
+  ASSERT_FALSE(photo.empty());
+  cv::Mat gray;
+  cv::cvtColor(photo, gray, cv::COLOR_BGR2GRAY);
+  const cv::Mat untouched = gray.clone();
+  for (const std::string detector : {"hog", "haar"}) {
+    const Record color = RunFaces({{"detector", detector}}, RecordWithImage(photo));
+    const Record single = RunFaces({{"detector", detector}}, RecordWithImage(gray));
+    ASSERT_FALSE(single.failed()) << detector << ": " << single.error();
+    EXPECT_EQ(FaceCount(single), FaceCount(color)) << detector;
+    EXPECT_GE(FaceCount(single), 2) << detector;
+  }
+  EXPECT_EQ(cv::norm(gray, untouched, cv::NORM_INF), 0);
+}
+
 TEST(FacesStageTest, PlainImageHasNoFaces) {
   for (const std::string detector : {"hog", "haar"}) {
     const Record record =
