@@ -164,9 +164,9 @@ TEST(EncodeStageTest, ReencodesWhenResized) {
 
 // (EXIF rotation: DecodeStageTest.ExifOrientationIsApplied.)
 TEST(EncodeStageTest, ReducedDecodeAndAlphaAreNotSourcePixels) {
-  // Decoded at reduced scale for the resize to 32 that follows.
+  // Decoded at reduced scale for the resize to 16 that follows.
   ResizeOptions resize;
-  resize.size = 32;
+  resize.size = 16;
   const ResizeStage next(resize);
   Record record(1, "http://example.com/a");
   record.Set("body", Encode(Gradient(128, 96), ".jpg"));
