@@ -100,7 +100,7 @@ run_sluice download "$src/pipelines/download.yaml" --set output.layout=none \
 echo "| download + sha256 (download.yaml, no outputs) | $rate images/s | wrk -c64: $wrk_rate req/s | $(calc "round($rate / $wrk_rate, 2)") | $rss MiB |"
 
 # --- img2dataset's workload ---------------------------------------------------------------
-run_sluice img2dataset "$src/pipelines/img2dataset.yaml" \
+run_sluice img2dataset "$src/pipelines/img2dataset.yaml" --set output.layout=webdataset \
   --set stages.fetch.max_host_connections=64
 read -r base_ok base_failed base_s < <("$pybase" "$src/bench/img2dataset_baseline.py" \
   "$work/urls.txt" "$work/baseline" "$(nproc)" 64)

@@ -110,7 +110,8 @@ std::vector<FaultCase> FaultMix() {
   return {
       {"/img.jpg", "", ""},
       {"/img.jpg?delay=1000", "", ""},
-      {"/img.jpg?status=429&retry_after=1&status_times=1", "", ""},
+      // img2dataset.yaml has img2dataset's retries: 0, so its 429 is final.
+      {"/img.jpg?status=429&retry_after=1&status_times=1", "", "http_4xx"},
       {"/img.jpg?redirect=1", "", ""},
       {"/img.jpg?reset", "connect", "connect"},
       {"/img.jpg?status=500", "http_5xx", "http_5xx"},

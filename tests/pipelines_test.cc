@@ -173,7 +173,7 @@ TEST_F(PipelinesTest, Img2datasetAndDownloadPipelinesWriteTheirOutputs) {
 
   CommandResult dataset = Run("img2dataset.yaml", input, dir_.File("ds"));
   ASSERT_EQ(dataset.exit_code, 0) << dataset.err;
-  EXPECT_TRUE(fs::exists(dir_.File("ds") + "/output/shards/00000001.tar"));
+  EXPECT_TRUE(fs::is_directory(dir_.File("ds") + "/output/images/00000001"));  // layout files
   std::vector<nlohmann::json> rows = ExportRows(dir_.File("ds"));
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0]["status"], "ok");

@@ -43,7 +43,7 @@ std::string_view EncodeFormatExtension(EncodeFormat format) {
 }
 
 bool EncodeStage::CanKeepSource(const Record& record, const ImagePayload& image) const {
-  if (!image.source_pixels()) return false;
+  if (!options_.skip_reencode || !image.source_pixels()) return false;
   const Value* format = record.Find("format");
   const auto* format_name =
       format == nullptr ? nullptr : std::get_if<std::string>(format);

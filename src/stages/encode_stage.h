@@ -17,7 +17,8 @@
 // (ImagePayload::source_pixels(): not resized, not decoded at reduced size, not
 // rotated, no alpha composited) and decode's "format" is the target format, the
 // source "body" bytes become "encoded" unchanged: no generation loss, no CPU spent.
-// Options quality and png_compression then do not apply.
+// Options quality and png_compression then do not apply. skip_reencode: false turns
+// this off (img2dataset's default: every output is re-encoded).
 //
 // Formats and their options (OpenCV's imencode parameters):
 //   jpg   quality 1..100 (IMWRITE_JPEG_QUALITY), default 95; encoded by libjpeg-turbo
@@ -47,6 +48,9 @@ struct EncodeOptions {
   int png_compression = 3;                   // "png_compression": png, 0..9
   bool keep_body = false;  // "keep_body": keep the source "body" bytes after encoding
   bool keep_image = false;  // "keep_image": keep the "image" pixels after encoding
+  // "skip_reencode": pass unchanged source bytes through (above); false re-encodes
+  // every image, as img2dataset does by default (its --skip_reencode False).
+  bool skip_reencode = true;
 };
 
 // The file extension of `format` ("jpg", "png", "webp"), also the "ext" field.

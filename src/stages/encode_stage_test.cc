@@ -140,6 +140,21 @@ TEST(EncodeStageTest, UnchangedSourceOfTheTargetFormatPassesThroughAsIs) {
   }
 }
 
+TEST(EncodeStageTest, SkipReencodeFalseReencodesEveryImage) {
+  const Bytes body = Encode(Gradient(50, 40), ".jpg");
+  EncodeOptions always = Format(EncodeFormat::kJpg, 95);
+  always.skip_reencode = false;
+  const Record record = Encoded(Decoded(body), always);
+  EXPECT_NE(EncodedBytes(record), body);
+  EXPECT_EQ(FindImage(Decoded(EncodedBytes(record)))->width(), 50);
+  // Through the registry.
+  auto stage = testing::BuildImageStage("encode", {{"skip_reencode", "false"}});
+  ASSERT_TRUE(stage.ok()) << stage.status().ToString();
+  Record again = Decoded(body);
+  static_cast<CpuStage&>(**stage).ProcessOne(again);
+  EXPECT_NE(EncodedBytes(again), body);
+}
+
 TEST(EncodeStageTest, ReencodesWhenTheFormatDiffers) {
   const Bytes body = Encode(Gradient(50, 40), ".png");
   const Record record = Encoded(Decoded(body), Format(EncodeFormat::kJpg));

@@ -79,6 +79,7 @@ Result<std::unique_ptr<Stage>> MakeEncode(StageOptions& options) {
     encode.png_compression = static_cast<int>(png_compression);
   }
   encode.keep_body = options.GetBool("keep_body", false);
+  encode.skip_reencode = options.GetBool("skip_reencode", true);
   encode.keep_image = options.GetBool("keep_image", false);
   return std::unique_ptr<Stage>(std::make_unique<EncodeStage>(encode));
 }
