@@ -64,7 +64,12 @@ bool IngestInputs(Store& store, const PipelineConfig& config,
         fmt::print(stderr, "  ... {} more; every rejected line is kept in the store\n",
                    report->rejected - kMaxRejectsShown);
       }
-      (void)listed;
+      // Cancelled is how the callback stops after kMaxRejectsShown; any other error
+      // (the store could not be read) is told, though the items were ingested.
+      if (!listed.ok() && listed.code() != StatusCode::kCancelled) {
+        fmt::print(stderr, "sluice: input {}: could not list the rejected lines: {}\n",
+                   path, listed.ToString());
+      }
     }
   }
   return all_ok;
