@@ -20,6 +20,8 @@
 #
 # Usage: bench/images_bench.sh BUILD_DIR [images] [urls] [face_urls]
 #        (default 3000, 30000, 2000: the faces pipeline takes the first face_urls URLs)
+#        ONLY="rss faces" (environment) runs only those parts: download, img2dataset,
+#        faces, rss
 # BUILD_DIR needs sluice, sluice-make-corpus, sluice-image-cost, sluice-fault-server
 # (a build with tests and benchmarks on). Prints a Markdown table.
 set -euo pipefail
@@ -38,6 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 pybase=/usr/bin/python3   # Debian's, with python3-opencv
+only="${ONLY:-download img2dataset faces rss}"
+want() { [[ " $only " == *" $1 "* ]]; }
 
 seconds() { date +%s.%N; }
 calc() { python3 -c "print($1)"; }
@@ -77,6 +81,7 @@ echo "| benchmark | sluice | comparison (same run) | ratio | sluice peak RSS |"
 echo "|---|---|---|---|---|"
 
 # --- download only ----------------------------------------------------------------------
+if want download; then
 corpus_wrk_script "$images" > "$work/rotate.lua"
 wrk_rate=$(wrk -t1 -c64 -d5s -s "$work/rotate.lua" "http://127.0.0.1:$port/" |
   awk '/Requests\/sec/ {printf "%d", $2}')
@@ -99,7 +104,9 @@ run_sluice download "$src/pipelines/download.yaml" --set output.layout=none \
   --set stages.fetch.max_host_connections=64
 echo "| download + sha256 (download.yaml, no outputs) | $rate images/s | wrk -c64: $wrk_rate req/s | $(calc "round($rate / $wrk_rate, 2)") | $rss MiB |"
 
+fi
 # --- img2dataset's workload ---------------------------------------------------------------
+if want img2dataset; then
 run_sluice img2dataset "$src/pipelines/img2dataset.yaml" --set output.layout=webdataset \
   --set stages.fetch.max_host_connections=64
 read -r base_ok base_failed base_s < <("$pybase" "$src/bench/img2dataset_baseline.py" \
@@ -108,7 +115,9 @@ base_rate=$(calc "round($urls / $base_s)")
 echo "  baseline: $base_ok ok, $base_failed failed, $base_rate items/s" >&2
 echo "| img2dataset workload (fetch, decode, resize 256 border, jpg 95, tar) | $rate images/s | Python + OpenCV, img2dataset's loop: $base_rate images/s | $(calc "round($rate / $base_rate, 2)") | $rss MiB |"
 
+fi
 # --- faces --------------------------------------------------------------------------------
+if want faces; then
 "$build/sluice-image-cost" "$src/pipelines/faces.yaml" "$work/corpus" >"$work/cost.txt"
 ceiling=$(awk '/^ceiling/ {print $2}' "$work/cost.txt")
 sed 's/^/  cost: /' "$work/cost.txt" >&2
@@ -119,7 +128,9 @@ run_sluice faces "$src/pipelines/faces.yaml" --set stages.fetch.max_host_connect
 urls=$saved_urls
 echo "| faces pipeline (fetch, decode, resize 640, HOG, jpg 90, tar) | $rate images/s | CPU-bound ceiling: $ceiling images/s | $(calc "round($rate / $ceiling, 2)") | $rss MiB |"
 
+fi
 # --- peak RSS with 5,000 transfers in flight ------------------------------------------------
+if want rss; then
 nginx_stop
 "$build/sluice-fault-server" --root "$work/corpus" --port-file "$work/fault.port" &
 fault_pid=$!
@@ -133,3 +144,4 @@ for n in "$urls" $((urls * 4)); do
   urls=$saved_urls
   echo "| 5,000 in flight (500 ms per response), $n URLs | $rate images/s | ceiling 5,000 / 0.5 s = 10,000/s | $(calc "round($rate / 10000, 2)") | $rss MiB |"
 done
+fi
