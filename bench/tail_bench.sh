@@ -7,11 +7,18 @@
 # (--set open_batches=N, N = the in-flight batches: a batch then takes a slot until
 # its slowest record is done).
 #
+# A fourth run is the hanging list with outputs on (WebDataset shards of the
+# downloaded bytes, metadata, stats): the finished records of the batches waiting
+# on their stragglers are then held, up to max_held_bytes, and spilled to disk past
+# it, so its peak RSS shows that memory stays bounded with outputs too.
+#
 # Reports per run: the seconds until every normal URL was done (from the status
 # line, printed every second), the rate over them, the whole run's seconds, how long
 # the run went on after the last normal item, and the peak RSS.
 #
 # Usage: bench/tail_bench.sh BUILD_DIR [images] [urls]   (default 2000, 20000)
+#        RUNS="no-hang webdataset" (environment) runs only those: no-hang, hang,
+#        webdataset, batch-budget (the last takes ~4 item deadlines, ~8 minutes)
 # BUILD_DIR needs sluice, sluice-make-corpus and sluice-fault-server.
 set -euo pipefail
 build="$(cd "$1" && pwd)"; images="${2:-2000}"; urls="${3:-20000}"
@@ -95,6 +102,15 @@ echo "$urls URLs ($images JPEGs from nginx), $(nproc) cores; $(lscpu | sed -n 's
 echo
 echo "| run | normal items done after | rate over them | whole run | run after the last normal item | peak RSS |"
 echo "|---|---|---|---|---|---|"
-run no-hang "$work/plain.txt"
-run one-percent-hang "$work/tail.txt"
-run one-percent-hang-batch-budget "$work/tail.txt" --set open_batches=6
+runs="${RUNS:-no-hang hang webdataset batch-budget}"
+want() { [[ " $runs " == *" $1 "* ]]; }
+if want no-hang; then run no-hang "$work/plain.txt"; fi
+if want hang; then run one-percent-hang "$work/tail.txt"; fi
+if want webdataset; then
+  run one-percent-hang-webdataset "$work/tail.txt" --set output.layout=webdataset \
+    --set output.image_field=body --set output.metadata=true --set output.stats=true
+  echo "  webdataset run: $(find "$work/one-percent-hang-webdataset/output" -name '*.tar' | wc -l) shards, $(du -sm "$work/one-percent-hang-webdataset/output" | cut -f1) MiB written" >&2
+fi
+if want batch-budget; then
+  run one-percent-hang-batch-budget "$work/tail.txt" --set open_batches=6
+fi
