@@ -3,7 +3,8 @@
 //    images reach the outputs, and a batch whose outputs cannot be written is not
 //    committed while the batches before it stay committed;
 //  - at the binary level (`sluice run`): downloaded images (from the project's test
-//    server on loopback) in both layouts; metadata and stats per batch, a clear
+//    server on loopback) in both layouts, and as img2dataset's shards, keys and
+//    columns (output.fields img2dataset); metadata and stats per batch, a clear
 //    failure when the output directory is unusable, and after kill -9 at random
 //    moments, every batch's metadata exactly once.
 #include <gtest/gtest.h>
@@ -95,7 +96,7 @@ TEST(WorkerOutputTest, EncodedImagesReachTheShardsOfCommittedBatches) {
   Ingest(*store, 25, 10);
   OutputConfig config;
   config.layout = OutputLayout::kWebDataset;
-  FileBatchOutput output(config, dir.File("out"));
+  FileBatchOutput output(config, /*batch_size=*/10, dir.File("out"));
   ASSERT_TRUE(output.Prepare().ok());
 
   WorkerOptions options;
@@ -142,7 +143,7 @@ TEST(WorkerOutputTest, AStaleWorkerCannotReplaceTheCurrentOwnersOutputs) {
   config.layout = OutputLayout::kNone;
   config.metadata = true;
   config.stats = false;
-  FileBatchOutput output(config, dir.File("out"));
+  FileBatchOutput output(config, /*batch_size=*/4, dir.File("out"));
   ASSERT_TRUE(output.Prepare().ok());
 
   auto lease_a = store.LeaseBatches("main", "a", 1, std::chrono::milliseconds(1000));
@@ -155,14 +156,15 @@ TEST(WorkerOutputTest, AStaleWorkerCannotReplaceTheCurrentOwnersOutputs) {
     return records;
   };
   std::vector<Record> records_a = records_of((*lease_a)[0], "a");
-  auto staged_a = output.StageBatch(1, records_a);  // A stages before B even starts
+  const FinishedBatch batch{1, 1, 4, {}, {}};
+  auto staged_a = output.StageBatch(batch, records_a);  // A stages before B starts
   ASSERT_TRUE(staged_a.ok()) << staged_a.status().ToString();
 
   clock.Advance(1001);
   auto lease_b = store.LeaseBatches("main", "b", 1, std::chrono::milliseconds(60000));
   ASSERT_TRUE(lease_b.ok() && lease_b->size() == 1);
   std::vector<Record> records_b = records_of((*lease_b)[0], "b");
-  auto staged_b = output.StageBatch(1, records_b);
+  auto staged_b = output.StageBatch(batch, records_b);
   ASSERT_TRUE(staged_b.ok()) << staged_b.status().ToString();
 
   auto rows_of = [](const std::vector<Record>& records) {
@@ -204,7 +206,7 @@ TEST(WorkerOutputTest, ABatchWhoseOutputsFailIsNotCommitted) {
   OutputConfig config;
   config.layout = OutputLayout::kFiles;
   const fs::path root = dir.File("out");
-  FileBatchOutput output(config, root);
+  FileBatchOutput output(config, /*batch_size=*/10, root);
   ASSERT_TRUE(output.Prepare().ok());
   // A directory where batch 3's metadata file goes: its rename fails, even as root.
   const fs::path in_the_way = root / "metadata" / "00000003.jsonl";
@@ -375,17 +377,24 @@ stages:
   EXPECT_EQ(summary["batches"]["done"], 0);
 }
 
+// The test server, serving `dir`/served/a.jpg (60x40, its bytes `jpeg`) and b.png
+// (30x50); any other path is a 404.
+Result<std::unique_ptr<FaultServer>> ServeTwoImages(const TempDir& dir,
+                                                    const Bytes& jpeg) {
+  const std::string served = dir.File("served");
+  fs::create_directories(served);
+  const Bytes png = Encode(Gradient(30, 50), ".png");
+  WriteFile(served + "/a.jpg", std::string(jpeg.begin(), jpeg.end()));
+  WriteFile(served + "/b.png", std::string(png.begin(), png.end()));
+  return FaultServer::Start({served});
+}
+
 // The flagship path through the real binary, on loopback: fetch -> decode ->
 // [resize] -> encode -> files or shards.
 TEST(OutputTest, RunSavesDownloadedImagesInBothLayouts) {
   TempDir dir;
-  const std::string served = dir.File("served");
-  fs::create_directories(served);
   const Bytes jpeg = Encode(Gradient(60, 40), ".jpg");
-  const Bytes png = Encode(Gradient(30, 50), ".png");
-  WriteFile(served + "/a.jpg", std::string(jpeg.begin(), jpeg.end()));
-  WriteFile(served + "/b.png", std::string(png.begin(), png.end()));
-  auto server = FaultServer::Start({served});
+  auto server = ServeTwoImages(dir, jpeg);
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   const std::string input =
       dir.Write("urls.txt", (*server)->Url("/a.jpg") + "\n" + (*server)->Url("/b.png") +
@@ -444,6 +453,114 @@ stages:
   EXPECT_EQ(resized.rows, 20);  // 60x40 -> smaller side 20
   EXPECT_EQ(resized.cols, 30);
   EXPECT_EQ(nlohmann::json::parse(members["0000000002.json"])["resized_width"], 20);
+}
+
+// output.fields img2dataset through the real binary: shards named and keyed as
+// img2dataset names them, read back as its readers would (tar members by key,
+// the metadata's columns, the stats' counts); a retry merges into the same names.
+TEST(OutputTest, RunWritesImg2DatasetShardsKeysAndColumns) {
+  TempDir dir;
+  const Bytes jpeg = Encode(Gradient(60, 40), ".jpg");
+  auto server = ServeTwoImages(dir, jpeg);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const std::string input = dir.Write(
+      "urls.csv", "url,caption,license\n" + (*server)->Url("/a.jpg") +
+                      ",a photo,cc-by\n" + (*server)->Url("/b.png") + ",a drawing,cc0\n" +
+                      (*server)->Url("/missing.jpg") + ",nothing,cc0\n");
+  const std::string pipeline = dir.Write("i2d.yaml", R"(
+name: images-img2dataset
+batch_size: 2
+allow_private_networks: true
+output: {layout: webdataset, fields: img2dataset}
+stages:
+  - {name: fetch, type: fetch}
+  - {name: sha256, type: sha256}
+  - {name: decode, type: decode}
+  - {name: resize, type: resize, size: 20}
+  - {name: encode, type: encode, format: jpg}
+)");
+  const std::string workdir = dir.File("work");
+  const fs::path root = fs::path(workdir) / "output";
+  // Batch size 2: one sample digit, so shard 0 holds keys 000000 and 000001, shard
+  // 1 key 000010.
+  auto check = [&] {
+    EXPECT_EQ(Names(root),
+              (std::set<std::string>{"00000.tar", "00000.jsonl", "00000_stats.json",
+                                     "00001.tar", "00001.jsonl", "00001_stats.json"}));
+    std::map<std::string, std::string> members = ReadShard(root / "00000.tar");
+    EXPECT_EQ(members.size(), 6u);
+    EXPECT_EQ(members["000000.txt"], "a photo");
+    EXPECT_EQ(members["000001.txt"], "a drawing");
+    const std::string& photo = members["000000.jpg"];
+    const cv::Mat resized =
+        cv::imdecode(Bytes(photo.begin(), photo.end()), cv::IMREAD_COLOR);
+    EXPECT_EQ(resized.cols, 30);  // 60x40 -> smaller side 20
+    EXPECT_EQ(resized.rows, 20);
+    const nlohmann::json json = nlohmann::json::parse(members["000000.json"]);
+    const nlohmann::ordered_json in_order =
+        nlohmann::ordered_json::parse(members["000000.json"]);
+    std::vector<std::string> columns;
+    for (const auto& [column, value] : in_order.items()) columns.push_back(column);
+    EXPECT_EQ(columns,
+              (std::vector<std::string>{
+                  "url", "caption", "license", "key", "status", "error_message", "width",
+                  "height", "original_width", "original_height", "exif", "sha256"}));
+    EXPECT_EQ(json["url"], (*server)->Url("/a.jpg"));
+    EXPECT_EQ(json["key"], "000000");
+    EXPECT_EQ(json["status"], "success");
+    EXPECT_TRUE(json["error_message"].is_null());
+    EXPECT_EQ(json["width"], 30);
+    EXPECT_EQ(json["height"], 20);
+    EXPECT_EQ(json["original_width"], 60);
+    EXPECT_EQ(json["original_height"], 40);
+    EXPECT_TRUE(json["exif"].is_null());
+    EXPECT_EQ(json["sha256"].get<std::string>().size(), 64u);
+    EXPECT_TRUE(ReadShard(root / "00001.tar").empty());  // its one item failed
+
+    const std::vector<nlohmann::json> first =
+        JsonLines(ReadFile((root / "00000.jsonl").string()));
+    ASSERT_EQ(first.size(), 2u);
+    EXPECT_EQ(first[0], json);  // the same object as the member
+    EXPECT_EQ(first[1]["key"], "000001");
+    EXPECT_EQ(first[1]["original_width"], 30);
+    const std::vector<nlohmann::json> second =
+        JsonLines(ReadFile((root / "00001.jsonl").string()));
+    ASSERT_EQ(second.size(), 1u);
+    EXPECT_EQ(second[0]["key"], "000010");
+    EXPECT_EQ(second[0]["caption"], "nothing");
+    EXPECT_EQ(second[0]["status"], "failed_to_download");
+    EXPECT_NE(second[0]["error_message"].get<std::string>().find("404"),
+              std::string::npos)
+        << second[0];
+    EXPECT_TRUE(second[0]["width"].is_null());
+
+    const nlohmann::json stats =
+        nlohmann::json::parse(ReadFile((root / "00001_stats.json").string()));
+    EXPECT_EQ(stats["count"], 1);
+    EXPECT_EQ(stats["successes"], 0);
+    EXPECT_EQ(stats["failed_to_download"], 1);
+    EXPECT_EQ(stats["failed_to_resize"], 0);
+    EXPECT_GT(stats["start_time"].get<double>(), 1.6e9);
+    EXPECT_GE(stats["end_time"].get<double>(), stats["start_time"].get<double>());
+    EXPECT_NEAR(stats["duration"].get<double>(),
+                stats["end_time"].get<double>() - stats["start_time"].get<double>(),
+                1e-5);
+    EXPECT_EQ(stats["status_dict"].size(), 1u);
+    const nlohmann::json shard0 =
+        nlohmann::json::parse(ReadFile((root / "00000_stats.json").string()));
+    EXPECT_EQ(shard0["count"], 2);
+    EXPECT_EQ(shard0["successes"], 2);
+    EXPECT_EQ(shard0["status_dict"], nlohmann::json({{"success", 2}}));
+  };
+  CommandResult run = RunSluice(RunArgs(pipeline, input, workdir));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  check();
+  // A retry redoes the failed item alone, into the same names.
+  CommandResult retry = RunSluice({"retry", "--workdir", workdir});
+  ASSERT_EQ(retry.exit_code, 0) << retry.err;
+  CommandResult again = RunSluice(RunArgs(pipeline, input, workdir));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  check();
 }
 
 // kill -9 at random moments, then a last run: every batch's metadata file exists

@@ -483,7 +483,7 @@ TEST(WorkerTest, AStragglerHoldsOnlyItsOwnSlotAndItsBatchWaitsOnDisk) {
   OutputConfig config;
   config.layout = OutputLayout::kFiles;
   config.image_field = "body";
-  FileBatchOutput output(config, dir.File("out"));
+  FileBatchOutput output(config, /*batch_size=*/10, dir.File("out"));
   ASSERT_TRUE(output.Prepare().ok());
 
   WorkerOptions options;

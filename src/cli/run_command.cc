@@ -191,7 +191,7 @@ Result<std::unique_ptr<FileBatchOutput>> MakeOutput(const PipelineConfig& config
   const std::filesystem::path root = config.output.dir.empty()
                                          ? std::filesystem::path(workdir) / "output"
                                          : std::filesystem::path(config.output.dir);
-  auto output = std::make_unique<FileBatchOutput>(config.output, root);
+  auto output = std::make_unique<FileBatchOutput>(config.output, config.batch_size, root);
   SLUICE_RETURN_IF_ERROR(output->Prepare());
   return output;
 }

@@ -15,7 +15,9 @@
 //  - a batch is committed only once its output is in place, so a done batch always
 //    has its output (the opposite order could lose it in a crash).
 // An implementation must make each batch's output replace, not add to, what an
-// earlier attempt left: names fixed by the batch and item ids. An error from
+// earlier attempt left: names fixed by the batch and item ids (FinishedBatch gives
+// the batch's whole extent, so that a name may also depend on an item's place in
+// its batch, as img2dataset's keys do). An error from
 // StageBatch() or Publish() (disk full, permission) leaves the batch uncommitted;
 // the worker releases it and the run fails with the error.
 //
@@ -24,6 +26,8 @@
 #ifndef SLUICE_CORE_BATCH_OUTPUT_H_
 #define SLUICE_CORE_BATCH_OUTPUT_H_
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <span>
 
@@ -31,6 +35,18 @@
 #include "sluice/status.h"
 
 namespace sluice {
+
+// The batch StageBatch() writes: its extent as leased (the same at every attempt,
+// also when only some of its items are redone) and when this attempt ran.
+struct FinishedBatch {
+  BatchId id = 0;
+  ItemId first_item = 0;         // the batch covers [first_item, first_item + item_count)
+  std::uint32_t item_count = 0;  // all of the batch's items, not only those redone
+  // Wall-clock times of this attempt: when its records were handed to the stages
+  // (queueing behind other batches included), and when the last one came out.
+  std::chrono::system_clock::time_point started;
+  std::chrono::system_clock::time_point finished;
+};
 
 // One batch's outputs, written under temporary names and durable. Destroying it
 // without a successful Publish() removes them.
@@ -49,10 +65,11 @@ class BatchOutput {
   virtual ~BatchOutput() = default;
 
   // Stages the outputs of `batch`, whose records (ok and failed) are `records`,
-  // sorted by id. Returns an error naming the path that could not be written; the
-  // records are only read, and stay owned by the caller.
+  // sorted by id, each inside the batch's extent. Returns an error naming the path
+  // that could not be written; the records are only read, and stay owned by the
+  // caller.
   virtual Result<std::unique_ptr<StagedBatch>> StageBatch(
-      BatchId batch, std::span<const Record> records) = 0;
+      const FinishedBatch& batch, std::span<const Record> records) = 0;
 
   // Records of `batch` that finished while the batch waits for others (a few slow
   // records: the web's tail). Drops the in-flight fields the outputs will not need,

@@ -129,6 +129,11 @@ OutputConfig ParseOutput(YamlOptions& top, std::vector<std::string>* errors) {
   if (output.image_field.empty()) options.AddError("image_field", "must not be empty");
   output.metadata = options.GetBool("metadata", output.metadata);
   output.stats = options.GetBool("stats", output.stats);
+  const std::string fields =
+      options.GetChoice("fields", "sluice", {"sluice", "img2dataset"});
+  if (fields == "img2dataset") output.fields = OutputFields::kImg2Dataset;
+  output.shard_digits =
+      static_cast<int>(options.GetInt("shard_digits", output.shard_digits, 1, 12));
   options.Finish().IgnoreError();
   return output;
 }
@@ -145,6 +150,16 @@ std::string_view OutputLayoutName(OutputLayout layout) {
       return "webdataset";
   }
   return "none";
+}
+
+std::string_view OutputFieldsName(OutputFields fields) {
+  switch (fields) {
+    case OutputFields::kSluice:
+      return "sluice";
+    case OutputFields::kImg2Dataset:
+      return "img2dataset";
+  }
+  return "sluice";
 }
 
 Result<ConfigOverride> ParseOverride(std::string_view text) {
@@ -285,6 +300,12 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
                         OutputLayoutName(config.output.layout), config.output.image_field,
                         config.output.metadata, config.output.stats),
             hash);
+  if (config.output.fields != OutputFields::kSluice) {
+    hash = Fnv1a(
+        fmt::format("fields={};shard_digits={};", OutputFieldsName(config.output.fields),
+                    config.output.shard_digits),
+        hash);
+  }
   config.fingerprint = fmt::format("{:016x}", hash);
   return config;
 }

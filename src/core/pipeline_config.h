@@ -5,7 +5,8 @@
 //   name: sleep-example
 //   batch_size: 1000          # items per batch (lease, commit and output unit)
 //   input: {format: auto, url_column: url}
-//   output: {layout: files, dir: "", image_field: encoded, metadata: true, stats: true}
+//   output: {layout: files, dir: "", image_field: encoded, metadata: true, stats: true,
+//            fields: sluice, shard_digits: 5}
 //   stages:
 //     - {name: wait, type: sleep, ms: 5}
 //
@@ -47,12 +48,22 @@ enum class OutputLayout : std::uint8_t {
   kWebDataset,  // "webdataset": one tar shard per batch, shards/BBBBBBBB.tar
 };
 
+// Which names and JSON contents the outputs have (src/output/output_flavour.h).
+enum class OutputFields : std::uint8_t {
+  kSluice,       // "sluice": images/BBBBBBBB/..., sluice's own field names
+  kImg2Dataset,  // "img2dataset": img2dataset's shard names, keys and columns
+};
+
 struct OutputConfig {
   OutputLayout layout = OutputLayout::kNone;  // "layout": none, files or webdataset
   std::string dir;                            // "dir": output root; "" = <workdir>/output
   std::string image_field = "encoded";  // "image_field": the Bytes field saved as image
   bool metadata = true;  // "metadata": metadata/BBBBBBBB.jsonl, one line per item
   bool stats = true;     // "stats": stats/BBBBBBBB.json, counts and timings
+  OutputFields fields = OutputFields::kSluice;  // "fields": sluice or img2dataset
+  // "shard_digits": with fields img2dataset, the digits of a shard's number in its
+  // names (img2dataset's oom_shard_count), 1 to 12.
+  int shard_digits = 5;
 
   // True when a run writes any file at all.
   bool enabled() const { return layout != OutputLayout::kNone || metadata || stats; }
@@ -60,6 +71,8 @@ struct OutputConfig {
 
 // The YAML name of a layout ("none", "files", "webdataset").
 std::string_view OutputLayoutName(OutputLayout layout);
+// The YAML name of a fields flavour ("sluice", "img2dataset").
+std::string_view OutputFieldsName(OutputFields fields);
 
 // One stage as declared; its own options stay in YAML text until the stage is built.
 struct StageSpec {
@@ -93,9 +106,11 @@ struct PipelineConfig {
   std::vector<StageSpec> stages;
 
   // A digest of what decides results (stages, batch size, input reading) and the
-  // shape of the outputs (layout, image field, metadata, stats: a resumed run must
-  // not mix two layouts), so that a workdir is not resumed with a different
-  // pipeline. Tuning knobs, and where the outputs go (output.dir), are left out.
+  // shape of the outputs (layout, image field, metadata, stats, fields and, with
+  // fields img2dataset, shard digits: a resumed run must not mix two layouts or two
+  // namings), so that a workdir is not resumed with a different pipeline. Tuning
+  // knobs, and where the outputs go (output.dir), are left out. Fields sluice adds
+  // nothing to the digest, so that workdirs made before the key existed resume.
   std::string fingerprint;
 };
 

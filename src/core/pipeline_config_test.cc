@@ -168,6 +168,34 @@ TEST(PipelineConfigTest, OutputDefaultsToMetadataAndStatsOnly) {
   EXPECT_EQ(config->output.image_field, "encoded");
   EXPECT_TRUE(config->output.metadata);
   EXPECT_TRUE(config->output.stats);
+  EXPECT_EQ(config->output.fields, OutputFields::kSluice);
+  EXPECT_EQ(config->output.shard_digits, 5);
+}
+
+TEST(PipelineConfigTest, OutputFieldsAndShardDigitsAreReadAndChecked) {
+  auto config = ParsePipeline(
+      std::string(kPipeline) + "output: {fields: img2dataset, shard_digits: 7}\n",
+      "p.yaml", {}, TestRegistry());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->output.fields, OutputFields::kImg2Dataset);
+  EXPECT_EQ(config->output.shard_digits, 7);
+  EXPECT_EQ(OutputFieldsName(config->output.fields), "img2dataset");
+
+  auto bad = ParsePipeline(
+      std::string(kPipeline) + "output: {fields: webdataset, shard_digits: 13}\n",
+      "p.yaml", {}, TestRegistry());
+  ASSERT_FALSE(bad.ok());
+  const std::string& message = bad.status().message();
+  EXPECT_NE(message.find("output.fields"), std::string::npos) << message;
+  EXPECT_NE(message.find("img2dataset"), std::string::npos) << message;  // the choices
+  EXPECT_NE(message.find("output.shard_digits"), std::string::npos) << message;
+  for (const char* digits : {"0", "x", "2.5"}) {
+    auto wrong = ParsePipeline(kPipeline, "p.yaml", {{"output.shard_digits", digits}},
+                               TestRegistry());
+    ASSERT_FALSE(wrong.ok()) << digits;
+    EXPECT_NE(wrong.status().message().find("output.shard_digits"), std::string::npos)
+        << wrong.status().message();
+  }
 }
 
 TEST(PipelineConfigTest, OutputSectionIsReadAndChecked) {
@@ -207,6 +235,24 @@ TEST(PipelineConfigTest, FingerprintFollowsTheOutputShapeNotItsPlace) {
   ASSERT_TRUE(base.ok() && moved.ok() && reshaped.ok());
   EXPECT_EQ(base->fingerprint, moved->fingerprint);
   EXPECT_NE(base->fingerprint, reshaped->fingerprint);
+}
+
+// A workdir is not resumed with other names for its outputs. Fields sluice, the
+// default, leaves the digest as it was before the key existed.
+TEST(PipelineConfigTest, FingerprintFollowsTheOutputFieldsAndShardDigits) {
+  auto base = ParsePipeline(kPipeline, "p.yaml", {}, TestRegistry());
+  auto sluice = ParsePipeline(kPipeline, "p.yaml",
+                              {{"output.fields", "sluice"}, {"output.shard_digits", "8"}},
+                              TestRegistry());
+  auto i2d = ParsePipeline(kPipeline, "p.yaml", {{"output.fields", "img2dataset"}},
+                           TestRegistry());
+  auto i2d_wider = ParsePipeline(
+      kPipeline, "p.yaml",
+      {{"output.fields", "img2dataset"}, {"output.shard_digits", "6"}}, TestRegistry());
+  ASSERT_TRUE(base.ok() && sluice.ok() && i2d.ok() && i2d_wider.ok());
+  EXPECT_EQ(base->fingerprint, sluice->fingerprint);
+  EXPECT_NE(base->fingerprint, i2d->fingerprint);
+  EXPECT_NE(i2d->fingerprint, i2d_wider->fingerprint);
 }
 
 }  // namespace

@@ -243,6 +243,7 @@ void Worker::Partial(BatchId batch, std::span<Record> records) {
 
 void Worker::Commit(BatchId batch, std::vector<Record> records) {
   Lease lease;
+  std::chrono::system_clock::time_point started;
   Status spill_error;
   {
     std::lock_guard lock(mutex_);
@@ -262,13 +263,16 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
     }
     it->second.committing = true;
     lease = it->second.lease;
+    started = it->second.started;
   }
   std::sort(records.begin(), records.end(),
             [](const Record& a, const Record& b) { return a.id() < b.id(); });
   std::unique_ptr<StagedBatch> staged;
   if (output_ != nullptr) {
+    const FinishedBatch finished{lease.batch_id, lease.first_item, lease.item_count,
+                                 started, std::chrono::system_clock::now()};
     Result<std::unique_ptr<StagedBatch>> written =
-        spill_error.ok() ? output_->StageBatch(batch, records)
+        spill_error.ok() ? output_->StageBatch(finished, records)
                          : Result<std::unique_ptr<StagedBatch>>(spill_error);
     if (!written.ok()) {
       // The batch stays uncommitted: give it back for a later run, and stop this one.
@@ -541,7 +545,7 @@ Result<WorkerEnd> Worker::Run() {
       }
       if (error.ok()) {
         for (const Lease& lease : *leases) {
-          held_[lease.batch_id] = Held{lease, false};
+          held_[lease.batch_id] = Held{lease, false, {}};
           last_batch_items_ = std::max(last_batch_items_, lease.item_count);
         }
       }
@@ -558,6 +562,8 @@ Result<WorkerEnd> Worker::Run() {
         if (!held_.contains(lease.batch_id) ||
             held_[lease.batch_id].lease.token != lease.token) {
           stale = true;
+        } else {
+          held_[lease.batch_id].started = std::chrono::system_clock::now();
         }
       }
       if (stale) continue;

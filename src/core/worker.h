@@ -137,6 +137,8 @@ class Worker {
   struct Held {
     Lease lease;
     bool committing = false;  // the collector is writing it: renewal leaves it alone
+    // When its items were read to be handed to the stages (FinishedBatch::started).
+    std::chrono::system_clock::time_point started;
   };
 
   void Commit(BatchId batch, std::vector<Record> records);

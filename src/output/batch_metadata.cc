@@ -59,7 +59,7 @@ std::optional<ItemId> MetadataItemId(std::string_view json) {
   return object["id"].get<ItemId>();
 }
 
-void BatchStats::CountItem(ItemId id, std::string_view reason) {
+void SluiceBatchStats::CountItem(ItemId id, std::string_view reason) {
   first_id_ = items_ == 0 ? id : std::min(first_id_, id);
   last_id_ = items_ == 0 ? id : std::max(last_id_, id);
   ++items_;
@@ -70,7 +70,7 @@ void BatchStats::CountItem(ItemId id, std::string_view reason) {
   }
 }
 
-void BatchStats::CountTiming(const std::string& name, double value) {
+void SluiceBatchStats::CountTiming(const std::string& name, double value) {
   Timing& timing = timings_[name];
   timing.min = timing.count == 0 ? value : std::min(timing.min, value);
   timing.max = timing.count == 0 ? value : std::max(timing.max, value);
@@ -78,7 +78,7 @@ void BatchStats::CountTiming(const std::string& name, double value) {
   ++timing.count;
 }
 
-void BatchStats::Add(const Record& record) {
+void SluiceBatchStats::Add(const Record& record) {
   CountItem(record.id(), FailureReasonName(record.reason()));
   for (const auto& [name, value] : record.fields()) {
     if (!std::string_view(name).ends_with("_ms")) continue;
@@ -90,7 +90,7 @@ void BatchStats::Add(const Record& record) {
   }
 }
 
-bool BatchStats::AddMetadata(std::string_view json) {
+bool SluiceBatchStats::AddMetadata(std::string_view json) {
   const OrderedJson object =
       OrderedJson::parse(json, nullptr, /*allow_exceptions=*/false);
   if (!object.is_object() || !object.contains("id") ||
@@ -109,7 +109,7 @@ bool BatchStats::AddMetadata(std::string_view json) {
   return true;
 }
 
-std::string BatchStats::ToJson(BatchId batch) const {
+std::string SluiceBatchStats::ToJson(const FinishedBatch& batch) const {
   OrderedJson failures = OrderedJson::object();
   for (const auto& [reason, count] : failures_) failures[reason] = count;
   OrderedJson timings = OrderedJson::object();
@@ -120,7 +120,7 @@ std::string BatchStats::ToJson(BatchId batch) const {
                      {"max", timing.max},
                      {"mean", timing.total / static_cast<double>(timing.count)}};
   }
-  OrderedJson object = {{"batch", batch},
+  OrderedJson object = {{"batch", batch.id},
                         {"first_id", first_id_},
                         {"last_id", last_id_},
                         {"items", items_},

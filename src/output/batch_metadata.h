@@ -1,4 +1,5 @@
-// What the outputs say about items and batches, as JSON text.
+// What the outputs say about items and batches, as JSON text, in sluice's own
+// names (output.fields sluice; img2dataset's are in src/output/img2dataset_flavour.h).
 //
 // ItemMetadataJson(): one item's metadata object, the same shape as a line of
 // `sluice export --format jsonl`:
@@ -8,7 +9,7 @@
 // booleans), in the order they were set; a field named like one of the fixed keys
 // is written as "field.NAME". "input" is left out when the item has no columns.
 //
-// BatchStats: counts and timings of one batch, written as stats/BBBBBBBB.json:
+// SluiceBatchStats: counts and timings of one batch, written as stats/BBBBBBBB.json:
 //   {"batch": 3, "first_id": 2001, "last_id": 3000, "items": 1000, "ok": 950,
 //    "failed": 50, "failures": {"timeout": 50}, "bytes_written": 123456,
 //    "timings": {"download_ms": {"count": 950, "total": 1.2e5, "min": 3,
@@ -16,7 +17,7 @@
 // "bytes_written": the batch's image files (or shard) and metadata file, on disk.
 // Timings are generic: every numeric result field whose name ends in "_ms".
 //
-// Thread-safety: BatchStats is not thread-safe; the functions are.
+// Thread-safety: the BatchStats classes are not thread-safe; the functions are.
 #ifndef SLUICE_OUTPUT_BATCH_METADATA_H_
 #define SLUICE_OUTPUT_BATCH_METADATA_H_
 
@@ -27,6 +28,7 @@
 #include <string_view>
 
 #include "sluice/record.h"
+#include "src/core/batch_output.h"
 
 namespace sluice {
 
@@ -36,21 +38,34 @@ std::string ItemMetadataJson(const Record& record);
 // The "id" of a metadata object, or nullopt if `json` is not one.
 std::optional<ItemId> MetadataItemId(std::string_view json);
 
+// The counts of one batch's items that its stats file holds; one implementation
+// per output.fields flavour.
 class BatchStats {
  public:
-  // Counts `record` and its timing fields.
-  void Add(const Record& record);
+  virtual ~BatchStats() = default;
+  // Counts `record`.
+  virtual void Add(const Record& record) = 0;
   // Counts an item from its metadata object, as an earlier attempt of the batch
   // wrote it (for items this attempt does not redo). False if it is not one.
-  bool AddMetadata(std::string_view json);
+  virtual bool AddMetadata(std::string_view json) = 0;
   // Adds to the bytes the batch's outputs take on disk.
-  void AddBytesWritten(std::uint64_t bytes) { bytes_written_ += bytes; }
+  virtual void AddBytesWritten(std::uint64_t bytes) = 0;
+  // The stats file's text for `batch`, pretty-printed, ending in a newline.
+  virtual std::string ToJson(const FinishedBatch& batch) const = 0;
+};
+
+class SluiceBatchStats final : public BatchStats {
+ public:
+  // Counts `record` and its timing fields.
+  void Add(const Record& record) override;
+  bool AddMetadata(std::string_view json) override;
+  void AddBytesWritten(std::uint64_t bytes) override { bytes_written_ += bytes; }
 
   std::uint64_t items() const { return items_; }
   std::uint64_t ok() const { return ok_; }
 
-  // The stats object of `batch` (see above), pretty-printed, ending in a newline.
-  std::string ToJson(BatchId batch) const;
+  // The stats object (see above); only the batch's id is used.
+  std::string ToJson(const FinishedBatch& batch) const override;
 
  private:
   void CountItem(ItemId id, std::string_view reason);

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -29,10 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kImagesDir[] = "images";
-constexpr char kShardsDir[] = "shards";
-constexpr char kMetadataDir[] = "metadata";
-constexpr char kStatsDir[] = "stats";
 constexpr char kCaptionColumn[] = "caption";
 
 constexpr char kSpillDir[] = "spill";
@@ -152,17 +147,6 @@ Result<ItemImage> FindItemImage(const Record& record, const std::string& image_f
   return found;
 }
 
-// The item id a file or member name starts with ("0000000042.jpg" -> 42), or nullopt
-// for names that are not an item's.
-std::optional<ItemId> KeyOfName(std::string_view name) {
-  const std::size_t dot = name.find('.');
-  if (dot == 0 || dot == std::string_view::npos) return std::nullopt;
-  ItemId id = 0;
-  auto [end, error] = std::from_chars(name.data(), name.data() + dot, id);
-  if (error != std::errc() || end != name.data() + dot) return std::nullopt;
-  return id;
-}
-
 std::string Slurp(const fs::path& path) {
   std::ifstream file(path, std::ios::binary);
   std::ostringstream text;
@@ -176,14 +160,22 @@ std::string_view AsText(std::span<const std::uint8_t> bytes) {
 
 }  // namespace
 
-FileBatchOutput::FileBatchOutput(OutputConfig config, fs::path root)
-    : config_(std::move(config)), root_(std::move(root)) {}
+FileBatchOutput::FileBatchOutput(OutputConfig config, std::uint32_t batch_size,
+                                 fs::path root)
+    : config_(std::move(config)),
+      root_(std::move(root)),
+      flavour_(MakeOutputFlavour(config_, batch_size)) {}
 
-std::string FileBatchOutput::BatchName(BatchId batch) {
-  return fmt::format("{:08}", batch);
+fs::path FileBatchOutput::DirOf(const OutputName& name) const {
+  return name.dir.empty() ? root_ : root_ / name.dir;
 }
 
-std::string FileBatchOutput::ItemKey(ItemId item) { return fmt::format("{:010}", item); }
+std::optional<ItemId> FileBatchOutput::ItemOfName(const FinishedBatch& batch,
+                                                  std::string_view name) const {
+  const std::size_t dot = name.find('.');
+  if (dot == 0 || dot == std::string_view::npos) return std::nullopt;
+  return flavour_->ItemOfKey(batch, name.substr(0, dot));
+}
 
 Status FileBatchOutput::Prepare() {
   std::error_code error;
@@ -193,8 +185,13 @@ Status FileBatchOutput::Prepare() {
                                error.message()));
   }
   leftovers_ = LeftoverCount{};
-  for (const char* dir : {kImagesDir, kShardsDir, kMetadataDir, kStatsDir, kSpillDir}) {
-    SLUICE_ASSIGN_OR_RETURN(LeftoverCount found, RemoveLeftovers(root_ / dir));
+  std::vector<fs::path> dirs;
+  for (const std::string& dir : flavour_->Dirs()) {
+    dirs.push_back(dir.empty() ? root_ : root_ / dir);
+  }
+  dirs.push_back(root_ / kSpillDir);
+  for (const fs::path& dir : dirs) {
+    SLUICE_ASSIGN_OR_RETURN(LeftoverCount found, RemoveLeftovers(dir));
     leftovers_.removed += found.removed;
     leftovers_.kept_live += found.kept_live;
     leftovers_.kept_other_hosts += found.kept_other_hosts;
@@ -203,19 +200,20 @@ Status FileBatchOutput::Prepare() {
                  "sluice: output: kept {} temporary name(s) of writers on other hosts "
                  "in {} (this host cannot tell whether they still run): remove them "
                  "once those writers are gone\n",
-                 found.kept_other_hosts, (root_ / dir).string());
+                 found.kept_other_hosts, dir.string());
     }
   }
   return Status::Ok();
 }
 
-Status FileBatchOutput::StageImageFiles(BatchId batch, std::span<const Record> records,
+Status FileBatchOutput::StageImageFiles(const FinishedBatch& batch,
+                                        std::span<const Record> records,
                                         const std::set<ItemId>& redone,
                                         StagedFiles& staged, std::uint64_t* bytes,
                                         std::vector<std::string>* kept_metadata) const {
-  const std::string name = BatchName(batch);
-  const fs::path old_dir = root_ / kImagesDir / name;
-  SLUICE_ASSIGN_OR_RETURN(fs::path dir, staged.AddDirectory(root_ / kImagesDir, name));
+  const OutputName name = flavour_->Name(OutputFile::kImages, batch);
+  const fs::path old_dir = DirOf(name) / name.name;
+  SLUICE_ASSIGN_OR_RETURN(fs::path dir, staged.AddDirectory(DirOf(name), name.name));
   // Files of items not redone this time (after `sluice retry`) carry over: linked,
   // not copied.
   std::error_code error;
@@ -223,7 +221,7 @@ Status FileBatchOutput::StageImageFiles(BatchId batch, std::span<const Record> r
     for (fs::directory_iterator it(old_dir, error), end; !error && it != end;
          it.increment(error)) {
       const std::string file = it->path().filename().string();
-      const std::optional<ItemId> id = KeyOfName(file);
+      const std::optional<ItemId> id = ItemOfName(batch, file);
       if (!id.has_value() || redone.contains(*id)) continue;
       if (link(it->path().c_str(), (dir / file).c_str()) != 0) {
         return IoError(fmt::format("output: cannot link {} into {}: {}",
@@ -243,8 +241,8 @@ Status FileBatchOutput::StageImageFiles(BatchId batch, std::span<const Record> r
   for (const Record& record : records) {
     if (record.failed()) continue;
     SLUICE_ASSIGN_OR_RETURN(ItemImage image, FindItemImage(record, config_.image_field));
-    const std::string key = ItemKey(record.id());
-    const std::string metadata = ItemMetadataJson(record);
+    const std::string key = flavour_->ItemKey(batch, record.id());
+    const std::string metadata = flavour_->ItemJson(batch, record);
     SLUICE_RETURN_IF_ERROR(
         WritePlainFile(dir / (key + "." + image.ext), AsText(image.data)));
     SLUICE_RETURN_IF_ERROR(WritePlainFile(dir / (key + ".json"), metadata));
@@ -257,23 +255,24 @@ Status FileBatchOutput::StageImageFiles(BatchId batch, std::span<const Record> r
   return Status::Ok();
 }
 
-Status FileBatchOutput::StageShard(BatchId batch, std::span<const Record> records,
+Status FileBatchOutput::StageShard(const FinishedBatch& batch,
+                                   std::span<const Record> records,
                                    const std::set<ItemId>& redone, StagedFiles& staged,
                                    std::uint64_t* bytes,
                                    std::vector<std::string>* kept_metadata) const {
-  const std::string name = BatchName(batch);
+  const OutputName name = flavour_->Name(OutputFile::kShard, batch);
   // Members by item id; each item's members in the order written. They reference
   // the records' bytes and the texts kept here.
   std::deque<std::string> texts;
   std::vector<std::shared_ptr<const Bytes>> read_back;
   std::vector<std::pair<ItemId, TarMember>> members;
-  const fs::path old_shard = root_ / kShardsDir / (name + ".tar");
+  const fs::path old_shard = DirOf(name) / name.name;
   std::error_code error;
   if (fs::exists(old_shard, error)) {
     // Members of items not redone this time (after `sluice retry`) carry over.
     SLUICE_RETURN_IF_ERROR(
         ReadTar(old_shard.string(), [&](std::string member, std::string data) {
-          const std::optional<ItemId> id = KeyOfName(member);
+          const std::optional<ItemId> id = ItemOfName(batch, member);
           if (!id.has_value() || redone.contains(*id)) return;
           if (member.ends_with(".json")) kept_metadata->push_back(data);
           texts.push_back(std::move(data));
@@ -283,8 +282,8 @@ Status FileBatchOutput::StageShard(BatchId batch, std::span<const Record> record
   for (const Record& record : records) {
     if (record.failed()) continue;
     SLUICE_ASSIGN_OR_RETURN(ItemImage image, FindItemImage(record, config_.image_field));
-    const std::string key = ItemKey(record.id());
-    texts.push_back(ItemMetadataJson(record));
+    const std::string key = flavour_->ItemKey(batch, record.id());
+    texts.push_back(flavour_->ItemJson(batch, record));
     members.push_back({record.id(), {key + "." + image.ext, image.data}});
     if (image.owned) read_back.push_back(image.owned);  // alive until the tar is written
     members.push_back({record.id(), {key + ".json", AsBytes(texts.back())}});
@@ -297,8 +296,7 @@ Status FileBatchOutput::StageShard(BatchId batch, std::span<const Record> record
   std::vector<TarMember> ordered;
   ordered.reserve(members.size());
   for (auto& [id, member] : members) ordered.push_back(std::move(member));
-  SLUICE_ASSIGN_OR_RETURN(fs::path path,
-                          staged.AddExternalFile(root_ / kShardsDir, name + ".tar"));
+  SLUICE_ASSIGN_OR_RETURN(fs::path path, staged.AddExternalFile(DirOf(name), name.name));
   SLUICE_RETURN_IF_ERROR(WriteTar(path.string(), ordered));
   const std::uintmax_t size = fs::file_size(path, error);
   if (!error) *bytes += size;
@@ -306,9 +304,10 @@ Status FileBatchOutput::StageShard(BatchId batch, std::span<const Record> record
 }
 
 Result<std::vector<std::pair<ItemId, std::string>>> FileBatchOutput::KeptMetadataLines(
-    BatchId batch, const std::set<ItemId>& redone) const {
+    const FinishedBatch& batch, const std::set<ItemId>& redone) const {
   std::vector<std::pair<ItemId, std::string>> kept;
-  const fs::path path = root_ / kMetadataDir / (BatchName(batch) + ".jsonl");
+  const OutputName name = flavour_->Name(OutputFile::kMetadata, batch);
+  const fs::path path = DirOf(name) / name.name;
   std::error_code error;
   if (!fs::exists(path, error)) return kept;
   std::ifstream file(path, std::ios::binary);
@@ -319,7 +318,7 @@ Result<std::vector<std::pair<ItemId, std::string>>> FileBatchOutput::KeptMetadat
   std::size_t number = 0;
   for (std::string line; std::getline(file, line);) {
     ++number;
-    const std::optional<ItemId> id = MetadataItemId(line);
+    const std::optional<ItemId> id = flavour_->ItemOfJson(batch, line);
     if (!id.has_value()) {
       return Corruption(fmt::format(
           "output: {}:{}: not a metadata object (remove the file to rewrite it)",
@@ -426,18 +425,28 @@ FileBatchOutput::~FileBatchOutput() {
   }
 }
 
-Status FileBatchOutput::WriteBatch(BatchId batch, std::span<const Record> records) {
+Status FileBatchOutput::WriteBatch(const FinishedBatch& batch,
+                                   std::span<const Record> records) {
   SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<StagedBatch> staged,
                           StageBatch(batch, records));
   return staged->Publish();
 }
 
 Result<std::unique_ptr<StagedBatch>> FileBatchOutput::StageBatch(
-    BatchId batch, std::span<const Record> records) {
+    const FinishedBatch& batch, std::span<const Record> records) {
+  SLUICE_RETURN_IF_ERROR(flavour_->CheckBatch(batch));
   // Usually `records` is the whole batch. After `sluice retry` it is only the items
   // retried: the outputs of the others, from the earlier attempt, carry over.
   std::set<ItemId> redone;
-  for (const Record& record : records) redone.insert(record.id());
+  for (const Record& record : records) {
+    if (record.id() < batch.first_item ||
+        record.id() - batch.first_item >= batch.item_count) {
+      return Internal(fmt::format("output: item {} is not in batch {} (items {} to {})",
+                                  record.id(), batch.id, batch.first_item,
+                                  batch.first_item + batch.item_count - 1));
+    }
+    redone.insert(record.id());
+  }
   auto owned = std::make_unique<StagedBatchFiles>();
   StagedFiles& staged = owned->files();
   std::uint64_t bytes = 0;
@@ -449,13 +458,12 @@ Result<std::unique_ptr<StagedBatch>> FileBatchOutput::StageBatch(
     SLUICE_RETURN_IF_ERROR(
         StageShard(batch, records, redone, staged, &bytes, &kept_item_metadata));
   }
-  const std::string name = BatchName(batch);
-  BatchStats stats;
+  std::unique_ptr<BatchStats> stats = flavour_->NewStats();
   if (config_.metadata) {
     SLUICE_ASSIGN_OR_RETURN(auto lines, KeptMetadataLines(batch, redone));
-    for (const auto& [id, line] : lines) stats.AddMetadata(line);
+    for (const auto& [id, line] : lines) stats->AddMetadata(line);
     for (const Record& record : records)
-      lines.emplace_back(record.id(), ItemMetadataJson(record));
+      lines.emplace_back(record.id(), flavour_->ItemJson(batch, record));
     std::stable_sort(lines.begin(), lines.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     std::string text;
@@ -463,20 +471,21 @@ Result<std::unique_ptr<StagedBatch>> FileBatchOutput::StageBatch(
       text += line;
       text += '\n';
     }
-    SLUICE_RETURN_IF_ERROR(staged.AddFile(root_ / kMetadataDir, name + ".jsonl", text));
+    const OutputName name = flavour_->Name(OutputFile::kMetadata, batch);
+    SLUICE_RETURN_IF_ERROR(staged.AddFile(DirOf(name), name.name, text));
     bytes += text.size();
   } else {
     // Without metadata, what is known of items not redone is their ok images' JSON.
-    for (const std::string& json : kept_item_metadata) stats.AddMetadata(json);
+    for (const std::string& json : kept_item_metadata) stats->AddMetadata(json);
   }
   if (config_.stats) {
-    for (const Record& record : records) stats.Add(record);
-    stats.AddBytesWritten(bytes);
-    SLUICE_RETURN_IF_ERROR(
-        staged.AddFile(root_ / kStatsDir, name + ".json", stats.ToJson(batch)));
+    for (const Record& record : records) stats->Add(record);
+    stats->AddBytesWritten(bytes);
+    const OutputName name = flavour_->Name(OutputFile::kStats, batch);
+    SLUICE_RETURN_IF_ERROR(staged.AddFile(DirOf(name), name.name, stats->ToJson(batch)));
   }
   SLUICE_RETURN_IF_ERROR(staged.Sync());
-  Discard(batch);  // what was spilled is in the staged files now
+  Discard(batch.id);  // what was spilled is in the staged files now
   return std::unique_ptr<StagedBatch>(std::move(owned));
 }
 

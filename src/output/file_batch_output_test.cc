@@ -54,6 +54,17 @@ OutputConfig Config(OutputLayout layout) {
   return config;
 }
 
+// The pipeline's batch size in these tests.
+constexpr std::uint32_t kBatchSize = 10;
+
+// Batch `id`, items first..first + count - 1, which ran for 2.5 s.
+FinishedBatch Batch(BatchId id, ItemId first, std::uint32_t count = kBatchSize) {
+  const auto started =
+      std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'250));
+  return FinishedBatch{id, first, count, started,
+                       started + std::chrono::milliseconds(2500)};
+}
+
 std::set<std::string> Names(const fs::path& dir) {
   std::set<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir)) {
@@ -89,6 +100,35 @@ Tar ReadTar(const fs::path& path) {
   return tar;
 }
 
+// A redo of MakeRecords(first, last) in which the last two items failed.
+std::vector<Record> RedoWithTheLastTwoFailed(ItemId first, ItemId last) {
+  std::vector<Record> redo = MakeRecords(first, last);
+  redo[redo.size() - 2].Fail(FailureReason::kConnect);
+  redo.back().Fail(FailureReason::kConnect);
+  return redo;
+}
+
+// A retry of `ids` alone, ok this time, as JPEGs.
+std::vector<Record> Retried(std::initializer_list<ItemId> ids) {
+  std::vector<Record> retried;
+  for (ItemId id : ids) {
+    Record record(id, "http://example.com/" + std::to_string(id));
+    record.Set("encoded", BytesOf("retried " + std::to_string(id)));
+    record.Set("ext", std::string("jpg"));
+    retried.push_back(std::move(record));
+  }
+  return retried;
+}
+
+// name -> contents of a batch's images: the files of directory `path` (layout
+// files) or the members of tar `path` (webdataset).
+std::map<std::string, std::string> ImagesOf(OutputLayout layout, const fs::path& path) {
+  if (layout == OutputLayout::kWebDataset) return ReadTar(path).members;
+  std::map<std::string, std::string> images;
+  for (const std::string& name : Names(path)) images[name] = ReadWholeFile(path / name);
+  return images;
+}
+
 TEST(FileBatchOutputTest, NamesArePaddedIds) {
   EXPECT_EQ(FileBatchOutput::BatchName(7), "00000007");
   EXPECT_EQ(FileBatchOutput::BatchName(123456789), "123456789");
@@ -97,10 +137,10 @@ TEST(FileBatchOutputTest, NamesArePaddedIds) {
 
 TEST(FileBatchOutputTest, FilesLayoutHoldsImageMetadataAndCaptionPerOkItem) {
   TempDir dir;
-  FileBatchOutput output(Config(OutputLayout::kFiles), dir.path());
+  FileBatchOutput output(Config(OutputLayout::kFiles), kBatchSize, dir.path());
   ASSERT_TRUE(output.Prepare().ok());
   const std::vector<Record> records = MakeRecords(11, 16);
-  ASSERT_TRUE(output.WriteBatch(2, records).ok());
+  ASSERT_TRUE(output.WriteBatch(Batch(2, 11), records).ok());
 
   const fs::path batch = fs::path(dir.path()) / "images" / "00000002";
   // Ok items: 11, 13, 14, 16 (12 and 15 failed); captions on even ids.
@@ -124,8 +164,8 @@ TEST(FileBatchOutputTest, FilesLayoutHoldsImageMetadataAndCaptionPerOkItem) {
 
 TEST(FileBatchOutputTest, WebDatasetShardHoldsMembersSortedById) {
   TempDir dir;
-  FileBatchOutput output(Config(OutputLayout::kWebDataset), dir.path());
-  ASSERT_TRUE(output.WriteBatch(1, MakeRecords(1, 5)).ok());
+  FileBatchOutput output(Config(OutputLayout::kWebDataset), kBatchSize, dir.path());
+  ASSERT_TRUE(output.WriteBatch(Batch(1, 1), MakeRecords(1, 5)).ok());
 
   Tar tar = ReadTar(fs::path(dir.path()) / "shards" / "00000001.tar");
   EXPECT_EQ(tar.order,
@@ -142,8 +182,8 @@ TEST(FileBatchOutputTest, WebDatasetShardHoldsMembersSortedById) {
 
 TEST(FileBatchOutputTest, MetadataHasOneLinePerItemInIdOrder) {
   TempDir dir;
-  FileBatchOutput output(Config(OutputLayout::kNone), dir.path());
-  ASSERT_TRUE(output.WriteBatch(3, MakeRecords(7, 9)).ok());
+  FileBatchOutput output(Config(OutputLayout::kNone), kBatchSize, dir.path());
+  ASSERT_TRUE(output.WriteBatch(Batch(3, 7, 3), MakeRecords(7, 9)).ok());
 
   std::istringstream lines(
       ReadWholeFile(fs::path(dir.path()) / "metadata" / "00000003.jsonl"));
@@ -170,8 +210,8 @@ TEST(FileBatchOutputTest, MetadataHasOneLinePerItemInIdOrder) {
 
 TEST(FileBatchOutputTest, StatsCountOutcomesBytesAndTimings) {
   TempDir dir;
-  FileBatchOutput output(Config(OutputLayout::kWebDataset), dir.path());
-  ASSERT_TRUE(output.WriteBatch(4, MakeRecords(1, 6)).ok());
+  FileBatchOutput output(Config(OutputLayout::kWebDataset), kBatchSize, dir.path());
+  ASSERT_TRUE(output.WriteBatch(Batch(4, 1, 6), MakeRecords(1, 6)).ok());
 
   nlohmann::json stats = nlohmann::json::parse(
       ReadWholeFile(fs::path(dir.path()) / "stats" / "00000004.json"));
@@ -197,13 +237,10 @@ TEST(FileBatchOutputTest, ARedoWithFewerItemsLeavesNoStaleFile) {
   for (OutputLayout layout : {OutputLayout::kFiles, OutputLayout::kWebDataset}) {
     SCOPED_TRACE(std::string(OutputLayoutName(layout)));
     TempDir dir;
-    FileBatchOutput output(Config(layout), dir.path());
-    ASSERT_TRUE(output.WriteBatch(1, MakeRecords(1, 5)).ok());
+    FileBatchOutput output(Config(layout), kBatchSize, dir.path());
+    ASSERT_TRUE(output.WriteBatch(Batch(1, 1), MakeRecords(1, 5)).ok());
     // The redo: items 4 and 5 failed this time.
-    std::vector<Record> redo = MakeRecords(1, 5);
-    redo[3].Fail(FailureReason::kConnect);
-    redo[4].Fail(FailureReason::kConnect);
-    ASSERT_TRUE(output.WriteBatch(1, redo).ok());
+    ASSERT_TRUE(output.WriteBatch(Batch(1, 1), RedoWithTheLastTwoFailed(1, 5)).ok());
 
     const fs::path root = dir.path();
     if (layout == OutputLayout::kFiles) {
@@ -230,27 +267,16 @@ TEST(FileBatchOutputTest, APartialRedoKeepsTheItemsNotRedone) {
   for (OutputLayout layout : {OutputLayout::kFiles, OutputLayout::kWebDataset}) {
     SCOPED_TRACE(std::string(OutputLayoutName(layout)));
     TempDir dir;
-    FileBatchOutput output(Config(layout), dir.path());
-    ASSERT_TRUE(output.WriteBatch(1, MakeRecords(1, 6)).ok());  // 3 and 6 failed
+    FileBatchOutput output(Config(layout), kBatchSize, dir.path());
+    ASSERT_TRUE(
+        output.WriteBatch(Batch(1, 1), MakeRecords(1, 6)).ok());  // 3 and 6 failed
     // The retry: items 3 and 6 only, ok this time.
-    std::vector<Record> retried;
-    for (ItemId id : {3, 6}) {
-      Record record(id, "http://example.com/" + std::to_string(id));
-      record.Set("encoded", BytesOf("retried " + std::to_string(id)));
-      record.Set("ext", std::string("jpg"));
-      retried.push_back(std::move(record));
-    }
-    ASSERT_TRUE(output.WriteBatch(1, retried).ok());
+    ASSERT_TRUE(output.WriteBatch(Batch(1, 1), Retried({3, 6})).ok());
 
     const fs::path root = dir.path();
-    std::map<std::string, std::string> images;
-    if (layout == OutputLayout::kFiles) {
-      for (const std::string& name : Names(root / "images" / "00000001")) {
-        images[name] = ReadWholeFile(root / "images" / "00000001" / name);
-      }
-    } else {
-      images = ReadTar(root / "shards" / "00000001.tar").members;
-    }
+    std::map<std::string, std::string> images = ImagesOf(
+        layout, layout == OutputLayout::kFiles ? root / "images" / "00000001"
+                                               : root / "shards" / "00000001.tar");
     EXPECT_EQ(images["0000000001.png"], "image bytes of 1");  // carried over
     EXPECT_EQ(images["0000000005.png"], "image bytes of 5");
     EXPECT_EQ(images["0000000003.jpg"], "retried 3");  // redone
@@ -276,10 +302,10 @@ TEST(FileBatchOutputTest, APartialRedoKeepsTheItemsNotRedone) {
 
 TEST(FileBatchOutputTest, AnOkItemWithoutImageBytesIsAnError) {
   TempDir dir;
-  FileBatchOutput output(Config(OutputLayout::kFiles), dir.path());
+  FileBatchOutput output(Config(OutputLayout::kFiles), kBatchSize, dir.path());
   std::vector<Record> records = MakeRecords(1, 2);
   records[1].Erase("encoded");
-  Status status = output.WriteBatch(1, records);
+  Status status = output.WriteBatch(Batch(1, 1), records);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("item 2"), std::string::npos) << status.ToString();
   EXPECT_NE(status.message().find("\"encoded\""), std::string::npos);
@@ -292,7 +318,7 @@ TEST(FileBatchOutputTest, TheExtensionComesFromExtFormatOrContentType) {
   TempDir dir;
   OutputConfig config = Config(OutputLayout::kFiles);
   config.image_field = "body";
-  FileBatchOutput output(config, dir.path());
+  FileBatchOutput output(config, kBatchSize, dir.path());
   std::vector<Record> records;
   for (ItemId id = 1; id <= 5; ++id) {
     Record record(id, "http://example.com/" + std::to_string(id));
@@ -303,7 +329,7 @@ TEST(FileBatchOutputTest, TheExtensionComesFromExtFormatOrContentType) {
   records[1].Set("format", std::string("jpeg"));
   records[2].Set("content_type", std::string("image/png"));
   records[3].Set("content_type", std::string("application/x-weird+stuff"));
-  ASSERT_TRUE(output.WriteBatch(1, records).ok());
+  ASSERT_TRUE(output.WriteBatch(Batch(1, 1), records).ok());
   std::set<std::string> images;
   for (const std::string& name : Names(fs::path(dir.path()) / "images" / "00000001")) {
     if (!name.ends_with(".json")) images.insert(name);
@@ -313,7 +339,7 @@ TEST(FileBatchOutputTest, TheExtensionComesFromExtFormatOrContentType) {
                                    "0000000004.bin", "0000000005.bin"}));
 
   records[0].Set("ext", std::string("../x"));
-  Status status = output.WriteBatch(1, records);
+  Status status = output.WriteBatch(Batch(1, 1), records);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("'../x'"), std::string::npos) << status.ToString();
 }
@@ -322,8 +348,8 @@ TEST(FileBatchOutputTest, AnUnwritableRootIsAnErrorNamingThePath) {
   TempDir dir;
   // A file where the output root should be: even root cannot create under it.
   const std::string blocked = dir.Write("blocked", "not a directory");
-  FileBatchOutput output(Config(OutputLayout::kWebDataset), blocked);
-  Status status = output.WriteBatch(1, MakeRecords(1, 3));
+  FileBatchOutput output(Config(OutputLayout::kWebDataset), kBatchSize, blocked);
+  Status status = output.WriteBatch(Batch(1, 1), MakeRecords(1, 3));
   EXPECT_EQ(status.code(), StatusCode::kIoError);
   EXPECT_NE(status.message().find(blocked), std::string::npos) << status.ToString();
 }
@@ -343,7 +369,7 @@ TEST(FileBatchOutputTest, PrepareRemovesLeftoversOfACrashedWriter) {
   const std::string other_host =
       ".00000004.jsonl.tmp-" + WriterTag("elsewhere.example:999999999:5", 1);
   dir.Write("metadata/" + other_host, "maybe being written");
-  FileBatchOutput output(Config(OutputLayout::kFiles), root);
+  FileBatchOutput output(Config(OutputLayout::kFiles), kBatchSize, root);
   ::testing::internal::CaptureStderr();
   ASSERT_TRUE(output.Prepare().ok());
   const std::string err = ::testing::internal::GetCapturedStderr();
@@ -357,6 +383,174 @@ TEST(FileBatchOutputTest, PrepareRemovesLeftoversOfACrashedWriter) {
                      (root / "metadata").string()),
             std::string::npos)
       << err;
+}
+
+// --- output.fields img2dataset ---------------------------------------------------------
+
+OutputConfig Img2DatasetConfig(OutputLayout layout) {
+  OutputConfig config = Config(layout);
+  config.fields = OutputFields::kImg2Dataset;
+  return config;
+}
+
+// Batch 2 of kBatchSize items (11..20) is shard 1: keys 00001IIII become "0000100"
+// plus the index (one sample digit for 10 items a shard).
+TEST(FileBatchOutputTest, Img2DatasetShardHoldsMembersByKeyInTheRoot) {
+  TempDir dir;
+  FileBatchOutput output(Img2DatasetConfig(OutputLayout::kWebDataset), kBatchSize,
+                         dir.path());
+  ASSERT_TRUE(output.Prepare().ok());
+  ASSERT_TRUE(output.WriteBatch(Batch(2, 11), MakeRecords(11, 16)).ok());
+
+  const fs::path root = dir.path();
+  EXPECT_EQ(Names(root),
+            (std::set<std::string>{"00001.tar", "00001.jsonl", "00001_stats.json"}));
+  Tar tar = ReadTar(root / "00001.tar");
+  // Ok items: 11, 13, 14, 16 (indexes 0, 2, 3, 5); captions on even ids.
+  EXPECT_EQ(tar.order,
+            (std::vector<std::string>{
+                "000010.png", "000010.json", "000012.png", "000012.json", "000013.png",
+                "000013.json", "000013.txt", "000015.png", "000015.json", "000015.txt"}));
+  EXPECT_EQ(tar.members["000012.png"], "image bytes of 13");
+  EXPECT_EQ(tar.members["000013.txt"], "a cat number 14");
+  const nlohmann::json member = nlohmann::json::parse(tar.members["000012.json"]);
+  EXPECT_EQ(member["key"], "000012");
+  EXPECT_EQ(member["status"], "success");
+  EXPECT_EQ(member["url"], "http://example.com/13");
+  EXPECT_EQ(member["license"], "cc-by");
+
+  // One line per item, ok and failed, in key order.
+  std::istringstream lines(ReadWholeFile(root / "00001.jsonl"));
+  std::vector<std::string> keys;
+  std::vector<std::string> statuses;
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json parsed = nlohmann::json::parse(line);
+    keys.push_back(parsed["key"]);
+    statuses.push_back(parsed["status"]);
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"000010", "000011", "000012", "000013",
+                                            "000014", "000015"}));
+  EXPECT_EQ(statuses[1], "failed_to_download");  // 12: a timeout
+  EXPECT_EQ(statuses[4], "failed_to_download");  // 15
+
+  const nlohmann::json stats =
+      nlohmann::json::parse(ReadWholeFile(root / "00001_stats.json"));
+  EXPECT_EQ(stats["count"], 6);
+  EXPECT_EQ(stats["successes"], 4);
+  EXPECT_EQ(stats["failed_to_download"], 2);
+  EXPECT_EQ(stats["failed_to_resize"], 0);
+  EXPECT_EQ(stats["duration"], 2.5);
+  EXPECT_EQ(stats["start_time"], 1700000000.25);
+  EXPECT_EQ(stats["end_time"], 1700000002.75);
+  EXPECT_EQ(stats["status_dict"], nlohmann::json({{"success", 4}, {"took too long", 2}}));
+}
+
+TEST(FileBatchOutputTest, Img2DatasetFilesLayoutIsADirectoryPerShard) {
+  TempDir dir;
+  OutputConfig config = Img2DatasetConfig(OutputLayout::kFiles);
+  config.shard_digits = 3;
+  FileBatchOutput output(config, kBatchSize, dir.path());
+  ASSERT_TRUE(output.WriteBatch(Batch(1, 1), MakeRecords(1, 5)).ok());
+
+  const fs::path root = dir.path();
+  EXPECT_EQ(Names(root), (std::set<std::string>{"000", "000.jsonl", "000_stats.json"}));
+  EXPECT_EQ(Names(root / "000"),
+            (std::set<std::string>{"0000.png", "0000.json", "0001.png", "0001.json",
+                                   "0001.txt", "0003.png", "0003.json", "0003.txt",
+                                   "0004.png", "0004.json"}));
+  EXPECT_EQ(ReadWholeFile(root / "000" / "0003.png"), "image bytes of 4");
+  EXPECT_EQ(nlohmann::json::parse(ReadWholeFile(root / "000" / "0004.json"))["key"],
+            "0004");
+}
+
+TEST(FileBatchOutputTest, AnImg2DatasetRedoWithFewerItemsLeavesNoStaleFile) {
+  for (OutputLayout layout : {OutputLayout::kFiles, OutputLayout::kWebDataset}) {
+    SCOPED_TRACE(std::string(OutputLayoutName(layout)));
+    TempDir dir;
+    FileBatchOutput output(Img2DatasetConfig(layout), kBatchSize, dir.path());
+    ASSERT_TRUE(output.WriteBatch(Batch(1, 1), MakeRecords(1, 5)).ok());
+    ASSERT_TRUE(output.WriteBatch(Batch(1, 1), RedoWithTheLastTwoFailed(1, 5)).ok());
+
+    const fs::path root = dir.path();
+    if (layout == OutputLayout::kFiles) {
+      EXPECT_EQ(Names(root / "00000"),
+                (std::set<std::string>{"000000.png", "000000.json", "000001.png",
+                                       "000001.json", "000001.txt"}));
+    } else {
+      EXPECT_EQ(ReadTar(root / "00000.tar").members.size(), 5u);
+    }
+    EXPECT_EQ(Names(root).size(), 3u);  // nothing temporary left
+    const nlohmann::json stats =
+        nlohmann::json::parse(ReadWholeFile(root / "00000_stats.json"));
+    EXPECT_EQ(stats["successes"], 2);
+    EXPECT_EQ(stats["failed_to_download"], 3);
+    EXPECT_EQ(stats["status_dict"]["connect"], 2);  // no text: the reason's name
+  }
+}
+
+TEST(FileBatchOutputTest, AnImg2DatasetPartialRedoKeepsTheItemsNotRedone) {
+  for (bool metadata : {true, false}) {
+    for (OutputLayout layout : {OutputLayout::kFiles, OutputLayout::kWebDataset}) {
+      SCOPED_TRACE(std::string(OutputLayoutName(layout)) +
+                   (metadata ? " with metadata" : " without metadata"));
+      TempDir dir;
+      OutputConfig config = Img2DatasetConfig(layout);
+      config.metadata = metadata;
+      FileBatchOutput output(config, kBatchSize, dir.path());
+      // Batch 3 (items 21..30, shard 2): 21 and 24 failed.
+      ASSERT_TRUE(output.WriteBatch(Batch(3, 21), MakeRecords(21, 26)).ok());
+      ASSERT_TRUE(output.WriteBatch(Batch(3, 21), Retried({21, 24})).ok());
+
+      const fs::path root = dir.path();
+      std::map<std::string, std::string> images = ImagesOf(
+          layout, layout == OutputLayout::kFiles ? root / "00002" : root / "00002.tar");
+      EXPECT_EQ(images["000021.png"], "image bytes of 22");  // carried over
+      EXPECT_EQ(images["000024.png"], "image bytes of 25");
+      EXPECT_EQ(images["000020.jpg"], "retried 21");  // redone
+      EXPECT_EQ(images["000023.jpg"], "retried 24");
+      EXPECT_EQ(images.count("000025.txt"), 1u);  // 26's caption
+      EXPECT_EQ(images.size(), 6u * 2 + 2);       // captions of 22 and 26
+
+      const nlohmann::json stats =
+          nlohmann::json::parse(ReadWholeFile(root / "00002_stats.json"));
+      EXPECT_EQ(stats["count"], 6);
+      EXPECT_EQ(stats["successes"], 6);
+      EXPECT_EQ(stats["status_dict"], nlohmann::json({{"success", 6}}));
+      if (!metadata) continue;
+      std::istringstream lines(ReadWholeFile(root / "00002.jsonl"));
+      std::vector<std::string> keys;
+      for (std::string line; std::getline(lines, line);) {
+        const nlohmann::json parsed = nlohmann::json::parse(line);
+        keys.push_back(parsed["key"]);
+        EXPECT_EQ(parsed["status"], "success") << line;
+      }
+      EXPECT_EQ(keys, (std::vector<std::string>{"000020", "000021", "000022", "000023",
+                                                "000024", "000025"}));
+    }
+  }
+}
+
+TEST(FileBatchOutputTest, AnItemOutsideItsBatchIsAnError) {
+  TempDir dir;
+  FileBatchOutput output(Img2DatasetConfig(OutputLayout::kWebDataset), kBatchSize,
+                         dir.path());
+  Status status = output.WriteBatch(Batch(1, 1, 3), MakeRecords(1, 4));
+  EXPECT_EQ(status.code(), StatusCode::kInternal);
+  EXPECT_NE(status.message().find("item 4"), std::string::npos) << status.ToString();
+  EXPECT_TRUE(Names(dir.path()).empty());
+}
+
+TEST(FileBatchOutputTest, Img2DatasetPrepareRemovesLeftoversInTheRoot) {
+  TempDir dir;
+  const fs::path root = dir.path();
+  fs::create_directories(root / ".00000.tmp-999999999-1");
+  dir.Write(".00000.tmp-999999999-1/000000.jpg", "half");
+  dir.Write(".00001.jsonl.tmp-999999999-2", "half a line");
+  dir.Write("00002.jsonl", "{}\n");
+  FileBatchOutput output(Img2DatasetConfig(OutputLayout::kFiles), kBatchSize, root);
+  ASSERT_TRUE(output.Prepare().ok());
+  EXPECT_EQ(Names(root), std::set<std::string>{"00002.jsonl"});
+  EXPECT_EQ(output.leftovers().removed, 2u);
 }
 
 }  // namespace
