@@ -6,6 +6,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <map>
 #include <memory>
 #include <set>
@@ -173,11 +176,39 @@ TEST_F(PipelinesTest, Img2datasetAndDownloadPipelinesWriteTheirOutputs) {
 
   CommandResult dataset = Run("img2dataset.yaml", input, dir_.File("ds"));
   ASSERT_EQ(dataset.exit_code, 0) << dataset.err;
-  EXPECT_TRUE(fs::is_directory(dir_.File("ds") + "/output/images/00000001"));  // layout files
   std::vector<nlohmann::json> rows = ExportRows(dir_.File("ds"));
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0]["status"], "ok");
   EXPECT_EQ(rows[2]["reason"], "http_4xx");
+  // img2dataset's files and fields: shard 00000 (batch 1), keys of 5 + 4 digits
+  // (10,000 per shard), 256 x 256 in border mode.
+  const std::string shard = dir_.File("ds") + "/output/00000";
+  EXPECT_TRUE(fs::exists(shard + "/000000000.jpg"));
+  EXPECT_TRUE(fs::exists(shard + "/000000001.jpg"));
+  EXPECT_FALSE(fs::exists(shard + "/000000002.jpg"));  // the 404
+  std::ifstream item_file(shard + "/000000000.json");
+  const nlohmann::json item = nlohmann::json::parse(item_file);
+  EXPECT_EQ(item["key"], "000000000");
+  EXPECT_EQ(item["status"], "success");
+  EXPECT_EQ(item["width"], 256);
+  EXPECT_EQ(item["height"], 256);
+  const cv::Mat photo = cv::imread(std::string(kPhotos) + "/Tom_Cruise_avp_2014_4.jpg");
+  EXPECT_EQ(item["original_width"], photo.cols);
+  EXPECT_EQ(item["original_height"], photo.rows);
+  EXPECT_EQ(item["sha256"].get<std::string>().size(), 64u);
+  std::ifstream metadata(dir_.File("ds") + "/output/00000.jsonl");
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(metadata, line);) {
+    lines.push_back(nlohmann::json::parse(line));
+  }
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[2]["key"], "000000002");
+  EXPECT_EQ(lines[2]["status"], "failed_to_download");
+  std::ifstream stats_file(dir_.File("ds") + "/output/00000_stats.json");
+  const nlohmann::json stats = nlohmann::json::parse(stats_file);
+  EXPECT_EQ(stats["count"], 3);
+  EXPECT_EQ(stats["successes"], 2);
+  EXPECT_EQ(stats["failed_to_download"], 1);
 
   CommandResult download = Run("download.yaml", input, dir_.File("dl"));
   ASSERT_EQ(download.exit_code, 0) << download.err;
