@@ -4,7 +4,7 @@
 #   2. builds with warnings as errors and runs every test,
 #   3. builds with AddressSanitizer + UndefinedBehaviorSanitizer and runs every test,
 #   4. builds with ThreadSanitizer and runs the runtime's tests (core, stages, worker),
-#   5. builds the fuzz targets (clang) and runs each for 30 s (scripts/fuzz.sh).
+#   5. builds the fuzz targets (clang) and runs each for 60 s (scripts/fuzz.sh).
 # Each phase prints how long it took.
 # Usage: scripts/test.sh [build-root]   (default: build/ci)
 set -euo pipefail
@@ -55,8 +55,8 @@ ctest --test-dir "$root/tsan" --output-on-failure -j "$jobs" --no-tests=error -L
 ctest --test-dir "$root/tsan" --output-on-failure -j "$jobs" --no-tests=error \
   -R '^(WorkerTest|WorkerOutputTest)\.'
 
-phase "fuzzing (libFuzzer + ASan + UBSan, 30 s per target)"
-scripts/fuzz.sh 30 "$root/fuzz"
+phase "fuzzing (libFuzzer + ASan + UBSan, 60 s per target)"
+scripts/fuzz.sh 60 "$root/fuzz"
 
 phase ""
 echo "== all tests passed in $SECONDS s"
