@@ -258,8 +258,78 @@ TEST(FacesStageTest, HogBuildsAgree) {
   }
 }
 
+TEST(FacesStageTest, BlazeFaceWritesBoxesScoresAndLandmarksInOriginalPixels) {
+  const cv::Mat photo = LoadDlibPhoto(kLargeFacesPhoto);
+  ASSERT_FALSE(photo.empty());
+  const Record record = RunFaces({{"detector", "blazeface"}}, RecordWithImage(photo));
+  ASSERT_FALSE(record.failed()) << record.error();
+  EXPECT_EQ(FaceCount(record), 3);
+  const std::vector<cv::Rect> boxes = Boxes(record);
+  ASSERT_EQ(boxes.size(), 3u);
+  const std::vector<double> scores = Scores(record);
+  ASSERT_EQ(scores.size(), 3u);
+  for (const double score : scores) {
+    EXPECT_GE(score, 0.5);
+    EXPECT_LE(score, 1.0);
+  }
+  const Value* landmarks_value = record.Find("face_landmarks");
+  ASSERT_NE(landmarks_value, nullptr);
+  const auto landmarks = nlohmann::json::parse(std::get<std::string>(*landmarks_value));
+  ASSERT_EQ(landmarks.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(landmarks[i].size(), 12u);
+    // The eyes and the mouth fall inside the face's box.
+    for (const int k : {0, 1, 3}) {
+      const cv::Point point(landmarks[i][2 * k].get<int>(), landmarks[i][2 * k + 1].get<int>());
+      EXPECT_TRUE(cv::Rect(boxes[i].x, boxes[i].y, boxes[i].width + 1, boxes[i].height + 1)
+                      .contains(point))
+          << boxes[i] << " " << point;
+    }
+  }
+
+  // Held at half size with the original size recorded (a reduced JPEG decode): the
+  // same faces, in the original's pixels.
+  cv::Mat half;
+  cv::resize(photo, half, cv::Size(photo.cols / 2, photo.rows / 2), 0, 0, cv::INTER_AREA);
+  const Record reduced =
+      RunFaces({{"detector", "blazeface"}}, RecordWithImage(half, photo.cols, photo.rows));
+  const std::vector<cv::Rect> reduced_boxes = Boxes(reduced);
+  ASSERT_EQ(reduced_boxes.size(), 3u);
+  for (const cv::Rect& box : reduced_boxes) {
+    double best = 0;
+    for (const cv::Rect& other : boxes) best = std::max(best, IoU(box, other));
+    EXPECT_GT(best, 0.8) << box;
+  }
+
+  // hog and haar write no landmarks.
+  EXPECT_EQ(RunFaces({}, RecordWithImage(photo)).Find("face_landmarks"), nullptr);
+}
+
+TEST(FacesStageTest, BlazeFaceOptionsAndModelErrorsNameTheirKeys) {
+  auto missing = BuildFacesStage({{"detector", "blazeface"}, {"model", "/nonexistent.onnx"}});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("stages[1].model"), std::string::npos)
+      << missing.status().message();
+  EXPECT_NE(missing.status().message().find("scripts/install-deps.sh"), std::string::npos);
+  // Only blazeface reads the model.
+  EXPECT_TRUE(BuildFacesStage({{"model", "/nonexistent.onnx"}}).ok());
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"score_threshold", "1.5"}, {"score_threshold", "-0.1"}, {"nms_iou", "2"}}) {
+    auto stage = BuildFacesStage({{"detector", "blazeface"}, {key, value}});
+    ASSERT_FALSE(stage.ok()) << key << "=" << value;
+    EXPECT_NE(stage.status().message().find(key), std::string::npos)
+        << stage.status().message();
+  }
+  // A higher threshold keeps fewer faces, never more.
+  const cv::Mat photo = LoadDlibPhoto(kSmallFacesPhoto);
+  ASSERT_FALSE(photo.empty());
+  EXPECT_LE(FaceCount(RunFaces({{"detector", "blazeface"}, {"score_threshold", "0.9"}},
+                               RecordWithImage(photo))),
+            FaceCount(RunFaces({{"detector", "blazeface"}}, RecordWithImage(photo))));
+}
+
 TEST(FacesStageTest, ConcurrentChunksGiveTheSerialResults) {
-  for (const std::string detector : {"hog", "haar"}) {
+  for (const std::string detector : {"hog", "haar", "blazeface"}) {
     auto stage = BuildFacesStage({{"detector", detector}});
     ASSERT_TRUE(stage.ok()) << stage.status().ToString();
     std::vector<Record> inputs;
@@ -279,7 +349,8 @@ TEST(FacesStageTest, ConcurrentChunksGiveTheSerialResults) {
 
     for (const auto& chunk : chunks) {
       for (std::size_t i = 0; i < inputs.size(); ++i) {
-        for (const char* field : {"faces", "face_boxes", "face_scores"}) {
+        for (const char* field : {"faces", "face_boxes", "face_scores", "face_landmarks"}) {
+          if (detector != "blazeface" && std::string(field) == "face_landmarks") continue;
           ASSERT_NE(chunk[i].Find(field), nullptr) << detector << " " << field;
           EXPECT_EQ(*chunk[i].Find(field), *serial[i].Find(field))
               << detector << " " << field;

@@ -3,10 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <exception>
 #include <fstream>
 #include <iterator>
-#include <stdexcept>
 #include <utility>
 
 namespace sluice {
@@ -26,7 +24,7 @@ Result<std::unique_ptr<HaarFaceDetector>> HaarFaceDetector::Load(
     return InvalidArgument(
         fmt::format("{} is not a cascade OpenCV can load (cv::CascadeClassifier)", path));
   }
-  detector->idle_.push_back(std::move(first));
+  detector->pool_.Add(std::move(first));
   return detector;
 }
 
@@ -46,38 +44,17 @@ std::unique_ptr<cv::CascadeClassifier> HaarFaceDetector::Parse() const {
 
 std::vector<FaceDetection> HaarFaceDetector::Detect(const cv::Mat& gray, int min_size,
                                                     int min_neighbors) const {
-  std::unique_ptr<cv::CascadeClassifier> classifier;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!idle_.empty()) {
-      classifier = std::move(idle_.back());
-      idle_.pop_back();
-    }
-  }
-  if (classifier == nullptr) classifier = Parse();
-  // Load() parsed the same text successfully, so only memory can run out here.
-  if (classifier == nullptr) throw std::runtime_error("cannot parse the cascade again");
-
+  auto classifier = pool_.Borrow();
   std::vector<cv::Rect> boxes;
   std::vector<int> neighbors;
-  std::exception_ptr error;
-  try {
-    classifier->detectMultiScale(gray, boxes, neighbors, /*scaleFactor=*/1.1,
-                                 min_neighbors, /*flags=*/0,
-                                 cv::Size(min_size, min_size));
-  } catch (...) {
-    error = std::current_exception();
-  }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    idle_.push_back(std::move(classifier));
-  }
-  if (error) std::rethrow_exception(error);
+  classifier->detectMultiScale(gray, boxes, neighbors, /*scaleFactor=*/1.1, min_neighbors,
+                               /*flags=*/0, cv::Size(min_size, min_size));
 
   std::vector<FaceDetection> faces;
   faces.reserve(boxes.size());
   for (std::size_t i = 0; i < boxes.size(); ++i) {
-    faces.push_back(FaceDetection{boxes[i], i < neighbors.size() ? neighbors[i] : 1.0});
+    faces.push_back(
+        FaceDetection{boxes[i], i < neighbors.size() ? neighbors[i] : 1.0, {}});
   }
   std::stable_sort(
       faces.begin(), faces.end(),

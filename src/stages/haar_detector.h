@@ -5,14 +5,14 @@
 // one parses the cascade's XML (about 1 MB for the frontal face cascade). So the
 // file is read once, by Load(), and each thread that detects borrows a classifier
 // from a small pool, parsed from that text in memory when the pool is empty. The
-// pool grows to the number of threads that ever detect at the same time.
+// pool (src/stages/idle_pool.h) grows to the number of threads that ever detect at
+// the same time.
 //
-// Thread-safety: Detect() may be called concurrently; the pool is guarded by a mutex.
+// Thread-safety: Detect() may be called concurrently.
 #ifndef SLUICE_STAGES_HAAR_DETECTOR_H_
 #define SLUICE_STAGES_HAAR_DETECTOR_H_
 
 #include <memory>
-#include <mutex>
 #include <opencv2/core.hpp>
 #include <opencv2/objdetect.hpp>
 #include <string>
@@ -20,6 +20,7 @@
 
 #include "sluice/status.h"
 #include "src/stages/hog_detector.h"
+#include "src/stages/idle_pool.h"
 
 namespace sluice {
 
@@ -42,16 +43,14 @@ class HaarFaceDetector {
                                     int min_neighbors) const;
 
  private:
-  explicit HaarFaceDetector(std::string xml) : xml_(std::move(xml)) {}
+  explicit HaarFaceDetector(std::string xml)
+      : xml_(std::move(xml)), pool_([this] { return Parse(); }) {}
 
   // A classifier parsed from xml_; nullptr if OpenCV refuses it.
   std::unique_ptr<cv::CascadeClassifier> Parse() const;
 
   const std::string xml_;  // the cascade file's content
-
-  mutable std::mutex mutex_;
-  // Classifiers not in use by any thread. Guarded by mutex_.
-  mutable std::vector<std::unique_ptr<cv::CascadeClassifier>> idle_;
+  mutable IdlePool<cv::CascadeClassifier> pool_;  // classifiers parsed from xml_
 };
 
 }  // namespace sluice

@@ -23,10 +23,13 @@
 namespace sluice {
 
 // One detected face: its box in the pixel coordinates of the image searched (it may
-// extend past the image's edges) and the detector's score (higher is surer).
+// extend past the image's edges), the detector's score (higher is surer), and the
+// landmarks the detector gives (BlazeFace: six, see src/stages/faces_stage.h; none
+// for HOG and Haar).
 struct FaceDetection {
   cv::Rect box;
   double score = 0;
+  std::vector<cv::Point> landmarks;
 };
 
 // The builds of the dlib code.

@@ -69,7 +69,7 @@ std::vector<FaceDetection> Detect(const Image& image, int upsample, double thres
     faces.push_back(
         FaceDetection{cv::Rect(static_cast<int>(r.left()), static_cast<int>(r.top()),
                                static_cast<int>(r.width()), static_cast<int>(r.height())),
-                      detection.detection_confidence});
+                      detection.detection_confidence, {}});
   }
   std::stable_sort(
       faces.begin(), faces.end(),
