@@ -155,6 +155,37 @@ TEST_F(PipelinesTest, FacesPipelineEndsEveryFaultWithItsReason) {
   EXPECT_EQ(ok, 3u);
 }
 
+TEST_F(PipelinesTest, FastFacesPipelineFindsFacesWithLandmarks) {
+  const std::vector<Case> cases = {{"/Tom_Cruise_avp_2014_4.jpg", ""},
+                                   {"/bald_guys.jpg", ""},
+                                   {"/Tom_Cruise_avp_2014_4.jpg?status=404", "http_4xx"}};
+  const std::string input = WriteInput(cases);
+  CommandResult result = Run("faces-fast.yaml", input, dir_.File("fast"));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::vector<nlohmann::json> rows = ExportRows(dir_.File("fast"));
+  ASSERT_EQ(rows.size(), cases.size());
+  for (std::size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE(rows[i].dump());
+    EXPECT_EQ(rows[i]["status"], "ok");
+    ASSERT_GE(rows[i]["faces"].get<int>(), 1);
+    const auto boxes = nlohmann::json::parse(rows[i]["face_boxes"].get<std::string>());
+    const auto landmarks =
+        nlohmann::json::parse(rows[i]["face_landmarks"].get<std::string>());
+    EXPECT_EQ(boxes.size(), rows[i]["faces"].get<std::size_t>());
+    ASSERT_EQ(landmarks.size(), boxes.size());
+    EXPECT_EQ(landmarks[0].size(), 12u);
+  }
+  EXPECT_EQ(rows[2]["reason"], "http_4xx");
+
+  // A model that is not there stops the run before any item is touched.
+  CommandResult missing = Run("faces-fast.yaml", input, dir_.File("missing"),
+                              {"--set", "stages.faces.model=/nonexistent/blazeface.onnx"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("stages[3] (faces).model"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("scripts/install-deps.sh"), std::string::npos) << missing.err;
+  EXPECT_FALSE(fs::exists(dir_.File("missing") + "/output")) << missing.err;
+}
+
 TEST_F(PipelinesTest, DefaultRuleRefusesTheLoopbackFixture) {
   const std::string workdir = dir_.File("work");
   CommandResult result =
