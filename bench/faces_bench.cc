@@ -130,6 +130,14 @@ void BM_FacesStageHaar640(benchmark::State& state) {
 }
 BENCHMARK(BM_FacesStageHaar640)->Unit(benchmark::kMillisecond);
 
+// BlazeFace: letterbox to 256 x 256, one forward of the network, decoding, mapping.
+void BM_FacesStageBlazeFace640(benchmark::State& state) {
+  FacesOptions options;
+  options.detector = FaceDetectorKind::kBlazeFace;
+  RunStage(state, options);
+}
+BENCHMARK(BM_FacesStageBlazeFace640)->Unit(benchmark::kMillisecond);
+
 void BM_EncodeJpeg90(benchmark::State& state) {
   const Inputs& in = GetInputs();
   std::vector<std::uint8_t> out;

@@ -10,6 +10,7 @@
 #              vs  bench/img2dataset_baseline.py (img2dataset's loop: a download
 #              thread pool, one decode/resize/encode at a time, a process per core)
 #   faces      pipelines/faces.yaml (fetch, decode, resize 640, HOG faces, encode, tar)
+#              and pipelines/faces-fast.yaml (the same with BlazeFace), each
 #              vs  the CPU-bound ceiling: cores / CPU time per image of its CPU stages
 #              run in isolation on the same corpus (sluice-image-cost)
 #   rss        download with 5,000 transfers in flight (a 500 ms delay per response
@@ -116,17 +117,25 @@ echo "  baseline: $base_ok ok, $base_failed failed, $base_rate items/s" >&2
 echo "| img2dataset workload (fetch, decode, resize 256 border, jpg 95, tar) | $rate images/s | Python + OpenCV, img2dataset's loop: $base_rate images/s | $(calc "round($rate / $base_rate, 2)") | $rss MiB |"
 
 fi
-# --- faces --------------------------------------------------------------------------------
+# --- faces: HOG (faces.yaml) and BlazeFace (faces-fast.yaml), same corpus, same run ----------
 if want faces; then
-"$build/sluice-image-cost" "$src/pipelines/faces.yaml" "$work/corpus" >"$work/cost.txt"
-ceiling=$(awk '/^ceiling/ {print $2}' "$work/cost.txt")
-sed 's/^/  cost: /' "$work/cost.txt" >&2
 cp "$work/urls.txt" "$work/all-urls.txt"
 head -n "$face_urls" "$work/all-urls.txt" > "$work/urls.txt"
 saved_urls=$urls; urls=$face_urls
-run_sluice faces "$src/pipelines/faces.yaml" --set stages.fetch.max_host_connections=64
+for pipeline in faces faces-fast; do
+  "$build/sluice-image-cost" "$src/pipelines/$pipeline.yaml" "$work/corpus" >"$work/cost-$pipeline.txt"
+  ceiling=$(awk '/^ceiling/ {print $2}' "$work/cost-$pipeline.txt")
+  sed "s/^/  cost $pipeline: /" "$work/cost-$pipeline.txt" >&2
+  run_sluice "$pipeline" "$src/pipelines/$pipeline.yaml" --set stages.fetch.max_host_connections=64
+  # sluice's own CPU (user + system) per image, and the cores 3,307 images/s would need.
+  cpu_ms=$(awk -v n="$urls" '/User time|System time/ {t += $NF} END {printf "%.1f", t * 1000 / n}' \
+    "$work/$pipeline.time")
+  cores=$(calc "round(3307 * $cpu_ms / 1000)")
+  echo "| $pipeline.yaml (fetch, decode, resize 640, $( [ "$pipeline" = faces ] && echo "HOG upsample 1" || echo BlazeFace ), jpg 90, tar) | $rate images/s, $cpu_ms ms CPU per image, $cores cores for 3,307/s | CPU-bound ceiling (sluice-image-cost): $ceiling images/s | $(calc "round($rate / $ceiling, 2)") | $rss MiB |"
+  eval "rate_${pipeline//-/_}=$rate"
+done
 urls=$saved_urls
-echo "| faces pipeline (fetch, decode, resize 640, HOG, jpg 90, tar) | $rate images/s | CPU-bound ceiling: $ceiling images/s | $(calc "round($rate / $ceiling, 2)") | $rss MiB |"
+echo "| faces-fast.yaml against faces.yaml | $rate_faces_fast images/s | $rate_faces images/s | $(calc "round($rate_faces_fast / $rate_faces, 2)") | |"
 
 fi
 # --- peak RSS with 5,000 transfers in flight ------------------------------------------------
