@@ -73,7 +73,9 @@ run_sluice() {  # name pipeline extra-args...
     "import json, sys; print(json.load(sys.stdin)['results']['ok'])")
   rate=$(calc "round($urls / ($t1 - $t0))")
   rss=$(peak_mb "$work/$name.time")
-  echo "  $name: $ok of $urls ok, $rate items/s, peak RSS $rss MiB" >&2
+  local cpu_share
+  cpu_share=$(awk -F': ' '/Percent of CPU/ {print $2}' "$work/$name.time")
+  echo "  $name: $ok of $urls ok, $rate items/s, peak RSS $rss MiB, CPU $cpu_share, load $(cut -d' ' -f1 /proc/loadavg)" >&2
 }
 
 echo "corpus: $images JPEGs, $corpus_mb MiB; $urls URLs; $(nproc) cores; $(lscpu | sed -n 's/^Model name: *//p')" >&2
