@@ -12,12 +12,14 @@ packages=(
   libsqlite3-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
   libfmt-dev libspdlog-dev zlib1g-dev libzstd-dev libxxhash-dev libopencv-dev libjpeg62-turbo-dev
   libpng-dev libgif-dev libwebp-dev libcurl4-openssl-dev libssl-dev libarchive-dev libdlib-dev
+  libpq-dev
   # data: Haar cascades, and dlib's annotated face photos (accuracy test, demo corpus)
   opencv-data libdlib19.1
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  # tools used by tests and scripts
-  sqlite3 zstd gzip python3 procps time iproute2 nginx-light
+  # tools used by tests and scripts; PostgreSQL's server for the store's tests, which
+  # start their own throwaway servers (no cluster is created at install, below)
+  sqlite3 zstd gzip python3 procps time iproute2 nginx-light postgresql-15
   # the model fetch (scripts/fetch-models.sh)
   curl ca-certificates
   # benchmarks only (bench/images_bench.sh): the comparison program and load tool
@@ -37,6 +39,12 @@ if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
 else
   export DEBIAN_FRONTEND=noninteractive
+  # Debian's postgresql package would create and start a "main" cluster on port 5432;
+  # sluice's tests and scripts start their own servers, so none is made.
+  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    $sudo mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
+  fi
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

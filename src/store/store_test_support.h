@@ -1,6 +1,8 @@
 // Helpers for the store's unit tests: a temporary directory, a clock the test moves,
-// and shortcuts to ingest items. Test-only; header-only so that it stays out of the
-// sluice_store library.
+// shortcuts to ingest items, and the backends the conformance tests run against
+// (SQLite in a file of the temp dir; PostgreSQL in a fresh database of a throwaway
+// server, tests/support/postgres_server.h, one per test process). Test-only;
+// header-only so that it stays out of the sluice_store library.
 #ifndef SLUICE_STORE_STORE_TEST_SUPPORT_H_
 #define SLUICE_STORE_STORE_TEST_SUPPORT_H_
 
@@ -14,7 +16,9 @@
 #include <vector>
 
 #include "sluice/store.h"
+#include "src/store/postgres_store.h"
 #include "src/store/sqlite_store.h"
+#include "tests/support/postgres_server.h"
 #include "tests/support/temp_dir.h"
 
 namespace sluice::testing {
@@ -40,16 +44,60 @@ inline std::vector<ItemRow> MakeItems(std::size_t count, std::size_t first_index
   return items;
 }
 
-// A base fixture: a temp dir, a fake clock, and a store file in the dir.
-class StoreTest : public ::testing::Test {
+enum class StoreBackend { kSqlite, kPostgres };
+
+// "Sqlite" or "Postgres", for the names of parameterised tests.
+inline std::string StoreBackendName(const ::testing::TestParamInfo<StoreBackend>& info) {
+  return info.param == StoreBackend::kSqlite ? "Sqlite" : "Postgres";
+}
+
+// The PostgreSQL server of this test process, started at its first use; nullptr
+// (and a test failure naming the cause) if it cannot start.
+inline PostgresServer* SharedPostgresServer() {
+  static Result<std::unique_ptr<PostgresServer>> server = PostgresServer::Start();
+  if (!server.ok()) {
+    ADD_FAILURE() << "cannot start a PostgreSQL server: " << server.status().ToString();
+    return nullptr;
+  }
+  return server->get();
+}
+
+// The shared part of the fixtures: a temp dir, a fake clock, and the store of the
+// backend under test (an SQLite file in the dir, or a database of its own).
+class StoreTestBase {
  protected:
   std::string StorePath() const { return dir_.File("sluice.db"); }
 
-  // Opens another Store on the same file (a second "process" for the tests).
+  // The address of the PostgreSQL database of this test, made on first use.
+  std::string PostgresUrl() {
+    if (postgres_url_.empty()) {
+      PostgresServer* server = SharedPostgresServer();
+      if (server == nullptr) return "";
+      auto url = server->CreateDatabase();
+      if (!url.ok()) {
+        ADD_FAILURE() << url.status().ToString();
+        return "";
+      }
+      postgres_url_ = *url;
+    }
+    return postgres_url_;
+  }
+
+  // Opens another Store on the same file or database (a second "process" for the
+  // tests).
   std::unique_ptr<Store> OpenStore() {
-    SqliteStoreOptions options;
-    options.clock = &clock_;
-    auto store = OpenSqliteStore(StorePath(), options);
+    Result<std::unique_ptr<Store>> store = InvalidArgument("no backend");
+    if (backend_ == StoreBackend::kSqlite) {
+      SqliteStoreOptions options;
+      options.clock = &clock_;
+      store = OpenSqliteStore(StorePath(), options);
+    } else {
+      const std::string url = PostgresUrl();
+      if (url.empty()) return nullptr;
+      PostgresStoreOptions options;
+      options.clock = &clock_;
+      store = OpenPostgresStore(url, options);
+    }
     if (!store.ok()) {
       ADD_FAILURE() << store.status().ToString();
       return nullptr;
@@ -87,9 +135,23 @@ class StoreTest : public ::testing::Test {
     return results;
   }
 
+  StoreBackend backend_ = StoreBackend::kSqlite;
   TempDir dir_;
   FakeClock clock_;
   int next_input_ = 1;
+  std::string postgres_url_;
+};
+
+// Tests of one backend's own behaviour (the SQLite file's, say).
+class StoreTest : public ::testing::Test, public StoreTestBase {};
+
+// Tests every backend must pass: instantiate with
+// INSTANTIATE_TEST_SUITE_P(Backends, Fixture, ::testing::Values(StoreBackend::kSqlite,
+// StoreBackend::kPostgres), StoreBackendName).
+class StoreConformanceTest : public ::testing::TestWithParam<StoreBackend>,
+                             public StoreTestBase {
+ protected:
+  StoreConformanceTest() { backend_ = GetParam(); }
 };
 
 }  // namespace sluice::testing

@@ -1,5 +1,6 @@
-// Tests of leasing in the SQLite store: lease, read, commit, renew, release, expiry,
-// fencing tokens (the zombie worker), concurrent leasing, stage groups and retry.
+// Tests of leasing every backend must pass (SQLite and PostgreSQL): lease, read,
+// commit, renew, release, expiry, fencing tokens (the zombie worker), concurrent
+// leasing, stage groups and retry.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -7,13 +8,13 @@
 #include <mutex>
 #include <thread>
 
-#include "src/store/sqlite_store.h"
 #include "src/store/store_test_support.h"
 
 namespace sluice {
 namespace {
 
 using ::sluice::testing::MakeItems;
+using ::sluice::testing::StoreBackend;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -21,7 +22,7 @@ using ::testing::Pair;
 
 constexpr std::chrono::milliseconds kLeaseTime{30'000};
 
-class SqliteLeasesTest : public ::sluice::testing::StoreTest {
+class StoreLeasesTest : public ::sluice::testing::StoreConformanceTest {
  protected:
   void SetUp() override {
     store_ = OpenStore();
@@ -83,7 +84,7 @@ class SqliteLeasesTest : public ::sluice::testing::StoreTest {
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(SqliteLeasesTest, LeaseReadCommitHappyPath) {
+TEST_P(StoreLeasesTest, LeaseReadCommitHappyPath) {
   Ingest(*store_, MakeItems(10), 5);
   Lease lease = LeaseOne(*store_, "worker-1");
   EXPECT_EQ(lease.batch_id, 1u);
@@ -116,7 +117,7 @@ TEST_F(SqliteLeasesTest, LeaseReadCommitHappyPath) {
   EXPECT_THAT(store_->LeaseBatches("main", "worker-1", 5, kLeaseTime).value(), IsEmpty());
 }
 
-TEST_F(SqliteLeasesTest, StaleTokenCannotCommitOrRenew) {
+TEST_P(StoreLeasesTest, StaleTokenCannotCommitOrRenew) {
   Ingest(*store_, MakeItems(5), 5);
   Lease old_lease = LeaseOne(*store_, "a", "main", std::chrono::milliseconds(1000));
   clock_.Advance(1001);
@@ -139,7 +140,7 @@ TEST_F(SqliteLeasesTest, StaleTokenCannotCommitOrRenew) {
 // A worker whose lease expired (a "zombie": paused, partitioned) comes back after
 // another worker took the batch over. Its late commit must not touch the new owner's
 // results, whether the new owner has committed yet or not.
-TEST_F(SqliteLeasesTest, ZombieCannotCommitOverTheNewOwnersResults) {
+TEST_P(StoreLeasesTest, ZombieCannotCommitOverTheNewOwnersResults) {
   Ingest(*store_, MakeItems(8), 4);
   std::unique_ptr<Store> worker_b = OpenStore();  // another process on the same file
   ASSERT_NE(worker_b, nullptr);
@@ -162,7 +163,7 @@ TEST_F(SqliteLeasesTest, ZombieCannotCommitOverTheNewOwnersResults) {
   EXPECT_EQ(Summary().batches_done, 1u);
 }
 
-TEST_F(SqliteLeasesTest, ZombieIsRefusedBeforeTheNewOwnerCommits) {
+TEST_P(StoreLeasesTest, ZombieIsRefusedBeforeTheNewOwnerCommits) {
   Ingest(*store_, MakeItems(4), 4);
   std::unique_ptr<Store> worker_b = OpenStore();
   ASSERT_NE(worker_b, nullptr);
@@ -184,7 +185,7 @@ TEST_F(SqliteLeasesTest, ZombieIsRefusedBeforeTheNewOwnerCommits) {
   EXPECT_EQ(ResultFields(*store_).size(), 4u);
 }
 
-TEST_F(SqliteLeasesTest, ExpiredLeaseNobodyTookCanStillRenewAndCommit) {
+TEST_P(StoreLeasesTest, ExpiredLeaseNobodyTookCanStillRenewAndCommit) {
   Ingest(*store_, MakeItems(4), 4);
   Lease lease = LeaseOne(*store_, "slow", "main", std::chrono::milliseconds(1000));
   clock_.Advance(2000);
@@ -196,7 +197,7 @@ TEST_F(SqliteLeasesTest, ExpiredLeaseNobodyTookCanStillRenewAndCommit) {
   EXPECT_TRUE(commit.ok()) << commit.ToString();
 }
 
-TEST_F(SqliteLeasesTest, RenewKeepsOthersFromTakingTheBatch) {
+TEST_P(StoreLeasesTest, RenewKeepsOthersFromTakingTheBatch) {
   Ingest(*store_, MakeItems(4), 4);
   std::unique_ptr<Store> other = OpenStore();
   ASSERT_NE(other, nullptr);
@@ -212,7 +213,7 @@ TEST_F(SqliteLeasesTest, RenewKeepsOthersFromTakingTheBatch) {
   EXPECT_EQ(LeaseOne(*other, "other").token, 2u);
 }
 
-TEST_F(SqliteLeasesTest, ExpiredLeasesReturnToPendingLowestIdFirst) {
+TEST_P(StoreLeasesTest, ExpiredLeasesReturnToPendingLowestIdFirst) {
   Ingest(*store_, MakeItems(30), 10);
   auto first_two = store_->LeaseBatches("main", "w", 2, std::chrono::milliseconds(1000));
   ASSERT_TRUE(first_two.ok() && first_two->size() == 2);
@@ -238,7 +239,7 @@ TEST_F(SqliteLeasesTest, ExpiredLeasesReturnToPendingLowestIdFirst) {
 
 // The holder of an expired lease may still be working on its batch (its renewal
 // came late): leasing the batch to it again would make it run the batch twice.
-TEST_F(SqliteLeasesTest, AnExpiredLeaseGoesToAnotherOwnerNeverBackToItsHolder) {
+TEST_P(StoreLeasesTest, AnExpiredLeaseGoesToAnotherOwnerNeverBackToItsHolder) {
   Ingest(*store_, MakeItems(20), 10);
   Lease held = LeaseOne(*store_, "w", "main", std::chrono::milliseconds(1000));
   clock_.Advance(1001);
@@ -261,7 +262,7 @@ TEST_F(SqliteLeasesTest, AnExpiredLeaseGoesToAnotherOwnerNeverBackToItsHolder) {
 
 // The publish step (the outputs' renames) runs inside the commit, after the token
 // check: a stale lease never runs it, and its error leaves the batch uncommitted.
-TEST_F(SqliteLeasesTest, CommitRunsThePublishStepOnlyForACurrentLease) {
+TEST_P(StoreLeasesTest, CommitRunsThePublishStepOnlyForACurrentLease) {
   Ingest(*store_, MakeItems(4), 4);
   Lease lease = LeaseOne(*store_, "w");
   const auto results = ResultsFor(Read(*store_, lease));
@@ -293,7 +294,7 @@ TEST_F(SqliteLeasesTest, CommitRunsThePublishStepOnlyForACurrentLease) {
   EXPECT_EQ(Summary().batches_done, 1u);
 }
 
-TEST_F(SqliteLeasesTest, ConcurrentLeasingNeverHandsOutABatchTwice) {
+TEST_P(StoreLeasesTest, ConcurrentLeasingNeverHandsOutABatchTwice) {
   constexpr int kBatches = 200;
   Ingest(*store_, MakeItems(kBatches * 2), 2);
   std::unique_ptr<Store> second = OpenStore();
@@ -344,7 +345,7 @@ TEST_F(SqliteLeasesTest, ConcurrentLeasingNeverHandsOutABatchTwice) {
   EXPECT_EQ(summary.results_ok, static_cast<std::uint64_t>(kBatches * 2));
 }
 
-TEST_F(SqliteLeasesTest, CommittingAGroupsBatchMakesItPendingForTheNextGroup) {
+TEST_P(StoreLeasesTest, CommittingAGroupsBatchMakesItPendingForTheNextGroup) {
   Ingest(*store_, MakeItems(20), 10, {"fetch", "faces"});
   EXPECT_THAT(store_->LeaseBatches("faces", "g", 5, kLeaseTime).value(), IsEmpty());
   EXPECT_EQ(Summary("faces").batches_pending, 2u);  // waiting counts as pending
@@ -367,7 +368,7 @@ TEST_F(SqliteLeasesTest, CommittingAGroupsBatchMakesItPendingForTheNextGroup) {
               IsEmpty());
 }
 
-TEST_F(SqliteLeasesTest, RetryFailedPutsBackOnlyTheGivenReason) {
+TEST_P(StoreLeasesTest, RetryFailedPutsBackOnlyTheGivenReason) {
   Ingest(*store_, MakeItems(6), 6);
   Lease lease = LeaseOne(*store_, "w");
   std::vector<ResultRow> results = ResultsFor(Read(*store_, lease));
@@ -408,7 +409,7 @@ TEST_F(SqliteLeasesTest, RetryFailedPutsBackOnlyTheGivenReason) {
 
 // A worker holding a batch read its items before the retry deleted more results in
 // it: its commit must be refused, so that the batch is redone with every item.
-TEST_F(SqliteLeasesTest, RetryFailedRevokesALeaseOnTheBatch) {
+TEST_P(StoreLeasesTest, RetryFailedRevokesALeaseOnTheBatch) {
   Ingest(*store_, MakeItems(2), 2);
   Lease lease = LeaseOne(*store_, "w");
   std::vector<ResultRow> results = ResultsFor(Read(*store_, lease));
@@ -430,7 +431,7 @@ TEST_F(SqliteLeasesTest, RetryFailedRevokesALeaseOnTheBatch) {
   EXPECT_EQ(Read(*store_, redo).size(), 2u);
 }
 
-TEST_F(SqliteLeasesTest, ResultOutsideTheBatchIsRefusedAndNothingIsWritten) {
+TEST_P(StoreLeasesTest, ResultOutsideTheBatchIsRefusedAndNothingIsWritten) {
   Ingest(*store_, MakeItems(10), 5);
   Lease lease = LeaseOne(*store_, "w");
   std::vector<ResultRow> results = ResultsFor(Read(*store_, lease));
@@ -446,7 +447,7 @@ TEST_F(SqliteLeasesTest, ResultOutsideTheBatchIsRefusedAndNothingIsWritten) {
   EXPECT_TRUE(store_->CommitBatch(lease, results).ok());
 }
 
-TEST_F(SqliteLeasesTest, SecondResultForAnItemRollsTheCommitBack) {
+TEST_P(StoreLeasesTest, SecondResultForAnItemRollsTheCommitBack) {
   Ingest(*store_, MakeItems(5), 5);
   Lease lease = LeaseOne(*store_, "w");
   std::vector<ResultRow> results = ResultsFor(Read(*store_, lease));
@@ -460,7 +461,7 @@ TEST_F(SqliteLeasesTest, SecondResultForAnItemRollsTheCommitBack) {
   EXPECT_EQ(Summary().batches_done, 0u);
 }
 
-TEST_F(SqliteLeasesTest, ResultForAnItemDoneInAnEarlierCommitRollsBack) {
+TEST_P(StoreLeasesTest, ResultForAnItemDoneInAnEarlierCommitRollsBack) {
   Ingest(*store_, MakeItems(3), 3);
   Lease lease = LeaseOne(*store_, "w");
   std::vector<ResultRow> results = ResultsFor(Read(*store_, lease));
@@ -480,7 +481,7 @@ TEST_F(SqliteLeasesTest, ResultForAnItemDoneInAnEarlierCommitRollsBack) {
   ExpectCountsMatchRows();
 }
 
-TEST_F(SqliteLeasesTest, ReleasedBatchIsPendingAndItsOldLeaseIsStale) {
+TEST_P(StoreLeasesTest, ReleasedBatchIsPendingAndItsOldLeaseIsStale) {
   Ingest(*store_, MakeItems(4), 4);
   Lease lease = LeaseOne(*store_, "w");
   ASSERT_TRUE(store_->ReleaseBatch(lease).ok());
@@ -497,7 +498,7 @@ TEST_F(SqliteLeasesTest, ReleasedBatchIsPendingAndItsOldLeaseIsStale) {
   EXPECT_EQ(Summary().batches_leased, 1u);
 }
 
-TEST_F(SqliteLeasesTest, LeasesOfDeadOwnersAreReleased) {
+TEST_P(StoreLeasesTest, LeasesOfDeadOwnersAreReleased) {
   Ingest(*store_, MakeItems(40), 10);
   ASSERT_EQ(store_->LeaseBatches("main", "host:1", 2, kLeaseTime)->size(), 2u);
   ASSERT_EQ(store_->LeaseBatches("main", "host:2", 1, kLeaseTime)->size(), 1u);
@@ -516,6 +517,10 @@ TEST_F(SqliteLeasesTest, LeasesOfDeadOwnersAreReleased) {
   EXPECT_EQ(summary.batches_pending, 3u);
   EXPECT_EQ(LeaseOne(*store_, "host:3").batch_id, 1u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreLeasesTest,
+                         ::testing::Values(StoreBackend::kSqlite, StoreBackend::kPostgres),
+                         ::sluice::testing::StoreBackendName);
 
 }  // namespace
 }  // namespace sluice
