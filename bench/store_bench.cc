@@ -1,10 +1,13 @@
-// Benchmarks of the SQLite store's two hot paths:
+// Benchmarks of the store's two hot paths, on SQLite (backend 0) and on PostgreSQL
+// (backend 1: a throwaway server on loopback, fsync on, started by the benchmark;
+// tests/support/postgres_server.h):
 //  - ingest: AppendItems of 1,000 plain URLs per call (one transaction each);
 //  - a worker's cycle: LeaseBatches (1 batch) -> ReadBatchItems -> CommitBatch of
 //    1,000 ok results; the argument is the size of each result's fields_json
 //    (0: none; 200: about what the faces pipeline writes).
-// The store file lives in a fresh directory under /tmp (set TMPDIR to move it), so
-// the numbers include SQLite's real I/O (WAL, synchronous=NORMAL).
+// The SQLite file lives in a fresh directory under /tmp (set TMPDIR to move it), so
+// the numbers include SQLite's real I/O (WAL, synchronous=NORMAL); PostgreSQL's data
+// directory too (fsync and synchronous commit on, the server's defaults).
 //
 //   build-store/store_bench --benchmark_min_time=2
 #include <benchmark/benchmark.h>
@@ -17,7 +20,9 @@
 #include <vector>
 
 #include "sluice/store.h"
+#include "src/store/postgres_store.h"
 #include "src/store/sqlite_store.h"
+#include "tests/support/postgres_server.h"
 
 namespace sluice {
 namespace {
@@ -60,7 +65,22 @@ std::unique_ptr<Store> OpenBenchStore(benchmark::State& state, const BenchDir& d
     state.SkipWithError("mkdtemp failed");
     return nullptr;
   }
-  auto store = OpenSqliteStore(dir.StorePath());
+  Result<std::unique_ptr<Store>> store = InvalidArgument("no backend");
+  if (state.range(0) == 0) {
+    store = OpenSqliteStore(dir.StorePath());
+  } else {
+    static auto server = testing::PostgresServer::Start({.durable = true});
+    if (!server.ok()) {
+      state.SkipWithError(server.status().ToString().c_str());
+      return nullptr;
+    }
+    auto url = (*server)->CreateDatabase();
+    if (!url.ok()) {
+      state.SkipWithError(url.status().ToString().c_str());
+      return nullptr;
+    }
+    store = OpenPostgresStore(*url);
+  }
   if (!store.ok()) {
     state.SkipWithError(store.status().ToString().c_str());
     return nullptr;
@@ -93,7 +113,12 @@ void BM_AppendItems(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kBatchSize);
 }
-BENCHMARK(BM_AppendItems)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AppendItems)
+    ->ArgName("postgres")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_LeaseReadCommit(benchmark::State& state) {
   BenchDir dir;
@@ -108,7 +133,7 @@ void BM_LeaseReadCommit(benchmark::State& state) {
     return store->AppendItems(input_id, items, {}, lines, kBatchSize, groups);
   };
   Status status = refill();
-  const auto fields_bytes = static_cast<std::size_t>(state.range(0));
+  const auto fields_bytes = static_cast<std::size_t>(state.range(1));
   std::string fields_json;
   if (fields_bytes > 0) {
     fields_json = R"({"pad":")" +
@@ -148,8 +173,11 @@ void BM_LeaseReadCommit(benchmark::State& state) {
   state.SetItemsProcessed(committed);
 }
 BENCHMARK(BM_LeaseReadCommit)
-    ->Arg(0)
-    ->Arg(200)
+    ->ArgNames({"postgres", "fields"})
+    ->Args({0, 0})
+    ->Args({0, 200})
+    ->Args({1, 0})
+    ->Args({1, 200})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -43,11 +43,19 @@ namespace sluice::testing {
 
 inline constexpr char kPostgresBin[] = "/usr/lib/postgresql/15/bin";
 
+struct PostgresServerOptions {
+  // fsync and full-page writes on, as a production server runs (for benchmarks);
+  // off by default, which is faster and enough for tests of crashes of the server
+  // process (not of the machine).
+  bool durable = false;
+};
+
 class PostgresServer {
  public:
   // Starts a server; the error says what failed (and where its log is).
-  static Result<std::unique_ptr<PostgresServer>> Start() {
+  static Result<std::unique_ptr<PostgresServer>> Start(PostgresServerOptions options = {}) {
     std::unique_ptr<PostgresServer> server(new PostgresServer());
+    server->options_ = options;
     Status status = server->Init();
     if (!status.ok()) return status;
     return server;
@@ -226,7 +234,7 @@ class PostgresServer {
   Status StartServer() {
     const std::string options = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) +
                                 " -k " + dir_ +
-                                " -c fsync=off -c full_page_writes=off"
+                                (options_.durable ? "" : " -c fsync=off -c full_page_writes=off") +
                                 " -c max_connections=200";
     SLUICE_RETURN_IF_ERROR(Run({std::string(kPostgresBin) + "/pg_ctl", "-D", data_, "-l",
                                 dir_ + "/postgres.log", "-o", options, "-w", "-t", "60",
@@ -235,6 +243,7 @@ class PostgresServer {
     return Status::Ok();
   }
 
+  PostgresServerOptions options_;
   std::string dir_;
   std::string data_;
   std::string log_;
