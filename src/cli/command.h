@@ -50,11 +50,18 @@ inline Flag PipelineFlag(std::string* target, bool must_exist) {
           .required = true,
           .existing_file = must_exist};
 }
-inline Flag WorkdirFlag(std::string* target, std::string help = "The run's directory") {
+inline Flag WorkdirFlag(std::string* target, std::string help = "The run's directory",
+                        bool required = true) {
   return {.names = "--workdir,-w",
           .help = std::move(help),
           .target = target,
-          .required = true};
+          .required = required};
+}
+inline Flag StoreFlag(std::string* target) {
+  return {.names = "--store",
+          .help = "The store: a postgres:// URL (default: $SLUICE_STORE if set, else the "
+                  "SQLite file in --workdir)",
+          .target = target};
 }
 inline Flag SetFlag(std::vector<std::string>* target,
                     std::string help = "Override a setting: KEY=VALUE") {
@@ -73,6 +80,7 @@ struct Command {
 };
 
 Command RunCommandRow();
+Command WorkerCommandRow();  // in run_command.cc: `worker` is `run` without the ingest
 Command IngestCommandRow();
 Command StatusCommandRow();
 Command ExportCommandRow();
@@ -81,7 +89,7 @@ Command RetryCommandRow();
 
 // The table, in the order `sluice --help` lists them.
 inline std::vector<Command> AllCommands() {
-  return {RunCommandRow(),    IngestCommandRow(), StatusCommandRow(),
+  return {RunCommandRow(),    WorkerCommandRow(), IngestCommandRow(), StatusCommandRow(),
           ExportCommandRow(), RetryCommandRow(),  ValidateCommandRow()};
 }
 

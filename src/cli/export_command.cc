@@ -1,7 +1,7 @@
-// `sluice export --workdir DIR [--format jsonl|csv] [--output FILE]`: one row per
-// item, in id order: id, url, status (ok, failed, or pending if not processed yet),
-// reason, error, the fields stages produced, and the item's extra input columns
-// (JSONL: an "input" object; CSV: "input.NAME" columns).
+// `sluice export (--workdir DIR | --store URL) [--format jsonl|csv] [--output FILE]`:
+// one row per item, in id order: id, url, status (ok, failed, or pending if not
+// processed yet), reason, error, the fields stages produced, and the item's extra
+// input columns (JSONL: an "input" object; CSV: "input.NAME" columns).
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -19,6 +19,7 @@ using OrderedJson = nlohmann::ordered_json;
 
 struct ExportFlags {
   std::string workdir;
+  std::string store;
   std::string group = "main";
   std::string format = "jsonl";
   std::string output;  // "" = stdout
@@ -159,7 +160,12 @@ Status ExportCsv(Store& store, const std::string& group, Output& out) {
 }
 
 int Export(const ExportFlags& flags) {
-  Result<std::unique_ptr<Store>> store = OpenExistingStore(flags.workdir);
+  Result<StoreAddress> address = ResolveStoreAddress(flags.workdir, flags.store);
+  if (!address.ok()) {
+    PrintError(address.status());
+    return kExitUsage;
+  }
+  Result<std::unique_ptr<Store>> store = OpenExistingStore(*address);
   if (!store.ok()) {
     PrintError(store.status());
     return ExitCodeFor(store.status());
@@ -185,7 +191,9 @@ Command ExportCommandRow() {
       "export", "Write one row per item: status, reason and produced fields",
       [](std::vector<Flag>& flags) -> CommandRun {
         auto f = std::make_shared<ExportFlags>();
-        flags.push_back(WorkdirFlag(&f->workdir));
+        flags.push_back(WorkdirFlag(&f->workdir, "The run's directory (unless --store)",
+                                    /*required=*/false));
+        flags.push_back(StoreFlag(&f->store));
         flags.push_back({.names = "--format,-f",
                          .help = "jsonl or csv",
                          .target = &f->format,

@@ -1,5 +1,6 @@
-// `sluice ingest PIPELINE.yaml --input FILE... --workdir DIR`: only the ingest step of
-// `run`, e.g. to load a workdir once before starting workers, or to measure ingest.
+// `sluice ingest PIPELINE.yaml --input FILE... (--workdir DIR | --store URL)`: only the
+// ingest step of `run`, e.g. to load a store once before starting workers, or to
+// measure ingest.
 #include <fmt/format.h>
 
 #include <chrono>
@@ -15,6 +16,7 @@ struct IngestFlags {
   std::string pipeline;
   std::vector<std::string> inputs;
   std::string workdir;
+  std::string store;
   std::vector<std::string> sets;
 };
 
@@ -24,12 +26,18 @@ int Ingest(const IngestFlags& flags) {
     PrintError(config.status());
     return kExitUsage;
   }
-  Result<std::unique_ptr<Store>> store = OpenOrCreateStore(flags.workdir);
+  Result<StoreAddress> address = ResolveStoreAddress(flags.workdir, flags.store);
+  if (!address.ok()) {
+    PrintError(address.status());
+    return kExitUsage;
+  }
+  Result<std::unique_ptr<Store>> store = OpenOrCreateStore(*address);
   if (!store.ok()) {
     PrintError(store.status());
     return ExitCodeFor(store.status());
   }
-  if (Status status = BindPipeline(**store, *config, flags.workdir); !status.ok()) {
+  if (Status status = BindPipeline(**store, *config, DescribeStore(*address));
+      !status.ok()) {
     PrintError(status);
     return ExitCodeFor(status);
   }
@@ -44,7 +52,7 @@ int Ingest(const IngestFlags& flags) {
 }  // namespace
 
 Command IngestCommandRow() {
-  return Command{"ingest", "Only ingest inputs into a workdir (run does this too)",
+  return Command{"ingest", "Only ingest inputs into a store (run does this too)",
                  [](std::vector<Flag>& flags) -> CommandRun {
                    auto f = std::make_shared<IngestFlags>();
                    flags.push_back(PipelineFlag(&f->pipeline, /*must_exist=*/true));
@@ -53,7 +61,10 @@ Command IngestCommandRow() {
                                     .target = &f->inputs,
                                     .required = true,
                                     .existing_file = true});
-                   flags.push_back(WorkdirFlag(&f->workdir));
+                   flags.push_back(WorkdirFlag(
+                       &f->workdir, "Directory holding the store (unless --store)",
+                       /*required=*/false));
+                   flags.push_back(StoreFlag(&f->store));
                    flags.push_back(SetFlag(&f->sets));
                    return [f] { return Ingest(*f); };
                  }};

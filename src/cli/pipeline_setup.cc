@@ -76,7 +76,7 @@ bool IngestInputs(Store& store, const PipelineConfig& config,
 }
 
 Status BindPipeline(Store& store, const PipelineConfig& config,
-                    const std::string& workdir) {
+                    const std::string& where) {
   SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> stored,
                           store.GetMeta("pipeline_fingerprint"));
   if (!stored) {
@@ -85,10 +85,11 @@ Status BindPipeline(Store& store, const PipelineConfig& config,
   }
   if (*stored == config.fingerprint) return Status::Ok();
   return InvalidArgument(fmt::format(
-      "--workdir {} holds a run of a pipeline with other stages, batch size or input "
+      "{} holds a run of a pipeline with other stages, batch size or input "
       "settings (fingerprint {}, this one {}); resume with the same pipeline and --set "
-      "values, or use a new --workdir",
-      workdir, *stored, config.fingerprint));
+      "values, or use a new {}",
+      where, *stored, config.fingerprint,
+      where.starts_with("--store") ? "store" : "--workdir"));
 }
 
 }  // namespace sluice::cli

@@ -17,8 +17,8 @@ Result<PipelineConfig> LoadPipeline(const std::string& path,
 
 // Records the pipeline's fingerprint in a new store, or refuses a store made by a
 // pipeline whose results would differ (other stages, batch size or input settings).
-Status BindPipeline(Store& store, const PipelineConfig& config,
-                    const std::string& workdir);
+// `where` names the store in the message (DescribeStore).
+Status BindPipeline(Store& store, const PipelineConfig& config, const std::string& where);
 
 // Ingests every input, printing a line per input and the first rejected lines.
 // Returns false if an input failed (its error is printed; what it ingested is kept).

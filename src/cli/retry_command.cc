@@ -1,5 +1,5 @@
-// `sluice retry --workdir DIR [--reason R]`: puts failed items back to be processed
-// by the next `sluice run`.
+// `sluice retry (--workdir DIR | --store URL) [--reason R]`: puts failed items back
+// to be processed by the next `sluice run` or `sluice worker`.
 #include <fmt/format.h>
 
 #include "src/cli/command.h"
@@ -10,6 +10,7 @@ namespace {
 
 struct RetryFlags {
   std::string workdir;
+  std::string store;
   std::string group = "main";
   std::string reason;
 };
@@ -27,7 +28,12 @@ int Retry(const RetryFlags& flags) {
       return kExitUsage;
     }
   }
-  Result<std::unique_ptr<Store>> store = OpenExistingStore(flags.workdir);
+  Result<StoreAddress> address = ResolveStoreAddress(flags.workdir, flags.store);
+  if (!address.ok()) {
+    PrintError(address.status());
+    return kExitUsage;
+  }
+  Result<std::unique_ptr<Store>> store = OpenExistingStore(*address);
   if (!store.ok()) {
     PrintError(store.status());
     return ExitCodeFor(store.status());
@@ -50,7 +56,9 @@ Command RetryCommandRow() {
       "retry", "Put failed items back to be processed by the next run",
       [](std::vector<Flag>& flags) -> CommandRun {
         auto f = std::make_shared<RetryFlags>();
-        flags.push_back(WorkdirFlag(&f->workdir));
+        flags.push_back(WorkdirFlag(&f->workdir, "The run's directory (unless --store)",
+                                    /*required=*/false));
+        flags.push_back(StoreFlag(&f->store));
         flags.push_back({.names = "--reason",
                          .help = "Only items that failed for this reason (e.g. timeout)",
                          .target = &f->reason});

@@ -1,6 +1,12 @@
-// `sluice run PIPELINE --input FILE... --workdir DIR`: ingest, then process until
-// every batch is done. The same command again resumes; on a finished workdir it
-// does nothing and exits 0.
+// `sluice run PIPELINE --input FILE... --workdir DIR [--store URL]`: ingest, then
+// process until every batch is done. The same command again resumes; on a finished
+// workdir it does nothing and exits 0.
+//
+// `sluice worker PIPELINE --workdir DIR [--store URL] [--exit-when-done]`: the same
+// without the ingest, one of many processes sharing a store (several on one
+// machine's workdir, or on many machines through PostgreSQL): runs until stopped
+// (SIGTERM drains as for `run`), or, with --exit-when-done, until the store has no
+// batch left. The workdir holds the outputs and the process's live status.
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
@@ -29,6 +35,9 @@ struct RunFlags {
   std::string pipeline;
   std::vector<std::string> inputs;
   std::string workdir;
+  std::string store;
+  bool worker = false;          // `sluice worker`: no ingest
+  bool exit_when_done = false;  // worker: end when no batch is left
   std::vector<std::string> sets;
   double status_interval_s = 5;
   bool quiet = false;
@@ -202,17 +211,22 @@ int Run(const RunFlags& flags) {
     PrintError(config.status());
     return kExitUsage;
   }
-  Result<std::unique_ptr<Store>> opened = OpenOrCreateStore(flags.workdir);
+  Result<StoreAddress> address = ResolveStoreAddress(flags.workdir, flags.store);
+  if (!address.ok()) {
+    PrintError(address.status());
+    return kExitUsage;
+  }
+  Result<std::unique_ptr<Store>> opened = OpenOrCreateStore(*address);
   if (!opened.ok()) {
     PrintError(opened.status());
     return ExitCodeFor(opened.status());
   }
   Store& store = **opened;
-  if (Status status = BindPipeline(store, *config, flags.workdir); !status.ok()) {
+  if (Status status = BindPipeline(store, *config, DescribeStore(*address)); !status.ok()) {
     PrintError(status);
     return ExitCodeFor(status);
   }
-  if (!IngestInputs(store, *config, flags.inputs, flags.quiet)) {
+  if (!flags.worker && !IngestInputs(store, *config, flags.inputs, flags.quiet)) {
     fmt::print(
         stderr,
         "sluice: not processing because an input failed; what was ingested is kept, "
@@ -225,9 +239,12 @@ int Run(const RunFlags& flags) {
     PrintError(before.status());
     return kExitFailure;
   }
-  if (before->items == 0) {
-    fmt::print(stderr, "sluice: nothing to do: the workdir has no items{}\n",
-               flags.inputs.empty() ? " (give --input FILE)" : "");
+  const bool until_stopped = flags.worker && !flags.exit_when_done;
+  if (before->items == 0 && !until_stopped) {
+    fmt::print(stderr, "sluice: nothing to do: the store has no items{}\n",
+               flags.worker ? " (`sluice ingest` loads them)"
+               : flags.inputs.empty() ? " (give --input FILE)"
+                                      : "");
     return kExitOk;
   }
   Result<std::uint64_t> released =
@@ -252,6 +269,7 @@ int Run(const RunFlags& flags) {
   options.lease = config->lease;
   options.grace = config->grace;
   options.stall_timeout = config->stall;
+  options.exit_when_done = !until_stopped;
   // The stages hold at most in_flight_batches batches' worth of records; more
   // batches may be open, waiting only for their slowest records.
   const std::size_t in_flight = InFlightBatches(*config, *stages);
@@ -305,8 +323,8 @@ int Run(const RunFlags& flags) {
              after->results_failed, failures.empty() ? "" : " (",
              failures.empty() ? "" : failures + ")");
   if (*end == WorkerEnd::kFinished) {
-    fmt::print(stderr, "sluice: done; results: sluice export --workdir {}{}\n",
-               flags.workdir,
+    fmt::print(stderr, "sluice: done; results: sluice export {}{}\n",
+               DescribeStore(*address),
                *output ? "; outputs in " + (*output)->root().string() : std::string());
     return kExitOk;
   }
@@ -320,33 +338,57 @@ int Run(const RunFlags& flags) {
   fmt::print(stderr,
              "sluice: stopped with {} of {} items done; run the same command to resume\n",
              after->results_ok + after->results_failed, after->items);
+  // A worker that runs until stopped ends by a signal: that is its normal end.
+  if (until_stopped && interrupted) return kExitOk;
   return interrupted ? kExitInterrupted : kExitFailure;
 }
 
 }  // namespace
+
+// The flags `run` and `worker` share.
+void AddRunFlags(std::vector<Flag>& flags, RunFlags& f) {
+  flags.push_back(PipelineFlag(&f.pipeline, /*must_exist=*/true));
+  flags.push_back(WorkdirFlag(
+      &f.workdir, "Directory holding the outputs (and the store, unless --store); "
+                  "created if missing"));
+  flags.push_back(StoreFlag(&f.store));
+  flags.push_back(SetFlag(
+      &f.sets, "Override a pipeline setting: KEY=VALUE (e.g. stages.wait.ms=5)"));
+  flags.push_back({.names = "--status-interval",
+                   .help = "Seconds between status lines; 0 for none",
+                   .target = &f.status_interval_s,
+                   .range = std::pair{0.0, 3600.0}});
+  flags.push_back({.names = "--quiet,-q",
+                   .help = "Print only warnings, errors and the summary",
+                   .target = &f.quiet});
+}
 
 Command RunCommandRow() {
   return Command{
       "run", "Ingest inputs and run a pipeline until every item is done (resumable)",
       [](std::vector<Flag>& flags) -> CommandRun {
         auto f = std::make_shared<RunFlags>();
-        flags.push_back(PipelineFlag(&f->pipeline, /*must_exist=*/true));
+        AddRunFlags(flags, *f);
         flags.push_back(
             {.names = "--input,-i",
              .help = "Input file (text, csv, tsv or jsonl; .gz or .zst ok); repeatable",
              .target = &f->inputs,
              .existing_file = true});
-        flags.push_back(WorkdirFlag(
-            &f->workdir, "Directory holding the store and outputs; created if missing"));
-        flags.push_back(SetFlag(
-            &f->sets, "Override a pipeline setting: KEY=VALUE (e.g. stages.wait.ms=5)"));
-        flags.push_back({.names = "--status-interval",
-                         .help = "Seconds between status lines; 0 for none",
-                         .target = &f->status_interval_s,
-                         .range = std::pair{0.0, 3600.0}});
-        flags.push_back({.names = "--quiet,-q",
-                         .help = "Print only warnings, errors and the summary",
-                         .target = &f->quiet});
+        return [f] { return Run(*f); };
+      }};
+}
+
+Command WorkerCommandRow() {
+  return Command{
+      "worker",
+      "Process a store's batches, one of many workers, until stopped (no ingest)",
+      [](std::vector<Flag>& flags) -> CommandRun {
+        auto f = std::make_shared<RunFlags>();
+        f->worker = true;
+        AddRunFlags(flags, *f);
+        flags.push_back({.names = "--exit-when-done",
+                         .help = "End once the store has no batch left to process",
+                         .target = &f->exit_when_done});
         return [f] { return Run(*f); };
       }};
 }

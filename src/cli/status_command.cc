@@ -1,4 +1,4 @@
-// `sluice status --workdir DIR [--json]`: what the store holds.
+// `sluice status (--workdir DIR | --store URL) [--json]`: what the store holds.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -13,12 +13,18 @@ namespace {
 
 struct StatusFlags {
   std::string workdir;
+  std::string store;
   std::string group = "main";
   bool json = false;
 };
 
 int ShowStatus(const StatusFlags& flags) {
-  Result<std::unique_ptr<Store>> store = OpenExistingStore(flags.workdir);
+  Result<StoreAddress> address = ResolveStoreAddress(flags.workdir, flags.store);
+  if (!address.ok()) {
+    PrintError(address.status());
+    return kExitUsage;
+  }
+  Result<std::unique_ptr<Store>> store = OpenExistingStore(*address);
   if (!store.ok()) {
     PrintError(store.status());
     return ExitCodeFor(store.status());
@@ -29,7 +35,10 @@ int ShowStatus(const StatusFlags& flags) {
     return kExitFailure;
   }
   const StoreSummary& s = *summary;
-  const std::vector<LiveStatus> live = ReadLiveStatuses(flags.workdir);
+  // Processes on this machine report into the workdir; with only --store there is
+  // none to read.
+  const std::vector<LiveStatus> live =
+      flags.workdir.empty() ? std::vector<LiveStatus>() : ReadLiveStatuses(flags.workdir);
   const std::int64_t now_ms = SystemStoreClock().NowMs();
   if (flags.json) {
     nlohmann::json workers = nlohmann::json::array();
@@ -60,7 +69,11 @@ int ShowStatus(const StatusFlags& flags) {
     return kExitOk;
   }
   std::uint64_t done = s.results_ok + s.results_failed;
-  fmt::print("workdir   {}\n", flags.workdir);
+  if (address->url.empty()) {
+    fmt::print("workdir   {}\n", flags.workdir);
+  } else {
+    fmt::print("store     {}\n", DescribeStore(*address).substr(8));  // without "--store "
+  }
   fmt::print("inputs    {} ({} completely ingested), {} rejected lines\n", s.inputs,
              s.inputs_complete, s.rejected_lines);
   fmt::print("items     {} ({} done, {:.1f}%)\n", s.items, done,
@@ -93,7 +106,9 @@ Command StatusCommandRow() {
       "status", "Show items, batches, results and failures of a workdir",
       [](std::vector<Flag>& flags) -> CommandRun {
         auto f = std::make_shared<StatusFlags>();
-        flags.push_back(WorkdirFlag(&f->workdir));
+        flags.push_back(WorkdirFlag(&f->workdir, "The run's directory (unless --store)",
+                                    /*required=*/false));
+        flags.push_back(StoreFlag(&f->store));
         flags.push_back(GroupFlag(&f->group, "Stage group to report on"));
         flags.push_back(
             {.names = "--json", .help = "Print one JSON object", .target = &f->json});

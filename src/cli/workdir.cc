@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <regex>
 
 #include "src/cli/command.h"
 #include "src/stages/builtin_stages.h"
@@ -10,6 +12,7 @@
 #include "src/stages/fetch_stage.h"
 #include "src/stages/hash_stage.h"
 #include "src/stages/image_stages.h"
+#include "src/store/postgres_store.h"
 #include "src/store/sqlite_store.h"
 
 namespace sluice::cli {
@@ -18,7 +21,46 @@ std::string StorePath(const std::string& workdir) {
   return (std::filesystem::path(workdir) / "sluice.db").string();
 }
 
-Result<std::unique_ptr<Store>> OpenExistingStore(const std::string& workdir) {
+Result<StoreAddress> ResolveStoreAddress(const std::string& workdir,
+                                         const std::string& store_flag) {
+  StoreAddress address{workdir, store_flag};
+  std::string_view source = "--store";
+  if (address.url.empty()) {
+    const char* env = std::getenv("SLUICE_STORE");
+    if (env != nullptr && *env != '\0') {
+      address.url = env;
+      source = "$SLUICE_STORE";
+    }
+  }
+  if (!address.url.empty() && !IsPostgresUrl(address.url)) {
+    return InvalidArgument(fmt::format(
+        "{}: not a store address (expected postgres://... or postgresql://...)", source));
+  }
+  if (address.url.empty() && address.workdir.empty()) {
+    return InvalidArgument("give --workdir DIR or --store postgres://...");
+  }
+  return address;
+}
+
+std::string DescribeStore(const StoreAddress& address) {
+  if (address.url.empty()) return "--workdir " + address.workdir;
+  // postgres://user:password@host/db -> postgres://user:***@host/db
+  static const std::regex kPassword(R"(^(postgres(?:ql)?://[^:/@]*):[^@/]*@)");
+  return "--store " + std::regex_replace(address.url, kPassword, "$1:***@");
+}
+
+Result<std::unique_ptr<Store>> OpenExistingStore(const StoreAddress& address) {
+  if (!address.url.empty()) {
+    PostgresStoreOptions options;
+    options.create_if_missing = false;
+    auto store = OpenPostgresStore(address.url, options);
+    if (!store.ok() && store.status().code() == StatusCode::kNotFound) {
+      return InvalidArgument(fmt::format("{}: {} (`sluice ingest` or `run` makes it)",
+                                         DescribeStore(address), store.status().message()));
+    }
+    return store;
+  }
+  const std::string& workdir = address.workdir;
   std::error_code error;
   if (!std::filesystem::is_directory(workdir, error)) {
     return InvalidArgument(fmt::format("--workdir {}: no such directory", workdir));
@@ -32,7 +74,9 @@ Result<std::unique_ptr<Store>> OpenExistingStore(const std::string& workdir) {
   return OpenSqliteStore(path);
 }
 
-Result<std::unique_ptr<Store>> OpenOrCreateStore(const std::string& workdir) {
+Result<std::unique_ptr<Store>> OpenOrCreateStore(const StoreAddress& address) {
+  if (!address.url.empty()) return OpenPostgresStore(address.url);
+  const std::string& workdir = address.workdir;
   std::error_code error;
   std::filesystem::create_directories(workdir, error);
   if (error) {

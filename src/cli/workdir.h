@@ -15,11 +15,29 @@ namespace sluice::cli {
 // The store file inside a workdir.
 std::string StorePath(const std::string& workdir);
 
-// Opens the store of an existing workdir; an error if there is none.
-Result<std::unique_ptr<Store>> OpenExistingStore(const std::string& workdir);
+// Where a command's store is: the SQLite file in `workdir`, or the PostgreSQL
+// database at `url`.
+struct StoreAddress {
+  std::string workdir;  // "" when not given
+  std::string url;      // "" for the workdir's SQLite file
+};
 
-// Creates the workdir if needed and opens (or creates) its store.
-Result<std::unique_ptr<Store>> OpenOrCreateStore(const std::string& workdir);
+// The address a command uses: --store if given, else $SLUICE_STORE if set (so that
+// a password in the URL need not be on the command line), else the workdir's file.
+// InvalidArgument when the URL is not postgres:// or postgresql://, or when there is
+// neither a URL nor a workdir.
+Result<StoreAddress> ResolveStoreAddress(const std::string& workdir,
+                                         const std::string& store_flag);
+
+// For messages: "--store URL" with the URL's password replaced by ***, or
+// "--workdir DIR".
+std::string DescribeStore(const StoreAddress& address);
+
+// Opens an existing store; an error if there is none.
+Result<std::unique_ptr<Store>> OpenExistingStore(const StoreAddress& address);
+
+// Opens (or creates) the store; for a workdir's file, creates the workdir if needed.
+Result<std::unique_ptr<Store>> OpenOrCreateStore(const StoreAddress& address);
 
 // Every stage type this build of sluice knows.
 const StageRegistry& DefaultRegistry();

@@ -613,12 +613,14 @@ Result<WorkerEnd> Worker::Run() {
         break;
       }
       if (*done) {
-        finished = true;
-        break;
-      }
-      // Work remains that nobody holds: if part of it is leased to this worker (a
-      // release that failed), take it back once, rather than wait forever.
-      if (!took_back) {
+        if (options_.exit_when_done) {
+          finished = true;
+          break;
+        }
+        // Otherwise wait below for batches ingested later.
+      } else if (!took_back) {
+        // Work remains that nobody holds: if part of it is leased to this worker (a
+        // release that failed), take it back once, rather than wait forever.
         took_back = true;
         TakeBackOrphanedLeases();
         continue;

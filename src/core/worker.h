@@ -68,6 +68,10 @@ struct WorkerOptions {
   std::uint64_t max_held_bytes = 256ull << 20;
   std::chrono::milliseconds grace{30000};    // time in-flight batches get on stop
   std::chrono::milliseconds idle_poll{250};  // how often to look again when idle
+  // Whether Run() returns once the group has no pending or leased batch
+  // (WorkerEnd::kFinished); false: it keeps looking for new batches (another
+  // process may ingest more) until Stop().
+  bool exit_when_done = true;
   // How long nothing may move while work remains before the worker gives up
   // (WorkerEnd::kStalled). 0: the longest record deadline of the async stages plus
   // kStallMargin (at least kStallMargin).

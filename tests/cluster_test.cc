@@ -1,0 +1,203 @@
+// Several `sluice worker` processes sharing one PostgreSQL store, end to end: the real
+// binary, a throwaway PostgreSQL server started by the test on loopback
+// (tests/support/postgres_server.h). Every item ends with exactly one result, the
+// same as a single-process `sluice run` on SQLite gives, also when a worker is killed
+// mid-run.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/support/postgres_server.h"
+#include "tests/test_util.h"
+
+namespace sluice::testing {
+namespace {
+
+using std::chrono::seconds;
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = PostgresServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+    auto url = server_->CreateDatabase();
+    ASSERT_TRUE(url.ok()) << url.status().ToString();
+    url_ = *url;
+  }
+
+  // An input of `count` URLs (never fetched: the example pipelines do not download).
+  std::string WriteUrls(int count) {
+    std::string text;
+    for (int i = 0; i < count; ++i) text += "http://example.com/" + std::to_string(i) + "\n";
+    return dir_.Write("urls.txt", text);
+  }
+
+  // The flaky example: each item held wait_ms_ (on a timer, all at once), then 10% of
+  // the items failing as timeouts; small batches, so that many are leased.
+  std::vector<std::string> Pipeline() const {
+    return {SourceDir() + "/pipelines/examples/flaky.yaml", "--set", "batch_size=50",
+            "--set", "stages.wait.ms=" + std::to_string(wait_ms_)};
+  }
+
+  std::vector<std::string> WorkerArgs(const std::string& name,
+                                      std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"worker"};
+    for (const std::string& arg : Pipeline()) args.push_back(arg);
+    for (const std::string& arg : std::vector<std::string>{
+             "--store", url_, "--workdir", dir_.File(name), "--status-interval", "0"}) {
+      args.push_back(arg);
+    }
+    for (std::string& arg : extra) args.push_back(std::move(arg));
+    return args;
+  }
+
+  // (id, status, reason) of every exported row, one line each.
+  static std::string Outcomes(const std::string& jsonl) {
+    std::istringstream lines(jsonl);
+    std::string out;
+    for (std::string line; std::getline(lines, line);) {
+      const nlohmann::json row = nlohmann::json::parse(line);
+      out += row["id"].dump() + " " + row["status"].get<std::string>() + " " +
+             row.value("reason", std::string()) + "\n";
+    }
+    return out;
+  }
+
+  std::string ExportStore() {
+    CommandResult exported = RunSluice({"export", "--store", url_});
+    EXPECT_EQ(exported.exit_code, 0) << exported.err;
+    return exported.out;
+  }
+
+  // What one process makes of the same input on SQLite.
+  std::string SingleRunOutcomes(const std::string& input) {
+    std::vector<std::string> args = {"run"};
+    for (const std::string& arg : Pipeline()) args.push_back(arg);
+    for (const std::string& arg : std::vector<std::string>{
+             "--input", input, "--workdir", dir_.File("single"), "--status-interval", "0"}) {
+      args.push_back(arg);
+    }
+    CommandResult run = RunSluice(args, seconds(300));
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    CommandResult exported = RunSluice({"export", "--workdir", dir_.File("single")});
+    EXPECT_EQ(exported.exit_code, 0) << exported.err;
+    return Outcomes(exported.out);
+  }
+
+  void Ingest(const std::string& input) {
+    std::vector<std::string> args = {"ingest"};
+    for (const std::string& arg : Pipeline()) args.push_back(arg);
+    args.insert(args.end(), {"--input", input, "--store", url_});
+    CommandResult ingest = RunSluice(args);
+    ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
+  }
+
+  int wait_ms_ = 1;
+  TempDir dir_;
+  std::unique_ptr<PostgresServer> server_;
+  std::string url_;
+};
+
+TEST_F(ClusterTest, WorkersSharingAStoreGiveWhatOneProcessGives) {
+  const std::string input = WriteUrls(3000);
+  Ingest(input);
+  std::vector<std::unique_ptr<SluiceProcess>> workers;
+  for (int i = 0; i < 3; ++i) {
+    workers.push_back(std::make_unique<SluiceProcess>(
+        WorkerArgs("w" + std::to_string(i), {"--exit-when-done"}), dir_.path()));
+  }
+  for (auto& worker : workers) {
+    CommandResult result;
+    ASSERT_TRUE(worker->Wait(std::chrono::minutes(5), &result)) << "a worker did not end";
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+  }
+  const std::string outcomes = Outcomes(ExportStore());
+  EXPECT_EQ(std::count(outcomes.begin(), outcomes.end(), '\n'), 3000);
+  EXPECT_EQ(outcomes, SingleRunOutcomes(input));
+
+  CommandResult status = RunSluice({"status", "--store", url_, "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  const nlohmann::json summary = nlohmann::json::parse(status.out);
+  EXPECT_EQ(summary["items"], 3000);
+  EXPECT_EQ(summary["batches"]["done"], 60);
+  EXPECT_EQ(summary["results"]["ok"].get<int>() + summary["results"]["failed"].get<int>(),
+            3000);
+}
+
+TEST_F(ClusterTest, AKilledWorkersBatchesAreRedoneByTheOthersOnce) {
+  // Slow enough batches (half a second each) that the victim is caught holding some.
+  wait_ms_ = 500;
+  const std::string input = WriteUrls(2000);
+  Ingest(input);
+  // A short lease, so that the killed worker's batches come back soon.
+  auto victim = std::make_unique<SluiceProcess>(
+      WorkerArgs("victim", {"--set", "lease_seconds=2"}), dir_.path());
+  // Kill it once it holds leases and has committed something.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        CommandResult status = RunSluice({"status", "--store", url_, "--json"});
+        if (status.exit_code != 0) return false;
+        const nlohmann::json summary = nlohmann::json::parse(status.out);
+        return summary["batches"]["done"].get<int>() >= 2 &&
+               summary["batches"]["leased"].get<int>() >= 1;
+      },
+      std::chrono::minutes(2)));
+  victim->Signal(SIGKILL);
+  CommandResult killed;
+  ASSERT_TRUE(victim->Wait(seconds(30), &killed));
+
+  auto survivor = std::make_unique<SluiceProcess>(
+      WorkerArgs("survivor", {"--exit-when-done", "--set", "lease_seconds=2"}),
+      dir_.path());
+  CommandResult result;
+  ASSERT_TRUE(survivor->Wait(std::chrono::minutes(5), &result));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  const std::string outcomes = Outcomes(ExportStore());
+  EXPECT_EQ(std::count(outcomes.begin(), outcomes.end(), '\n'), 2000);
+  EXPECT_EQ(outcomes.find(" pending"), std::string::npos);
+  EXPECT_EQ(outcomes, SingleRunOutcomes(input));
+}
+
+TEST_F(ClusterTest, AWorkerWaitsForWorkUntilStopped) {
+  auto worker = std::make_unique<SluiceProcess>(WorkerArgs("idle"), dir_.path());
+  // Nothing is ingested yet: the worker waits; items ingested now are processed.
+  Ingest(WriteUrls(200));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        CommandResult status = RunSluice({"status", "--store", url_, "--json"});
+        if (status.exit_code != 0) return false;
+        const nlohmann::json summary = nlohmann::json::parse(status.out);
+        return summary["results"]["ok"].get<int>() + summary["results"]["failed"].get<int>() ==
+               200;
+      },
+      std::chrono::minutes(2)));
+  worker->Signal(SIGTERM);
+  CommandResult result;
+  ASSERT_TRUE(worker->Wait(seconds(60), &result));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+}
+
+TEST_F(ClusterTest, AStoreAddressThatIsNotPostgresIsAUsageError) {
+  CommandResult status = RunSluice({"status", "--store", "mysql://db/x"});
+  EXPECT_EQ(status.exit_code, 2);
+  EXPECT_NE(status.err.find("--store: not a store address"), std::string::npos) << status.err;
+  CommandResult none = RunSluice({"status"});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("give --workdir DIR or --store"), std::string::npos) << none.err;
+  // The password never shows in what sluice prints.
+  CommandResult wrong = RunSluice(
+      {"status", "--store", "postgresql://sluice:hunter2@127.0.0.1:1/none?connect_timeout=5"});
+  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_EQ(wrong.err.find("hunter2"), std::string::npos) << wrong.err;
+}
+
+}  // namespace
+}  // namespace sluice::testing
