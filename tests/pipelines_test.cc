@@ -227,6 +227,8 @@ TEST_F(PipelinesTest, Img2datasetAndDownloadPipelinesWriteTheirOutputs) {
   EXPECT_EQ(item["original_width"], photo.cols);
   EXPECT_EQ(item["original_height"], photo.rows);
   EXPECT_EQ(item["sha256"].get<std::string>().size(), 64u);
+  // extract_exif: the photo has no EXIF, which img2dataset writes as the text "{}".
+  EXPECT_EQ(item["exif"], "{}");
   std::ifstream metadata(dir_.File("ds") + "/output/00000.jsonl");
   std::vector<nlohmann::json> lines;
   for (std::string line; std::getline(metadata, line);) {
@@ -235,6 +237,7 @@ TEST_F(PipelinesTest, Img2datasetAndDownloadPipelinesWriteTheirOutputs) {
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[2]["key"], "000000002");
   EXPECT_EQ(lines[2]["status"], "failed_to_download");
+  EXPECT_TRUE(lines[2]["exif"].is_null());
   std::ifstream stats_file(dir_.File("ds") + "/output/00000_stats.json");
   const nlohmann::json stats = nlohmann::json::parse(stats_file);
   EXPECT_EQ(stats["count"], 3);

@@ -32,6 +32,12 @@ OrderedJson IntOrNull(const Record& record, std::string_view name) {
   return number == nullptr ? OrderedJson(nullptr) : OrderedJson(*number);
 }
 
+OrderedJson StringOrNull(const Record& record, std::string_view name) {
+  const Value* value = record.Find(name);
+  const auto* text = value == nullptr ? nullptr : std::get_if<std::string>(value);
+  return text == nullptr ? OrderedJson(nullptr) : OrderedJson(*text);
+}
+
 // error_message: the item's error, or its reason's name when it has no text.
 std::string ErrorMessage(const Record& record) {
   return record.error().empty() ? std::string(FailureReasonName(record.reason()))
@@ -191,10 +197,8 @@ std::string Img2DatasetFlavour::ItemJson(const FinishedBatch& batch,
   object["height"] = std::move(height);
   object["original_width"] = IntOrNull(record, "width");
   object["original_height"] = IntOrNull(record, "height");
-  object["exif"] = nullptr;
-  const Value* sha256 = record.Find("sha256");
-  const auto* digest = sha256 == nullptr ? nullptr : std::get_if<std::string>(sha256);
-  object["sha256"] = digest == nullptr ? OrderedJson(nullptr) : OrderedJson(*digest);
+  object["exif"] = StringOrNull(record, "exif");
+  object["sha256"] = StringOrNull(record, "sha256");
   return Dump(object);
 }
 

@@ -23,11 +23,13 @@
 //   {"url": ..., <the other input columns, as ingested>, "key": "000030017",
 //    "status": "success" | "failed_to_download" | "failed_to_resize",
 //    "error_message": null | "...", "width": 256, "height": 256,
-//    "original_width": 640, "original_height": 480, "exif": null,
+//    "original_width": 640, "original_height": 480, "exif": null | "{...}",
 //    "sha256": null | "<hex>"}
 // width/height are the saved image's size (resize's resized_width/resized_height,
 // else decode's width/height), null for a failed item; original_* the source's
-// (decode's width/height), null when unknown; exif is always null (not extracted);
+// (decode's width/height), null when unknown; exif decode's "exif" field (with
+// extract_exif: the EXIF tags as JSON text, written as a string as img2dataset
+// writes it, also for an item that failed after decode read it), else null;
 // sha256 the sha256 stage's digest, if it ran. An input column named like one of
 // the fixed columns is left out (the fixed column says it). error_message is the
 // item's error, or its reason's name when it has no text.

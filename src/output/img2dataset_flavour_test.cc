@@ -199,6 +199,34 @@ TEST(Img2DatasetFlavourTest, AFailedItemsJsonHasItsErrorAndNoSize) {
   EXPECT_EQ(flavour.ItemOfJson(Batch(4, 30001, 10000), R"({"id": 3})"), std::nullopt);
 }
 
+TEST(Img2DatasetFlavourTest, TheExifColumnHoldsDecodesTextAsAString) {
+  // decode's "exif" is the JSON text img2dataset writes; the column holds it as a
+  // string, not as an object, as img2dataset's does.
+  const Img2DatasetFlavour flavour(5, 10000);
+  Record record(30001, "http://example.com/a.jpg");
+  record.Set("width", std::int64_t{4});
+  record.Set("height", std::int64_t{3});
+  record.Set("exif",
+             std::string(R"({"Image Make": "Canon", "Image Model": "caf\u00e9"})"));
+  EXPECT_EQ(flavour.ItemJson(Batch(4, 30001, 10000), record),
+            R"({"url":"http://example.com/a.jpg","key":"000030000","status":"success",)"
+            R"("error_message":null,"width":4,"height":3,"original_width":4,)"
+            R"("original_height":3,)"
+            R"("exif":"{\"Image Make\": \"Canon\", \"Image Model\": \"caf\\u00e9\"}",)"
+            R"("sha256":null})");
+  // An item that failed after decode read its EXIF keeps it, as in img2dataset,
+  // which reads EXIF before resizing; "{}" (no EXIF) is a string too.
+  Record failed(30002, "http://example.com/b.jpg");
+  failed.Set("http_status", std::int64_t{200});
+  failed.Set("exif", std::string("{}"));
+  failed.Fail(FailureReason::kDecode, "decode: failed");
+  EXPECT_EQ(flavour.ItemJson(Batch(4, 30001, 10000), failed),
+            R"({"url":"http://example.com/b.jpg","key":"000030001",)"
+            R"("status":"failed_to_resize","error_message":"decode: failed",)"
+            R"("width":null,"height":null,"original_width":null,"original_height":null,)"
+            R"("exif":"{}","sha256":null})");
+}
+
 TEST(Img2DatasetFlavourTest, StatsCountStatusesTimesAndMessages) {
   const Img2DatasetFlavour flavour(5, 100);
   const auto started =

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "src/stages/cerr_capture.h"
+#include "src/stages/exif.h"
 #include "src/stages/gif_codec.h"
 #include "src/stages/image.h"
 #include "src/stages/image_header.h"
@@ -149,6 +150,10 @@ void DecodeStage::ProcessOne(Record& record) {
     return;
   }
   const std::span<const std::uint8_t> bytes(*body);
+  if (options_.extract_exif) {
+    std::optional<std::string> exif = ExifJson(bytes);
+    if (exif.has_value()) record.Set("exif", std::move(*exif));
+  }
   if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
     record.Fail(
         FailureReason::kTooLarge,

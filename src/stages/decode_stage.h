@@ -8,6 +8,11 @@
 //                   and no alpha (then encode may keep "body" as it is)
 //          "width", "height"  int64, of the original image after EXIF rotation
 //          "format" string: jpeg, png, gif, webp, bmp or tiff
+//          "exif"   string, with extract_exif: the image's EXIF tags as the JSON
+//                   text img2dataset writes (src/stages/exif.h), "{}" without
+//                   EXIF; unset where img2dataset writes None. Set before any
+//                   check, so that an image that then fails has it too (as in
+//                   img2dataset, which reads EXIF before decoding)
 // Fails:   kNotImage  no "body", or bytes of no supported image format (formats
 //                     OpenCV could read but whose headers we do not check, such as
 //                     PNM or OpenEXR, are refused on purpose)
@@ -26,6 +31,8 @@
 //                     transparency), or a gray image OpenCV decodes, stays one
 //                     channel (CV_8UC1) instead of being expanded to BGR, as
 //                     img2dataset keeps it.
+//   extract_exif      false (default) | true: write "exif" (img2dataset's
+//                     --extract_exif, on by default there).
 //
 // How pixels are made:
 //  - JPEG: libjpeg-turbo directly (jpeg_codec.h), BGR out, then the EXIF
@@ -65,6 +72,7 @@ struct DecodeOptions {
   std::int64_t max_pixels = 80'000'000;  // "max_pixels": refuse larger images
   bool apply_exif_orientation = true;    // "exif_orientation": apply | ignore
   bool keep_grayscale = false;           // "keep_grayscale"
+  bool extract_exif = false;             // "extract_exif": write the "exif" field
 };
 
 class DecodeStage final : public CpuStage {

@@ -377,6 +377,39 @@ TEST(DecodeStageTest, ExifOrientationIgnoredKeepsThePixelsAsStored) {
   EXPECT_EQ(IntField(again, "width"), 40);
 }
 
+TEST(DecodeStageTest, ExtractExifWritesImg2DatasetsExifText) {
+  cv::Mat image(20, 40, CV_8UC3, cv::Scalar(0, 0, 255));
+  DecodeOptions extract;
+  extract.extract_exif = true;
+  // The EXIF tags as JSON text (codes as numbers: src/stages/exif.h).
+  const Record rotated = Decode(JpegWithOrientation(image, 6), extract);
+  ASSERT_FALSE(rotated.failed()) << rotated.error();
+  EXPECT_EQ(StringField(rotated, "exif"), R"({"Image Orientation": "6"})");
+  // No EXIF: "{}".
+  EXPECT_EQ(StringField(Decode(Encode(image, ".png"), extract), "exif"), "{}");
+  // Off by default.
+  EXPECT_EQ(Decode(JpegWithOrientation(image, 6)).Find("exif"), nullptr);
+  // Read before the image is checked: bytes that are no image have it too.
+  const Record not_image = Decode(Bytes{'<', 'h', 't', 'm', 'l', '>'}, extract);
+  EXPECT_EQ(not_image.reason(), FailureReason::kNotImage);
+  EXPECT_EQ(StringField(not_image, "exif"), "{}");
+  // Where img2dataset writes None (exifread raises: here on the byte order "XX"),
+  // no field.
+  Bytes broken = JpegWithOrientation(image, 6);
+  broken[12] = 'X';
+  broken[13] = 'X';
+  const Record unreadable = Decode(broken, extract);
+  EXPECT_FALSE(unreadable.failed()) << unreadable.error();
+  EXPECT_EQ(unreadable.Find("exif"), nullptr);
+  // Through the registry.
+  auto stage = BuildImageStage("decode", {{"extract_exif", "true"}});
+  ASSERT_TRUE(stage.ok()) << stage.status().ToString();
+  Record again(2, "http://example.com/b");
+  again.Set("body", JpegWithOrientation(image, 3));
+  static_cast<CpuStage&>(**stage).ProcessOne(again);
+  EXPECT_EQ(StringField(again, "exif"), R"({"Image Orientation": "3"})");
+}
+
 // Bytes from the network can be anything. Randomly damaged images of every format the
 // stage reads (bytes changed anywhere or in the header, cut short, 0xFF runs that look
 // like markers), decoded at full and reduced scale: each either decodes to BGR pixels
@@ -479,7 +512,9 @@ TEST(DecodeStageTest, OptionsThroughRegistry) {
                                          {"exif_orientation", "ignore"},
                                          {"keep_grayscale", "true"}})
                   .ok());
+  EXPECT_TRUE(BuildImageStage("decode", {{"extract_exif", "false"}}).ok());
   EXPECT_FALSE(BuildImageStage("decode", {{"exif_orientation", "rotate"}}).ok());
+  EXPECT_FALSE(BuildImageStage("decode", {{"extract_exif", "maybe"}}).ok());
   EXPECT_FALSE(BuildImageStage("decode", {{"max_pixels", "0"}}).ok());
   // The scale options of earlier versions are refused with the reason.
   for (const char* removed : {"target_size", "target_side"}) {

@@ -17,6 +17,7 @@ Result<std::unique_ptr<Stage>> MakeDecode(StageOptions& options) {
   decode.apply_exif_orientation =
       options.GetChoice("exif_orientation", "apply", {"apply", "ignore"}) == "apply";
   decode.keep_grayscale = options.GetBool("keep_grayscale", false);
+  decode.extract_exif = options.GetBool("extract_exif", false);
   // Earlier pipelines set the reduced scale by hand; it now follows the resize.
   for (const char* removed : {"target_size", "target_side"}) {
     if (!options.GetString(removed, "").empty()) {

@@ -226,6 +226,16 @@ for name, data in [
 ]:
     write("image_header", name, data)
 
+# --- exif: image files with EXIF blocks ---------------------------------------------
+# The oracle fixtures of the exif field (tests/fixtures/exif, made by its
+# make_fixtures.py), which hold every container and field type.
+
+EXIF_FIXTURES = os.path.join(os.path.dirname(ROOT), os.pardir, "fixtures", "exif")
+for name in sorted(os.listdir(EXIF_FIXTURES)):
+    if name.endswith((".jpg", ".png", ".webp", ".tiff")):
+        with open(os.path.join(EXIF_FIXTURES, name), "rb") as f:
+            write("exif", name, f.read())
+
 # --- http_headers: header line, robot name, list ------------------------------------
 
 for i, text in enumerate([
