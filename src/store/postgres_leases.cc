@@ -12,33 +12,15 @@
 
 #include <algorithm>
 #include <array>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
 #include <unordered_set>
 
+#include "src/store/item_columns.h"
 #include "src/store/postgres_store_internal.h"
 
 namespace sluice::postgres {
 namespace {
-
-// Adds the members of `columns_json`, an object of strings, to `record` in the order
-// they appear in the text.
-Status AddColumns(std::string_view columns_json, Record& record) {
-  auto columns = nlohmann::ordered_json::parse(columns_json, /*cb=*/nullptr,
-                                               /*allow_exceptions=*/false);
-  if (!columns.is_object()) {
-    return Corruption(fmt::format("item {}: columns are not a JSON object", record.id()));
-  }
-  for (auto it = columns.begin(); it != columns.end(); ++it) {
-    if (!it.value().is_string()) {
-      return Corruption(
-          fmt::format("item {}: column {} is not a JSON string", record.id(), it.key()));
-    }
-    record.AddColumn(it.key(), it.value().get_ref<const std::string&>());
-  }
-  return Status::Ok();
-}
 
 std::string IdArray(const std::vector<std::int64_t>& ids) {
   std::string text = "{";
@@ -226,7 +208,9 @@ Result<std::vector<Record>> PostgresStore::ReadBatchItems(const Lease& lease) {
     for (int row = 0; row < rows.rows(); ++row) {
       Record& record = records.emplace_back(static_cast<ItemId>(rows.Int(row, 0)),
                                             std::string(rows.Text(row, 1)));
-      if (!rows.IsNull(row, 2)) SLUICE_RETURN_IF_ERROR(AddColumns(rows.Text(row, 2), record));
+      if (!rows.IsNull(row, 2)) {
+        SLUICE_RETURN_IF_ERROR(AddColumnsFromJson(rows.Text(row, 2), record));
+      }
     }
     SLUICE_RETURN_IF_ERROR(transaction.Commit());
     return records;

@@ -13,8 +13,8 @@
 #include <algorithm>
 #include <array>
 #include <limits>
-#include <nlohmann/json.hpp>
 
+#include "src/store/item_columns.h"
 #include "src/store/sqlite_schema.h"
 #include "src/store/sqlite_store_internal.h"
 
@@ -36,24 +36,6 @@ Status ReadCandidates(Statement& select, std::vector<Candidate>& out) {
     out.push_back({select.ColumnInt(0), select.ColumnInt(1), select.ColumnInt(2),
                    select.ColumnInt(3)});
   }
-}
-
-// Adds the members of `columns_json`, an object of strings, to `record` in the order
-// they appear in the text (ordered_json keeps it; plain json would sort them).
-Status AddColumns(std::string_view columns_json, Record& record) {
-  auto columns = nlohmann::ordered_json::parse(columns_json, /*cb=*/nullptr,
-                                               /*allow_exceptions=*/false);
-  if (!columns.is_object()) {  // also a parse error ("discarded" value)
-    return Corruption(fmt::format("item {}: columns are not a JSON object", record.id()));
-  }
-  for (auto it = columns.begin(); it != columns.end(); ++it) {
-    if (!it.value().is_string()) {
-      return Corruption(
-          fmt::format("item {}: column {} is not a JSON string", record.id(), it.key()));
-    }
-    record.AddColumn(it.key(), it.value().get_ref<const std::string&>());
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -262,7 +244,7 @@ Result<std::vector<Record>> SqliteStore::ReadBatchItemsLocked(const Lease& lease
     Record& record = records.emplace_back(static_cast<ItemId>(select->ColumnInt(0)),
                                           std::string(select->ColumnText(1)));
     if (!select->ColumnIsNull(2)) {
-      SLUICE_RETURN_IF_ERROR(AddColumns(select->ColumnText(2), record));
+      SLUICE_RETURN_IF_ERROR(AddColumnsFromJson(select->ColumnText(2), record));
     }
   }
   select->Reset();
