@@ -100,6 +100,7 @@ class PostgresServer {
   }
 
   const std::string& log_path() const { return log_; }
+  const std::string& data_dir() const { return data_; }
 
  private:
   PostgresServer() = default;
