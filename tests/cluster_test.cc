@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -130,6 +131,39 @@ TEST_F(ClusterTest, WorkersSharingAStoreGiveWhatOneProcessGives) {
   EXPECT_EQ(summary["batches"]["done"], 60);
   EXPECT_EQ(summary["results"]["ok"].get<int>() + summary["results"]["failed"].get<int>(),
             3000);
+}
+
+TEST_F(ClusterTest, PartitionedWorkersTakeOnlyTheirBatchesAndTogetherFinish) {
+  const std::string input = WriteUrls(1000);  // 20 batches
+  Ingest(input);
+  std::vector<std::unique_ptr<SluiceProcess>> workers;
+  for (int k = 0; k < 2; ++k) {
+    workers.push_back(std::make_unique<SluiceProcess>(
+        WorkerArgs("p" + std::to_string(k),
+                   {"--exit-when-done", "--partition", std::to_string(k) + "/2"}),
+        dir_.path()));
+  }
+  for (auto& worker : workers) {
+    CommandResult result;
+    ASSERT_TRUE(worker->Wait(std::chrono::minutes(5), &result)) << "a worker did not end";
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+  }
+  // Each wrote the metadata of its own batches only: odd ids in p1, even in p0.
+  for (int k = 0; k < 2; ++k) {
+    int files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(
+             dir_.File("p" + std::to_string(k)) + "/output/metadata")) {
+      const int batch = std::stoi(entry.path().stem().string());
+      EXPECT_EQ(batch % 2, k) << entry.path();
+      ++files;
+    }
+    EXPECT_EQ(files, 10) << k;
+  }
+  EXPECT_EQ(Outcomes(ExportStore()), SingleRunOutcomes(input));
+
+  CommandResult bad = RunSluice(WorkerArgs("bad", {"--partition", "2/2"}));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--partition 2/2"), std::string::npos) << bad.err;
 }
 
 TEST_F(ClusterTest, AKilledWorkersBatchesAreRedoneByTheOthersOnce) {

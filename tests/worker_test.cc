@@ -137,9 +137,10 @@ class InjectingStore final : public Store {
   }
   Result<std::vector<Lease>> LeaseBatches(std::string_view group, std::string_view owner,
                                           std::size_t max_batches,
-                                          std::chrono::milliseconds duration) override {
+                                          std::chrono::milliseconds duration,
+                                          LeasePartition partition) override {
     if (busy_leases.fetch_sub(1) > 0) return Busy("injected: database is locked");
-    auto leases = inner_.LeaseBatches(group, owner, max_batches, duration);
+    auto leases = inner_.LeaseBatches(group, owner, max_batches, duration, partition);
     if (leases.ok()) {
       std::lock_guard lock(mu_);
       for (const Lease& lease : *leases) ++leases_taken_[lease.batch_id];

@@ -76,6 +76,17 @@ struct Lease {
   std::int64_t expires_at_ms = 0;  // store clock, milliseconds since the epoch
 };
 
+// Which batches a lease may take: those whose id mod `count` is `index` (every batch
+// by default). Workers given the partitions 0/N .. N-1/N share a store without ever
+// asking for the same batch (`sluice worker --partition K/N`).
+struct LeasePartition {
+  std::uint32_t index = 0;
+  std::uint32_t count = 1;
+};
+
+// InvalidArgument ("partition 3/2: ...") unless count >= 1 and index < count.
+Status CheckLeasePartition(const LeasePartition& partition);
+
 // One item's outcome, written at commit.
 struct ResultRow {
   ItemId item_id = 0;
@@ -152,10 +163,18 @@ class Store {
   // still be working on that batch (a late renewal), and a second lease would make
   // it run the batch twice. It goes to another owner, or back to `owner` once
   // released (ReleaseBatch, ReleaseLeasesOfDeadOwners).
+  // Only batches of `partition`. REQUIRES: partition.count >= 1 and
+  // partition.index < partition.count (else InvalidArgument, nothing leased).
   virtual Result<std::vector<Lease>> LeaseBatches(std::string_view group,
                                                   std::string_view owner,
                                                   std::size_t max_batches,
-                                                  std::chrono::milliseconds duration) = 0;
+                                                  std::chrono::milliseconds duration,
+                                                  LeasePartition partition) = 0;
+  Result<std::vector<Lease>> LeaseBatches(std::string_view group, std::string_view owner,
+                                          std::size_t max_batches,
+                                          std::chrono::milliseconds duration) {
+    return LeaseBatches(group, owner, max_batches, duration, LeasePartition{});
+  }
 
   // Extends each lease still held with its token by `duration`; returns the batch
   // ids of the leases that were lost (expired and taken, done, or released).

@@ -6,12 +6,14 @@
 // without the ingest, one of many processes sharing a store (several on one
 // machine's workdir, or on many machines through PostgreSQL): runs until stopped
 // (SIGTERM drains as for `run`), or, with --exit-when-done, until the store has no
-// batch left. The workdir holds the outputs and the process's live status.
+// batch left. --partition K/N: only batches whose id mod N is K. The workdir holds
+// the outputs and the process's live status.
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -38,6 +40,7 @@ struct RunFlags {
   std::string store;
   bool worker = false;          // `sluice worker`: no ingest
   bool exit_when_done = false;  // worker: end when no batch is left
+  std::string partition;        // worker: "K/N", only batches whose id mod N is K
   std::vector<std::string> sets;
   double status_interval_s = 5;
   bool quiet = false;
@@ -205,7 +208,39 @@ Result<std::unique_ptr<FileBatchOutput>> MakeOutput(const PipelineConfig& config
   return output;
 }
 
+// "K/N" -> {K, N}.
+Result<LeasePartition> ParsePartition(const std::string& text) {
+  LeasePartition partition;
+  const std::size_t slash = text.find('/');
+  char* end = nullptr;
+  const std::string index = text.substr(0, slash);
+  const std::string count = slash == std::string::npos ? "" : text.substr(slash + 1);
+  const unsigned long k = std::strtoul(index.c_str(), &end, 10);
+  const bool index_ok = !index.empty() && *end == '\0' && index[0] != '-';
+  const unsigned long n = std::strtoul(count.c_str(), &end, 10);
+  const bool count_ok = !count.empty() && *end == '\0' && count[0] != '-';
+  if (!index_ok || !count_ok || k > 1'000'000 || n > 1'000'000) {
+    return InvalidArgument(fmt::format(
+        "--partition {}: expected K/N with 0 <= K < N, e.g. 0/4", text));
+  }
+  partition.index = static_cast<std::uint32_t>(k);
+  partition.count = static_cast<std::uint32_t>(n);
+  if (Status status = CheckLeasePartition(partition); !status.ok()) {
+    return InvalidArgument("--" + status.message());
+  }
+  return partition;
+}
+
 int Run(const RunFlags& flags) {
+  LeasePartition partition;
+  if (!flags.partition.empty()) {
+    Result<LeasePartition> parsed = ParsePartition(flags.partition);
+    if (!parsed.ok()) {
+      PrintError(parsed.status());
+      return kExitUsage;
+    }
+    partition = *parsed;
+  }
   Result<PipelineConfig> config = LoadPipeline(flags.pipeline, flags.sets);
   if (!config.ok()) {
     PrintError(config.status());
@@ -270,6 +305,7 @@ int Run(const RunFlags& flags) {
   options.grace = config->grace;
   options.stall_timeout = config->stall;
   options.exit_when_done = !until_stopped;
+  options.partition = partition;
   // The stages hold at most in_flight_batches batches' worth of records; more
   // batches may be open, waiting only for their slowest records.
   const std::size_t in_flight = InFlightBatches(*config, *stages);
@@ -389,6 +425,9 @@ Command WorkerCommandRow() {
         flags.push_back({.names = "--exit-when-done",
                          .help = "End once the store has no batch left to process",
                          .target = &f->exit_when_done});
+        flags.push_back({.names = "--partition",
+                         .help = "K/N: lease only batches whose id mod N is K",
+                         .target = &f->partition});
         return [f] { return Run(*f); };
       }};
 }

@@ -525,7 +525,8 @@ Result<WorkerEnd> Worker::Run() {
       }
     }
     Result<std::vector<Lease>> leases = RetryWhileBusy("lease", [&] {
-      return store_.LeaseBatches(options_.group, options_.owner, room, options_.lease);
+      return store_.LeaseBatches(options_.group, options_.owner, room, options_.lease,
+                                 options_.partition);
     });
     if (!leases.ok()) {
       error = leases.status();

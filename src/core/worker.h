@@ -56,6 +56,9 @@ using WorkerLog = std::function<void(std::string_view line)>;
 
 struct WorkerOptions {
   std::string group = "main";              // stage group whose batches to lease
+  // Which of the group's batches to lease (all by default; `--partition K/N`). With
+  // exit_when_done, the worker still ends only once the whole group is done.
+  LeasePartition partition;
   std::string owner;                       // unique worker id (see OwnerId())
   std::chrono::milliseconds lease{60000};  // lease duration; renewed every third
   std::size_t max_batches_in_flight = 8;   // batches leased and not committed

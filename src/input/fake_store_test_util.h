@@ -114,9 +114,11 @@ class FakeStore final : public Store {
 
   // --- Everything else is outside the input module's reach. ---------------------
   Result<std::vector<Lease>> LeaseBatches(std::string_view, std::string_view, std::size_t,
-                                          std::chrono::milliseconds) override {
+                                          std::chrono::milliseconds,
+                                          LeasePartition) override {
     return NotUsed();
   }
+  using Store::LeaseBatches;
   Result<std::vector<BatchId>> RenewLeases(std::span<const Lease>,
                                            std::chrono::milliseconds) override {
     return NotUsed();

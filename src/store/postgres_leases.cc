@@ -36,11 +36,13 @@ std::string IdArray(const std::vector<std::int64_t>& ids) {
 Result<std::vector<Lease>> PostgresStore::LeaseBatches(std::string_view group,
                                                        std::string_view owner,
                                                        std::size_t max_batches,
-                                                       std::chrono::milliseconds duration) {
+                                                       std::chrono::milliseconds duration,
+                                                       LeasePartition partition) {
   std::lock_guard lock(mutex_);
   auto leases = [&]() -> Result<std::vector<Lease>> {
+    SLUICE_RETURN_IF_ERROR(CheckLeasePartition(partition));
     SLUICE_ASSIGN_OR_RETURN(pg::PgConn * conn, Conn());
-    return LeaseBatchesLocked(*conn, group, owner, max_batches, duration);
+    return LeaseBatchesLocked(*conn, group, owner, max_batches, duration, partition);
   }();
   if (!leases.ok()) {
     return leases.status().WithContext(
@@ -51,7 +53,8 @@ Result<std::vector<Lease>> PostgresStore::LeaseBatches(std::string_view group,
 
 Result<std::vector<Lease>> PostgresStore::LeaseBatchesLocked(
     pg::PgConn& conn, std::string_view group, std::string_view owner,
-    std::size_t max_batches, std::chrono::milliseconds duration) {
+    std::size_t max_batches, std::chrono::milliseconds duration,
+    LeasePartition partition) {
   std::vector<Lease> leases;
   if (max_batches == 0) return leases;
   SLUICE_ASSIGN_OR_RETURN(std::int64_t group_id, GroupId(conn, group));
@@ -69,7 +72,7 @@ Result<std::vector<Lease>> PostgresStore::LeaseBatchesLocked(
                     "picked AS ("
                     "  SELECT b.batch_id, b.state AS was FROM batches AS b, now"
                     "  WHERE b.group_id = $1 AND b.state IN ('pending', 'leased') AND"
-                    "    (b.state = 'pending' OR"
+                    "    b.batch_id % $6 = $7 AND (b.state = 'pending' OR"
                     "     (b.expires_at_ms < now.ms AND b.owner IS DISTINCT FROM $2))"
                     "  ORDER BY b.batch_id LIMIT $3 FOR UPDATE OF b SKIP LOCKED) "
                     "UPDATE batches AS b SET state = 'leased', owner = $2, "
@@ -78,7 +81,8 @@ Result<std::vector<Lease>> PostgresStore::LeaseBatchesLocked(
                     "RETURNING b.batch_id, b.token, b.first_item, b.item_count, "
                     "  b.expires_at_ms, picked.was",
                 {pg::IntParam(group_id), std::string(owner), pg::IntParam(limit),
-                 pg::IntParam(duration.count()), NowParam()}));
+                 pg::IntParam(duration.count()), NowParam(), pg::IntParam(partition.count),
+                 pg::IntParam(partition.index)}));
   CounterDelta counters;
   leases.reserve(static_cast<std::size_t>(taken.rows()));
   for (int row = 0; row < taken.rows(); ++row) {

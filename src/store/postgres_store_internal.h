@@ -70,7 +70,9 @@ class PostgresStore final : public Store {
 
   Result<std::vector<Lease>> LeaseBatches(std::string_view group, std::string_view owner,
                                           std::size_t max_batches,
-                                          std::chrono::milliseconds duration) override;
+                                          std::chrono::milliseconds duration,
+                                          LeasePartition partition) override;
+  using Store::LeaseBatches;
   Result<std::vector<BatchId>> RenewLeases(std::span<const Lease> leases,
                                            std::chrono::milliseconds duration) override;
   Result<std::vector<Record>> ReadBatchItems(const Lease& lease) override;
@@ -125,7 +127,8 @@ class PostgresStore final : public Store {
   Result<std::vector<Lease>> LeaseBatchesLocked(pg::PgConn& conn, std::string_view group,
                                                 std::string_view owner,
                                                 std::size_t max_batches,
-                                                std::chrono::milliseconds duration);
+                                                std::chrono::milliseconds duration,
+                                                LeasePartition partition);
   Status CommitBatchLocked(pg::PgConn& conn, const Lease& lease,
                            std::span<const ResultRow> results,
                            const std::function<Status()>& publish);

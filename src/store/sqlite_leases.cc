@@ -43,9 +43,10 @@ Status ReadCandidates(Statement& select, std::vector<Candidate>& out) {
 Result<std::vector<Lease>> SqliteStore::LeaseBatches(std::string_view group,
                                                      std::string_view owner,
                                                      std::size_t max_batches,
-                                                     std::chrono::milliseconds duration) {
+                                                     std::chrono::milliseconds duration,
+                                                     LeasePartition partition) {
   std::lock_guard lock(mutex_);
-  auto leases = LeaseBatchesLocked(group, owner, max_batches, duration);
+  auto leases = LeaseBatchesLocked(group, owner, max_batches, duration, partition);
   if (!leases.ok()) {
     return leases.status().WithContext(
         fmt::format("store: lease batches of group {}", group));
@@ -55,8 +56,9 @@ Result<std::vector<Lease>> SqliteStore::LeaseBatches(std::string_view group,
 
 Result<std::vector<Lease>> SqliteStore::LeaseBatchesLocked(
     std::string_view group, std::string_view owner, std::size_t max_batches,
-    std::chrono::milliseconds duration) {
+    std::chrono::milliseconds duration, LeasePartition partition) {
   std::vector<Lease> leases;
+  SLUICE_RETURN_IF_ERROR(CheckLeasePartition(partition));
   if (max_batches == 0) return leases;
   SLUICE_ASSIGN_OR_RETURN(std::int64_t group_id, GroupId(group));
   if (group_id == kNoGroup) return leases;  // nothing ingested for it (yet)
@@ -80,12 +82,14 @@ Result<std::vector<Lease>> SqliteStore::LeaseBatchesLocked(
         Cached("SELECT batch_id, token, first_item, item_count "
                "FROM batches INDEXED BY batches_by_state "
                "WHERE group_id = ?1 AND state = 'leased' AND expires_at_ms < ?2 "
-               "AND owner IS NOT ?4 ORDER BY batch_id LIMIT ?3"));
+               "AND owner IS NOT ?4 AND batch_id % ?5 = ?6 ORDER BY batch_id LIMIT ?3"));
     ScopedReset reset(*expired);
     expired->BindInt(1, group_id);
     expired->BindInt(2, now);
     expired->BindInt(3, limit);
     expired->BindText(4, owner);
+    expired->BindInt(5, partition.count);
+    expired->BindInt(6, partition.index);
     SLUICE_RETURN_IF_ERROR(ReadCandidates(*expired, candidates));
   }
   {
@@ -93,10 +97,13 @@ Result<std::vector<Lease>> SqliteStore::LeaseBatchesLocked(
         Statement * pending,
         Cached("SELECT batch_id, token, first_item, item_count "
                "FROM batches INDEXED BY batches_by_state "
-               "WHERE group_id = ?1 AND state = 'pending' ORDER BY batch_id LIMIT ?2"));
+               "WHERE group_id = ?1 AND state = 'pending' AND batch_id % ?3 = ?4 "
+               "ORDER BY batch_id LIMIT ?2"));
     ScopedReset reset(*pending);
     pending->BindInt(1, group_id);
     pending->BindInt(2, limit);
+    pending->BindInt(3, partition.count);
+    pending->BindInt(4, partition.index);
     SLUICE_RETURN_IF_ERROR(ReadCandidates(*pending, candidates));
   }
   std::sort(

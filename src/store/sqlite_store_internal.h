@@ -36,7 +36,9 @@ class SqliteStore final : public Store {
 
   Result<std::vector<Lease>> LeaseBatches(std::string_view group, std::string_view owner,
                                           std::size_t max_batches,
-                                          std::chrono::milliseconds duration) override;
+                                          std::chrono::milliseconds duration,
+                                          LeasePartition partition) override;
+  using Store::LeaseBatches;
   Result<std::vector<BatchId>> RenewLeases(std::span<const Lease> leases,
                                            std::chrono::milliseconds duration) override;
   Result<std::vector<Record>> ReadBatchItems(const Lease& lease) override;
@@ -94,7 +96,8 @@ class SqliteStore final : public Store {
   Result<std::vector<Lease>> LeaseBatchesLocked(std::string_view group,
                                                 std::string_view owner,
                                                 std::size_t max_batches,
-                                                std::chrono::milliseconds duration);
+                                                std::chrono::milliseconds duration,
+                                                LeasePartition partition);
   Status CommitBatchLocked(const Lease& lease, std::span<const ResultRow> results,
                            const std::function<Status()>& publish);
   // The stored facts about a leased batch.

@@ -518,6 +518,36 @@ TEST_P(StoreLeasesTest, LeasesOfDeadOwnersAreReleased) {
   EXPECT_EQ(LeaseOne(*store_, "host:3").batch_id, 1u);
 }
 
+TEST_P(StoreLeasesTest, PartitionsLeaseOnlyTheirBatchesAndTogetherCoverAll) {
+  Ingest(*store_, MakeItems(20), 2);  // batches 1..10
+  std::map<BatchId, int> leased;
+  for (std::uint32_t k = 0; k < 3; ++k) {
+    auto leases = store_->LeaseBatches("main", "w" + std::to_string(k), 10, kLeaseTime,
+                                       LeasePartition{k, 3});
+    ASSERT_TRUE(leases.ok()) << leases.status().ToString();
+    for (const Lease& lease : *leases) {
+      EXPECT_EQ(lease.batch_id % 3, k) << lease.batch_id;
+      ++leased[lease.batch_id];
+    }
+  }
+  EXPECT_EQ(leased.size(), 10u);
+  for (const auto& [batch, times] : leased) EXPECT_EQ(times, 1) << batch;
+
+  // An expired lease comes back within its partition only.
+  clock_.Advance(kLeaseTime.count() + 1);
+  auto other = store_->LeaseBatches("main", "x", 10, kLeaseTime, LeasePartition{1, 3});
+  ASSERT_TRUE(other.ok());
+  ASSERT_EQ(other->size(), 4u);  // batches 1, 4, 7 and 10
+  for (const Lease& lease : *other) EXPECT_EQ(lease.batch_id % 3, 1u);
+
+  for (const LeasePartition bad : {LeasePartition{0, 0}, LeasePartition{3, 3}}) {
+    auto refused = store_->LeaseBatches("main", "w", 1, kLeaseTime, bad);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(refused.status().message(), HasSubstr("needs 0 <= K < N"));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreLeasesTest,
                          ::testing::Values(StoreBackend::kSqlite, StoreBackend::kPostgres),
                          ::sluice::testing::StoreBackendName);
