@@ -53,7 +53,7 @@ int Retry(const RetryFlags& flags) {
 
 Command RetryCommandRow() {
   return Command{
-      "retry", "Put failed items back to be processed by the next run",
+      "retry", "Put failed items back to be processed by the next run or worker",
       [](std::vector<Flag>& flags) -> CommandRun {
         auto f = std::make_shared<RetryFlags>();
         flags.push_back(WorkdirFlag(&f->workdir, "The run's directory (unless --store)",

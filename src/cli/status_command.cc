@@ -103,7 +103,7 @@ int ShowStatus(const StatusFlags& flags) {
 
 Command StatusCommandRow() {
   return Command{
-      "status", "Show items, batches, results and failures of a workdir",
+      "status", "Show items, batches, results and failures of a store",
       [](std::vector<Flag>& flags) -> CommandRun {
         auto f = std::make_shared<StatusFlags>();
         flags.push_back(WorkdirFlag(&f->workdir, "The run's directory (unless --store)",
