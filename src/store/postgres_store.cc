@@ -7,6 +7,7 @@
 #include <string>
 
 #include "src/store/postgres_store_internal.h"
+#include "src/store/store_checks.h"
 
 namespace sluice {
 
@@ -117,13 +118,7 @@ std::optional<std::int64_t> PostgresStore::NextGroupId(std::int64_t group_id) co
 
 Status PostgresStore::CheckOrRegisterGroups(pg::PgConn& conn,
                                             std::span<const std::string> groups) {
-  if (groups.empty()) return InvalidArgument("no stage group given");
-  for (std::size_t i = 0; i < groups.size(); ++i) {
-    if (groups[i].empty()) return InvalidArgument("a stage group name is empty");
-    if (std::find(groups.begin(), groups.begin() + i, groups[i]) != groups.begin() + i) {
-      return InvalidArgument(fmt::format("stage group {} is given twice", groups[i]));
-    }
-  }
+  SLUICE_RETURN_IF_ERROR(CheckStageGroupNames(groups));
   SLUICE_RETURN_IF_ERROR(LoadGroups(conn));
   if (group_names_.empty()) {
     for (std::size_t i = 0; i < groups.size(); ++i) {

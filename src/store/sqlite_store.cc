@@ -9,6 +9,7 @@
 
 #include "src/store/sqlite_schema.h"
 #include "src/store/sqlite_store_internal.h"
+#include "src/store/store_checks.h"
 
 namespace sluice {
 
@@ -75,13 +76,7 @@ std::optional<std::int64_t> SqliteStore::NextGroupId(std::int64_t group_id) cons
 }
 
 Status SqliteStore::CheckOrRegisterGroups(std::span<const std::string> groups) {
-  if (groups.empty()) return InvalidArgument("no stage group given");
-  for (std::size_t i = 0; i < groups.size(); ++i) {
-    if (groups[i].empty()) return InvalidArgument("a stage group name is empty");
-    if (std::find(groups.begin(), groups.begin() + i, groups[i]) != groups.begin() + i) {
-      return InvalidArgument(fmt::format("stage group {} is given twice", groups[i]));
-    }
-  }
+  SLUICE_RETURN_IF_ERROR(CheckStageGroupNames(groups));
   SLUICE_RETURN_IF_ERROR(LoadGroups());
   if (group_names_.empty()) {
     SLUICE_ASSIGN_OR_RETURN(
