@@ -22,6 +22,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sluice/record.h"
@@ -41,6 +42,14 @@ class Stage {
   // decodes a JPEG at the reduced scale a resize right after it needs. Not called
   // concurrently with anything else; the default does nothing.
   virtual void PlanFor(const Stage* next) { (void)next; }
+
+  // Named counters of the stage's own (e.g. "cache_hits_total"), totals since it
+  // was built. The worker reads them every few seconds and records them with its
+  // heartbeat, so that `sluice status` shows their sums over all workers.
+  // Thread-safe: called from another thread while the stage runs. Default: none.
+  virtual std::vector<std::pair<std::string, std::uint64_t>> Counters() const {
+    return {};
+  }
 };
 
 class CpuStage : public Stage {
