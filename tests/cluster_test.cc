@@ -200,6 +200,40 @@ TEST_F(ClusterTest, AKilledWorkersBatchesAreRedoneByTheOthersOnce) {
   EXPECT_EQ(outcomes, SingleRunOutcomes(input));
 }
 
+// PostgreSQL goes away mid-run (a restart, a failover) and comes back: the workers
+// keep trying with backoff, reconnect, and finish; nothing is lost or doubled.
+TEST_F(ClusterTest, WorkersRideOutAPostgresRestart) {
+  wait_ms_ = 100;
+  const std::string input = WriteUrls(2000);  // 40 batches of 50
+  Ingest(input);
+  std::vector<std::unique_ptr<SluiceProcess>> workers;
+  for (int i = 0; i < 2; ++i) {
+    workers.push_back(std::make_unique<SluiceProcess>(
+        WorkerArgs("w" + std::to_string(i), {"--exit-when-done"}), dir_.path()));
+  }
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        CommandResult status = RunSluice({"status", "--store", url_, "--json"});
+        if (status.exit_code != 0) return false;
+        const nlohmann::json summary = nlohmann::json::parse(status.out);
+        return summary["batches"]["done"].get<int>() >= 4 &&
+               summary["batches"]["leased"].get<int>() >= 1;
+      },
+      std::chrono::minutes(2)));
+  ASSERT_TRUE(server_->Stop().ok());
+  ASSERT_TRUE(server_->Restart().ok());
+
+  for (auto& worker : workers) {
+    CommandResult result;
+    ASSERT_TRUE(worker->Wait(std::chrono::minutes(5), &result)) << "a worker did not end";
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_NE(result.err.find("cannot reach the store"), std::string::npos) << result.err;
+  }
+  const std::string outcomes = Outcomes(ExportStore());
+  EXPECT_EQ(std::count(outcomes.begin(), outcomes.end(), '\n'), 2000);
+  EXPECT_EQ(outcomes, SingleRunOutcomes(input));
+}
+
 TEST_F(ClusterTest, AWorkerWaitsForWorkUntilStopped) {
   auto worker = std::make_unique<SluiceProcess>(WorkerArgs("idle"), dir_.path());
   // Nothing is ingested yet: the worker waits; items ingested now are processed.

@@ -108,7 +108,10 @@ class GateStage final : public AsyncStage {
 
 // A Store that passes every call to a real one, and can fail or delay some: renewals
 // fail while `fail_renewals` is set; the next `busy_commits` commits and
-// `busy_leases` lease calls fail with kBusy. Counts the leases of each batch.
+// `busy_leases` lease calls fail with kBusy; while `unreachable` is set, the worker's
+// calls fail with kUnavailable (counted in `unreachable_calls`); the next
+// `lost_commit_acks` commits are made and then reported kUnavailable (the connection
+// dropped during COMMIT). Counts the leases of each batch.
 class InjectingStore final : public Store {
  public:
   explicit InjectingStore(Store& inner) : inner_(inner) {}
@@ -117,6 +120,9 @@ class InjectingStore final : public Store {
   std::atomic<int> busy_commits{0};
   std::atomic<int> busy_leases{0};
   std::atomic<int> renew_calls{0};
+  std::atomic<bool> unreachable{false};
+  std::atomic<int> unreachable_calls{0};
+  std::atomic<int> lost_commit_acks{0};
 
   std::map<BatchId, int> leases_taken() {
     std::lock_guard lock(mu_);
@@ -140,6 +146,7 @@ class InjectingStore final : public Store {
                                           std::chrono::milliseconds duration,
                                           LeasePartition partition) override {
     if (busy_leases.fetch_sub(1) > 0) return Busy("injected: database is locked");
+    if (Unreachable()) return Unavailable("injected: connection refused");
     auto leases = inner_.LeaseBatches(group, owner, max_batches, duration, partition);
     if (leases.ok()) {
       std::lock_guard lock(mu_);
@@ -151,24 +158,35 @@ class InjectingStore final : public Store {
                                            std::chrono::milliseconds duration) override {
     ++renew_calls;
     if (fail_renewals) return IoError("injected: renewal failed");
+    if (Unreachable()) return Unavailable("injected: connection refused");
     return inner_.RenewLeases(leases, duration);
   }
   Result<std::vector<Record>> ReadBatchItems(const Lease& lease) override {
+    if (Unreachable()) return Unavailable("injected: connection refused");
     return inner_.ReadBatchItems(lease);
   }
   using Store::CommitBatch;
   Status CommitBatch(const Lease& lease, std::span<const ResultRow> results,
                      const std::function<Status()>& publish) override {
     if (busy_commits.fetch_sub(1) > 0) return Busy("injected: database is locked");
-    return inner_.CommitBatch(lease, results, publish);
+    if (Unreachable()) return Unavailable("injected: connection refused");
+    Status committed = inner_.CommitBatch(lease, results, publish);
+    if (committed.ok() && lost_commit_acks.fetch_sub(1) > 0) {
+      return Unavailable("injected: server closed the connection during COMMIT");
+    }
+    return committed;
   }
-  Status ReleaseBatch(const Lease& lease) override { return inner_.ReleaseBatch(lease); }
+  Status ReleaseBatch(const Lease& lease) override {
+    if (Unreachable()) return Unavailable("injected: connection refused");
+    return inner_.ReleaseBatch(lease);
+  }
   Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
       std::string_view group,
       const std::function<bool(std::string_view owner)>& is_dead) override {
     return inner_.ReleaseLeasesOfDeadOwners(group, is_dead);
   }
   Result<StoreSummary> Summarize(std::string_view group) override {
+    if (Unreachable()) return Unavailable("injected: connection refused");
     return inner_.Summarize(group);
   }
   Status ExportRows(std::string_view group,
@@ -191,6 +209,12 @@ class InjectingStore final : public Store {
   }
 
  private:
+  bool Unreachable() {
+    if (!unreachable) return false;
+    ++unreachable_calls;
+    return true;
+  }
+
   Store& inner_;
   std::mutex mu_;
   std::map<BatchId, int> leases_taken_;  // guarded by mu_
@@ -425,6 +449,75 @@ TEST(WorkerTest, ABusyStoreIsRetriedNotFatal) {
   EXPECT_EQ(worker.Progress().busy_retries, 5u);
   EXPECT_EQ(log.Count("commit: the store is busy"), 1) << log.All();
   EXPECT_EQ(log.Count("lease: the store is busy"), 1) << log.All();
+}
+
+// PostgreSQL restarted or the link cut, for longer than the stall timeout: every
+// call of the worker fails with kUnavailable. It keeps trying (the watchdog waits,
+// the outage is the store's) and, once the store is back, finishes every batch once.
+TEST(WorkerTest, AnUnreachableStoreIsWaitedForNotAStall) {
+  TempDir dir;
+  ManualStoreClock clock;
+  auto sqlite = OpenStore(dir.File("s.db"), clock);
+  ASSERT_NE(sqlite, nullptr);
+  Ingest(*sqlite, 40, 10);
+  InjectingStore store(*sqlite);
+
+  GateStage* gate = nullptr;
+  LogLines log;
+  WorkerOptions options;
+  options.unavailable_backoff_max = milliseconds(5);
+  options.stall_timeout = milliseconds(50);
+  options.lease = milliseconds(600'000);
+  options.log = log.Sink();
+  Worker worker(store, options, GateStages(&gate));
+  RunningWorker running(worker);
+  ASSERT_TRUE(WaitFor([&] { return gate->held() > 0; }, std::chrono::seconds(60)));
+  store.unreachable = true;
+  gate->OpenUpTo(40);
+  // Many tries, each at least a millisecond apart: well past the stall timeout.
+  ASSERT_TRUE(WaitFor([&] { return store.unreachable_calls.load() >= 200; },
+                      std::chrono::seconds(120)));
+  store.unreachable = false;
+
+  auto end = running.Join(std::chrono::seconds(120));
+  ASSERT_TRUE(end.has_value()) << "hung";
+  ASSERT_TRUE(end->ok()) << end->status().ToString();
+  EXPECT_EQ(**end, WorkerEnd::kFinished);
+  EXPECT_EQ(worker.Progress().items_committed, 40u);
+  EXPECT_GT(worker.Progress().unavailable_retries, 0u);
+  EXPECT_EQ(log.Count("stalled"), 0) << log.All();
+  EXPECT_EQ(log.Count("cannot reach the store"), log.Count("is reachable again"))
+      << log.All();
+  for (const auto& [batch, leases] : store.leases_taken()) EXPECT_EQ(leases, 1) << batch;
+}
+
+// The connection dropped while COMMIT was on its way: the commit was made, but the
+// worker only hears "unavailable". Its retry is accepted, and nothing is counted or
+// written twice.
+TEST(WorkerTest, ACommitWhoseAcknowledgementWasLostCountsOnce) {
+  TempDir dir;
+  ManualStoreClock clock;
+  auto sqlite = OpenStore(dir.File("s.db"), clock);
+  ASSERT_NE(sqlite, nullptr);
+  Ingest(*sqlite, 30, 10);
+  InjectingStore store(*sqlite);
+  store.lost_commit_acks = 2;
+
+  WorkerOptions options;
+  options.unavailable_backoff_max = milliseconds(5);
+  options.log = [](std::string_view) {};
+  Worker worker(store, options, SleepThenFail(milliseconds(1), 0));
+  auto end = worker.Run();
+  ASSERT_TRUE(end.ok()) << end.status().ToString();
+  EXPECT_EQ(*end, WorkerEnd::kFinished);
+  EXPECT_EQ(worker.Progress().batches_committed, 3u);
+  EXPECT_EQ(worker.Progress().items_committed, 30u);
+  EXPECT_EQ(worker.Progress().batches_lost, 0u);
+  EXPECT_EQ(worker.Progress().unavailable_retries, 2u);
+  auto summary = sqlite->Summarize("main");
+  ASSERT_TRUE(summary.ok());
+  EXPECT_EQ(summary->batches_done, 3u);
+  EXPECT_EQ(summary->results_ok, 30u);
 }
 
 // A stop is honoured while the source is blocked handing records to a full

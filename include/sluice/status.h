@@ -24,6 +24,8 @@ enum class StatusCode {
   kCorruption,       // data on disk or in a stream is not what it should be
   kStaleLease,       // a lease was lost: expired and taken over, or released
   kBusy,             // a resource is held by someone else; retrying may help
+  kUnavailable,      // a server cannot be reached now (connection lost or refused);
+                     // retrying later may help
   kCancelled,        // the operation was stopped on request
   kInternal,         // a bug in sluice
 };
@@ -73,6 +75,9 @@ inline Status StaleLease(std::string msg) {
   return Status(StatusCode::kStaleLease, std::move(msg));
 }
 inline Status Busy(std::string msg) { return Status(StatusCode::kBusy, std::move(msg)); }
+inline Status Unavailable(std::string msg) {
+  return Status(StatusCode::kUnavailable, std::move(msg));
+}
 inline Status Cancelled(std::string msg) {
   return Status(StatusCode::kCancelled, std::move(msg));
 }

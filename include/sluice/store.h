@@ -190,6 +190,9 @@ class Store {
   // the transaction after the token check and the writes, just before the commit
   // (the worker renames the batch's staged output files there, so that a stale
   // worker never replaces a current owner's outputs); its error aborts the commit.
+  // Idempotent: when the batch is already done with this very lease (a retry of a
+  // commit whose outcome was unknown, e.g. the connection dropped during COMMIT),
+  // it returns Ok and writes nothing, without calling `publish`.
   virtual Status CommitBatch(const Lease& lease, std::span<const ResultRow> results,
                              const std::function<Status()>& publish) = 0;
   Status CommitBatch(const Lease& lease, std::span<const ResultRow> results) {

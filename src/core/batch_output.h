@@ -53,7 +53,9 @@ struct FinishedBatch {
 class StagedBatch {
  public:
   virtual ~StagedBatch() = default;
-  // Renames the outputs into place. Called at most once, inside the commit.
+  // Renames the outputs into place, inside the commit. May be called again after a
+  // commit that failed or whose outcome was unknown: it resumes where it stopped,
+  // and once it succeeded, further calls do nothing.
   virtual Status Publish() = 0;
 };
 

@@ -18,6 +18,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "stale lease";
     case StatusCode::kBusy:
       return "busy";
+    case StatusCode::kUnavailable:
+      return "unavailable";
     case StatusCode::kCancelled:
       return "cancelled";
     case StatusCode::kInternal:

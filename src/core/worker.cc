@@ -78,6 +78,8 @@ Worker::Worker(Store& store, WorkerOptions options, std::vector<NamedStage> stag
     options_.stall_timeout = LongestRecordDeadline(stages_) + kStallMargin;
   }
   options_.busy_backoff_max = std::max(options_.busy_backoff_max, milliseconds(1));
+  options_.unavailable_backoff_max =
+      std::max(options_.unavailable_backoff_max, milliseconds(1));
 }
 
 Worker::~Worker() = default;
@@ -168,32 +170,65 @@ std::string Worker::Describe() const {
 }
 
 template <typename Call>
-auto Worker::RetryWhileBusy(std::string_view what, Call&& call) -> decltype(call()) {
-  milliseconds backoff{50};
+auto Worker::RetryWhileTransient(std::string_view what, Call&& call) -> decltype(call()) {
+  milliseconds busy_backoff{50};
+  milliseconds unavailable_backoff{100};
+  bool waiting_for_store = false;
   for (;;) {
     auto result = call();
     const Status status = StatusOf(result);
-    if (status.code() != StatusCode::kBusy || abort_requested_.load() ||
-        stalled_.load()) {
+    const bool busy = status.code() == StatusCode::kBusy;
+    const bool unavailable = status.code() == StatusCode::kUnavailable;
+    if ((!busy && !unavailable) || abort_requested_.load() || stalled_.load()) {
+      if (waiting_for_store) {
+        store_waits_--;
+        if (status.code() != StatusCode::kUnavailable) {
+          Warn(fmt::format("back {}", what),
+               fmt::format("{}: the store is reachable again", what));
+        }
+      }
       return result;
     }
+    milliseconds wait{};
     {
       std::lock_guard lock(mutex_);
-      progress_.busy_retries++;
+      if (busy) {
+        progress_.busy_retries++;
+        wait = busy_backoff;
+        busy_backoff = std::min(busy_backoff * 2, options_.busy_backoff_max);
+      } else {
+        progress_.unavailable_retries++;
+        wait = unavailable_backoff;
+        unavailable_backoff =
+            std::min(unavailable_backoff * 2, options_.unavailable_backoff_max);
+      }
     }
-    Warn(fmt::format("busy {}", what),
-         fmt::format("{}: the store is busy ({}); retrying with backoff (up to {} ms "
-                     "between tries)",
-                     what, status.ToString(), options_.busy_backoff_max.count()));
+    if (busy) {
+      Warn(fmt::format("busy {}", what),
+           fmt::format("{}: the store is busy ({}); retrying with backoff (up to {} ms "
+                       "between tries)",
+                       what, status.ToString(), options_.busy_backoff_max.count()));
+    } else {
+      if (!waiting_for_store) {
+        waiting_for_store = true;
+        store_waits_++;
+      }
+      Warn(
+          fmt::format("unavailable {}", what),
+          fmt::format("{}: cannot reach the store ({}); trying again with backoff (up "
+                      "to {} ms between tries) until it is back or the worker is "
+                      "stopped",
+                      what, status.ToString(), options_.unavailable_backoff_max.count()));
+    }
     std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, backoff,
+    changed_.wait_for(lock, wait,
                       [&] { return abort_requested_.load() || stalled_.load(); });
-    backoff = std::min(backoff * 2, options_.busy_backoff_max);
   }
 }
 
 void Worker::ReleaseOrRemember(const Lease& lease) {
-  Status released = RetryWhileBusy("release", [&] { return store_.ReleaseBatch(lease); });
+  Status released =
+      RetryWhileTransient("release", [&] { return store_.ReleaseBatch(lease); });
   if (released.ok()) return;
   Warn("release " + std::string(StatusCodeName(released.code())),
        fmt::format("could not release batch {}: {}; it comes back when its lease "
@@ -207,8 +242,8 @@ Status Worker::CommitWithRetries(const Lease& lease, std::span<const ResultRow> 
                                  StagedBatch* staged) {
   std::function<Status()> publish;
   if (staged != nullptr) publish = [staged] { return staged->Publish(); };
-  return RetryWhileBusy("commit",
-                        [&] { return store_.CommitBatch(lease, rows, publish); });
+  return RetryWhileTransient("commit",
+                             [&] { return store_.CommitBatch(lease, rows, publish); });
 }
 
 void Worker::ForgetHeld(BatchId batch) {
@@ -399,7 +434,7 @@ void Worker::SuperviseLoop() {
     if (runtime_ != nullptr && !stalled_) {
       const RuntimeProgress runtime = runtime_->Progress();
       const bool work_remains = !held_.empty() || runtime.records_in_flight != 0;
-      if (runtime.movements != last_movements || !work_remains) {
+      if (runtime.movements != last_movements || !work_remains || store_waits_ > 0) {
         last_movements = runtime.movements;
         last_movement = now;
       } else if (now - last_movement >= options_.stall_timeout) {
@@ -430,7 +465,7 @@ void Worker::ReleaseHeldLeases() {
   }
   for (const Lease& lease : leases) {
     Status released =
-        RetryWhileBusy("release", [&] { return store_.ReleaseBatch(lease); });
+        RetryWhileTransient("release", [&] { return store_.ReleaseBatch(lease); });
     if (!released.ok()) {
       Warn("release at end",
            fmt::format("could not release batch {}: {}; it comes back when its "
@@ -442,7 +477,7 @@ void Worker::ReleaseHeldLeases() {
 
 void Worker::TakeBackOrphanedLeases() {
   const std::string me = options_.owner;
-  Result<std::uint64_t> released = RetryWhileBusy("take back", [&] {
+  Result<std::uint64_t> released = RetryWhileTransient("take back", [&] {
     return store_.ReleaseLeasesOfDeadOwners(
         options_.group, [&](std::string_view owner) { return owner == me; });
   });
@@ -460,7 +495,7 @@ void Worker::TakeBackOrphanedLeases() {
 }
 
 Result<bool> Worker::GroupFinished() {
-  SLUICE_ASSIGN_OR_RETURN(StoreSummary summary, RetryWhileBusy("status", [&] {
+  SLUICE_ASSIGN_OR_RETURN(StoreSummary summary, RetryWhileTransient("status", [&] {
                             return store_.Summarize(options_.group);
                           }));
   return summary.batches_pending == 0 && summary.batches_leased == 0;
@@ -524,7 +559,7 @@ Result<WorkerEnd> Worker::Run() {
         room = std::min<std::size_t>(room, std::max<std::uint64_t>(1, free / per_batch));
       }
     }
-    Result<std::vector<Lease>> leases = RetryWhileBusy("lease", [&] {
+    Result<std::vector<Lease>> leases = RetryWhileTransient("lease", [&] {
       return store_.LeaseBatches(options_.group, options_.owner, room, options_.lease,
                                  options_.partition);
     });
@@ -569,8 +604,8 @@ Result<WorkerEnd> Worker::Run() {
       }
       if (stale) continue;
       if (submitted.ok()) {
-        Result<std::vector<Record>> items =
-            RetryWhileBusy("read batch", [&] { return store_.ReadBatchItems(lease); });
+        Result<std::vector<Record>> items = RetryWhileTransient(
+            "read batch", [&] { return store_.ReadBatchItems(lease); });
         submitted = items.ok() ? runtime.Submit(lease.batch_id, std::move(items).value())
                                : items.status();
       }

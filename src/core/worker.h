@@ -22,7 +22,12 @@
 //  - every record in an async stage has a deadline (AsyncStage::record_deadline);
 //  - if no record moves for `stall_timeout` while work remains, the worker logs what
 //    it waits for, releases its leases and ends with WorkerEnd::kStalled;
-//  - a busy store (kBusy) is retried with backoff, not fatal.
+//  - a busy store (kBusy) is retried with backoff, not fatal; so is an unreachable
+//    one (kUnavailable: PostgreSQL restarted, the network cut), for as long as it
+//    takes, and the stall watchdog waits meanwhile: the wait is the store's, not a
+//    stage's. A commit cut off that way is retried with the same lease (the store
+//    accepts it once, see Store::CommitBatch); leases that expired during the
+//    outage and were taken over are found by the next renewal and dropped.
 //
 // Stopping: RequestStop() stops leasing (also a source blocked on the budget) and
 // gives the batches in flight up to `grace` to finish and commit; then the rest are
@@ -81,6 +86,8 @@ struct WorkerOptions {
   std::chrono::milliseconds stall_timeout{0};
   // Longest wait between two tries of a store call that failed with kBusy.
   std::chrono::milliseconds busy_backoff_max{2000};
+  // Longest wait between two tries of a store call that failed with kUnavailable.
+  std::chrono::milliseconds unavailable_backoff_max{5000};
   WorkerLog log;           // warnings; null: "sluice: LINE" on stderr
   RuntimeOptions runtime;  // max_batches_in_flight is set from above
 };
@@ -98,6 +105,7 @@ struct WorkerProgress {
   std::uint64_t batches_lost = 0;
   std::uint64_t renew_errors = 0;  // renewals that failed (the store's error)
   std::uint64_t busy_retries = 0;  // store calls retried after kBusy
+  std::uint64_t unavailable_retries = 0;  // store calls retried after kUnavailable
   std::uint64_t held_bytes = 0;  // kept in memory by finished records of waiting batches
   std::uint64_t spilled_records = 0;  // finished records whose bytes went to disk
   std::size_t batches_in_flight = 0;  // leases held
@@ -173,9 +181,10 @@ class Worker {
   Result<bool> GroupFinished();
   // Leases of this owner that it no longer holds (a failed release): released.
   void TakeBackOrphanedLeases();
-  // Calls `call` again after a backoff while it fails with kBusy.
+  // Calls `call` again after a backoff while it fails with kBusy or kUnavailable
+  // (until an abort or a stall).
   template <typename Call>
-  auto RetryWhileBusy(std::string_view what, Call&& call) -> decltype(call());
+  auto RetryWhileTransient(std::string_view what, Call&& call) -> decltype(call());
   // Logs `line` the first time `cause` is seen; counts the later ones, summed up
   // at the end of Run(). mutex_ not held.
   void Warn(const std::string& cause, std::string_view line);
@@ -191,6 +200,8 @@ class Worker {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> abort_requested_{false};
   std::atomic<bool> stalled_{false};
+  // Threads waiting for an unreachable store to come back: the watchdog waits too.
+  std::atomic<int> store_waits_{0};
   bool ran_ = false;
 
   mutable std::mutex mutex_;

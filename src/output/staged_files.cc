@@ -386,20 +386,21 @@ Status StagedFiles::Sync() {
 }
 
 Status StagedFiles::Publish() {
-  if (published_) return Internal("output: StagedFiles::Publish called twice");
-  published_ = true;
+  if (published_) return Status::Ok();
   SLUICE_RETURN_IF_ERROR(Sync());
-  std::set<fs::path> parents;
-  for (const Entry& entry : entries_) {
+  for (; renamed_ < entries_.size(); ++renamed_) {
+    const Entry& entry = entries_[renamed_];
     if (entry.directory) {
       SLUICE_RETURN_IF_ERROR(ReplaceDirectory(entry));
     } else if (rename(entry.temp.c_str(), entry.final.c_str()) != 0) {
       return ErrnoStatus("cannot rename " + entry.temp.string() + " to", entry.final,
                          errno);
     }
-    parents.insert(entry.final.parent_path());
   }
+  std::set<fs::path> parents;
+  for (const Entry& entry : entries_) parents.insert(entry.final.parent_path());
   for (const fs::path& parent : parents) SLUICE_RETURN_IF_ERROR(SyncPath(parent, true));
+  published_ = true;
   return Status::Ok();
 }
 

@@ -99,8 +99,10 @@ class StagedFiles {
                                              std::string_view name);
 
   // Makes everything staged durable and renames it into place (see the top of the
-  // file). On error, what was already renamed stays, the rest is removed by the
-  // destructor; the error names the path. Call at most once.
+  // file). On error, what was already renamed stays and the error names the path;
+  // a later call resumes with the rest (a commit retried after its first try was
+  // cut off), and once a call succeeded, further calls do nothing. What was never
+  // renamed is removed by the destructor.
   Status Publish();
 
   // Only the flush of step 2, so that Publish() has only renames left (the worker
@@ -123,8 +125,9 @@ class StagedFiles {
 
   const std::string tag_;  // WriterTag(): unique among the writers of all hosts
   std::vector<Entry> entries_;
-  bool published_ = false;
-  bool synced_ = false;  // Sync() succeeded
+  std::size_t renamed_ = 0;  // entries_[0, renamed_) are in place
+  bool published_ = false;   // every entry in place and its directory synced
+  bool synced_ = false;      // Sync() succeeded
 };
 
 }  // namespace sluice

@@ -1,5 +1,6 @@
 #include "src/output/staged_files.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -71,6 +72,29 @@ TEST(StagedFilesTest, NothingIsVisibleBeforePublish) {
   }
   EXPECT_EQ(ReadWholeFile(dir.File("a.json")), "{}");
   EXPECT_EQ(Count(dir.path()), 1u);
+}
+
+// A commit cut off after Publish() started is retried: the second Publish() goes on
+// from where the first stopped, and a third does nothing.
+TEST(StagedFilesTest, PublishResumesAfterAFailureAndIsThenANoOp) {
+  TempDir dir;
+  fs::create_directories(dir.File("b.json/in-the-way"));  // a file cannot replace it
+  StagedFiles staged;
+  ASSERT_TRUE(staged.AddFile(dir.path(), "a.json", "A").ok());
+  ASSERT_TRUE(staged.AddFile(dir.path(), "b.json", "B").ok());
+  Status first = staged.Publish();
+  ASSERT_FALSE(first.ok());
+  EXPECT_THAT(first.message(), ::testing::HasSubstr("b.json"));
+  EXPECT_EQ(ReadWholeFile(dir.File("a.json")), "A");
+
+  fs::remove_all(dir.File("b.json"));
+  ASSERT_TRUE(WritePlainFile(dir.File("a.json"), "changed since").ok());
+  Status second = staged.Publish();
+  ASSERT_TRUE(second.ok()) << second.ToString();
+  EXPECT_EQ(ReadWholeFile(dir.File("b.json")), "B");
+  EXPECT_EQ(ReadWholeFile(dir.File("a.json")), "changed since") << "not renamed twice";
+  ASSERT_TRUE(staged.Publish().ok());
+  EXPECT_EQ(Count(dir.path()), 2u);
 }
 
 TEST(StagedFilesTest, AbandonedStagingLeavesNothing) {

@@ -10,10 +10,20 @@
 namespace sluice::pg {
 namespace {
 
-// The first line of libpq's message, without its trailing newline.
+// libpq's message on one line: its line breaks (and the indentation after them)
+// become single spaces, and trailing ones go.
 std::string Trimmed(const char* message) {
-  std::string text = message == nullptr ? "" : message;
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  std::string text;
+  bool space = false;
+  for (const char* c = message == nullptr ? "" : message; *c != '\0'; ++c) {
+    if (*c == '\n' || *c == '\t' || (*c == ' ' && space)) {
+      space = true;
+      continue;
+    }
+    if (space && !text.empty()) text += ' ';
+    space = *c == ' ';
+    if (!space) text += *c;
+  }
   return text;
 }
 
@@ -21,7 +31,7 @@ StatusCode CodeOfSqlState(std::string_view state) {
   if (state.size() != 5) return StatusCode::kIoError;
   const std::string_view cls = state.substr(0, 2);
   if (cls == "08" || state == "57P01" || state == "57P02" || state == "57P03") {
-    return StatusCode::kIoError;
+    return StatusCode::kUnavailable;
   }
   if (state == "40001" || state == "40P01" || state == "55P03") return StatusCode::kBusy;
   if (cls == "23" || cls == "42") return StatusCode::kInternal;
@@ -116,8 +126,8 @@ Result<std::unique_ptr<PgConn>> PgConn::Connect(const std::string& conninfo) {
   PGconn* conn = PQconnectdb(conninfo.c_str());
   if (conn == nullptr) return IoError("postgres: out of memory making a connection");
   if (PQstatus(conn) != CONNECTION_OK) {
-    Status error = IoError(fmt::format("postgres: cannot connect to {}: {}", Where(conn),
-                                       Trimmed(PQerrorMessage(conn))));
+    Status error = Unavailable(fmt::format("postgres: cannot connect to {}: {}",
+                                           Where(conn), Trimmed(PQerrorMessage(conn))));
     PQfinish(conn);
     return error;
   }
@@ -128,7 +138,8 @@ PgConn::PgConn(pg_conn* conn, std::string conninfo)
     : conn_(conn), conninfo_(std::move(conninfo)), where_(Where(conn)) {
   // Our own messages say what failed; the server's notices ("relation already
   // exists, skipping") are not for the user.
-  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
 }
 
 PgConn::~PgConn() {
@@ -138,7 +149,8 @@ PgConn::~PgConn() {
 Status PgConn::ErrorOf(pg_result* result) {
   const char* state =
       result == nullptr ? nullptr : PQresultErrorField(result, PG_DIAG_SQLSTATE);
-  std::string message = Trimmed(result == nullptr ? nullptr : PQresultErrorMessage(result));
+  std::string message =
+      Trimmed(result == nullptr ? nullptr : PQresultErrorMessage(result));
   if (message.empty()) message = Trimmed(PQerrorMessage(conn_));
   // No SQLSTATE: libpq's own failure (the socket closed, the server went away), after
   // which the connection's state is unknown.
@@ -146,13 +158,14 @@ Status PgConn::ErrorOf(pg_result* result) {
     lost_ = true;
   }
   if (state == nullptr) {
+    if (lost_) return Unavailable(fmt::format("postgres: {}", message));
     return IoError(fmt::format("postgres: {}", message));
   }
   return Status(CodeOfSqlState(state), fmt::format("{} (SQLSTATE {})", message, state));
 }
 
 Result<PgResult> PgConn::Exec(std::string_view sql, const std::vector<Param>& params) {
-  if (lost_) return IoError(fmt::format("postgres {}: connection lost", where_));
+  if (lost_) return Unavailable(fmt::format("postgres {}: connection lost", where_));
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const Param& param : params) values.push_back(param ? param->c_str() : nullptr);
@@ -169,7 +182,7 @@ Result<PgResult> PgConn::Exec(std::string_view sql, const std::vector<Param>& pa
 }
 
 Status PgConn::ExecScript(std::string_view sql) {
-  if (lost_) return IoError(fmt::format("postgres {}: connection lost", where_));
+  if (lost_) return Unavailable(fmt::format("postgres {}: connection lost", where_));
   const std::string text(sql);
   PGresult* raw = PQexec(conn_, text.c_str());
   const ExecStatusType status = raw == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(raw);
@@ -180,7 +193,7 @@ Status PgConn::ExecScript(std::string_view sql) {
 }
 
 Result<std::int64_t> PgConn::CopyIn(std::string_view copy_sql, std::string_view data) {
-  if (lost_) return IoError(fmt::format("postgres {}: connection lost", where_));
+  if (lost_) return Unavailable(fmt::format("postgres {}: connection lost", where_));
   const std::string text(copy_sql);
   PGresult* start = PQexec(conn_, text.c_str());
   if (start == nullptr || PQresultStatus(start) != PGRES_COPY_IN) {
@@ -220,17 +233,16 @@ Status PgConn::Reconnect() {
   if (conn_ == nullptr) return IoError("postgres: out of memory making a connection");
   if (PQstatus(conn_) != CONNECTION_OK) {
     lost_ = true;
-    return IoError(fmt::format("postgres: cannot connect to {}: {}", where_,
-                               Trimmed(PQerrorMessage(conn_))));
+    return Unavailable(fmt::format("postgres: cannot connect to {}: {}", where_,
+                                   Trimmed(PQerrorMessage(conn_))));
   }
-  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
   lost_ = false;
   return Status::Ok();
 }
 
-bool PgConn::InTransaction() const {
-  return PQtransactionStatus(conn_) != PQTRANS_IDLE;
-}
+bool PgConn::InTransaction() const { return PQtransactionStatus(conn_) != PQTRANS_IDLE; }
 
 // --- CopyRow ------------------------------------------------------------------------
 
@@ -252,11 +264,20 @@ CopyRow& CopyRow::Text(std::string_view text) {
   const std::string storable = StorableText(text);
   for (const char c : storable) {
     switch (c) {
-      case '\\': out_ += "\\\\"; break;
-      case '\t': out_ += "\\t"; break;
-      case '\n': out_ += "\\n"; break;
-      case '\r': out_ += "\\r"; break;
-      default: out_ += c;
+      case '\\':
+        out_ += "\\\\";
+        break;
+      case '\t':
+        out_ += "\\t";
+        break;
+      case '\n':
+        out_ += "\\n";
+        break;
+      case '\r':
+        out_ += "\\r";
+        break;
+      default:
+        out_ += c;
     }
   }
   return *this;
@@ -305,7 +326,8 @@ PgTransaction::~PgTransaction() {
 
 Status PgTransaction::Begin() {
   if (conn_.InTransaction()) {
-    return Internal(fmt::format("postgres {}: BEGIN inside an open transaction", conn_.where()));
+    return Internal(
+        fmt::format("postgres {}: BEGIN inside an open transaction", conn_.where()));
   }
   SLUICE_RETURN_IF_ERROR(conn_.ExecScript("BEGIN"));
   open_ = true;

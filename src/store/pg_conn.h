@@ -7,7 +7,8 @@
 // PostgreSQL's message and SQLSTATE; callers add their context.
 //
 // Error mapping (ErrorStatus): connection failures (class 08, a closed socket, an
-// administrator's shutdown 57P01..57P03) -> kIoError and connection_lost(); lock and
+// administrator's shutdown 57P01..57P03, a refused connect) -> kUnavailable and
+// connection_lost(); lock and
 // serialization conflicts (40001, 40P01, 55P03) -> kBusy; integrity violations
 // (class 23) -> kInternal (our schema's constraints only fail on a bug or a caller's
 // broken promise); syntax and undefined objects (class 42) -> kInternal; data
@@ -38,7 +39,9 @@ class PgResult {
  public:
   PgResult() = default;
   explicit PgResult(pg_result* result) : result_(result) {}
-  PgResult(PgResult&& other) noexcept : result_(other.result_) { other.result_ = nullptr; }
+  PgResult(PgResult&& other) noexcept : result_(other.result_) {
+    other.result_ = nullptr;
+  }
   PgResult& operator=(PgResult&& other) noexcept;
   PgResult(const PgResult&) = delete;
   PgResult& operator=(const PgResult&) = delete;

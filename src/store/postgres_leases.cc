@@ -59,7 +59,8 @@ Result<std::vector<Lease>> PostgresStore::LeaseBatchesLocked(
   if (max_batches == 0) return leases;
   SLUICE_ASSIGN_OR_RETURN(std::int64_t group_id, GroupId(conn, group));
   if (group_id == kNoGroup) return leases;  // nothing ingested for it (yet)
-  const auto limit = static_cast<std::int64_t>(std::min<std::size_t>(max_batches, 1 << 20));
+  const auto limit =
+      static_cast<std::int64_t>(std::min<std::size_t>(max_batches, 1 << 20));
 
   pg::PgTransaction transaction(conn);
   SLUICE_RETURN_IF_ERROR(transaction.Begin());
@@ -67,22 +68,23 @@ Result<std::vector<Lease>> PostgresStore::LeaseBatchesLocked(
   // expired against the time it is actually taken over.
   SLUICE_ASSIGN_OR_RETURN(
       pg::PgResult taken,
-      conn.Exec("WITH now AS (SELECT " + NowSql(5) +
-                    " AS ms), "
-                    "picked AS ("
-                    "  SELECT b.batch_id, b.state AS was FROM batches AS b, now"
-                    "  WHERE b.group_id = $1 AND b.state IN ('pending', 'leased') AND"
-                    "    b.batch_id % $6 = $7 AND (b.state = 'pending' OR"
-                    "     (b.expires_at_ms < now.ms AND b.owner IS DISTINCT FROM $2))"
-                    "  ORDER BY b.batch_id LIMIT $3 FOR UPDATE OF b SKIP LOCKED) "
-                    "UPDATE batches AS b SET state = 'leased', owner = $2, "
-                    "  token = b.token + 1, expires_at_ms = now.ms + $4 "
-                    "FROM picked, now WHERE b.group_id = $1 AND b.batch_id = picked.batch_id "
-                    "RETURNING b.batch_id, b.token, b.first_item, b.item_count, "
-                    "  b.expires_at_ms, picked.was",
-                {pg::IntParam(group_id), std::string(owner), pg::IntParam(limit),
-                 pg::IntParam(duration.count()), NowParam(), pg::IntParam(partition.count),
-                 pg::IntParam(partition.index)}));
+      conn.Exec(
+          "WITH now AS (SELECT " + NowSql(5) +
+              " AS ms), "
+              "picked AS ("
+              "  SELECT b.batch_id, b.state AS was FROM batches AS b, now"
+              "  WHERE b.group_id = $1 AND b.state IN ('pending', 'leased') AND"
+              "    b.batch_id % $6 = $7 AND (b.state = 'pending' OR"
+              "     (b.expires_at_ms < now.ms AND b.owner IS DISTINCT FROM $2))"
+              "  ORDER BY b.batch_id LIMIT $3 FOR UPDATE OF b SKIP LOCKED) "
+              "UPDATE batches AS b SET state = 'leased', owner = $2, "
+              "  token = b.token + 1, expires_at_ms = now.ms + $4 "
+              "FROM picked, now WHERE b.group_id = $1 AND b.batch_id = picked.batch_id "
+              "RETURNING b.batch_id, b.token, b.first_item, b.item_count, "
+              "  b.expires_at_ms, picked.was",
+          {pg::IntParam(group_id), std::string(owner), pg::IntParam(limit),
+           pg::IntParam(duration.count()), NowParam(), pg::IntParam(partition.count),
+           pg::IntParam(partition.index)}));
   CounterDelta counters;
   leases.reserve(static_cast<std::size_t>(taken.rows()));
   for (int row = 0; row < taken.rows(); ++row) {
@@ -147,9 +149,8 @@ Result<std::vector<BatchId>> PostgresStore::RenewLeases(
   return lost;
 }
 
-Result<PostgresStore::CurrentBatch> PostgresStore::CheckLeaseIsCurrent(pg::PgConn& conn,
-                                                                       const Lease& lease,
-                                                                       bool lock) {
+Result<PostgresStore::CurrentBatch> PostgresStore::CheckLeaseIsCurrent(
+    pg::PgConn& conn, const Lease& lease, bool lock, bool accept_committed) {
   SLUICE_ASSIGN_OR_RETURN(std::int64_t group_id, GroupId(conn, lease.group));
   if (group_id == kNoGroup) return NotFound("no such stage group");
   SLUICE_ASSIGN_OR_RETURN(
@@ -157,7 +158,8 @@ Result<PostgresStore::CurrentBatch> PostgresStore::CheckLeaseIsCurrent(pg::PgCon
       conn.Exec(std::string("SELECT state, token, first_item, item_count FROM batches "
                             "WHERE group_id = $1 AND batch_id = $2") +
                     (lock ? " FOR UPDATE" : ""),
-                {pg::IntParam(group_id), pg::IntParam(static_cast<std::int64_t>(lease.batch_id))}));
+                {pg::IntParam(group_id),
+                 pg::IntParam(static_cast<std::int64_t>(lease.batch_id))}));
   if (found.rows() == 0) return NotFound("no such batch");
   const std::string_view state = found.Text(0, 0);
   const auto token = static_cast<std::uint64_t>(found.Int(0, 1));
@@ -165,12 +167,17 @@ Result<PostgresStore::CurrentBatch> PostgresStore::CheckLeaseIsCurrent(pg::PgCon
     return StaleLease(
         fmt::format("lease token {} is stale (current {})", lease.token, token));
   }
-  if (state != "leased") {
-    return StaleLease(fmt::format("lease token {} is stale (the batch is {})", lease.token,
-                                  state == "pending" ? "released" : state));
+  CurrentBatch batch{group_id, static_cast<ItemId>(found.Int(0, 2)),
+                     static_cast<ItemId>(found.Int(0, 2) + found.Int(0, 3))};
+  if (accept_committed && state == "done") {
+    batch.committed = true;
+    return batch;
   }
-  return CurrentBatch{group_id, static_cast<ItemId>(found.Int(0, 2)),
-                      static_cast<ItemId>(found.Int(0, 2) + found.Int(0, 3))};
+  if (state != "leased") {
+    return StaleLease(fmt::format("lease token {} is stale (the batch is {})",
+                                  lease.token, state == "pending" ? "released" : state));
+  }
+  return batch;
 }
 
 Result<std::vector<Record>> PostgresStore::ReadBatchItems(const Lease& lease) {
@@ -184,7 +191,8 @@ Result<std::vector<Record>> PostgresStore::ReadBatchItems(const Lease& lease) {
         conn->ExecScript("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
     SLUICE_ASSIGN_OR_RETURN(CurrentBatch batch, CheckLeaseIsCurrent(*conn, lease, false));
     const std::vector<pg::Param> range = {
-        pg::IntParam(batch.group_id), pg::IntParam(static_cast<std::int64_t>(batch.first_item)),
+        pg::IntParam(batch.group_id),
+        pg::IntParam(static_cast<std::int64_t>(batch.first_item)),
         pg::IntParam(static_cast<std::int64_t>(batch.end_item))};
     // Usually no item of the batch has a result yet (it is leased for the first
     // time): one index range probe of results then spares the anti-join, whose plan
@@ -244,7 +252,10 @@ Status PostgresStore::CommitBatchLocked(pg::PgConn& conn, const Lease& lease,
   pg::PgTransaction transaction(conn);
   SLUICE_RETURN_IF_ERROR(transaction.Begin());
   // The row lock is held to the end: nobody can take the batch over meanwhile.
-  SLUICE_ASSIGN_OR_RETURN(CurrentBatch batch, CheckLeaseIsCurrent(conn, lease, true));
+  SLUICE_ASSIGN_OR_RETURN(CurrentBatch batch,
+                          CheckLeaseIsCurrent(conn, lease, true, true));
+  // Committed already by this lease: a retry after an unknown outcome.
+  if (batch.committed) return Status::Ok();
   const std::int64_t group_id = batch.group_id;
   const auto batch_id = static_cast<std::int64_t>(lease.batch_id);
 
@@ -260,7 +271,8 @@ Status PostgresStore::CommitBatchLocked(pg::PgConn& conn, const Lease& lease,
       pg::PgResult earlier,
       conn.Exec("SELECT item_id FROM results WHERE group_id = $1 AND item_id >= $2 AND "
                 "item_id < $3",
-                {pg::IntParam(group_id), pg::IntParam(static_cast<std::int64_t>(batch.first_item)),
+                {pg::IntParam(group_id),
+                 pg::IntParam(static_cast<std::int64_t>(batch.first_item)),
                  pg::IntParam(static_cast<std::int64_t>(batch.end_item))}));
   std::unordered_set<ItemId> seen;
   for (int row = 0; row < earlier.rows(); ++row) {
@@ -285,8 +297,9 @@ Status PostgresStore::CommitBatchLocked(pg::PgConn& conn, const Lease& lease,
           .TextOrNull(result.fields_json);
     }
     SLUICE_RETURN_IF_ERROR(
-        conn.CopyIn("COPY results (group_id, item_id, reason, error, fields_json) FROM STDIN",
-                    rows)
+        conn.CopyIn(
+                "COPY results (group_id, item_id, reason, error, fields_json) FROM STDIN",
+                rows)
             .ToStatus());
     // FailureReason is a uint8_t enum: one slot per possible value.
     std::array<std::int64_t, 256> per_reason{};
@@ -299,11 +312,10 @@ Status PostgresStore::CommitBatchLocked(pg::PgConn& conn, const Lease& lease,
     }
   }
 
-  SLUICE_RETURN_IF_ERROR(
-      conn.Exec("UPDATE batches SET state = 'done', expires_at_ms = 0 "
-                "WHERE group_id = $1 AND batch_id = $2",
-                {pg::IntParam(group_id), pg::IntParam(batch_id)})
-          .ToStatus());
+  SLUICE_RETURN_IF_ERROR(conn.Exec("UPDATE batches SET state = 'done', expires_at_ms = 0 "
+                                   "WHERE group_id = $1 AND batch_id = $2",
+                                   {pg::IntParam(group_id), pg::IntParam(batch_id)})
+                             .ToStatus());
   counters.AddBatch(group_id, "leased", batch_id, -1);
   counters.AddBatch(group_id, "done", batch_id, 1);
   if (std::optional<std::int64_t> next = NextGroupId(group_id)) {
@@ -336,15 +348,19 @@ Status PostgresStore::ReleaseBatch(const Lease& lease) {
     // The token is kept: the next lease increments it, which fences this one.
     SLUICE_ASSIGN_OR_RETURN(
         pg::PgResult released,
-        conn->Exec("UPDATE batches SET state = 'pending', owner = NULL, expires_at_ms = 0 "
-                   "WHERE group_id = $1 AND batch_id = $2 AND token = $3 AND "
-                   "state = 'leased'",
-                   {pg::IntParam(group_id), pg::IntParam(static_cast<std::int64_t>(lease.batch_id)),
-                    pg::IntParam(static_cast<std::int64_t>(lease.token))}));
+        conn->Exec(
+            "UPDATE batches SET state = 'pending', owner = NULL, expires_at_ms = 0 "
+            "WHERE group_id = $1 AND batch_id = $2 AND token = $3 AND "
+            "state = 'leased'",
+            {pg::IntParam(group_id),
+             pg::IntParam(static_cast<std::int64_t>(lease.batch_id)),
+             pg::IntParam(static_cast<std::int64_t>(lease.token))}));
     if (released.affected() > 0) {
       CounterDelta counters;
-      counters.AddBatch(group_id, "leased", static_cast<std::int64_t>(lease.batch_id), -1);
-      counters.AddBatch(group_id, "pending", static_cast<std::int64_t>(lease.batch_id), 1);
+      counters.AddBatch(group_id, "leased", static_cast<std::int64_t>(lease.batch_id),
+                        -1);
+      counters.AddBatch(group_id, "pending", static_cast<std::int64_t>(lease.batch_id),
+                        1);
       SLUICE_RETURN_IF_ERROR(counters.Apply(*conn));
     }
     return transaction.Commit();
@@ -398,10 +414,11 @@ Result<std::uint64_t> PostgresStore::ReleaseLeasesOfDeadOwners(
     names += "}";
     SLUICE_ASSIGN_OR_RETURN(
         pg::PgResult released,
-        conn->Exec("UPDATE batches SET state = 'pending', owner = NULL, expires_at_ms = 0 "
-                   "WHERE group_id = $1 AND state = 'leased' AND owner = ANY($2::text[]) "
-                   "RETURNING batch_id",
-                   {pg::IntParam(group_id), names}));
+        conn->Exec(
+            "UPDATE batches SET state = 'pending', owner = NULL, expires_at_ms = 0 "
+            "WHERE group_id = $1 AND state = 'leased' AND owner = ANY($2::text[]) "
+            "RETURNING batch_id",
+            {pg::IntParam(group_id), names}));
     CounterDelta counters;
     for (int row = 0; row < released.rows(); ++row) {
       counters.AddBatch(group_id, "leased", released.Int(row, 0), -1);

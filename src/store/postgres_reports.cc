@@ -74,7 +74,8 @@ Result<StoreSummary> PostgresStore::SummarizeLocked(pg::PgConn& conn,
   SLUICE_ASSIGN_OR_RETURN(
       pg::PgResult expired,
       conn.Exec("SELECT count(*) FROM batches WHERE group_id = $1 AND state = 'leased' "
-                "AND expires_at_ms < " + NowSql(2),
+                "AND expires_at_ms < " +
+                    NowSql(2),
                 {pg::IntParam(group_id), NowParam()}));
   const auto expired_count =
       std::min(static_cast<std::uint64_t>(expired.Int(0, 0)), summary.batches_leased);
@@ -104,11 +105,12 @@ Status PostgresStore::ExportRows(std::string_view group,
         SLUICE_ASSIGN_OR_RETURN(std::int64_t group_id, GroupId(*conn, group));
         SLUICE_ASSIGN_OR_RETURN(
             pg::PgResult rows,
-            conn->Exec("SELECT i.id, i.url, i.columns_json, r.item_id IS NOT NULL, "
-                       "r.reason, r.error, r.fields_json FROM items AS i "
-                       "LEFT JOIN results AS r ON r.group_id = $1 AND r.item_id = i.id "
-                       "WHERE i.id > $2 ORDER BY i.id LIMIT $3",
-                       {pg::IntParam(group_id), pg::IntParam(after), pg::IntParam(kChunkRows)}));
+            conn->Exec(
+                "SELECT i.id, i.url, i.columns_json, r.item_id IS NOT NULL, "
+                "r.reason, r.error, r.fields_json FROM items AS i "
+                "LEFT JOIN results AS r ON r.group_id = $1 AND r.item_id = i.id "
+                "WHERE i.id > $2 ORDER BY i.id LIMIT $3",
+                {pg::IntParam(group_id), pg::IntParam(after), pg::IntParam(kChunkRows)}));
         size = 0;
         for (int i = 0; i < rows.rows(); ++i) {
           if (size == chunk.size()) chunk.emplace_back();
@@ -156,19 +158,20 @@ Status PostgresStore::ListRejects(
         SLUICE_ASSIGN_OR_RETURN(pg::PgConn * conn, Conn());
         SLUICE_ASSIGN_OR_RETURN(
             pg::PgResult rows,
-            conn->Exec("SELECT r.input_id, r.line, r.reason, r.excerpt, i.first_path "
-                       "FROM rejected_lines AS r LEFT JOIN inputs AS i ON i.id = r.input_id "
-                       "WHERE (r.input_id, r.line) > ($1, $2) "
-                       "ORDER BY r.input_id, r.line LIMIT $3",
-                       {pg::IntParam(after_input), pg::IntParam(after_line),
-                        pg::IntParam(kChunkRows)}));
+            conn->Exec(
+                "SELECT r.input_id, r.line, r.reason, r.excerpt, i.first_path "
+                "FROM rejected_lines AS r LEFT JOIN inputs AS i ON i.id = r.input_id "
+                "WHERE (r.input_id, r.line) > ($1, $2) "
+                "ORDER BY r.input_id, r.line LIMIT $3",
+                {pg::IntParam(after_input), pg::IntParam(after_line),
+                 pg::IntParam(kChunkRows)}));
         for (int i = 0; i < rows.rows(); ++i) {
           after_input = rows.Int(i, 0);
           after_line = rows.Int(i, 1);
-          chunk.push_back(Row{std::string(rows.Text(i, 4)),
-                              RejectedLine{static_cast<std::uint64_t>(after_line),
-                                           std::string(rows.Text(i, 2)),
-                                           std::string(rows.Text(i, 3))}});
+          chunk.push_back(Row{
+              std::string(rows.Text(i, 4)),
+              RejectedLine{static_cast<std::uint64_t>(after_line),
+                           std::string(rows.Text(i, 2)), std::string(rows.Text(i, 3))}});
         }
         return Status::Ok();
       };
@@ -193,9 +196,8 @@ Result<std::uint64_t> PostgresStore::RetryFailed(std::string_view group,
   return put_back;
 }
 
-Result<std::uint64_t> PostgresStore::RetryFailedLocked(pg::PgConn& conn,
-                                                       std::string_view group,
-                                                       std::optional<FailureReason> reason) {
+Result<std::uint64_t> PostgresStore::RetryFailedLocked(
+    pg::PgConn& conn, std::string_view group, std::optional<FailureReason> reason) {
   if (reason == FailureReason::kNone) {
     return InvalidArgument("'ok' is not a failure reason");
   }
@@ -231,20 +233,22 @@ Result<std::uint64_t> PostgresStore::RetryFailedLocked(pg::PgConn& conn,
   }
   if (!batch_ids.empty()) {
     std::string ids = "{";
-    for (std::int64_t id : batch_ids) ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
+    for (std::int64_t id : batch_ids)
+      ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
     ids += "}";
     // A leased batch goes back too: its holder read its items before the deletion and
     // would not redo them; with the state no longer 'leased', its commit is refused and
     // the batch is redone whole.
     SLUICE_ASSIGN_OR_RETURN(
         pg::PgResult reopened,
-        conn.Exec("WITH old AS (SELECT batch_id, state FROM batches WHERE group_id = $1 "
-                  "  AND batch_id = ANY($2::bigint[]) AND state IN ('done', 'leased') "
-                  "  FOR UPDATE) "
-                  "UPDATE batches AS b SET state = 'pending', owner = NULL, expires_at_ms = 0 "
-                  "FROM old WHERE b.group_id = $1 AND b.batch_id = old.batch_id "
-                  "RETURNING b.batch_id, old.state",
-                  {pg::IntParam(group_id), ids}));
+        conn.Exec(
+            "WITH old AS (SELECT batch_id, state FROM batches WHERE group_id = $1 "
+            "  AND batch_id = ANY($2::bigint[]) AND state IN ('done', 'leased') "
+            "  FOR UPDATE) "
+            "UPDATE batches AS b SET state = 'pending', owner = NULL, expires_at_ms = 0 "
+            "FROM old WHERE b.group_id = $1 AND b.batch_id = old.batch_id "
+            "RETURNING b.batch_id, old.state",
+            {pg::IntParam(group_id), ids}));
     for (int row = 0; row < reopened.rows(); ++row) {
       counters.AddBatch(group_id, reopened.Text(row, 1), reopened.Int(row, 0), -1);
       counters.AddBatch(group_id, "pending", reopened.Int(row, 0), 1);

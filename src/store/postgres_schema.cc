@@ -106,7 +106,8 @@ Status CheckSchema(pg::PgConn& conn, bool create_if_missing) {
   // Two processes opening a new database at once: one creates, the other waits and
   // then finds the tables.
   SLUICE_RETURN_IF_ERROR(
-      conn.Exec("SELECT pg_advisory_xact_lock($1)", {pg::IntParam(kSchemaLock)}).ToStatus());
+      conn.Exec("SELECT pg_advisory_xact_lock($1)", {pg::IntParam(kSchemaLock)})
+          .ToStatus());
   SLUICE_ASSIGN_OR_RETURN(
       pg::PgResult tables,
       conn.Exec("SELECT count(*), count(*) FILTER (WHERE c.relname = 'meta') "
@@ -126,8 +127,9 @@ Status CheckSchema(pg::PgConn& conn, bool create_if_missing) {
     return InvalidArgument(
         "not a sluice store (the database holds tables but no meta table)");
   }
-  SLUICE_ASSIGN_OR_RETURN(pg::PgResult version,
-                          conn.Exec("SELECT value FROM meta WHERE key = 'schema_version'"));
+  SLUICE_ASSIGN_OR_RETURN(
+      pg::PgResult version,
+      conn.Exec("SELECT value FROM meta WHERE key = 'schema_version'"));
   if (version.rows() == 0) return Corruption("no schema_version in the meta table");
   if (version.Text(0, 0) != std::to_string(kStoreSchemaVersion)) {
     return InvalidArgument(fmt::format("schema version {}, this sluice reads version {}",

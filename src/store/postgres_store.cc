@@ -31,9 +31,10 @@ namespace postgres {
 constexpr std::int64_t kIngestLock = 0x736c756963650002;
 
 std::string NowSql(int n) {
-  return fmt::format("coalesce(${}::bigint, (extract(epoch from clock_timestamp()) * "
-                     "1000)::bigint)",
-                     n);
+  return fmt::format(
+      "coalesce(${}::bigint, (extract(epoch from clock_timestamp()) * "
+      "1000)::bigint)",
+      n);
 }
 
 PostgresStore::PostgresStore(std::unique_ptr<pg::PgConn> conn,
@@ -195,21 +196,24 @@ Status PostgresStore::AppendItems(std::int64_t input_id, std::span<const ItemRow
 Status PostgresStore::AppendItemsLocked(pg::PgConn& conn, std::int64_t input_id,
                                         std::span<const ItemRow> items,
                                         std::span<const RejectedLine> rejects,
-                                        std::uint64_t lines_done, std::uint32_t batch_size,
+                                        std::uint64_t lines_done,
+                                        std::uint32_t batch_size,
                                         std::span<const std::string> groups) {
   if (batch_size == 0) return InvalidArgument("batch size is 0");
   pg::PgTransaction transaction(conn);
   SLUICE_RETURN_IF_ERROR(transaction.Begin());
   // Ids are max + 1: two ingests at once take turns.
   SLUICE_RETURN_IF_ERROR(
-      conn.Exec("SELECT pg_advisory_xact_lock($1)", {pg::IntParam(kIngestLock)}).ToStatus());
+      conn.Exec("SELECT pg_advisory_xact_lock($1)", {pg::IntParam(kIngestLock)})
+          .ToStatus());
 
   // The input must exist; its line count moves forward in the same transaction as
   // the items, so a resumed ingest neither skips nor repeats a line.
   SLUICE_ASSIGN_OR_RETURN(
       pg::PgResult updated,
-      conn.Exec("UPDATE inputs SET lines_done = $2 WHERE id = $1",
-                {pg::IntParam(input_id), pg::IntParam(static_cast<std::int64_t>(lines_done))}));
+      conn.Exec(
+          "UPDATE inputs SET lines_done = $2 WHERE id = $1",
+          {pg::IntParam(input_id), pg::IntParam(static_cast<std::int64_t>(lines_done))}));
   if (updated.affected() == 0) return NotFound("no such input");
 
   CounterDelta counters;
@@ -264,16 +268,16 @@ Status PostgresStore::AppendItemsLocked(pg::PgConn& conn, std::int64_t input_id,
     std::sort(lines.begin(), lines.end());
     auto twice = std::adjacent_find(lines.begin(), lines.end());
     std::string ids;
-    for (std::uint64_t line : lines) ids += (ids.empty() ? "" : ",") + std::to_string(line);
+    for (std::uint64_t line : lines)
+      ids += (ids.empty() ? "" : ",") + std::to_string(line);
     SLUICE_ASSIGN_OR_RETURN(
         pg::PgResult known,
         conn.Exec("SELECT min(line) FROM rejected_lines WHERE input_id = $1 AND "
                   "line = ANY($2::bigint[])",
                   {pg::IntParam(input_id), "{" + ids + "}"}));
     if (twice != lines.end() || !known.IsNull(0, 0)) {
-      const std::uint64_t line = twice != lines.end()
-                                     ? *twice
-                                     : static_cast<std::uint64_t>(known.Int(0, 0));
+      const std::uint64_t line =
+          twice != lines.end() ? *twice : static_cast<std::uint64_t>(known.Int(0, 0));
       return Internal(fmt::format("line {} was already rejected", line));
     }
     std::string rows;
@@ -285,7 +289,8 @@ Status PostgresStore::AppendItemsLocked(pg::PgConn& conn, std::int64_t input_id,
           .Text(reject.excerpt);
     }
     SLUICE_RETURN_IF_ERROR(
-        conn.CopyIn("COPY rejected_lines (input_id, line, reason, excerpt) FROM STDIN", rows)
+        conn.CopyIn("COPY rejected_lines (input_id, line, reason, excerpt) FROM STDIN",
+                    rows)
             .ToStatus());
     counters.Add(kStoreWide, "rejected_lines", input_id % kCounterShards,
                  static_cast<std::int64_t>(rejects.size()));
@@ -335,9 +340,10 @@ Status PostgresStore::SetMeta(std::string_view key, std::string_view value) {
     if (key == "schema_version") return InvalidArgument("the key is reserved");
     SLUICE_ASSIGN_OR_RETURN(pg::PgConn * conn, Conn());
     return conn
-        ->Exec("INSERT INTO meta (key, value) VALUES ($1, $2) "
-               "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-               {pg::StorableText(key), pg::StorableText(value)})
+        ->Exec(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            {pg::StorableText(key), pg::StorableText(value)})
         .ToStatus();
   };
   return set().WithContext(fmt::format("store: set meta {}", key));

@@ -50,8 +50,8 @@ bool IsPostgresUrl(std::string_view address);
 // creating its tables in an empty database. Refuses a database that holds other
 // tables but no store, or a store of another schema version than
 // kStoreSchemaVersion; messages name the server and database, never the password.
-Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url,
-                                                 const PostgresStoreOptions& options = {});
+Result<std::unique_ptr<Store>> OpenPostgresStore(
+    const std::string& url, const PostgresStoreOptions& options = {});
 
 }  // namespace sluice
 

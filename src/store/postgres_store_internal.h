@@ -37,7 +37,8 @@ Status PrepareSchema(pg::PgConn& conn, bool create_if_missing);
 // transactions never lock counter rows in opposite orders).
 class CounterDelta {
  public:
-  void Add(std::int64_t group_id, std::string name, std::int64_t shard, std::int64_t delta);
+  void Add(std::int64_t group_id, std::string name, std::int64_t shard,
+           std::int64_t delta);
   bool empty() const { return deltas_.empty(); }
   // The batch-state counter of `state` ("pending", "leased", ...) for a batch.
   void AddBatch(std::int64_t group_id, std::string_view state, std::int64_t batch_id,
@@ -100,6 +101,9 @@ class PostgresStore final : public Store {
     std::int64_t group_id;
     ItemId first_item;
     ItemId end_item;  // one past the last item
+    // Only with `accept_committed`: the batch is done, committed with this very
+    // lease (a retried commit whose first try's outcome was unknown).
+    bool committed = false;
   };
 
   // The connection, connected again if an earlier call found it broken.
@@ -117,13 +121,17 @@ class PostgresStore final : public Store {
   Status CheckOrRegisterGroups(pg::PgConn& conn, std::span<const std::string> groups);
 
   // Checks, inside the caller's transaction, that `lease` is the batch's current
-  // lease; with `lock`, locks the batch row until the transaction ends.
-  Result<CurrentBatch> CheckLeaseIsCurrent(pg::PgConn& conn, const Lease& lease, bool lock);
+  // lease; with `lock`, locks the batch row until the transaction ends. With
+  // `accept_committed`, a batch already done with this lease's token is returned
+  // with `committed` set instead of being refused.
+  Result<CurrentBatch> CheckLeaseIsCurrent(pg::PgConn& conn, const Lease& lease,
+                                           bool lock, bool accept_committed = false);
 
   Status AppendItemsLocked(pg::PgConn& conn, std::int64_t input_id,
                            std::span<const ItemRow> items,
-                           std::span<const RejectedLine> rejects, std::uint64_t lines_done,
-                           std::uint32_t batch_size, std::span<const std::string> groups);
+                           std::span<const RejectedLine> rejects,
+                           std::uint64_t lines_done, std::uint32_t batch_size,
+                           std::span<const std::string> groups);
   Result<std::vector<Lease>> LeaseBatchesLocked(pg::PgConn& conn, std::string_view group,
                                                 std::string_view owner,
                                                 std::size_t max_batches,

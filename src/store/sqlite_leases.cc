@@ -169,7 +169,8 @@ Result<std::vector<BatchId>> SqliteStore::RenewLeases(
   return lost;
 }
 
-Result<SqliteStore::CurrentBatch> SqliteStore::CheckLeaseIsCurrent(const Lease& lease) {
+Result<SqliteStore::CurrentBatch> SqliteStore::CheckLeaseIsCurrent(
+    const Lease& lease, bool accept_committed) {
   SLUICE_ASSIGN_OR_RETURN(std::int64_t group_id, GroupId(lease.group));
   if (group_id == kNoGroup) return NotFound("no such stage group");
   SLUICE_ASSIGN_OR_RETURN(
@@ -187,12 +188,17 @@ Result<SqliteStore::CurrentBatch> SqliteStore::CheckLeaseIsCurrent(const Lease& 
     return StaleLease(
         fmt::format("lease token {} is stale (current {})", lease.token, token));
   }
+  CurrentBatch batch{group_id, static_cast<ItemId>(select->ColumnInt(2)),
+                     static_cast<ItemId>(select->ColumnInt(2) + select->ColumnInt(3))};
+  if (accept_committed && state == kDone) {
+    batch.committed = true;
+    return batch;
+  }
   if (state != kLeased) {
     return StaleLease(fmt::format("lease token {} is stale (the batch is {})",
                                   lease.token, state == kPending ? "released" : state));
   }
-  return CurrentBatch{group_id, static_cast<ItemId>(select->ColumnInt(2)),
-                      static_cast<ItemId>(select->ColumnInt(2) + select->ColumnInt(3))};
+  return batch;
 }
 
 Result<std::vector<Record>> SqliteStore::ReadBatchItems(const Lease& lease) {
@@ -272,7 +278,9 @@ Status SqliteStore::CommitBatchLocked(const Lease& lease,
                                       const std::function<Status()>& publish) {
   Transaction transaction(*db_);
   SLUICE_RETURN_IF_ERROR(transaction.BeginWrite());
-  SLUICE_ASSIGN_OR_RETURN(CurrentBatch batch, CheckLeaseIsCurrent(lease));
+  SLUICE_ASSIGN_OR_RETURN(CurrentBatch batch, CheckLeaseIsCurrent(lease, true));
+  // Committed already by this lease: a retry after an unknown outcome.
+  if (batch.committed) return Status::Ok();
   const std::int64_t group_id = batch.group_id;
 
   // Checked before anything is written, against the stored range.

@@ -105,10 +105,16 @@ class SqliteStore final : public Store {
     std::int64_t group_id;
     ItemId first_item;
     ItemId end_item;  // one past the last item
+    // Only with `accept_committed`: the batch is done, committed with this very
+    // lease (a retried commit whose first try's outcome was unknown).
+    bool committed = false;
   };
-  // Checks that `lease` is the batch's current lease (kStaleLease if not).
+  // Checks that `lease` is the batch's current lease (kStaleLease if not). With
+  // `accept_committed`, a batch already done with this lease's token is returned
+  // with `committed` set instead of being refused.
   // REQUIRES: mutex_ held, a transaction open.
-  Result<CurrentBatch> CheckLeaseIsCurrent(const Lease& lease);
+  Result<CurrentBatch> CheckLeaseIsCurrent(const Lease& lease,
+                                           bool accept_committed = false);
   Result<std::vector<Record>> ReadBatchItemsLocked(const Lease& lease);
   Result<StoreSummary> SummarizeLocked(std::string_view group);
   Result<std::uint64_t> RetryFailedLocked(std::string_view group,

@@ -10,9 +10,9 @@ namespace sluice {
 
 Status CheckLeasePartition(const LeasePartition& partition) {
   if (partition.count == 0 || partition.index >= partition.count) {
-    return InvalidArgument(fmt::format(
-        "partition {}/{}: needs 0 <= K < N (batches whose id mod N is K)", partition.index,
-        partition.count));
+    return InvalidArgument(
+        fmt::format("partition {}/{}: needs 0 <= K < N (batches whose id mod N is K)",
+                    partition.index, partition.count));
   }
   return Status::Ok();
 }

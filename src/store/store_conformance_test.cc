@@ -330,7 +330,8 @@ TEST_P(StoreConformanceTest, SummaryCountsResultsAndFailuresByReasonName) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest,
-                         ::testing::Values(StoreBackend::kSqlite, StoreBackend::kPostgres),
+                         ::testing::Values(StoreBackend::kSqlite,
+                                           StoreBackend::kPostgres),
                          ::sluice::testing::StoreBackendName);
 
 }  // namespace

@@ -112,9 +112,35 @@ TEST_P(StoreLeasesTest, LeaseReadCommitHappyPath) {
   EXPECT_EQ(ResultFields(*store_).size(), 5u);
   // The lease ended with its commit.
   EXPECT_EQ(store_->ReadBatchItems(lease).ToStatus().code(), StatusCode::kStaleLease);
-  EXPECT_EQ(store_->CommitBatch(lease, {}).code(), StatusCode::kStaleLease);
   EXPECT_EQ(LeaseOne(*store_, "worker-1").batch_id, 2u);
   EXPECT_THAT(store_->LeaseBatches("main", "worker-1", 5, kLeaseTime).value(), IsEmpty());
+}
+
+// A commit whose outcome the caller could not learn (the connection dropped during
+// COMMIT) is retried with the same lease: accepted, and nothing is written twice.
+TEST_P(StoreLeasesTest, ACommitRetriedWithItsOwnLeaseIsAcceptedAndWritesNothing) {
+  Ingest(*store_, MakeItems(6), 3);
+  Lease lease = LeaseOne(*store_, "w");
+  std::vector<ResultRow> results =
+      ResultsFor(Read(*store_, lease), FailureReason::kNone, "A");
+  ASSERT_TRUE(store_->CommitBatch(lease, results).ok());
+  int published = 0;
+  results[0].fields_json = "changed";
+  Status again = store_->CommitBatch(lease, results, [&] {
+    ++published;
+    return Status::Ok();
+  });
+  ASSERT_TRUE(again.ok()) << again.ToString();
+  EXPECT_EQ(published, 0) << "nothing is published again";
+  EXPECT_THAT(ResultFields(*store_),
+              ElementsAre(Pair(1, "A"), Pair(2, "A"), Pair(3, "A")));
+  EXPECT_EQ(Summary().batches_done, 1u);
+  EXPECT_EQ(Summary().results_ok, 3u);
+  // Only the lease that committed: an older token of the batch is still refused.
+  Lease older = lease;
+  older.token = lease.token - 1;
+  EXPECT_EQ(store_->CommitBatch(older, results).code(), StatusCode::kStaleLease);
+  ExpectCountsMatchRows();
 }
 
 TEST_P(StoreLeasesTest, StaleTokenCannotCommitOrRenew) {
@@ -549,7 +575,8 @@ TEST_P(StoreLeasesTest, PartitionsLeaseOnlyTheirBatchesAndTogetherCoverAll) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreLeasesTest,
-                         ::testing::Values(StoreBackend::kSqlite, StoreBackend::kPostgres),
+                         ::testing::Values(StoreBackend::kSqlite,
+                                           StoreBackend::kPostgres),
                          ::sluice::testing::StoreBackendName);
 
 }  // namespace
