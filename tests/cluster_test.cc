@@ -3,9 +3,8 @@
 // (tests/support/postgres_server.h). Every item ends with exactly one result, the
 // same as a single-process `sluice run` on SQLite gives, also when a worker is killed
 // mid-run.
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <filesystem>
@@ -37,15 +36,24 @@ class ClusterTest : public ::testing::Test {
   // An input of `count` URLs (never fetched: the example pipelines do not download).
   std::string WriteUrls(int count) {
     std::string text;
-    for (int i = 0; i < count; ++i) text += "http://example.com/" + std::to_string(i) + "\n";
+    for (int i = 0; i < count; ++i)
+      text += "http://example.com/" + std::to_string(i) + "\n";
     return dir_.Write("urls.txt", text);
   }
 
   // The flaky example: each item held wait_ms_ (on a timer, all at once), then 10% of
   // the items failing as timeouts; small batches, so that many are leased.
   std::vector<std::string> Pipeline() const {
-    return {SourceDir() + "/pipelines/examples/flaky.yaml", "--set", "batch_size=50",
-            "--set", "stages.wait.ms=" + std::to_string(wait_ms_)};
+    std::vector<std::string> args = {SourceDir() + "/pipelines/examples/flaky.yaml",
+                                     "--set", "batch_size=50", "--set",
+                                     "stages.wait.ms=" + std::to_string(wait_ms_)};
+    if (split_) {
+      // Two stage groups: `slow` waits, `flaky` fails some.
+      args.insert(args.end(), {"--set",
+                               "groups=[{name: slow, stages: [wait]}, "
+                               "{name: flaky, stages: [flake]}]"});
+    }
+    return args;
   }
 
   std::vector<std::string> WorkerArgs(const std::string& name,
@@ -56,6 +64,7 @@ class ClusterTest : public ::testing::Test {
              "--store", url_, "--workdir", dir_.File(name), "--status-interval", "0"}) {
       args.push_back(arg);
     }
+    if (split_) args.insert(args.end(), {"--blobs", dir_.File("blobs")});
     for (std::string& arg : extra) args.push_back(std::move(arg));
     return args;
   }
@@ -82,8 +91,9 @@ class ClusterTest : public ::testing::Test {
   std::string SingleRunOutcomes(const std::string& input) {
     std::vector<std::string> args = {"run"};
     for (const std::string& arg : Pipeline()) args.push_back(arg);
-    for (const std::string& arg : std::vector<std::string>{
-             "--input", input, "--workdir", dir_.File("single"), "--status-interval", "0"}) {
+    for (const std::string& arg :
+         std::vector<std::string>{"--input", input, "--workdir", dir_.File("single"),
+                                  "--status-interval", "0"}) {
       args.push_back(arg);
     }
     CommandResult run = RunSluice(args, seconds(300));
@@ -102,6 +112,7 @@ class ClusterTest : public ::testing::Test {
   }
 
   int wait_ms_ = 1;
+  bool split_ = false;  // the pipeline in two stage groups
   TempDir dir_;
   std::unique_ptr<PostgresServer> server_;
   std::string url_;
@@ -234,6 +245,45 @@ TEST_F(ClusterTest, WorkersRideOutAPostgresRestart) {
   EXPECT_EQ(outcomes, SingleRunOutcomes(input));
 }
 
+// The pipeline split in two stage groups, each with workers of its own: two for
+// `slow`, one for `flaky`, on the shared store and blob directory. The result is
+// that of one process running the unsplit pipeline, and no payload is left.
+TEST_F(ClusterTest, StageGroupsScaleOnTheirOwnAndGiveWhatOneProcessGives) {
+  const std::string input = WriteUrls(2000);
+  split_ = true;
+  Ingest(input);
+  std::vector<std::unique_ptr<SluiceProcess>> workers;
+  for (const char* group : {"slow", "slow", "flaky"}) {
+    workers.push_back(std::make_unique<SluiceProcess>(
+        WorkerArgs("w" + std::to_string(workers.size()),
+                   {"--group", group, "--exit-when-done"}),
+        dir_.path()));
+  }
+  for (auto& worker : workers) {
+    CommandResult result;
+    ASSERT_TRUE(worker->Wait(std::chrono::minutes(5), &result)) << "a worker did not end";
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+  }
+  const std::string outcomes = Outcomes(ExportStore());
+  split_ = false;
+  EXPECT_EQ(std::count(outcomes.begin(), outcomes.end(), '\n'), 2000);
+  EXPECT_EQ(outcomes, SingleRunOutcomes(input));
+  std::size_t left = 0;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(dir_.File("blobs"))) {
+    left += entry.is_regular_file() ? 1 : 0;
+  }
+  EXPECT_EQ(left, 0u);
+  // Without a shared blob directory, a worker of a split pipeline on PostgreSQL
+  // refuses to start.
+  split_ = true;
+  std::vector<std::string> args = WorkerArgs("w9", {"--exit-when-done"});
+  args.erase(std::find(args.begin(), args.end(), "--blobs"), args.end());
+  CommandResult refused = RunSluice(args);
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("give --blobs DIR"), std::string::npos) << refused.err;
+}
+
 TEST_F(ClusterTest, AWorkerWaitsForWorkUntilStopped) {
   auto worker = std::make_unique<SluiceProcess>(WorkerArgs("idle"), dir_.path());
   // Nothing is ingested yet: the worker waits; items ingested now are processed.
@@ -243,7 +293,8 @@ TEST_F(ClusterTest, AWorkerWaitsForWorkUntilStopped) {
         CommandResult status = RunSluice({"status", "--store", url_, "--json"});
         if (status.exit_code != 0) return false;
         const nlohmann::json summary = nlohmann::json::parse(status.out);
-        return summary["results"]["ok"].get<int>() + summary["results"]["failed"].get<int>() ==
+        return summary["results"]["ok"].get<int>() +
+                   summary["results"]["failed"].get<int>() ==
                200;
       },
       std::chrono::minutes(2)));
@@ -256,13 +307,16 @@ TEST_F(ClusterTest, AWorkerWaitsForWorkUntilStopped) {
 TEST_F(ClusterTest, AStoreAddressThatIsNotPostgresIsAUsageError) {
   CommandResult status = RunSluice({"status", "--store", "mysql://db/x"});
   EXPECT_EQ(status.exit_code, 2);
-  EXPECT_NE(status.err.find("--store: not a store address"), std::string::npos) << status.err;
+  EXPECT_NE(status.err.find("--store: not a store address"), std::string::npos)
+      << status.err;
   CommandResult none = RunSluice({"status"});
   EXPECT_EQ(none.exit_code, 2);
-  EXPECT_NE(none.err.find("give --workdir DIR or --store"), std::string::npos) << none.err;
+  EXPECT_NE(none.err.find("give --workdir DIR or --store"), std::string::npos)
+      << none.err;
   // The password never shows in what sluice prints.
-  CommandResult wrong = RunSluice(
-      {"status", "--store", "postgresql://sluice:hunter2@127.0.0.1:1/none?connect_timeout=5"});
+  CommandResult wrong =
+      RunSluice({"status", "--store",
+                 "postgresql://sluice:hunter2@127.0.0.1:1/none?connect_timeout=5"});
   EXPECT_NE(wrong.exit_code, 0);
   EXPECT_EQ(wrong.err.find("hunter2"), std::string::npos) << wrong.err;
 }

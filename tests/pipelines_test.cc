@@ -7,10 +7,10 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -178,12 +178,71 @@ TEST_F(PipelinesTest, FastFacesPipelineFindsFacesWithLandmarks) {
   EXPECT_EQ(rows[2]["reason"], "http_4xx");
 
   // A model that is not there stops the run before any item is touched.
-  CommandResult missing = Run("faces-fast.yaml", input, dir_.File("missing"),
-                              {"--set", "stages.faces.model=/nonexistent/blazeface.onnx"});
+  CommandResult missing =
+      Run("faces-fast.yaml", input, dir_.File("missing"),
+          {"--set", "stages.faces.model=/nonexistent/blazeface.onnx"});
   EXPECT_NE(missing.exit_code, 0);
-  EXPECT_NE(missing.err.find("stages[3] (faces).model"), std::string::npos) << missing.err;
-  EXPECT_NE(missing.err.find("scripts/install-deps.sh"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("stages[3] (faces).model"), std::string::npos)
+      << missing.err;
+  EXPECT_NE(missing.err.find("scripts/install-deps.sh"), std::string::npos)
+      << missing.err;
   EXPECT_FALSE(fs::exists(dir_.File("missing") + "/output")) << missing.err;
+}
+
+// faces-split.yaml is faces.yaml in two stage groups: run side by side in one
+// process, its batches pass from `download` to `detect` through the blob directory,
+// and every item ends exactly as with faces.yaml; no payload is left behind.
+TEST_F(PipelinesTest, SplitFacesPipelineGivesWhatTheFacesPipelineGives) {
+  const std::vector<Case> cases = {
+      {"/Tom_Cruise_avp_2014_4.jpg", ""},
+      {"/bald_guys.jpg?redirect=2", ""},
+      {"/Tom_Cruise_avp_2014_4.jpg?status=404", "http_4xx"},
+      {"/Tom_Cruise_avp_2014_4.jpg?delay=10000", "timeout"},
+      {"/gen/not_image", "not_image"},
+      {"/bald_guys.jpg", ""},
+  };
+  const std::string input = WriteInput(cases);
+  // Small batches, so that several travel between the groups.
+  const std::vector<std::string> batches = {"--set", "batch_size=2"};
+  CommandResult whole = Run("faces.yaml", input, dir_.File("whole"), batches);
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  CommandResult split = Run("faces-split.yaml", input, dir_.File("split"), batches);
+  ASSERT_EQ(split.exit_code, 0) << split.err;
+
+  std::vector<nlohmann::json> expected = ExportRows(dir_.File("whole"));
+  std::vector<nlohmann::json> got = ExportRows(dir_.File("split"));
+  ASSERT_EQ(got.size(), cases.size());
+  ASSERT_EQ(expected.size(), cases.size());
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].path);
+    // Timings differ from run to run; everything else is the same.
+    for (nlohmann::json* row : {&expected[i], &got[i]}) {
+      row->erase("download_ms");
+      row->erase("error");
+    }
+    EXPECT_EQ(got[i], expected[i]);
+    EXPECT_EQ(got[i]["status"], cases[i].reason.empty() ? "ok" : "failed");
+  }
+  EXPECT_GE(got[0]["faces"].get<int>(), 1);
+  for (const char* shard : {"00000001.tar", "00000003.tar"}) {
+    EXPECT_EQ(fs::file_size(dir_.File("split") + "/output/shards/" + shard),
+              fs::file_size(dir_.File("whole") + "/output/shards/" + shard))
+        << shard;
+  }
+  // Every payload was removed once `detect` committed its batch.
+  std::size_t left = 0;
+  for (const auto& entry :
+       fs::recursive_directory_iterator(dir_.File("split") + "/blobs")) {
+    left += entry.is_regular_file() ? 1 : 0;
+  }
+  EXPECT_EQ(left, 0u);
+
+  // A group that is not in the pipeline is a usage error naming the groups.
+  CommandResult wrong = RunSluice({"worker", SourceDir() + "/pipelines/faces-split.yaml",
+                                   "--workdir", dir_.File("split"), "--group", "nope"});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_NE(wrong.err.find("no such stage group (download, detect)"), std::string::npos)
+      << wrong.err;
 }
 
 TEST_F(PipelinesTest, DefaultRuleRefusesTheLoopbackFixture) {

@@ -134,11 +134,10 @@ CommandResult RunSluice(const std::vector<std::string>& args,
   return result;
 }
 
-void IngestRows(Store& store, const std::vector<ItemRow>& rows,
-                std::uint32_t batch_size) {
+void IngestRows(Store& store, const std::vector<ItemRow>& rows, std::uint32_t batch_size,
+                const std::vector<std::string>& groups) {
   auto input = store.BeginInput({"urls.txt", rows.size(), "digest"});
   ASSERT_TRUE(input.ok()) << input.status().ToString();
-  const std::vector<std::string> groups = {"main"};
   for (std::size_t start = 0; start < rows.size(); start += batch_size) {
     const std::size_t count = std::min<std::size_t>(batch_size, rows.size() - start);
     ASSERT_TRUE(store

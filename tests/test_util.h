@@ -53,9 +53,10 @@ class SluiceProcess {
   std::string err_path_;
 };
 
-// Ingests `rows` into `store` as one input, in batches of `batch_size`, for the
-// group "main", as `sluice ingest` would.
-void IngestRows(Store& store, const std::vector<ItemRow>& rows, std::uint32_t batch_size);
+// Ingests `rows` into `store` as one input, in batches of `batch_size`, for
+// `groups`, as `sluice ingest` would.
+void IngestRows(Store& store, const std::vector<ItemRow>& rows, std::uint32_t batch_size,
+                const std::vector<std::string>& groups = {"main"});
 
 // `sluice export --workdir WORKDIR` (JSONL), one parsed object per item, in id order.
 std::vector<nlohmann::json> ExportRows(const std::string& workdir);

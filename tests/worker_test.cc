@@ -180,6 +180,11 @@ class InjectingStore final : public Store {
     if (Unreachable()) return Unavailable("injected: connection refused");
     return inner_.ReleaseBatch(lease);
   }
+  Result<std::optional<std::uint64_t>> CommittedToken(std::string_view group,
+                                                      BatchId batch) override {
+    if (Unreachable()) return Unavailable("injected: connection refused");
+    return inner_.CommittedToken(group, batch);
+  }
   Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
       std::string_view group,
       const std::function<bool(std::string_view owner)>& is_dead) override {
@@ -518,6 +523,100 @@ TEST(WorkerTest, ACommitWhoseAcknowledgementWasLostCountsOnce) {
   ASSERT_TRUE(summary.ok());
   EXPECT_EQ(summary->batches_done, 3u);
   EXPECT_EQ(summary->results_ok, 30u);
+}
+
+// Marks each record: an int field `name` = 1, and with `bytes`, a Bytes field too (an
+// in-flight value, which travels between groups but is never a result).
+class MarkStage final : public CpuStage {
+ public:
+  MarkStage(std::string name, bool bytes) : name_(std::move(name)), bytes_(bytes) {}
+  void ProcessOne(Record& record) override {
+    record.Set(name_, std::int64_t{1});
+    if (bytes_) record.Set("pixels", Bytes(1000, static_cast<std::uint8_t>(record.id())));
+    // Group b checks what group a left.
+    if (name_ == "b_done") {
+      const Value* pixels = record.Find("pixels");
+      const Bytes* bytes = pixels ? std::get_if<Bytes>(pixels) : nullptr;
+      if (bytes == nullptr || bytes->size() != 1000 ||
+          (*bytes)[0] != static_cast<std::uint8_t>(record.id())) {
+        record.Fail(FailureReason::kInternal, "group a's pixels did not arrive");
+      }
+    }
+  }
+
+ private:
+  std::string name_;
+  bool bytes_;
+};
+
+std::vector<NamedStage> Marks(std::string name, bool bytes) {
+  std::vector<NamedStage> stages;
+  stages.push_back({name, std::make_unique<MarkStage>(name, bytes)});
+  return stages;
+}
+
+// Two stage groups, a then b, through a blob directory. A zombie of group a (its
+// lease expired and was taken over) writes its payload late: under its own token's
+// name, so it never replaces the payload the commit made valid; group b reads the
+// valid one, collects the zombie's at start, and removes the rest once committed.
+TEST(WorkerTest, StageGroupsPassBatchesThroughFencedPayloads) {
+  TempDir dir;
+  ManualStoreClock clock;
+  auto store = OpenStore(dir.File("s.db"), clock);
+  ASSERT_NE(store, nullptr);
+  std::vector<ItemRow> rows;
+  for (int i = 1; i <= 20; ++i) rows.push_back({"http://x/" + std::to_string(i), ""});
+  IngestRows(*store, rows, 10, {"a", "b"});
+  auto blobs = OpenDirectoryBlobStore(dir.File("blobs"));
+  ASSERT_TRUE(blobs.ok());
+
+  auto zombie = store->LeaseBatches("a", "zombie", 1, milliseconds(1000));
+  ASSERT_TRUE(zombie.ok() && zombie->size() == 1);
+  clock.Advance(1001);
+
+  WorkerOptions a;
+  a.group = "a";
+  a.has_next_group = true;
+  a.blobs = blobs->get();
+  a.log = [](std::string_view) {};
+  Worker first(*store, a, Marks("a_done", true));
+  auto a_end = first.Run();
+  ASSERT_TRUE(a_end.ok()) << a_end.status().ToString();
+  EXPECT_EQ(*a_end, WorkerEnd::kFinished);
+  EXPECT_GT(first.Progress().payload_bytes, 0u);
+  // Batch 1 was taken over (token 2); the zombie writes late, under token 1.
+  EXPECT_EQ(store->CommittedToken("a", 1).value(), std::optional<std::uint64_t>(2));
+  ASSERT_TRUE((*blobs)->Put(PayloadName("a", 1, 1), "zombie's records").ok());
+  EXPECT_EQ((*blobs)->List("a/").value().size(), 3u);
+
+  StageRegistry decoders;
+  WorkerOptions b;
+  b.group = "b";
+  b.previous_group = "a";
+  b.blobs = blobs->get();
+  b.payload_decoders = &decoders;
+  LogLines log;
+  b.log = log.Sink();
+  Worker second(*store, b, Marks("b_done", false));
+  auto b_end = second.Run();
+  ASSERT_TRUE(b_end.ok()) << b_end.status().ToString();
+  EXPECT_EQ(*b_end, WorkerEnd::kFinished);
+  EXPECT_EQ(log.Count("collected 1 payloads of group a"), 1) << log.All();
+  EXPECT_TRUE((*blobs)->List("a/").value().empty());
+
+  std::vector<ExportRow> exported;
+  ASSERT_TRUE(store
+                  ->ExportRows("b",
+                               [&](const ExportRow& row) {
+                                 exported.push_back(row);
+                                 return Status::Ok();
+                               })
+                  .ok());
+  ASSERT_EQ(exported.size(), 20u);
+  for (const ExportRow& row : exported) {
+    EXPECT_EQ(row.reason, FailureReason::kNone) << row.id << ": " << row.error;
+    EXPECT_EQ(row.fields_json, R"({"a_done":1,"b_done":1})") << row.id;
+  }
 }
 
 // A stop is honoured while the source is blocked handing records to a full

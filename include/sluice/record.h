@@ -64,6 +64,14 @@ class Payload {
   virtual ~Payload() = default;
   // A short description used when the value is printed, e.g. "image 640x480".
   virtual std::string Describe() const = 0;
+
+  // How the value travels to a later stage group (a pipeline split by function,
+  // src/core/record_codec.h): the name of its type, under which a decoder is
+  // registered (StageRegistry::RegisterPayloadDecoder), and Encode() appends the
+  // bytes that decoder reads back. "" (the default): the value cannot leave the
+  // process, and a group boundary after the stage that makes it is refused.
+  virtual std::string_view codec() const { return {}; }
+  virtual void Encode(std::string& out) const { (void)out; }
 };
 
 // A field value. Text, numbers and booleans are written to results; Bytes and

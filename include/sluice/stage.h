@@ -188,7 +188,13 @@ class StageOptions {
 // options are invalid; on success the caller still calls options.Finish().
 using StageFactory = std::function<Result<std::unique_ptr<Stage>>(StageOptions& options)>;
 
-// Stage types by name. Not thread-safe: fill it before running pipelines.
+// Reads back a Payload from the bytes its Encode() wrote; an error (Corruption) when
+// they are not what it wrote.
+using PayloadDecoder =
+    std::function<Result<std::shared_ptr<const Payload>>(std::string_view bytes)>;
+
+// Stage types by name, and the decoders of the payload types stages make. Not
+// thread-safe: fill it before running pipelines.
 class StageRegistry {
  public:
   // Registers `factory` under `type`; an existing entry of that name is replaced.
@@ -200,12 +206,18 @@ class StageRegistry {
   // Registered names, sorted, with their one-line descriptions.
   std::vector<std::pair<std::string, std::string>> List() const;
 
+  // Registers the decoder of the payloads whose codec() is `codec`.
+  void RegisterPayloadDecoder(std::string codec, PayloadDecoder decoder);
+  // The decoder for `codec`, or nullptr.
+  const PayloadDecoder* FindPayloadDecoder(std::string_view codec) const;
+
  private:
   struct Entry {
     std::string description;
     StageFactory factory;
   };
   std::map<std::string, Entry, std::less<>> entries_;
+  std::map<std::string, PayloadDecoder, std::less<>> payload_decoders_;
 };
 
 }  // namespace sluice

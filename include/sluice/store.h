@@ -202,6 +202,12 @@ class Store {
   // Returns a leased batch to pending (no-op if the token is no longer current).
   virtual Status ReleaseBatch(const Lease& lease) = 0;
 
+  // The token of the lease that committed `batch` in `group`; nullopt while the batch
+  // is not done there (or there is no such batch or group). The next stage group
+  // reads it to find the payload that commit made valid (src/core/blob_store.h).
+  virtual Result<std::optional<std::uint64_t>> CommittedToken(std::string_view group,
+                                                              BatchId batch) = 0;
+
   // Releases every lease of `group` whose owner satisfies `is_dead(owner)`. Used at
   // start-up to take back at once the batches of a crashed process on this host,
   // instead of waiting for their expiry. Returns how many were released.

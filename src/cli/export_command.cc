@@ -3,6 +3,7 @@
 // processed yet), reason, error, the fields stages produced, and the item's extra
 // input columns (JSONL: an "input" object; CSV: "input.NAME" columns).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <set>
 
 #include "src/cli/command.h"
+#include "src/cli/pipeline_setup.h"
 #include "src/cli/workdir.h"
 
 namespace sluice::cli {
@@ -20,7 +22,7 @@ using OrderedJson = nlohmann::ordered_json;
 struct ExportFlags {
   std::string workdir;
   std::string store;
-  std::string group = "main";
+  std::string group;  // "": the pipeline's last stage group
   std::string format = "jsonl";
   std::string output;  // "" = stdout
 };
@@ -170,11 +172,22 @@ int Export(const ExportFlags& flags) {
     PrintError(store.status());
     return ExitCodeFor(store.status());
   }
+  // The last group's results are the pipeline's: each group carries the fields and
+  // failures of those before it.
+  std::string group = flags.group;
+  if (group.empty()) {
+    Result<std::vector<std::string>> groups = StoredGroups(**store);
+    if (!groups.ok()) {
+      PrintError(groups.status());
+      return kExitFailure;
+    }
+    group = groups->back();
+  }
   Output out;
   Status status = out.Open(flags.output);
   if (status.ok()) {
-    status = flags.format == "csv" ? ExportCsv(**store, flags.group, out)
-                                   : ExportJsonl(**store, flags.group, out);
+    status = flags.format == "csv" ? ExportCsv(**store, group, out)
+                                   : ExportJsonl(**store, group, out);
   }
   if (status.ok()) status = out.Close();
   if (!status.ok()) {
@@ -201,7 +214,8 @@ Command ExportCommandRow() {
         flags.push_back({.names = "--output,-o",
                          .help = "File to write (atomically); standard output if absent",
                          .target = &f->output});
-        flags.push_back(GroupFlag(&f->group));
+        flags.push_back(GroupFlag(
+            &f->group, "Stage group whose results to write (default: the last one)"));
         return [f] { return Export(*f); };
       }};
 }

@@ -1,6 +1,9 @@
 #include "src/cli/pipeline_setup.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include "src/cli/workdir.h"
 #include "src/input/ingest.h"
@@ -29,7 +32,7 @@ bool IngestInputs(Store& store, const PipelineConfig& config,
   options.url_column = config.input.url_column;
   options.batch_size = config.batch_size;
   options.max_line_bytes = config.input.max_line_bytes;
-  options.groups = {config.group};
+  options.groups = config.GroupNames();
   bool all_ok = true;
   for (const std::string& path : inputs) {
     Result<IngestReport> report = IngestFile(store, path, options);
@@ -79,17 +82,37 @@ Status BindPipeline(Store& store, const PipelineConfig& config,
                     const std::string& where) {
   SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> stored,
                           store.GetMeta("pipeline_fingerprint"));
+  const std::string groups = fmt::format("{}", fmt::join(config.GroupNames(), ","));
   if (!stored) {
     SLUICE_RETURN_IF_ERROR(store.SetMeta("pipeline_name", config.name));
+    SLUICE_RETURN_IF_ERROR(store.SetMeta(kGroupsMeta, groups));
     return store.SetMeta("pipeline_fingerprint", config.fingerprint);
   }
-  if (*stored == config.fingerprint) return Status::Ok();
+  if (*stored == config.fingerprint) {
+    // Stores made before the groups were recorded get them now.
+    SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> known, store.GetMeta(kGroupsMeta));
+    if (!known) SLUICE_RETURN_IF_ERROR(store.SetMeta(kGroupsMeta, groups));
+    return Status::Ok();
+  }
   return InvalidArgument(fmt::format(
       "{} holds a run of a pipeline with other stages, batch size or input "
       "settings (fingerprint {}, this one {}); resume with the same pipeline and --set "
       "values, or use a new {}",
       where, *stored, config.fingerprint,
       where.starts_with("--store") ? "store" : "--workdir"));
+}
+
+Result<std::vector<std::string>> StoredGroups(Store& store) {
+  SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> known, store.GetMeta(kGroupsMeta));
+  std::vector<std::string> groups;
+  if (!known || known->empty()) return std::vector<std::string>{"main"};
+  std::size_t start = 0;
+  while (start <= known->size()) {
+    const std::size_t comma = std::min(known->find(',', start), known->size());
+    groups.push_back(known->substr(start, comma - start));
+    start = comma + 1;
+  }
+  return groups;
 }
 
 }  // namespace sluice::cli

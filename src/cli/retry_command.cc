@@ -1,8 +1,10 @@
 // `sluice retry (--workdir DIR | --store URL) [--reason R]`: puts failed items back
 // to be processed by the next `sluice run` or `sluice worker`.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "src/cli/command.h"
+#include "src/cli/pipeline_setup.h"
 #include "src/cli/workdir.h"
 
 namespace sluice::cli {
@@ -11,7 +13,7 @@ namespace {
 struct RetryFlags {
   std::string workdir;
   std::string store;
-  std::string group = "main";
+  std::string group;  // "": the pipeline's only stage group
   std::string reason;
 };
 
@@ -38,7 +40,22 @@ int Retry(const RetryFlags& flags) {
     PrintError(store.status());
     return ExitCodeFor(store.status());
   }
-  Result<std::uint64_t> retried = (*store)->RetryFailed(flags.group, reason);
+  Result<std::vector<std::string>> groups = StoredGroups(**store);
+  if (!groups.ok()) {
+    PrintError(groups.status());
+    return kExitFailure;
+  }
+  if (groups->size() > 1) {
+    // An item that failed in one group is failed in every later one too (the
+    // failure travels with it); putting it back means undoing it in each of them.
+    PrintError(InvalidArgument(fmt::format(
+        "retry: the pipeline is split in stage groups ({}); retrying failed items of "
+        "such a pipeline is not supported yet",
+        fmt::join(*groups, ", "))));
+    return kExitUsage;
+  }
+  const std::string group = flags.group.empty() ? groups->front() : flags.group;
+  Result<std::uint64_t> retried = (*store)->RetryFailed(group, reason);
   if (!retried.ok()) {
     PrintError(retried.status());
     return kExitFailure;

@@ -8,15 +8,22 @@
 // (SIGTERM drains as for `run`), or, with --exit-when-done, until the store has no
 // batch left. --partition K/N: only batches whose id mod N is K. The workdir holds
 // the outputs and the process's live status.
+//
+// A pipeline split in stage groups (`groups:`): `run`, and `worker` without
+// --group, run one worker per group in this process, side by side; `worker --group
+// NAME` runs only that group's stages. Batches travel between groups through the
+// blob store: --blobs DIR, else the pipeline's blobs.dir, else (SQLite store only)
+// <workdir>/blobs.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -26,6 +33,7 @@
 #include "src/cli/live_status.h"
 #include "src/cli/pipeline_setup.h"
 #include "src/cli/workdir.h"
+#include "src/core/blob_store.h"
 #include "src/core/pipeline_config.h"
 #include "src/core/worker.h"
 #include "src/output/file_batch_output.h"
@@ -41,6 +49,8 @@ struct RunFlags {
   bool worker = false;          // `sluice worker`: no ingest
   bool exit_when_done = false;  // worker: end when no batch is left
   std::string partition;        // worker: "K/N", only batches whose id mod N is K
+  std::string group;            // worker: only this stage group ("" = every group)
+  std::string blobs;            // --blobs DIR
   std::vector<std::string> sets;
   double status_interval_s = 5;
   bool quiet = false;
@@ -54,8 +64,8 @@ struct RunFlags {
 // exits all the same.
 class SignalWatcher {
  public:
-  SignalWatcher(Worker& worker, std::chrono::milliseconds deadline)
-      : worker_(worker), deadline_(deadline) {
+  SignalWatcher(std::vector<Worker*> workers, std::chrono::milliseconds deadline)
+      : workers_(std::move(workers)), deadline_(deadline) {
     thread_ = std::thread([this] { Watch(); });
   }
   ~SignalWatcher() {
@@ -91,7 +101,7 @@ class SignalWatcher {
             "\nsluice: {} received: finishing the batches in flight, then stopping "
             "(again to exit at once)\n",
             strsignal(signal_number));
-        worker_.RequestStop();
+        for (Worker* worker : workers_) worker->RequestStop();
       } else {
         fmt::print(stderr, "\nsluice: exiting at once; the next run resumes\n");
         _exit(kExitInterrupted);
@@ -99,7 +109,7 @@ class SignalWatcher {
     }
   }
 
-  Worker& worker_;
+  const std::vector<Worker*> workers_;
   const std::chrono::milliseconds deadline_;
   std::thread thread_;
   std::atomic<bool> done_{false};
@@ -220,8 +230,8 @@ Result<LeasePartition> ParsePartition(const std::string& text) {
   const unsigned long n = std::strtoul(count.c_str(), &end, 10);
   const bool count_ok = !count.empty() && *end == '\0' && count[0] != '-';
   if (!index_ok || !count_ok || k > 1'000'000 || n > 1'000'000) {
-    return InvalidArgument(fmt::format(
-        "--partition {}: expected K/N with 0 <= K < N, e.g. 0/4", text));
+    return InvalidArgument(
+        fmt::format("--partition {}: expected K/N with 0 <= K < N, e.g. 0/4", text));
   }
   partition.index = static_cast<std::uint32_t>(k);
   partition.count = static_cast<std::uint32_t>(n);
@@ -229,6 +239,41 @@ Result<LeasePartition> ParsePartition(const std::string& text) {
     return InvalidArgument("--" + status.message());
   }
   return partition;
+}
+
+// One stage group this process runs: its worker, and its outputs (last group only).
+struct GroupRun {
+  const GroupSpec* group = nullptr;
+  std::unique_ptr<FileBatchOutput> output;
+  std::unique_ptr<Worker> worker;
+};
+
+// Where batches travel between groups (see the top of the file), or an error saying
+// what to give.
+Result<std::filesystem::path> BlobsDir(const RunFlags& flags,
+                                       const PipelineConfig& config,
+                                       const StoreAddress& address) {
+  if (!flags.blobs.empty()) return std::filesystem::path(flags.blobs);
+  if (!config.blobs_dir.empty()) return std::filesystem::path(config.blobs_dir);
+  if (address.url.empty()) return std::filesystem::path(flags.workdir) / "blobs";
+  return InvalidArgument(fmt::format(
+      "{}: the pipeline has stage groups ({}), whose workers pass batches through a blob "
+      "directory they all share: give --blobs DIR or set blobs.dir in the pipeline",
+      flags.pipeline, fmt::join(config.GroupNames(), ", ")));
+}
+
+// The options every group's worker shares.
+WorkerOptions BaseOptions(const PipelineConfig& config, bool until_stopped,
+                          LeasePartition partition) {
+  WorkerOptions options;
+  options.lease = config.lease;
+  options.grace = config.grace;
+  options.stall_timeout = config.stall;
+  options.exit_when_done = !until_stopped;
+  options.partition = partition;
+  options.runtime.cpu_threads = config.cpu_threads;
+  options.runtime.chunk_size = config.chunk_size;
+  return options;
 }
 
 int Run(const RunFlags& flags) {
@@ -246,10 +291,37 @@ int Run(const RunFlags& flags) {
     PrintError(config.status());
     return kExitUsage;
   }
+  std::vector<const GroupSpec*> groups;  // those this process runs
+  if (!flags.group.empty()) {
+    const GroupSpec* group = config->FindGroup(flags.group);
+    if (group == nullptr) {
+      PrintError(InvalidArgument(
+          fmt::format("--group {}: {} has no such stage group ({})", flags.group,
+                      flags.pipeline, fmt::join(config->GroupNames(), ", "))));
+      return kExitUsage;
+    }
+    groups.push_back(group);
+  } else {
+    for (const GroupSpec& group : config->groups) groups.push_back(&group);
+  }
   Result<StoreAddress> address = ResolveStoreAddress(flags.workdir, flags.store);
   if (!address.ok()) {
     PrintError(address.status());
     return kExitUsage;
+  }
+  std::unique_ptr<BlobStore> blobs;
+  if (config->groups.size() > 1) {
+    Result<std::filesystem::path> dir = BlobsDir(flags, *config, *address);
+    if (!dir.ok()) {
+      PrintError(dir.status());
+      return kExitUsage;
+    }
+    Result<std::unique_ptr<BlobStore>> opened = OpenDirectoryBlobStore(*dir);
+    if (!opened.ok()) {
+      PrintError(opened.status());
+      return kExitFailure;
+    }
+    blobs = std::move(opened).value();
   }
   Result<std::unique_ptr<Store>> opened = OpenOrCreateStore(*address);
   if (!opened.ok()) {
@@ -257,7 +329,8 @@ int Run(const RunFlags& flags) {
     return ExitCodeFor(opened.status());
   }
   Store& store = **opened;
-  if (Status status = BindPipeline(store, *config, DescribeStore(*address)); !status.ok()) {
+  if (Status status = BindPipeline(store, *config, DescribeStore(*address));
+      !status.ok()) {
     PrintError(status);
     return ExitCodeFor(status);
   }
@@ -269,7 +342,9 @@ int Run(const RunFlags& flags) {
     return kExitFailure;
   }
 
-  Result<StoreSummary> before = store.Summarize(config->group);
+  // Progress is told by the last group this process runs: what it commits is done.
+  const std::string& shown_group = groups.back()->name;
+  Result<StoreSummary> before = store.Summarize(shown_group);
   if (!before.ok()) {
     PrintError(before.status());
     return kExitFailure;
@@ -277,72 +352,109 @@ int Run(const RunFlags& flags) {
   const bool until_stopped = flags.worker && !flags.exit_when_done;
   if (before->items == 0 && !until_stopped) {
     fmt::print(stderr, "sluice: nothing to do: the store has no items{}\n",
-               flags.worker ? " (`sluice ingest` loads them)"
+               flags.worker           ? " (`sluice ingest` loads them)"
                : flags.inputs.empty() ? " (give --input FILE)"
                                       : "");
     return kExitOk;
   }
-  Result<std::uint64_t> released =
-      store.ReleaseLeasesOfDeadOwners(config->group, IsDeadLocalOwner);
-  if (released.ok() && *released > 0) {
-    fmt::print(stderr, "sluice: took back {} batches left leased by a stopped process\n",
-               *released);
-  }
 
-  Result<std::vector<NamedStage>> stages = BuildStages(*config, DefaultRegistry());
-  if (!stages.ok()) {
-    PrintError(stages.status());
-    return kExitUsage;
+  std::vector<GroupRun> runs;
+  for (const GroupSpec* group : groups) {
+    Result<std::uint64_t> released =
+        store.ReleaseLeasesOfDeadOwners(group->name, IsDeadLocalOwner);
+    if (released.ok() && *released > 0) {
+      fmt::print(stderr,
+                 "sluice: took back {} batches of group {} left leased by a stopped "
+                 "process\n",
+                 *released, group->name);
+    }
+    Result<std::vector<NamedStage>> stages =
+        BuildStages(*config, DefaultRegistry(), group);
+    if (!stages.ok()) {
+      PrintError(stages.status());
+      return kExitUsage;
+    }
+    const bool last = group == &config->groups.back();
+    GroupRun run;
+    run.group = group;
+    if (last) {
+      Result<std::unique_ptr<FileBatchOutput>> output =
+          MakeOutput(*config, flags.workdir);
+      if (!output.ok()) {
+        PrintError(output.status());
+        return kExitFailure;
+      }
+      run.output = std::move(output).value();
+    }
+    WorkerOptions options = BaseOptions(*config, until_stopped, partition);
+    options.group = group->name;
+    if (group != &config->groups.front()) options.previous_group = (group - 1)->name;
+    options.has_next_group = !last;
+    options.blobs = blobs.get();
+    options.payload_decoders = &DefaultRegistry();
+    // The stages hold at most in_flight_batches batches' worth of records; more
+    // batches may be open, waiting only for their slowest records.
+    const std::size_t in_flight = InFlightBatches(*config, *stages);
+    options.max_records_in_flight = in_flight * config->batch_size;
+    options.max_batches_in_flight = OpenBatches(*config, in_flight);
+    run.worker = std::make_unique<Worker>(store, options, std::move(stages).value(),
+                                          run.output.get());
+    runs.push_back(std::move(run));
   }
-  Result<std::unique_ptr<FileBatchOutput>> output = MakeOutput(*config, flags.workdir);
-  if (!output.ok()) {
-    PrintError(output.status());
-    return kExitFailure;
-  }
-  WorkerOptions options;
-  options.group = config->group;
-  options.lease = config->lease;
-  options.grace = config->grace;
-  options.stall_timeout = config->stall;
-  options.exit_when_done = !until_stopped;
-  options.partition = partition;
-  // The stages hold at most in_flight_batches batches' worth of records; more
-  // batches may be open, waiting only for their slowest records.
-  const std::size_t in_flight = InFlightBatches(*config, *stages);
-  options.max_records_in_flight = in_flight * config->batch_size;
-  options.max_batches_in_flight = OpenBatches(*config, in_flight);
-  options.runtime.cpu_threads = config->cpu_threads;
-  options.runtime.chunk_size = config->chunk_size;
   // Until here a signal kills the process, which is safe (every ingest step is a
   // transaction). From here on, block the stop signals in every thread, including
-  // the worker's, so that SignalWatcher alone takes them.
+  // the workers', so that SignalWatcher alone takes them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  Worker worker(store, options, std::move(stages).value(), output->get());
 
   const std::uint64_t done_before = before->results_ok + before->results_failed;
   auto started = std::chrono::steady_clock::now();
-  Result<WorkerEnd> end = WorkerEnd::kStopped;
+  std::vector<Result<WorkerEnd>> ends(runs.size(), WorkerEnd::kStopped);
   bool interrupted = false;
   {
-    SignalWatcher signals(worker, config->grace + std::chrono::seconds(30));
+    std::vector<Worker*> workers;
+    for (GroupRun& run : runs) workers.push_back(run.worker.get());
+    SignalWatcher signals(workers, config->grace + std::chrono::seconds(30));
     const double interval = flags.quiet ? 0 : flags.status_interval_s;
-    StatusPrinter printer(worker, flags.workdir, before->items, done_before,
+    StatusPrinter printer(*runs.back().worker, flags.workdir, before->items, done_before,
                           std::chrono::duration<double>(interval));
-    end = worker.Run();
+    // Every group but the last on a thread of its own; the last on this one.
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i + 1 < runs.size(); ++i) {
+      threads.emplace_back([&, i] {
+        ends[i] = runs[i].worker->Run();
+        // A group that cannot go on leaves nothing for the ones after it.
+        if (!ends[i].ok()) {
+          for (GroupRun& other : runs) other.worker->RequestStop();
+        }
+      });
+    }
+    ends.back() = runs.back().worker->Run();
+    if (!ends.back().ok()) {
+      for (GroupRun& other : runs) other.worker->RequestStop();
+    }
+    for (std::thread& thread : threads) thread.join();
     interrupted = signals.interrupted();
   }
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  WorkerProgress progress = worker.Progress();
-  if (!end.ok()) {
-    PrintError(end.status());
-    return kExitFailure;
+  bool failed = false;
+  bool stalled = false;
+  bool finished = true;
+  for (const Result<WorkerEnd>& end : ends) {
+    if (!end.ok()) {
+      PrintError(end.status());
+      failed = true;
+    } else {
+      stalled |= *end == WorkerEnd::kStalled;
+      finished &= *end == WorkerEnd::kFinished;
+    }
   }
-  Result<StoreSummary> after = store.Summarize(config->group);
+  if (failed) return kExitFailure;
+  Result<StoreSummary> after = store.Summarize(shown_group);
   if (!after.ok()) {
     PrintError(after.status());
     return kExitFailure;
@@ -351,20 +463,24 @@ int Run(const RunFlags& flags) {
   for (const auto& [reason, count] : after->failures) {
     failures += fmt::format("{}{} {}", failures.empty() ? "" : ", ", reason, count);
   }
-  fmt::print(stderr,
-             "sluice: {} items processed in {:.1f} s ({:.0f} items/s); store: {} ok, {} "
-             "failed{}{}\n",
-             progress.items_committed, seconds,
-             seconds > 0 ? progress.items_committed / seconds : 0.0, after->results_ok,
-             after->results_failed, failures.empty() ? "" : " (",
-             failures.empty() ? "" : failures + ")");
-  if (*end == WorkerEnd::kFinished) {
-    fmt::print(stderr, "sluice: done; results: sluice export {}{}\n",
-               DescribeStore(*address),
-               *output ? "; outputs in " + (*output)->root().string() : std::string());
+  const WorkerProgress progress = runs.back().worker->Progress();
+  fmt::print(
+      stderr,
+      "sluice: {} items processed{} in {:.1f} s ({:.0f} items/s); store: {} ok, {} "
+      "failed{}{}\n",
+      progress.items_committed,
+      config->groups.size() > 1 ? " by group " + shown_group : std::string(), seconds,
+      seconds > 0 ? progress.items_committed / seconds : 0.0, after->results_ok,
+      after->results_failed, failures.empty() ? "" : " (",
+      failures.empty() ? "" : failures + ")");
+  const FileBatchOutput* output = runs.back().output.get();
+  if (finished) {
+    fmt::print(
+        stderr, "sluice: done; results: sluice export {}{}\n", DescribeStore(*address),
+        output != nullptr ? "; outputs in " + output->root().string() : std::string());
     return kExitOk;
   }
-  if (*end == WorkerEnd::kStalled) {
+  if (stalled) {
     fmt::print(stderr,
                "sluice: gave up after a stall (see above) with {} of {} items done; its "
                "leases are released: run the same command to resume\n",
@@ -384,12 +500,13 @@ int Run(const RunFlags& flags) {
 // The flags `run` and `worker` share.
 void AddRunFlags(std::vector<Flag>& flags, RunFlags& f) {
   flags.push_back(PipelineFlag(&f.pipeline, /*must_exist=*/true));
-  flags.push_back(WorkdirFlag(
-      &f.workdir, "Directory holding the outputs (and the store, unless --store); "
+  flags.push_back(
+      WorkdirFlag(&f.workdir,
+                  "Directory holding the outputs (and the store, unless --store); "
                   "created if missing"));
   flags.push_back(StoreFlag(&f.store));
-  flags.push_back(SetFlag(
-      &f.sets, "Override a pipeline setting: KEY=VALUE (e.g. stages.wait.ms=5)"));
+  flags.push_back(
+      SetFlag(&f.sets, "Override a pipeline setting: KEY=VALUE (e.g. stages.wait.ms=5)"));
   flags.push_back({.names = "--status-interval",
                    .help = "Seconds between status lines; 0 for none",
                    .target = &f.status_interval_s,
@@ -397,6 +514,12 @@ void AddRunFlags(std::vector<Flag>& flags, RunFlags& f) {
   flags.push_back({.names = "--quiet,-q",
                    .help = "Print only warnings, errors and the summary",
                    .target = &f.quiet});
+  flags.push_back({.names = "--blobs",
+                   .help =
+                       "With stage groups: the directory where batches pass from one "
+                       "group to the next, shared by all workers (default: the "
+                       "pipeline's blobs.dir, or <workdir>/blobs with a SQLite store)",
+                   .target = &f.blobs});
 }
 
 Command RunCommandRow() {
@@ -428,6 +551,9 @@ Command WorkerCommandRow() {
         flags.push_back({.names = "--partition",
                          .help = "K/N: lease only batches whose id mod N is K",
                          .target = &f->partition});
+        flags.push_back(GroupFlag(&f->group,
+                                  "Run only this stage group's stages (default: every "
+                                  "group of the pipeline, side by side)"));
         return [f] { return Run(*f); };
       }};
 }

@@ -1,10 +1,12 @@
 // `sluice status (--workdir DIR | --store URL) [--json]`: what the store holds.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "src/cli/command.h"
+#include "src/cli/pipeline_setup.h"
 #include "src/cli/live_status.h"
 #include "src/cli/workdir.h"
 

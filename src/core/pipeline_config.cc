@@ -138,6 +138,93 @@ OutputConfig ParseOutput(YamlOptions& top, std::vector<std::string>* errors) {
   return output;
 }
 
+// A group's name travels in blob names and store rows: plain letters, digits, '_'
+// and '-'.
+bool IsGroupName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-';
+  });
+}
+
+// Reads `groups:` and `blobs:` once the stages are known; without `groups:`, one
+// group of every stage.
+void ParseGroups(YamlOptions& top, bool group_given, PipelineConfig& config,
+                 std::vector<std::string>* errors) {
+  YamlOptions blobs(top.GetMapping("blobs").value_or(YAML::Node()), "blobs", errors);
+  config.blobs_dir = blobs.GetString("dir", "");
+  blobs.Finish().IgnoreError();
+
+  const std::optional<YAML::Node> groups = top.GetSequence("groups");
+  if (!groups.has_value() || groups->size() == 0) {
+    if (!IsGroupName(config.group)) {
+      top.AddError("group", "a name of letters, digits, '_' and '-'");
+    }
+    config.groups = {GroupSpec{config.group, 0, config.stages.size(), "group"}};
+    return;
+  }
+  if (group_given) top.AddError("group", "give either group (one group) or groups");
+  std::set<std::string> names;
+  std::size_t next_stage = 0;  // the stage the next group must start with
+  for (std::size_t i = 0; i < groups->size(); ++i) {
+    const YAML::Node node = (*groups)[i];
+    GroupSpec group;
+    group.path = fmt::format("groups[{}]", i);
+    if (!node.IsMap()) {
+      errors->push_back(
+          fmt::format("{}: expected a mapping with name and stages", group.path));
+      continue;
+    }
+    YamlOptions options(node, group.path, errors);
+    group.name = options.GetString("name", "");
+    if (!group.name.empty()) group.path = fmt::format("groups[{}] ({})", i, group.name);
+    const std::vector<std::string> stages = options.GetStringList("stages", {});
+    options.Finish().IgnoreError();
+    if (!IsGroupName(group.name)) {
+      errors->push_back(fmt::format(
+          "{}.name: required: a name of letters, digits, '_' and '-'", group.path));
+    } else if (!names.insert(group.name).second) {
+      errors->push_back(fmt::format("{}.name: '{}' is used by an earlier group",
+                                    group.path, group.name));
+    }
+    if (stages.empty()) {
+      errors->push_back(
+          fmt::format("{}.stages: required: the group's stages, in order", group.path));
+      continue;
+    }
+    group.first_stage = next_stage;
+    for (const std::string& stage : stages) {
+      auto found =
+          std::find_if(config.stages.begin(), config.stages.end(),
+                       [&](const StageSpec& spec) { return spec.name == stage; });
+      if (found == config.stages.end()) {
+        errors->push_back(
+            fmt::format("{}.stages: no stage is named '{}'", group.path, stage));
+        return;
+      }
+      const auto index = static_cast<std::size_t>(found - config.stages.begin());
+      if (index != next_stage) {
+        errors->push_back(fmt::format(
+            "{}.stages: '{}' is out of place: groups take the stages in their order, "
+            "each one once{}",
+            group.path, stage,
+            next_stage < config.stages.size()
+                ? fmt::format(" (expected '{}' here)", config.stages[next_stage].name)
+                : ""));
+        return;
+      }
+      ++next_stage;
+    }
+    group.stage_count = next_stage - group.first_stage;
+    config.groups.push_back(std::move(group));
+  }
+  if (next_stage < config.stages.size() && errors->empty()) {
+    errors->push_back(fmt::format("groups: stage '{}' and those after it are in no group",
+                                  config.stages[next_stage].name));
+  }
+}
+
 }  // namespace
 
 std::string_view OutputLayoutName(OutputLayout layout) {
@@ -284,6 +371,7 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
     stage_options.Finish().IgnoreError();
     config.stages.push_back(std::move(spec));
   }
+  ParseGroups(top, root["group"].IsDefined(), config, &errors);
   top.Finish().IgnoreError();
   SLUICE_RETURN_IF_ERROR(ConfigErrorsStatus(source, errors));
 
@@ -306,8 +394,28 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
                     config.output.shard_digits),
         hash);
   }
+  if (config.groups.size() > 1) {
+    for (const GroupSpec& group : config.groups) {
+      hash = Fnv1a(fmt::format("group={};first={};count={};", group.name,
+                               group.first_stage, group.stage_count),
+                   hash);
+    }
+  }
   config.fingerprint = fmt::format("{:016x}", hash);
   return config;
+}
+
+std::vector<std::string> PipelineConfig::GroupNames() const {
+  std::vector<std::string> names;
+  for (const GroupSpec& spec : groups) names.push_back(spec.name);
+  return names;
+}
+
+const GroupSpec* PipelineConfig::FindGroup(std::string_view group_name) const {
+  for (const GroupSpec& spec : groups) {
+    if (spec.name == group_name) return &spec;
+  }
+  return nullptr;
 }
 
 Result<PipelineConfig> LoadPipelineFile(const std::string& path,
@@ -325,9 +433,16 @@ Result<PipelineConfig> LoadPipelineFile(const std::string& path,
 }
 
 Result<std::vector<NamedStage>> BuildStages(const PipelineConfig& config,
-                                            const StageRegistry& registry) {
+                                            const StageRegistry& registry,
+                                            const GroupSpec* group) {
   std::vector<NamedStage> stages;
-  for (const StageSpec& spec : config.stages) {
+  const std::size_t first = group == nullptr ? 0 : group->first_stage;
+  const std::size_t end =
+      group == nullptr
+          ? config.stages.size()
+          : std::min(config.stages.size(), group->first_stage + group->stage_count);
+  for (std::size_t index = first; index < end; ++index) {
+    const StageSpec& spec = config.stages[index];
     const StageFactory* factory = registry.Find(spec.type);
     if (factory == nullptr) {
       return InvalidArgument(

@@ -10,6 +10,18 @@
 //   stages:
 //     - {name: wait, type: sleep, ms: 5}
 //
+// A pipeline split by function names its stage groups, each a run of consecutive
+// stages, in order, together covering every stage (docs/cluster.md):
+//
+//   groups:
+//     - {name: download, stages: [fetch, decode, resize]}
+//     - {name: detect, stages: [faces, encode]}
+//   blobs: {dir: /mnt/shared/sluice-blobs}   # where a group leaves records for the next
+//
+// Each group's batches are leased, processed and committed on their own (`sluice
+// worker --group NAME`); a batch committed by one group becomes pending for the next.
+// Without `groups:` the stages form one group, named by `group` ("main").
+//
 // Loading checks everything it can without running: unknown keys, wrong types,
 // values out of range, unknown stage types and each stage's own options. Every
 // error names its YAML path ("stages[0] (wait).ms: expected an integer, got 'x'"),
@@ -82,9 +94,17 @@ struct StageSpec {
   std::string options_yaml;  // the stage's mapping, without name and type
 };
 
+// One stage group: stages[first_stage, first_stage + stage_count).
+struct GroupSpec {
+  std::string name;
+  std::size_t first_stage = 0;
+  std::size_t stage_count = 0;
+  std::string path;  // YAML path for messages, e.g. "groups[1] (detect)"
+};
+
 struct PipelineConfig {
   std::string name;            // shown in status lines and reports
-  std::string group = "main";  // the stage group these stages form
+  std::string group = "main";  // without `groups:`, the one group's name
   InputConfig input;
   std::uint32_t batch_size = 1000;         // items per batch
   std::chrono::milliseconds lease{60000};  // a lease lasts this long unless renewed
@@ -104,6 +124,16 @@ struct PipelineConfig {
   PipelineSettings settings;  // pipeline-wide settings the stages see
   OutputConfig output;        // files written per batch, before its commit
   std::vector<StageSpec> stages;
+  // The stage groups in order; one group named `group` when the YAML has none.
+  std::vector<GroupSpec> groups;
+  // "blobs.dir": where a group leaves each batch's records for the next one; "" =
+  // <workdir>/blobs (one machine). Only used with more than one group.
+  std::string blobs_dir;
+
+  // The groups' names, in order.
+  std::vector<std::string> GroupNames() const;
+  // The group named `name`, or nullptr.
+  const GroupSpec* FindGroup(std::string_view name) const;
 
   // A digest of what decides results (stages, batch size, input reading) and the
   // shape of the outputs (layout, image field, metadata, stats, fields and, with
@@ -135,10 +165,11 @@ Result<PipelineConfig> LoadPipelineFile(const std::string& path,
                                         const std::vector<ConfigOverride>& overrides,
                                         const StageRegistry& registry);
 
-// Creates the stages of `config`, in order, and lets each plan for the one after it
-// (Stage::PlanFor).
+// Creates the stages of `config` (only those of `group`, when given), in order, and
+// lets each plan for the one after it in the same group (Stage::PlanFor).
 Result<std::vector<NamedStage>> BuildStages(const PipelineConfig& config,
-                                            const StageRegistry& registry);
+                                            const StageRegistry& registry,
+                                            const GroupSpec* group = nullptr);
 
 // The batch budget: config.in_flight_batches, or, when 0, enough batches to keep
 // every async stage full plus one per CPU thread and a little slack.
@@ -146,6 +177,7 @@ Result<std::vector<NamedStage>> BuildStages(const PipelineConfig& config,
 // InFlightBatches().
 std::size_t OpenBatches(const PipelineConfig& config, std::size_t in_flight_batches);
 
+// `stages`: those the worker runs (one group's).
 std::size_t InFlightBatches(const PipelineConfig& config,
                             const std::vector<NamedStage>& stages);
 

@@ -255,5 +255,74 @@ TEST(PipelineConfigTest, FingerprintFollowsTheOutputFieldsAndShardDigits) {
   EXPECT_NE(i2d->fingerprint, i2d_wider->fingerprint);
 }
 
+constexpr const char* kSplit = R"(
+name: split
+stages:
+  - {name: a, type: noop}
+  - {name: b, type: noop}
+  - {name: c, type: noop}
+groups:
+  - {name: early, stages: [a, b]}
+  - {name: late, stages: [c]}
+blobs: {dir: /shared/blobs}
+)";
+
+TEST(PipelineConfigTest, GroupsNameConsecutiveStagesInOrder) {
+  auto config = ParsePipeline(kSplit, "p.yaml", {}, TestRegistry());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_EQ(config->groups.size(), 2u);
+  EXPECT_EQ(config->GroupNames(), (std::vector<std::string>{"early", "late"}));
+  EXPECT_EQ(config->groups[0].first_stage, 0u);
+  EXPECT_EQ(config->groups[0].stage_count, 2u);
+  EXPECT_EQ(config->groups[1].first_stage, 2u);
+  EXPECT_EQ(config->groups[1].stage_count, 1u);
+  EXPECT_EQ(config->blobs_dir, "/shared/blobs");
+  auto late = BuildStages(*config, TestRegistry(), config->FindGroup("late"));
+  ASSERT_TRUE(late.ok());
+  ASSERT_EQ(late->size(), 1u);
+  EXPECT_EQ((*late)[0].name, "c");
+  EXPECT_EQ(config->FindGroup("nope"), nullptr);
+
+  // Without groups: one group of every stage, named by `group`.
+  auto plain = ParsePipeline(kPipeline, "p.yaml", {}, TestRegistry());
+  ASSERT_TRUE(plain.ok());
+  ASSERT_EQ(plain->groups.size(), 1u);
+  EXPECT_EQ(plain->groups[0].name, "main");
+  EXPECT_EQ(plain->groups[0].stage_count, 2u);
+  // How the stages are split decides where results are kept: it is in the fingerprint.
+  auto one = ParsePipeline(
+      kSplit, "p.yaml", {{"groups", "[{name: all, stages: [a, b, c]}]"}}, TestRegistry());
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_NE(one->fingerprint, config->fingerprint);
+}
+
+TEST(PipelineConfigTest, BadGroupsAreRefusedNamingThePath) {
+  auto refused = [](const std::string& groups) {
+    auto config = ParsePipeline(kSplit, "p.yaml", {{"groups", groups}}, TestRegistry());
+    return config.ok() ? std::string("accepted") : config.status().message();
+  };
+  EXPECT_NE(refused("[{name: x, stages: [a, c]}, {name: y, stages: [b]}]")
+                .find("groups[0] (x).stages: 'c' is out of place"),
+            std::string::npos);
+  EXPECT_NE(refused("[{name: x, stages: [a, b]}]")
+                .find("groups: stage 'c' and those after it are in no group"),
+            std::string::npos);
+  EXPECT_NE(refused("[{name: x, stages: [a, zz]}]").find("no stage is named 'zz'"),
+            std::string::npos);
+  EXPECT_NE(refused("[{name: x, stages: [a]}, {name: x, stages: [b, c]}]")
+                .find("groups[1] (x).name: 'x' is used by an earlier group"),
+            std::string::npos);
+  EXPECT_NE(refused("[{name: 'a/b', stages: [a, b, c]}]").find("groups[0] (a/b).name"),
+            std::string::npos);
+  EXPECT_NE(refused("[{name: x, stages: []}, {name: y, stages: [a, b, c]}]")
+                .find("groups[0] (x).stages: required"),
+            std::string::npos);
+  auto both = ParsePipeline(kSplit, "p.yaml", {{"group", "other"}}, TestRegistry());
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("give either group (one group) or groups"),
+            std::string::npos)
+      << both.status().message();
+}
+
 }  // namespace
 }  // namespace sluice

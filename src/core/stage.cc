@@ -24,4 +24,13 @@ std::vector<std::pair<std::string, std::string>> StageRegistry::List() const {
   return list;
 }
 
+void StageRegistry::RegisterPayloadDecoder(std::string codec, PayloadDecoder decoder) {
+  payload_decoders_[std::move(codec)] = std::move(decoder);
+}
+
+const PayloadDecoder* StageRegistry::FindPayloadDecoder(std::string_view codec) const {
+  auto it = payload_decoders_.find(codec);
+  return it == payload_decoders_.end() ? nullptr : &it->second;
+}
+
 }  // namespace sluice

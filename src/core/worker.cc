@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "src/core/record_codec.h"
+
 namespace sluice {
 
 std::string ResultFieldsJson(const Record& record) {
@@ -252,9 +254,29 @@ void Worker::ForgetHeld(BatchId batch) {
     held_bytes_.erase(it);
   }
   spill_errors_.erase(batch);
+  encoded_.erase(batch);
 }
 
 void Worker::Partial(BatchId batch, std::span<Record> records) {
+  if (options_.has_next_group) {
+    // Encoded now (compressed, a part of the payload to come); the records keep only
+    // what their result rows need.
+    Result<std::string> frame = EncodeRecords(records);
+    std::lock_guard lock(mutex_);
+    if (!frame.ok()) {
+      spill_errors_.emplace(batch, frame.status());
+      return;
+    }
+    EncodedPart& part = encoded_[batch];
+    for (Record& record : records) {
+      part.ids.insert(record.id());
+      record.EraseInFlightData();
+    }
+    progress_.held_bytes += frame->size();
+    held_bytes_[batch] += frame->size();
+    part.frames.push_back(std::move(frame).value());
+    return;
+  }
   if (output_ == nullptr) {
     // Results only: nothing will read the bytes a record carries.
     for (Record& record : records) record.EraseInFlightData();
@@ -280,11 +302,14 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
   Lease lease;
   std::chrono::system_clock::time_point started;
   Status spill_error;
+  EncodedPart encoded;
   {
     std::lock_guard lock(mutex_);
     if (auto it = spill_errors_.find(batch); it != spill_errors_.end()) {
       spill_error = it->second;
     }
+    if (auto it = encoded_.find(batch); it != encoded_.end())
+      encoded = std::move(it->second);
     ForgetHeld(batch);
     auto it = held_.find(batch);
     if (it == held_.end()) {
@@ -324,6 +349,21 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
     }
     staged = std::move(written).value();
   }
+  if (options_.has_next_group) {
+    Status written = spill_error;
+    if (written.ok()) written = WritePayload(lease, records, std::move(encoded));
+    if (!written.ok()) {
+      ReleaseOrRemember(lease);
+      std::lock_guard lock(mutex_);
+      held_.erase(batch);
+      if (commit_error_.ok()) {
+        commit_error_ = written.WithContext(
+            fmt::format("payload of batch {} for the next group (not committed)", batch));
+      }
+      changed_.notify_all();
+      return;
+    }
+  }
   std::vector<ResultRow> rows;
   rows.reserve(records.size());
   std::uint64_t failed = 0;
@@ -341,6 +381,16 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
   if (!status.ok() && status.code() != StatusCode::kStaleLease) {
     ReleaseOrRemember(lease);  // not committed: give it back
   }
+  if (!status.ok() && options_.has_next_group) {
+    // Never made valid: the next owner of the batch writes its own.
+    const std::string name = PayloadName(options_.group, batch, lease.token);
+    if (Status removed = options_.blobs->Remove(name); !removed.ok()) {
+      Warn("remove payload", fmt::format("could not remove the payload {} of an attempt "
+                                         "that did not commit: {}; it is collected later",
+                                         name, removed.ToString()));
+    }
+  }
+  if (status.ok() && !options_.previous_group.empty()) RemovePreviousPayloads(batch);
 
   std::lock_guard lock(mutex_);
   held_.erase(batch);
@@ -355,6 +405,117 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
     commit_error_ = status;
   }
   changed_.notify_all();
+}
+
+Result<std::vector<Record>> Worker::ReadBatch(const Lease& lease) {
+  Result<std::vector<Record>> items =
+      RetryWhileTransient("read batch", [&] { return store_.ReadBatchItems(lease); });
+  if (!items.ok() || options_.previous_group.empty() || items->empty()) return items;
+
+  // The records the previous group left, from the payload its commit made valid.
+  const std::string& previous = options_.previous_group;
+  Result<std::optional<std::uint64_t>> token = RetryWhileTransient(
+      "read batch", [&] { return store_.CommittedToken(previous, lease.batch_id); });
+  if (!token.ok()) return token.status();
+  if (!token->has_value()) {
+    return Internal(fmt::format("batch {} is leased in group {} but not done in group {}",
+                                lease.batch_id, lease.group, previous));
+  }
+  const std::string name = PayloadName(previous, lease.batch_id, **token);
+  auto context = [&] {
+    return fmt::format("the payload of batch {} from group {} ({} in {})", lease.batch_id,
+                       previous, name, options_.blobs->Describe());
+  };
+  Result<std::string> bytes = options_.blobs->Get(name);
+  if (!bytes.ok()) return bytes.status().WithContext(context());
+  Result<std::vector<Record>> carried = DecodeRecords(*bytes, *options_.payload_decoders);
+  if (!carried.ok()) return carried.status().WithContext(context());
+  std::map<ItemId, Record*> by_id;
+  for (Record& record : *carried) by_id[record.id()] = &record;
+  std::vector<Record> records;
+  records.reserve(items->size());
+  for (const Record& item : *items) {
+    auto found = by_id.find(item.id());
+    if (found == by_id.end()) {
+      return Corruption(fmt::format("item {} is missing", item.id()))
+          .WithContext(context());
+    }
+    records.push_back(std::move(*found->second));
+  }
+  return records;
+}
+
+Status Worker::WritePayload(const Lease& lease, std::span<const Record> records,
+                            EncodedPart encoded) {
+  std::vector<Record> rest;
+  for (const Record& record : records) {
+    if (!encoded.ids.contains(record.id())) rest.push_back(record);
+  }
+  SLUICE_ASSIGN_OR_RETURN(std::string payload, EncodeRecords(rest));
+  for (const std::string& frame : encoded.frames) payload += frame;
+  SLUICE_RETURN_IF_ERROR(options_.blobs->Put(
+      PayloadName(options_.group, lease.batch_id, lease.token), payload));
+  std::lock_guard lock(mutex_);
+  progress_.payload_bytes += payload.size();
+  return Status::Ok();
+}
+
+void Worker::RemovePreviousPayloads(BatchId batch) {
+  Result<std::vector<std::string>> names =
+      options_.blobs->List(PayloadPrefix(options_.previous_group, batch));
+  Status removed = names.ToStatus();
+  if (names.ok()) {
+    for (const std::string& name : *names) {
+      if (Status one = options_.blobs->Remove(name); !one.ok() && removed.ok())
+        removed = one;
+    }
+  }
+  if (!removed.ok()) {
+    Warn("remove payload",
+         fmt::format("could not remove the payloads of batch {} from "
+                     "group {}: {}; they are collected later",
+                     batch, options_.previous_group, removed.ToString()));
+  }
+}
+
+void Worker::CollectOrphanPayloads() {
+  const std::string& previous = options_.previous_group;
+  Result<std::vector<std::string>> names = options_.blobs->List(previous + "/");
+  std::uint64_t collected = 0;
+  Status failed = names.ToStatus();
+  if (names.ok()) {
+    for (const std::string& name : *names) {
+      std::optional<PayloadKey> key = ParsePayloadName(name);
+      if (!key.has_value() || key->group != previous) continue;
+      // Done here: nobody reads it any more. Done there under another token: the
+      // payload of an attempt that never committed.
+      Result<std::optional<std::uint64_t>> here =
+          store_.CommittedToken(options_.group, key->batch);
+      Result<std::optional<std::uint64_t>> there =
+          store_.CommittedToken(previous, key->batch);
+      if (!here.ok() || !there.ok()) {
+        failed = here.ok() ? there.status() : here.status();
+        break;
+      }
+      if (!here->has_value() && (!there->has_value() || **there == key->token)) continue;
+      if (Status removed = options_.blobs->Remove(name); !removed.ok()) {
+        failed = removed;
+        break;
+      }
+      ++collected;
+    }
+  }
+  if (!failed.ok()) {
+    Warn(
+        "collect payloads",
+        fmt::format("could not collect old payloads of group {}: {}; trying again at the "
+                    "next start",
+                    previous, failed.ToString()));
+  }
+  if (collected > 0) {
+    LogLine(fmt::format("collected {} payloads of group {} nobody reads any more",
+                        collected, previous));
+  }
 }
 
 void Worker::RenewHeld(std::unique_lock<std::mutex>& lock) {
@@ -507,6 +668,14 @@ Result<WorkerEnd> Worker::Run() {
     if (ran_) return Internal("worker: Run() called twice");
     ran_ = true;
   }
+  if ((options_.has_next_group || !options_.previous_group.empty()) &&
+      options_.blobs == nullptr) {
+    return Internal("worker: a stage group next to another needs a blob store");
+  }
+  if (!options_.previous_group.empty() && options_.payload_decoders == nullptr) {
+    return Internal("worker: a group after another needs the payload decoders");
+  }
+  if (!options_.previous_group.empty()) CollectOrphanPayloads();
   Runtime runtime(
       options_.runtime, std::move(stages_),
       [this](BatchId batch, std::vector<Record> records) {
@@ -604,8 +773,7 @@ Result<WorkerEnd> Worker::Run() {
       }
       if (stale) continue;
       if (submitted.ok()) {
-        Result<std::vector<Record>> items = RetryWhileTransient(
-            "read batch", [&] { return store_.ReadBatchItems(lease); });
+        Result<std::vector<Record>> items = ReadBatch(lease);
         submitted = items.ok() ? runtime.Submit(lease.batch_id, std::move(items).value())
                                : items.status();
       }

@@ -29,6 +29,16 @@
 //    accepts it once, see Store::CommitBatch); leases that expired during the
 //    outage and were taken over are found by the next renewal and dropped.
 //
+// Stage groups (a pipeline split by function, docs/cluster.md): a worker runs one
+// group's stages. When a group follows (`has_next_group`), each batch's records, as
+// they leave the group's last stage, are written to the blob store under a name that
+// carries the lease token, before the commit: the commit's token is what makes that
+// payload the valid one, so a late writer can never replace it. When a group precedes
+// (`previous_group`), a leased batch's records are read from the payload the previous
+// group's commit made valid (Store::CommittedToken), and once this group commits, the
+// batch's payloads are removed; at start, payloads of dead attempts and of batches
+// already done here are collected.
+//
 // Stopping: RequestStop() stops leasing (also a source blocked on the budget) and
 // gives the batches in flight up to `grace` to finish and commit; then the rest are
 // aborted and their leases released, so another run can take them at once. Abort()
@@ -49,8 +59,10 @@
 #include <string_view>
 #include <vector>
 
+#include "sluice/stage.h"
 #include "sluice/store.h"
 #include "src/core/batch_output.h"
+#include "src/core/blob_store.h"
 #include "src/core/owner_id.h"
 #include "src/core/runtime.h"
 
@@ -60,7 +72,7 @@ namespace sluice {
 using WorkerLog = std::function<void(std::string_view line)>;
 
 struct WorkerOptions {
-  std::string group = "main";              // stage group whose batches to lease
+  std::string group = "main";  // stage group whose batches to lease
   // Which of the group's batches to lease (all by default; `--partition K/N`). With
   // exit_when_done, the worker still ends only once the whole group is done.
   LeasePartition partition;
@@ -90,6 +102,15 @@ struct WorkerOptions {
   std::chrono::milliseconds unavailable_backoff_max{5000};
   WorkerLog log;           // warnings; null: "sluice: LINE" on stderr
   RuntimeOptions runtime;  // max_batches_in_flight is set from above
+
+  // Stage groups (see the top of the file). The group before this one ("": this is
+  // the first, its records come from the items), whether one follows (its records
+  // then go to `blobs`, and the worker writes no outputs), where payloads travel
+  // (required with either), and the decoders of the payloads read.
+  std::string previous_group;
+  bool has_next_group = false;
+  BlobStore* blobs = nullptr;
+  const StageRegistry* payload_decoders = nullptr;
 };
 
 // Added to the longest record deadline for the default stall timeout.
@@ -103,10 +124,11 @@ struct WorkerProgress {
   // Batches given up because their lease was lost: found by a renewal (their
   // records dropped) or by a refused commit.
   std::uint64_t batches_lost = 0;
-  std::uint64_t renew_errors = 0;  // renewals that failed (the store's error)
-  std::uint64_t busy_retries = 0;  // store calls retried after kBusy
+  std::uint64_t renew_errors = 0;         // renewals that failed (the store's error)
+  std::uint64_t busy_retries = 0;         // store calls retried after kBusy
   std::uint64_t unavailable_retries = 0;  // store calls retried after kUnavailable
   std::uint64_t held_bytes = 0;  // kept in memory by finished records of waiting batches
+  std::uint64_t payload_bytes = 0;    // written to the blob store for the next group
   std::uint64_t spilled_records = 0;  // finished records whose bytes went to disk
   std::size_t batches_in_flight = 0;  // leases held
   // From the runtime: records of held batches not yet through the pipeline, and
@@ -149,6 +171,12 @@ class Worker {
   std::string Describe() const;
 
  private:
+  // With a next group: the records Partial() encoded already, per batch, as zstd
+  // frames of the payload to come, and their ids.
+  struct EncodedPart {
+    std::vector<std::string> frames;
+    std::set<ItemId> ids;
+  };
   struct Held {
     Lease lease;
     bool committing = false;  // the collector is writing it: renewal leaves it alone
@@ -157,6 +185,17 @@ class Worker {
   };
 
   void Commit(BatchId batch, std::vector<Record> records);
+  // The records to process for `lease`: its items without a result (first group), or
+  // those records from the previous group's payload.
+  Result<std::vector<Record>> ReadBatch(const Lease& lease);
+  // The payload of `records` (and of those Partial() encoded) for the next group,
+  // written under the lease's name. Collector thread.
+  Status WritePayload(const Lease& lease, std::span<const Record> records,
+                      EncodedPart encoded);
+  // Removes every payload the previous group left for `batch` (it is committed here).
+  void RemovePreviousPayloads(BatchId batch);
+  // At start: removes payloads of dead attempts, and of batches done here already.
+  void CollectOrphanPayloads();
   // Records that finished before the rest of their batch: keep them small.
   // Collector thread.
   void Partial(BatchId batch, std::span<Record> records);
@@ -213,6 +252,7 @@ class Worker {
   std::vector<Lease> unreleased_;  // GUARDED_BY(mutex_): releases that failed
   std::map<BatchId, std::uint64_t> held_bytes_;  // GUARDED_BY(mutex_): see Partial()
   std::map<BatchId, Status> spill_errors_;       // GUARDED_BY(mutex_)
+  std::map<BatchId, EncodedPart> encoded_;       // GUARDED_BY(mutex_)
   std::uint32_t last_batch_items_ = 0;           // GUARDED_BY(mutex_): for leasing
   Status commit_error_;           // GUARDED_BY(mutex_): first store/output error
   WorkerProgress progress_;       // GUARDED_BY(mutex_)

@@ -130,6 +130,9 @@ class FakeStore final : public Store {
     return NotUsed();
   }
   Status ReleaseBatch(const Lease&) override { return NotUsed(); }
+  Result<std::optional<std::uint64_t>> CommittedToken(std::string_view, BatchId) override {
+    return NotUsed();
+  }
   Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
       std::string_view, const std::function<bool(std::string_view)>&) override {
     return NotUsed();

@@ -28,9 +28,11 @@
 #include <memory>
 #include <opencv2/core.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "sluice/record.h"
+#include "sluice/status.h"
 
 namespace sluice {
 
@@ -53,8 +55,8 @@ struct DecodeReduction {
 
 class ImagePayload final : public Payload {
  public:
-  // REQUIRES: `pixels` is CV_8UC3 (BGR) or CV_8UC1 (gray). The payload takes a reference to the
-  // matrix's buffer: the caller must not write to it afterwards. `source_pixels`:
+  // REQUIRES: `pixels` is CV_8UC3 (BGR) or CV_8UC1 (gray). The payload takes a reference
+  // to the matrix's buffer: the caller must not write to it afterwards. `source_pixels`:
   // see the top of the file; only decode passes true.
   ImagePayload(cv::Mat pixels, std::int64_t original_width, std::int64_t original_height,
                bool source_pixels = false)
@@ -76,12 +78,21 @@ class ImagePayload final : public Payload {
     return "image " + std::to_string(pixels_.cols) + "x" + std::to_string(pixels_.rows);
   }
 
+  // Carried to a later stage group as its raw pixels (DecodeImagePayload reads them
+  // back): the record codec compresses the whole batch.
+  std::string_view codec() const override { return kCodec; }
+  void Encode(std::string& out) const override;
+  static constexpr char kCodec[] = "image";
+
  private:
   const cv::Mat pixels_;
   const std::int64_t original_width_;
   const std::int64_t original_height_;
   const bool source_pixels_;
 };
+
+// Reads back what ImagePayload::Encode wrote (Corruption if it is not that).
+Result<std::shared_ptr<const Payload>> DecodeImagePayload(std::string_view bytes);
 
 // The record's ImagePayload, or nullptr when "image" is unset or holds another type.
 inline const ImagePayload* FindImage(const Record& record) {

@@ -5,6 +5,7 @@
 
 #include "src/stages/decode_stage.h"
 #include "src/stages/encode_stage.h"
+#include "src/stages/image.h"
 #include "src/stages/resize_stage.h"
 
 namespace sluice {
@@ -96,6 +97,7 @@ void RegisterImageStages(StageRegistry& registry) {
   registry.Register("encode",
                     "encodes \"image\" as jpg, png or webp into \"encoded\" (OpenCV)",
                     MakeEncode);
+  registry.RegisterPayloadDecoder(ImagePayload::kCodec, DecodeImagePayload);
 }
 
 }  // namespace sluice

@@ -338,6 +338,29 @@ Status PostgresStore::CommitBatchLocked(pg::PgConn& conn, const Lease& lease,
   return transaction.Commit();
 }
 
+Result<std::optional<std::uint64_t>> PostgresStore::CommittedToken(std::string_view group,
+                                                                   BatchId batch) {
+  std::lock_guard lock(mutex_);
+  auto token = [&]() -> Result<std::optional<std::uint64_t>> {
+    SLUICE_ASSIGN_OR_RETURN(pg::PgConn * conn, Conn());
+    SLUICE_ASSIGN_OR_RETURN(std::int64_t group_id, GroupId(*conn, group));
+    if (group_id == kNoGroup) return std::optional<std::uint64_t>();
+    SLUICE_ASSIGN_OR_RETURN(
+        pg::PgResult found,
+        conn->Exec(
+            "SELECT token FROM batches WHERE group_id = $1 AND batch_id = $2 AND "
+            "state = 'done'",
+            {pg::IntParam(group_id), pg::IntParam(static_cast<std::int64_t>(batch))}));
+    if (found.rows() == 0) return std::optional<std::uint64_t>();
+    return std::optional<std::uint64_t>(static_cast<std::uint64_t>(found.Int(0, 0)));
+  }();
+  if (!token.ok()) {
+    return token.status().WithContext(
+        fmt::format("store: committed token of batch {} of group {}", batch, group));
+  }
+  return token;
+}
+
 Status PostgresStore::ReleaseBatch(const Lease& lease) {
   std::lock_guard lock(mutex_);
   auto release = [&]() -> Status {

@@ -81,6 +81,8 @@ class PostgresStore final : public Store {
                      const std::function<Status()>& publish) override;
   using Store::CommitBatch;
   Status ReleaseBatch(const Lease& lease) override;
+  Result<std::optional<std::uint64_t>> CommittedToken(std::string_view group,
+                                                      BatchId batch) override;
   Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
       std::string_view group,
       const std::function<bool(std::string_view owner)>& is_dead) override;

@@ -372,6 +372,30 @@ Status SqliteStore::ReleaseBatch(const Lease& lease) {
       fmt::format("store: release batch {} of group {}", lease.batch_id, lease.group));
 }
 
+Result<std::optional<std::uint64_t>> SqliteStore::CommittedToken(std::string_view group,
+                                                                 BatchId batch) {
+  std::lock_guard lock(mutex_);
+  auto token = [&]() -> Result<std::optional<std::uint64_t>> {
+    SLUICE_ASSIGN_OR_RETURN(std::int64_t group_id, GroupId(group));
+    if (group_id == kNoGroup) return std::optional<std::uint64_t>();
+    SLUICE_ASSIGN_OR_RETURN(
+        Statement * select,
+        Cached("SELECT token FROM batches WHERE group_id = ?1 AND batch_id = ?2 AND "
+               "state = 'done'"));
+    ScopedReset reset(*select);
+    select->BindInt(1, group_id);
+    select->BindInt(2, static_cast<std::int64_t>(batch));
+    SLUICE_ASSIGN_OR_RETURN(bool found, select->Step());
+    if (!found) return std::optional<std::uint64_t>();
+    return std::optional<std::uint64_t>(static_cast<std::uint64_t>(select->ColumnInt(0)));
+  }();
+  if (!token.ok()) {
+    return token.status().WithContext(
+        fmt::format("store: committed token of batch {} of group {}", batch, group));
+  }
+  return token;
+}
+
 Result<std::uint64_t> SqliteStore::ReleaseLeasesOfDeadOwners(
     std::string_view group, const std::function<bool(std::string_view owner)>& is_dead) {
   auto context = [&] {

@@ -46,6 +46,8 @@ class SqliteStore final : public Store {
   Status CommitBatch(const Lease& lease, std::span<const ResultRow> results,
                      const std::function<Status()>& publish) override;
   Status ReleaseBatch(const Lease& lease) override;
+  Result<std::optional<std::uint64_t>> CommittedToken(std::string_view group,
+                                                      BatchId batch) override;
   Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
       std::string_view group,
       const std::function<bool(std::string_view owner)>& is_dead) override;

@@ -143,6 +143,20 @@ TEST_P(StoreLeasesTest, ACommitRetriedWithItsOwnLeaseIsAcceptedAndWritesNothing)
   ExpectCountsMatchRows();
 }
 
+// What the next stage group reads to find the payload a commit made valid.
+TEST_P(StoreLeasesTest, CommittedTokenIsTheTokenOfTheCommitOnly) {
+  Ingest(*store_, MakeItems(4), 4);
+  Lease first = LeaseOne(*store_, "a", "main", std::chrono::milliseconds(1000));
+  EXPECT_EQ(store_->CommittedToken("main", first.batch_id).value(), std::nullopt);
+  clock_.Advance(1001);
+  Lease second = LeaseOne(*store_, "b");
+  ASSERT_TRUE(store_->CommitBatch(second, ResultsFor(Read(*store_, second))).ok());
+  EXPECT_EQ(store_->CommittedToken("main", first.batch_id).value(),
+            std::optional<std::uint64_t>(second.token));
+  EXPECT_EQ(store_->CommittedToken("main", 99).value(), std::nullopt);
+  EXPECT_EQ(store_->CommittedToken("no-such-group", first.batch_id).value(), std::nullopt);
+}
+
 TEST_P(StoreLeasesTest, StaleTokenCannotCommitOrRenew) {
   Ingest(*store_, MakeItems(5), 5);
   Lease old_lease = LeaseOne(*store_, "a", "main", std::chrono::milliseconds(1000));

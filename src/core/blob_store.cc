@@ -1,0 +1,207 @@
+#include "src/core/blob_store.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace sluice {
+namespace fs = std::filesystem;
+namespace {
+
+Status Errno(std::string_view what, const fs::path& path, int error) {
+  return IoError(
+      fmt::format("blobs: cannot {} {}: {}", what, path.string(), std::strerror(error)));
+}
+
+Status WriteAll(int fd, std::string_view bytes, const fs::path& path) {
+  while (!bytes.empty()) {
+    const ssize_t wrote = write(fd, bytes.data(), bytes.size());
+    if (wrote < 0) {
+      if (errno == EINTR) continue;
+      return Errno("write", path, errno);
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(wrote));
+  }
+  return Status::Ok();
+}
+
+Status SyncDirectory(const fs::path& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno("open", dir, errno);
+  const int synced = fsync(fd);
+  const int error = errno;
+  close(fd);
+  if (synced != 0) return Errno("sync", dir, error);
+  return Status::Ok();
+}
+
+// A name is a relative path of plain components: no "..", no absolute path, no
+// empty component, nothing a caller could use to leave the directory.
+bool IsSafeName(std::string_view name) {
+  if (name.empty() || name.front() == '/' || name.back() == '/') return false;
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    const std::size_t end = std::min(name.find('/', start), name.size());
+    const std::string_view part = name.substr(start, end - start);
+    if (part.empty() || part == "." || part == ".." || part.front() == '.') return false;
+    start = end + 1;
+  }
+  return name.find('\0') == std::string_view::npos;
+}
+
+class DirectoryBlobStore final : public BlobStore {
+ public:
+  explicit DirectoryBlobStore(fs::path dir) : dir_(std::move(dir)) {}
+
+  Status Put(std::string_view name, std::string_view bytes) override {
+    SLUICE_ASSIGN_OR_RETURN(fs::path path, PathOf(name));
+    std::error_code error;
+    fs::create_directories(path.parent_path(), error);
+    if (error) {
+      return IoError(fmt::format("blobs: cannot create {}: {}",
+                                 path.parent_path().string(), error.message()));
+    }
+    // Hidden, and unique to this process and call: List() never shows it, and two
+    // writers never share one.
+    const fs::path temp =
+        path.parent_path() / fmt::format(".{}.tmp-{}-{}", path.filename().string(),
+                                         getpid(), next_temp_.fetch_add(1));
+    const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return Errno("create", temp, errno);
+    Status written = WriteAll(fd, bytes, temp);
+    if (written.ok() && fsync(fd) != 0) written = Errno("sync", temp, errno);
+    if (close(fd) != 0 && written.ok()) written = Errno("close", temp, errno);
+    if (written.ok() && rename(temp.c_str(), path.c_str()) != 0) {
+      written = Errno("rename into place", path, errno);
+    }
+    if (!written.ok()) {
+      fs::remove(temp, error);
+      return written;
+    }
+    return SyncDirectory(path.parent_path());
+  }
+
+  Result<std::string> Get(std::string_view name) override {
+    SLUICE_ASSIGN_OR_RETURN(fs::path path, PathOf(name));
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) {
+        return NotFound(fmt::format("blobs: no {} in {}", name, dir_.string()));
+      }
+      return Errno("open", path, errno);
+    }
+    std::string bytes;
+    char buffer[1 << 16];
+    for (;;) {
+      const ssize_t got = read(fd, buffer, sizeof(buffer));
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        const int error = errno;
+        close(fd);
+        return Errno("read", path, error);
+      }
+      if (got == 0) break;
+      bytes.append(buffer, static_cast<std::size_t>(got));
+    }
+    close(fd);
+    return bytes;
+  }
+
+  Status Remove(std::string_view name) override {
+    SLUICE_ASSIGN_OR_RETURN(fs::path path, PathOf(name));
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("remove", path, errno);
+    return Status::Ok();
+  }
+
+  Result<std::vector<std::string>> List(std::string_view prefix) override {
+    // The prefix's directory part names the one directory to read.
+    const std::size_t slash = prefix.rfind('/');
+    const std::string sub =
+        slash == std::string_view::npos ? "" : std::string(prefix.substr(0, slash));
+    if (!sub.empty() && !IsSafeName(sub)) {
+      return InvalidArgument(fmt::format("blobs: not a blob name prefix: {}", prefix));
+    }
+    const fs::path dir = sub.empty() ? dir_ : dir_ / sub;
+    std::vector<std::string> names;
+    std::error_code error;
+    fs::directory_iterator it(dir, error);
+    if (error) {
+      if (error == std::errc::no_such_file_or_directory) return names;
+      return IoError(
+          fmt::format("blobs: cannot list {}: {}", dir.string(), error.message()));
+    }
+    for (const fs::directory_entry& entry : it) {
+      const std::string file = entry.path().filename().string();
+      if (file.starts_with('.')) continue;  // a Put() in progress, or dead
+      std::string name = sub.empty() ? file : sub + "/" + file;
+      if (name.starts_with(prefix) && !entry.is_directory(error)) {
+        names.push_back(std::move(name));
+      }
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  std::string Describe() const override { return "blobs " + dir_.string(); }
+
+ private:
+  Result<fs::path> PathOf(std::string_view name) const {
+    if (!IsSafeName(name)) {
+      return InvalidArgument(fmt::format("blobs: not a blob name: '{}'", name));
+    }
+    return dir_ / std::string(name);
+  }
+
+  const fs::path dir_;
+  std::atomic<std::uint64_t> next_temp_{0};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BlobStore>> OpenDirectoryBlobStore(const fs::path& dir) {
+  std::error_code error;
+  fs::create_directories(dir, error);
+  if (error || !fs::is_directory(dir)) {
+    return IoError(fmt::format("blobs: cannot create the directory {}: {}", dir.string(),
+                               error ? error.message() : "not a directory"));
+  }
+  return std::unique_ptr<BlobStore>(std::make_unique<DirectoryBlobStore>(dir));
+}
+
+std::string PayloadName(std::string_view group, BatchId batch, std::uint64_t token) {
+  return fmt::format("{}{}", PayloadPrefix(group, batch), token);
+}
+
+std::string PayloadPrefix(std::string_view group, BatchId batch) {
+  return fmt::format("{}/{:010}.t", group, batch);
+}
+
+std::optional<PayloadKey> ParsePayloadName(std::string_view name) {
+  const std::size_t slash = name.find('/');
+  if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+  const std::string_view file = name.substr(slash + 1);
+  const std::size_t dot = file.find(".t");
+  if (dot == std::string_view::npos || dot == 0) return std::nullopt;
+  PayloadKey key;
+  key.group = std::string(name.substr(0, slash));
+  const std::string_view batch = file.substr(0, dot);
+  const std::string_view token = file.substr(dot + 2);
+  auto parsed = std::from_chars(batch.data(), batch.data() + batch.size(), key.batch);
+  if (parsed.ec != std::errc() || parsed.ptr != batch.data() + batch.size()) {
+    return std::nullopt;
+  }
+  parsed = std::from_chars(token.data(), token.data() + token.size(), key.token);
+  if (token.empty() || parsed.ec != std::errc() ||
+      parsed.ptr != token.data() + token.size()) {
+    return std::nullopt;
+  }
+  return key;
+}
+
+}  // namespace sluice

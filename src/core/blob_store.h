@@ -1,0 +1,69 @@
+// The blob store: where a stage group leaves each batch's records for the next group
+// (a pipeline split by function, docs/cluster.md).
+//
+// Names are relative paths of the form GROUP/BATCH.tTOKEN, made by PayloadName():
+// each lease writes under a name of its own, so a late writer (a worker whose lease
+// was taken over) can never replace the payload a commit made valid; the next group
+// reads the name the committed token gives (Store::CommittedToken), and removes every
+// payload of the batch once it has committed itself.
+//
+// First backend: a directory, local or on a filesystem every worker mounts (NFS,
+// CephFS, a cloud file share). Put() writes a temporary file, fsyncs it, renames it
+// into place and fsyncs the directory: a payload is whole or absent, and durable
+// before the commit that names it.
+//
+// Thread-safety: all methods may be called from any thread, and by many processes on
+// the same directory.
+#ifndef SLUICE_CORE_BLOB_STORE_H_
+#define SLUICE_CORE_BLOB_STORE_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/record.h"
+#include "sluice/status.h"
+
+namespace sluice {
+
+class BlobStore {
+ public:
+  virtual ~BlobStore() = default;
+
+  // Stores `bytes` under `name`, replacing nothing: a name is written once.
+  virtual Status Put(std::string_view name, std::string_view bytes) = 0;
+  // The bytes under `name`; NotFound when there are none.
+  virtual Result<std::string> Get(std::string_view name) = 0;
+  // Removes `name`; Ok if it is not there.
+  virtual Status Remove(std::string_view name) = 0;
+  // The names starting with `prefix`, sorted.
+  virtual Result<std::vector<std::string>> List(std::string_view prefix) = 0;
+  // Where the blobs are, for messages ("blobs /mnt/shared/blobs").
+  virtual std::string Describe() const = 0;
+};
+
+// A blob store in `dir` (created if missing).
+Result<std::unique_ptr<BlobStore>> OpenDirectoryBlobStore(
+    const std::filesystem::path& dir);
+
+// "GROUP/BATCH.tTOKEN": the payload group `group` leaves for the next group, written
+// under the lease with `token`. Batch ids are zero-padded so that names sort by batch.
+std::string PayloadName(std::string_view group, BatchId batch, std::uint64_t token);
+// "GROUP/BATCH.t": the prefix of every payload of the batch.
+std::string PayloadPrefix(std::string_view group, BatchId batch);
+
+// What PayloadName() wrote, from a name; nullopt for any other name.
+struct PayloadKey {
+  std::string group;
+  BatchId batch = 0;
+  std::uint64_t token = 0;
+};
+std::optional<PayloadKey> ParsePayloadName(std::string_view name);
+
+}  // namespace sluice
+
+#endif  // SLUICE_CORE_BLOB_STORE_H_
