@@ -298,10 +298,34 @@ TEST_F(ClusterTest, AWorkerWaitsForWorkUntilStopped) {
                200;
       },
       std::chrono::minutes(2)));
+  // The worker reports itself to the store: `status` shows it from anywhere.
+  nlohmann::json group;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        CommandResult status = RunSluice({"status", "--store", url_, "--json"});
+        if (status.exit_code != 0) return false;
+        group = nlohmann::json::parse(status.out)["groups"][0];
+        return group["workers"].size() == 1 &&
+               group["workers"][0]["items_committed"].get<int>() == 200;
+      },
+      std::chrono::minutes(2)))
+      << group.dump();
+  EXPECT_EQ(group["name"], "main");
+  EXPECT_EQ(group["workers"][0]["batches_held"], 0);
+  CommandResult text = RunSluice({"status", "--store", url_});
+  EXPECT_NE(text.out.find("  worker  "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("200 committed"), std::string::npos) << text.out;
+
   worker->Signal(SIGTERM);
   CommandResult result;
   ASSERT_TRUE(worker->Wait(seconds(60), &result));
   EXPECT_EQ(result.exit_code, 0) << result.err;
+  // Its last report says it ended.
+  CommandResult after = RunSluice({"status", "--store", url_, "--json"});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  const nlohmann::json ended = nlohmann::json::parse(after.out)["groups"][0];
+  EXPECT_TRUE(ended["workers"].empty()) << ended.dump();
+  EXPECT_EQ(ended["workers_ended"], 1);
 }
 
 TEST_F(ClusterTest, AStoreAddressThatIsNotPostgresIsAUsageError) {

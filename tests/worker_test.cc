@@ -185,6 +185,13 @@ class InjectingStore final : public Store {
     if (Unreachable()) return Unavailable("injected: connection refused");
     return inner_.CommittedToken(group, batch);
   }
+  Status ReportWorker(const WorkerReport& report) override {
+    if (Unreachable()) return Unavailable("injected: connection refused");
+    return inner_.ReportWorker(report);
+  }
+  Result<std::vector<WorkerReport>> ListWorkers() override {
+    return inner_.ListWorkers();
+  }
   Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
       std::string_view group,
       const std::function<bool(std::string_view owner)>& is_dead) override {

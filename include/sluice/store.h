@@ -120,6 +120,29 @@ struct ExportRow {
   std::string fields_json;  // "" = none
 };
 
+// A worker's report of itself, written every few seconds (Store::ReportWorker), so
+// that `sluice status` shows from any machine who works on which group, holding
+// what, at what rate.
+struct WorkerReport {
+  std::string owner;  // the worker's owner id (src/core/owner_id.h)
+  std::string group;
+  std::string host;                   // where it runs (for people)
+  std::int64_t started_ms = 0;        // wall clock, when the worker started
+  std::int64_t last_renewal_ms = 0;   // wall clock, its last renewal that worked; 0: none
+  std::uint64_t batches_held = 0;
+  std::uint64_t items_committed = 0;  // since it started
+  std::uint64_t items_failed = 0;     // of those
+  bool stopped = false;               // its last report: the worker ended
+  // The stages' own counters summed (Stage::Counters()), as a JSON object of numbers
+  // ("" = none).
+  std::string counters_json;
+  // Set by the store: when this report was written (store clock), and the items and
+  // time of the report before it, for the rate.
+  std::int64_t updated_ms = 0;
+  std::uint64_t previous_items = 0;
+  std::int64_t previous_ms = 0;
+};
+
 // Wall-clock milliseconds since the epoch; replaceable in tests.
 class StoreClock {
  public:
@@ -233,6 +256,12 @@ class Store {
   // makes their batches pending again. Returns the number of items put back.
   virtual Result<std::uint64_t> RetryFailed(std::string_view group,
                                             std::optional<FailureReason> reason) = 0;
+
+  // Records `report` in place of the worker's previous one for its group. Reports not
+  // renewed for a week are dropped.
+  virtual Status ReportWorker(const WorkerReport& report) = 0;
+  // Every worker's latest report, by group then owner.
+  virtual Result<std::vector<WorkerReport>> ListWorkers() = 0;
 
   // A value kept with the store (e.g. the pipeline's fingerprint); nullopt if unset.
   virtual Result<std::optional<std::string>> GetMeta(std::string_view key) = 0;

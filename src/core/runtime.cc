@@ -655,6 +655,7 @@ std::vector<StageCounters> Runtime::Impl::Counters() const {
       c.records_in = cpu_counters_[i].records_in;
       c.records_failed = cpu_counters_[i].records_failed;
     }
+    c.own = stages_[i].stage->Counters();
   }
   return counters;
 }

@@ -91,6 +91,8 @@ struct StageCounters {
   std::size_t in_flight = 0;            // async stages: records started, not completed
   std::uint64_t records_abandoned = 0;  // async stages: failed at their deadline
   std::string waiting_for;  // async stages: what the records in flight wait for
+  // The stage's own named counters (Stage::Counters()), e.g. a cache's hits.
+  std::vector<std::pair<std::string, std::uint64_t>> own;
 };
 
 // Where the records are, readable while the runtime runs.

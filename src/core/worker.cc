@@ -1,6 +1,7 @@
 #include "src/core/worker.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <memory>
@@ -61,6 +62,13 @@ milliseconds LongestRecordDeadline(const std::vector<NamedStage>& stages) {
         std::max(longest, static_cast<const AsyncStage&>(*named.stage).record_deadline());
   }
   return longest;
+}
+
+// Wall-clock milliseconds since the epoch, for reports.
+std::int64_t WallClockMs() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -541,6 +549,7 @@ void Worker::RenewHeld(std::unique_lock<std::mutex>& lock) {
     return;
   }
   lock.lock();
+  last_renewal_ms_ = WallClockMs();
   std::vector<BatchId> dropped;
   for (BatchId batch : *lost) {
     auto it = held_.find(batch);
@@ -566,6 +575,37 @@ void Worker::RenewHeld(std::unique_lock<std::mutex>& lock) {
   lock.lock();
 }
 
+void Worker::Report(bool stopped) {
+  WorkerReport report;
+  report.owner = options_.owner;
+  report.group = options_.group;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) == 0) report.host = host;
+  report.started_ms = started_ms_;
+  report.stopped = stopped;
+  {
+    std::lock_guard lock(mutex_);
+    report.last_renewal_ms = last_renewal_ms_;
+    report.batches_held = held_.size();
+    report.items_committed = progress_.items_committed;
+    report.items_failed = progress_.items_failed;
+    // Once the runtime is gone (the last report), its counters as last read.
+    if (runtime_ != nullptr) {
+      std::map<std::string, std::uint64_t> counters;
+      for (const StageCounters& stage : runtime_->Counters()) {
+        for (const auto& [name, value] : stage.own) counters[name] += value;
+      }
+      stage_counters_json_ = counters.empty() ? "" : nlohmann::json(counters).dump();
+    }
+    report.counters_json = stage_counters_json_;
+  }
+  if (Status written = store_.ReportWorker(report); !written.ok()) {
+    Warn("report", fmt::format("could not report this worker to the store ({}); `sluice "
+                               "status` shows it again once a report gets through",
+                               written.ToString()));
+  }
+}
+
 void Worker::Stall(milliseconds quiet) {
   if (stalled_.exchange(true)) return;
   LogLine(fmt::format(
@@ -581,6 +621,7 @@ void Worker::SuperviseLoop() {
   const milliseconds renew_every = std::max(options_.lease / 3, milliseconds(10));
   const milliseconds tick = std::min(renew_every, milliseconds(250));
   Clock::time_point next_renew = Clock::now() + renew_every;
+  Clock::time_point next_report = Clock::now();
   std::uint64_t last_movements = 0;
   Clock::time_point last_movement = Clock::now();
   std::uint64_t renew_errors_seen = 0;
@@ -603,6 +644,14 @@ void Worker::SuperviseLoop() {
         Stall(std::chrono::duration_cast<milliseconds>(now - last_movement));
         lock.lock();
       }
+    }
+
+    if (options_.report_every.count() > 0 && now >= next_report) {
+      next_report = now + options_.report_every;
+      lock.unlock();
+      Report(false);
+      lock.lock();
+      if (supervisor_stop_) break;
     }
 
     if (now < next_renew) continue;
@@ -676,6 +725,7 @@ Result<WorkerEnd> Worker::Run() {
     return Internal("worker: a group after another needs the payload decoders");
   }
   if (!options_.previous_group.empty()) CollectOrphanPayloads();
+  started_ms_ = WallClockMs();
   Runtime runtime(
       options_.runtime, std::move(stages_),
       [this](BatchId batch, std::vector<Record> records) {
@@ -868,6 +918,7 @@ Result<WorkerEnd> Worker::Run() {
   }
   supervisor.join();
   ReleaseHeldLeases();
+  if (options_.report_every.count() > 0) Report(true);
   {
     std::lock_guard lock(warn_mutex_);
     for (const auto& [cause, count] : warnings_) {

@@ -109,6 +109,9 @@ struct WorkerOptions {
   // (required with either), and the decoders of the payloads read.
   std::string previous_group;
   bool has_next_group = false;
+  // How often the worker reports itself to the store (Store::ReportWorker), for
+  // `sluice status`; 0: never.
+  std::chrono::milliseconds report_every{5000};
   BlobStore* blobs = nullptr;
   const StageRegistry* payload_decoders = nullptr;
 };
@@ -207,6 +210,9 @@ class Worker {
   Status CommitWithRetries(const Lease& lease, std::span<const ResultRow> rows,
                            StagedBatch* staged);
   void SuperviseLoop();
+  // Writes the worker's report to the store (the last one with `stopped`). mutex_
+  // not held.
+  void Report(bool stopped);
   // One renewal of every held lease; handles lost leases. mutex_ held on entry and
   // exit (released during the store call).
   void RenewHeld(std::unique_lock<std::mutex>& lock);
@@ -254,9 +260,12 @@ class Worker {
   std::map<BatchId, Status> spill_errors_;       // GUARDED_BY(mutex_)
   std::map<BatchId, EncodedPart> encoded_;       // GUARDED_BY(mutex_)
   std::uint32_t last_batch_items_ = 0;           // GUARDED_BY(mutex_): for leasing
-  Status commit_error_;           // GUARDED_BY(mutex_): first store/output error
-  WorkerProgress progress_;       // GUARDED_BY(mutex_)
-  bool supervisor_stop_ = false;  // GUARDED_BY(mutex_)
+  Status commit_error_;               // GUARDED_BY(mutex_): first store/output error
+  WorkerProgress progress_;           // GUARDED_BY(mutex_)
+  std::int64_t started_ms_ = 0;       // wall clock at Run()
+  std::int64_t last_renewal_ms_ = 0;  // GUARDED_BY(mutex_): wall clock, 0 = none
+  std::string stage_counters_json_;   // GUARDED_BY(mutex_): as last reported
+  bool supervisor_stop_ = false;      // GUARDED_BY(mutex_)
 
   mutable std::mutex warn_mutex_;
   std::map<std::string, std::uint64_t> warnings_;  // GUARDED_BY(warn_mutex_)

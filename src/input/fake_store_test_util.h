@@ -133,6 +133,8 @@ class FakeStore final : public Store {
   Result<std::optional<std::uint64_t>> CommittedToken(std::string_view, BatchId) override {
     return NotUsed();
   }
+  Status ReportWorker(const WorkerReport&) override { return NotUsed(); }
+  Result<std::vector<WorkerReport>> ListWorkers() override { return NotUsed(); }
   Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
       std::string_view, const std::function<bool(std::string_view)>&) override {
     return NotUsed();

@@ -19,6 +19,7 @@
 
 #include "sluice/store.h"
 #include "src/store/postgres_store_internal.h"
+#include "src/store/worker_reports.h"
 
 namespace sluice::postgres {
 namespace {
@@ -117,6 +118,7 @@ Status CheckSchema(pg::PgConn& conn, bool create_if_missing) {
   if (table_count == 0) {
     if (!create_if_missing) return NotFound("no sluice store in this database");
     SLUICE_RETURN_IF_ERROR(conn.ExecScript(kSchemaSql));
+    SLUICE_RETURN_IF_ERROR(conn.ExecScript(kWorkersTableSql));
     SLUICE_RETURN_IF_ERROR(
         conn.Exec("INSERT INTO meta (key, value) VALUES ('schema_version', $1)",
                   {std::to_string(kStoreSchemaVersion)})
@@ -135,6 +137,7 @@ Status CheckSchema(pg::PgConn& conn, bool create_if_missing) {
     return InvalidArgument(fmt::format("schema version {}, this sluice reads version {}",
                                        version.Text(0, 0), kStoreSchemaVersion));
   }
+  SLUICE_RETURN_IF_ERROR(conn.ExecScript(kWorkersTableSql));
   return transaction.Commit();
 }
 

@@ -83,6 +83,8 @@ class PostgresStore final : public Store {
   Status ReleaseBatch(const Lease& lease) override;
   Result<std::optional<std::uint64_t>> CommittedToken(std::string_view group,
                                                       BatchId batch) override;
+  Status ReportWorker(const WorkerReport& report) override;
+  Result<std::vector<WorkerReport>> ListWorkers() override;
   Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
       std::string_view group,
       const std::function<bool(std::string_view owner)>& is_dead) override;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "sluice/store.h"
+#include "src/store/worker_reports.h"
 
 namespace sluice::sqlite {
 namespace {
@@ -146,6 +147,7 @@ Status CreateIfEmpty(SqliteDb& db) {
         fmt::format("INSERT INTO meta (key, value) VALUES ('schema_version', '{}')",
                     kStoreSchemaVersion)));
   }
+  SLUICE_RETURN_IF_ERROR(db.Exec(kWorkersTableSql));
   return transaction.Commit();
 }
 
