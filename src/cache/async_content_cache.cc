@@ -27,12 +27,13 @@ void AsyncContentCache::Stop() {
     std::lock_guard lock(mu_);
     stopping_ = true;
     lookups_.clear();
-    stores_.clear();
-    pending_store_bytes_ = 0;
   }
   wake_.notify_all();
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
+  std::lock_guard lock(mu_);
+  stores_.clear();  // none ran them: the threads never started
+  pending_store_bytes_ = 0;
 }
 
 void AsyncContentCache::Get(std::string url, GetDone done) {
@@ -63,18 +64,19 @@ void AsyncContentCache::Run() {
   std::unique_lock lock(mu_);
   while (true) {
     wake_.wait(lock, [&] { return stopping_ || !lookups_.empty() || !stores_.empty(); });
-    if (stopping_) return;
     if (!lookups_.empty()) {
       Lookup lookup = std::move(lookups_.front());
       lookups_.pop_front();
       lock.unlock();
       lookup.done(cache_->Get(lookup.url));
-    } else {
+    } else if (!stores_.empty()) {
       Store store = std::move(stores_.front());
       stores_.pop_front();
       pending_store_bytes_ -= store.response.body.size();
       lock.unlock();
       cache_->Put(store.url, store.response);
+    } else {
+      return;  // stopping, and no store left
     }
     lock.lock();
   }

@@ -10,8 +10,8 @@
 //
 // Thread-safety: Get() and Put() may be called from any thread; a lookup's `done`
 // runs on one of the cache's threads (post it to the caller's loop from there).
-// The destructor drops the jobs still queued (their `done` is never called) and
-// joins the threads after the jobs they are running.
+// Stop() (and the destructor) drops the lookups still queued (their `done` is never
+// called), runs the stores still queued, and joins the threads.
 #ifndef SLUICE_CACHE_ASYNC_CONTENT_CACHE_H_
 #define SLUICE_CACHE_ASYNC_CONTENT_CACHE_H_
 
@@ -55,8 +55,8 @@ class AsyncContentCache {
   AsyncContentCache(const AsyncContentCache&) = delete;
   AsyncContentCache& operator=(const AsyncContentCache&) = delete;
 
-  // Drops the jobs still queued and joins the threads (after the jobs they run);
-  // later jobs are dropped. Idempotent; the destructor calls it.
+  // Drops the lookups still queued, runs the stores still queued, and joins the
+  // threads; later jobs are dropped. Idempotent; the destructor calls it.
   void Stop();
 
   // Looks `url` up; `done` gets the answer, on a cache thread.
