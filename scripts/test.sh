@@ -3,7 +3,8 @@
 #   1. installs the packages (scripts/install-deps.sh),
 #   2. builds with warnings as errors and runs every test,
 #   3. builds with AddressSanitizer + UndefinedBehaviorSanitizer and runs every test,
-#   4. builds with ThreadSanitizer and runs the runtime's tests (core, stages, worker),
+#   4. builds with ThreadSanitizer and runs the runtime's tests (core, cache, stages,
+#      worker),
 #   5. builds the fuzz targets (clang) and runs each for 60 s (scripts/fuzz.sh).
 # Each phase prints how long it took.
 # Usage: scripts/test.sh [build-root]   (default: build/ci)
@@ -44,14 +45,14 @@ phase "AddressSanitizer + UndefinedBehaviorSanitizer tests"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir "$root/asan" --output-on-failure -j "$jobs"
 
-phase "ThreadSanitizer build (runtime: core, stages and the worker)"
+phase "ThreadSanitizer build (runtime: core, cache, stages and the worker)"
 configure "$root/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread \
   -DSLUICE_BUILD_BENCHMARKS=OFF -DSLUICE_HOG_AVX2=OFF
-cmake --build "$root/tsan" -j "$jobs" --target sluice_core_tests sluice_stages_tests \
-  sluice_integration_tests
+cmake --build "$root/tsan" -j "$jobs" --target sluice_core_tests sluice_cache_tests \
+  sluice_stages_tests sluice_integration_tests
 phase "ThreadSanitizer tests"
 export TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/sanitizers/tsan.supp"
-ctest --test-dir "$root/tsan" --output-on-failure -j "$jobs" --no-tests=error -L 'core|stages'
+ctest --test-dir "$root/tsan" --output-on-failure -j "$jobs" --no-tests=error -L 'core|cache|stages'
 ctest --test-dir "$root/tsan" --output-on-failure -j "$jobs" --no-tests=error \
   -R '^(WorkerTest|WorkerOutputTest)\.'
 

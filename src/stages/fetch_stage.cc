@@ -8,6 +8,10 @@
 #include <mutex>
 #include <utility>
 
+#include "src/cache/async_content_cache.h"
+#include "src/cache/disk_cache.h"
+#include "src/cache/memcached_cache.h"
+#include "src/cache/tiered_cache.h"
 #include "src/stages/fetch_transfer.h"
 #include "src/stages/fetch_worker.h"
 #include "src/stages/http_headers.h"
@@ -83,8 +87,35 @@ std::int64_t ToMs(LoopClock::duration d) {
 
 // --- FetchStage -------------------------------------------------------------------
 
-FetchStage::FetchStage(FetchOptions options)
+Result<std::shared_ptr<ContentCache>> OpenFetchCache(const FetchOptions& options) {
+  std::unique_ptr<ContentCache> disk;
+  std::unique_ptr<ContentCache> memcached;
+  if (!options.cache_dir.empty()) {
+    DiskCacheOptions disk_options;
+    disk_options.dir = options.cache_dir;
+    disk_options.max_bytes = static_cast<std::uint64_t>(options.cache_max_bytes);
+    SLUICE_ASSIGN_OR_RETURN(disk, DiskCache::Open(std::move(disk_options)));
+  }
+  if (!options.memcached.empty()) {
+    MemcachedCacheOptions memcached_options;
+    memcached_options.servers = options.memcached;
+    memcached_options.timeout = options.memcached_timeout;
+    memcached_options.max_item_bytes =
+        static_cast<std::uint64_t>(options.memcached_max_item_bytes);
+    SLUICE_ASSIGN_OR_RETURN(memcached,
+                            MemcachedCache::Create(std::move(memcached_options)));
+  }
+  if (disk == nullptr && memcached == nullptr) return std::shared_ptr<ContentCache>();
+  return std::shared_ptr<ContentCache>(
+      std::make_shared<TieredCache>(std::move(disk), std::move(memcached)));
+}
+
+FetchStage::FetchStage(FetchOptions options, std::shared_ptr<ContentCache> cache)
     : options_(std::move(options)),
+      cache_(cache == nullptr ? nullptr
+                              : std::make_unique<AsyncContentCache>(
+                                    std::move(cache),
+                                    AsyncContentCacheOptions{options_.cache_threads})),
       wakeups_(std::make_unique<WakeupCounter[]>(options_.io_threads)) {
   GlobalInitCurl();
 }
@@ -98,8 +129,10 @@ std::uint64_t FetchStage::io_wakeups() const {
 }
 
 FetchStage::~FetchStage() {
-  // The loop no longer runs. Stop the I/O threads first (they detach the transfers
-  // still in curl), then drop every record (the runtime was aborted).
+  // The loop no longer runs. Stop the cache's and the I/O threads first (these
+  // detach the transfers still in curl), then drop every record (the runtime was
+  // aborted).
+  if (cache_ != nullptr) cache_->Stop();
   workers_.clear();
   for (auto& [raw, t] : transfers_) {
     if (t->retry_timer != 0 && ctx_ != nullptr) ctx_->loop().CancelTimer(t->retry_timer);
@@ -122,6 +155,14 @@ bool FetchStage::StartWorkers() {
     workers_.push_back(std::move(worker).value());
   }
   worker_load_.assign(workers_.size(), 0);
+  if (cache_ != nullptr) {
+    Status started = cache_->StartThreads();
+    if (!started.ok()) {
+      error_ = started.ToString();
+      workers_.clear();
+      return false;
+    }
+  }
   return true;
 }
 
@@ -174,7 +215,106 @@ void FetchStage::Start(Record record, AsyncContext& ctx) {
     Finish(t);
     return;
   }
-  Admit(t);
+  if (cache_ != nullptr) {
+    LookUp(t);
+  } else {
+    Admit(t);
+  }
+}
+
+void FetchStage::LookUp(FetchTransfer* t) {
+  SetPhase(t, FetchPhase::kCache);
+  auto [leader, inserted] = leaders_.try_emplace(t->url, t);
+  if (!inserted) {
+    leader->second->followers.push_back(t);
+    return;
+  }
+  t->cache_leader = true;
+  cache_->Get(t->url, [this, t](std::optional<CachedResponse> hit) {
+    LookupEnded(t, std::move(hit));
+  });
+}
+
+void FetchStage::LookupEnded(FetchTransfer* t, std::optional<CachedResponse> hit) {
+  bool post = false;
+  {
+    std::lock_guard<std::mutex> lock(looked_up_mu_);
+    post = looked_up_.empty();  // else a HandleEndedLookups() is already queued
+    looked_up_.emplace_back(t, std::move(hit));
+  }
+  if (post) ctx_->loop().Post([this] { HandleEndedLookups(); });
+}
+
+void FetchStage::HandleEndedLookups() {
+  std::vector<std::pair<FetchTransfer*, std::optional<CachedResponse>>> ended;
+  {
+    std::lock_guard<std::mutex> lock(looked_up_mu_);
+    ended.swap(looked_up_);
+  }
+  for (auto& [t, hit] : ended) LookupDone(t, std::move(hit));
+}
+
+void FetchStage::LookupDone(FetchTransfer* t, std::optional<CachedResponse> hit) {
+  if (t->abandoned) {  // its record was given back at its deadline
+    abandoned_in_lookup_--;
+    FetchTransfer* next = PromoteFollower(t);
+    Forget(t);
+    if (next != nullptr) LookupDone(next, std::move(hit));
+    return;
+  }
+  if (!hit.has_value()) {
+    Admit(t);
+    return;
+  }
+  Record& record = t->record;
+  record.Set("http_status", hit->http_status);
+  record.Set("content_type", std::move(hit->content_type));
+  record.Set("bytes", static_cast<std::int64_t>(hit->body.size()));
+  record.Set("download_ms", ToMs(ctx_->loop().Now() - t->started));
+  record.Set("attempts", std::int64_t{0});
+  if (!hit->final_url.empty()) record.Set("final_url", std::move(hit->final_url));
+  record.Set("cache", std::string(hit->tier));
+  record.Set("body", std::move(hit->body));
+  Finish(t);
+}
+
+FetchTransfer* FetchStage::PromoteFollower(FetchTransfer* t) {
+  if (!t->cache_leader) return nullptr;
+  t->cache_leader = false;
+  if (t->followers.empty()) {
+    leaders_.erase(t->url);
+    return nullptr;
+  }
+  FetchTransfer* next = t->followers.front();
+  next->cache_leader = true;
+  next->followers.assign(t->followers.begin() + 1, t->followers.end());
+  t->followers.clear();
+  leaders_[t->url] = next;
+  return next;
+}
+
+void FetchStage::FinishFollowers(FetchTransfer* t, const Record& done) {
+  leaders_.erase(t->url);
+  t->cache_leader = false;
+  std::vector<FetchTransfer*> followers;
+  followers.swap(t->followers);
+  static constexpr const char* kShared[] = {"http_status", "content_type", "bytes",
+                                            "final_url", "body"};
+  for (FetchTransfer* f : followers) {
+    Record& record = f->record;
+    if (done.failed()) {
+      record.Fail(done.reason(), done.error());
+    } else {
+      for (const char* name : kShared) {
+        if (const Value* value = done.Find(name)) record.Set(name, *value);
+      }
+      record.Set("download_ms", ToMs(ctx_->loop().Now() - f->started));
+      record.Set("attempts", std::int64_t{0});
+      record.Set("cache", std::string("duplicate"));
+      duplicate_hits_.fetch_add(1, std::memory_order_relaxed);
+    }
+    Finish(f);
+  }
 }
 
 void FetchStage::Admit(FetchTransfer* t) {
@@ -301,9 +441,16 @@ void FetchStage::AttemptDone(FetchTransfer* t, int curl_code) {
     record.Set("bytes", static_cast<std::int64_t>(t->body.size()));
     record.Set("download_ms", ToMs(ctx_->loop().Now() - t->started));
     record.Set("attempts", static_cast<std::int64_t>(t->attempts));
-    if (!t->effective_url.empty() && record.url() != t->effective_url) {
-      record.Set("final_url", std::move(t->effective_url));
+    const bool redirected = !t->effective_url.empty() && record.url() != t->effective_url;
+    if (cache_ != nullptr) {
+      CachedResponse response;
+      response.http_status = status;
+      response.content_type = t->content_type;
+      if (redirected) response.final_url = t->effective_url;
+      response.body = t->body;
+      cache_->Put(t->url, std::move(response));
     }
+    if (redirected) record.Set("final_url", std::move(t->effective_url));
     record.Set("body", std::move(t->body));
     Finish(t);
     return;
@@ -344,6 +491,7 @@ void FetchStage::Finish(FetchTransfer* t) {
   Record record = std::move(t->record);
   by_id_.erase(record.id());
   phase_counts_[static_cast<std::size_t>(t->phase)]--;
+  if (t->cache_leader) FinishFollowers(t, record);
   ReleaseHost(t);  // may launch the host's next transfer
   transfers_.erase(t);
   ctx_->Complete(std::move(record));
@@ -366,6 +514,10 @@ void FetchStage::Abandon(ItemId id, AsyncContext& ctx) {
   FetchTransfer* t = found->second;
   by_id_.erase(found);
   Record record = std::move(t->record);
+  // A leader past its lookup hands the download on to the next record of its URL
+  // (a leader in a lookup does so when the lookup ends).
+  FetchTransfer* next = nullptr;
+  if (t->cache_leader && t->phase != FetchPhase::kCache) next = PromoteFollower(t);
   std::string where;
   phase_counts_[static_cast<std::size_t>(t->phase)]--;
   switch (t->phase) {
@@ -393,22 +545,52 @@ void FetchStage::Abandon(ItemId id, AsyncContext& ctx) {
       t->abandoned = true;
       abandoned_in_attempt_++;
       break;
+    case FetchPhase::kCache:
+      if (t->cache_leader) {
+        // A cache thread holds the lookup until it ends; LookupDone() then frees
+        // the transfer and hands the answer to the next of its URL.
+        where = "in a cache lookup";
+        t->abandoned = true;
+        abandoned_in_lookup_++;
+      } else {
+        where = "waiting for another item's download of the same URL";
+        auto leader = leaders_.find(t->url);
+        if (leader != leaders_.end()) std::erase(leader->second->followers, t);
+        Forget(t);
+      }
+      break;
   }
   record.Fail(FailureReason::kTimeout,
               fmt::format("fetch: the item's deadline of {} ms passed ({})",
                           record_deadline().count(), where));
   ctx.Complete(std::move(record));
+  if (next != nullptr) Admit(next);
 }
 
 std::string FetchStage::InFlightSummary() const {
   auto count = [&](FetchPhase phase) {
     return phase_counts_[static_cast<std::size_t>(phase)].load();
   };
-  return fmt::format(
+  std::string summary = fmt::format(
       "transfers: {} in an attempt, {} waiting for a host slot, {} waiting to retry, "
       "{} past their deadline still in curl",
       count(FetchPhase::kAttempt), count(FetchPhase::kQueued) + count(FetchPhase::kNew),
       count(FetchPhase::kRetryWait), abandoned_in_attempt_.load());
+  if (cache_ != nullptr) {
+    summary += fmt::format(
+        "; {} in a cache lookup or waiting for a download of the same URL, {} past "
+        "their deadline still in a lookup",
+        count(FetchPhase::kCache), abandoned_in_lookup_.load());
+  }
+  return summary;
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> FetchStage::Counters() const {
+  if (cache_ == nullptr) return {};
+  CacheCounters counters = cache_->Counters();
+  counters.emplace_back("cache_duplicate_hits_total",
+                        duplicate_hits_.load(std::memory_order_relaxed));
+  return counters;
 }
 
 // --- registration -------------------------------------------------------------------
@@ -480,7 +662,33 @@ Result<std::unique_ptr<Stage>> MakeFetch(StageOptions& options) {
   fetch.recv_buffer_bytes =
       options.GetInt("recv_buffer_bytes", fetch.recv_buffer_bytes, 1024, 10 << 20);
   fetch.allow_private_networks = options.pipeline().allow_private_networks;
-  return std::unique_ptr<Stage>(std::make_unique<FetchStage>(std::move(fetch)));
+  fetch.cache_dir = options.GetString("cache_dir", "");
+  fetch.cache_max_bytes =
+      options.GetInt("cache_max_bytes", fetch.cache_max_bytes, 1 << 20, 1LL << 50);
+  fetch.memcached = options.GetStringList("memcached", {});
+  for (const std::string& server : fetch.memcached) {
+    if (!IsMemcachedServer(server)) {
+      options.AddError("memcached", fmt::format("'{}' is not host:port", server));
+    }
+  }
+  fetch.memcached_max_item_bytes = options.GetInt(
+      "memcached_max_item_bytes", fetch.memcached_max_item_bytes, 1024, 1LL << 30);
+  fetch.memcached_timeout =
+      GetMs(options, "memcached_timeout_ms", fetch.memcached_timeout, 1);
+  fetch.cache_threads = static_cast<std::size_t>(options.GetInt(
+      "cache_threads", static_cast<std::int64_t>(fetch.cache_threads), 1, 256));
+  // Opened (the directory made and indexed) whenever the stage is built, so that
+  // a directory that cannot be used is an error in the pipeline's options.
+  Result<std::shared_ptr<ContentCache>> cache = OpenFetchCache(fetch);
+  if (!cache.ok()) {
+    // The tiers' errors start "disk cache" and "memcached".
+    const std::string key =
+        cache.status().message().starts_with("memcached") ? "memcached" : "cache_dir";
+    return InvalidArgument(
+        fmt::format("{}.{}: {}", options.path(), key, cache.status().message()));
+  }
+  return std::unique_ptr<Stage>(
+      std::make_unique<FetchStage>(std::move(fetch), std::move(cache).value()));
 }
 
 }  // namespace

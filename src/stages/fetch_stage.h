@@ -9,6 +9,13 @@
 //          "download_ms"   int64, from the first attempt's start to the last byte
 //          "attempts"      int64, 1 + retries used
 //          "final_url"     text, only when redirects led elsewhere
+//          "cache"         text, only when no download was made for this record:
+//                          "disk" or "memcached" (the content cache's tier that
+//                          answered), or "duplicate" (another record of the same
+//                          URL was in the stage at the same time, and its outcome,
+//                          success or failure, is this one's too). Such a record
+//                          has "attempts" 0, and "download_ms" is its time in the
+//                          stage; the other fields are the download's.
 // Fails:   invalid_url  not a parseable absolute URL
 //          forbidden    a scheme other than http/https (also in a redirect), or an
 //                       address that is not public (see ssrf_guard.h) unless the
@@ -37,6 +44,14 @@
 // deadline, is not taken: the item fails with the last attempt's reason.
 //   Error responses are not read: a final non-2xx status ends the transfer at the
 // end of its headers.
+//   Content cache (`cache_dir`, `memcached`; src/cache/): when configured, a record
+// whose URL was downloaded before is completed from the cache, keyed by the URL
+// alone, instead of downloaded. Lookups and stores run on `cache_threads` helper
+// threads (AsyncContentCache), whose answers come back through EventLoop::Post.
+// Only successful downloads are stored (a 2xx response that passed every check
+// above). One record per URL at a time looks up and downloads; others of that URL
+// arriving meanwhile wait for its outcome (and are abandoned at their own
+// deadline). The cache's errors (a dead memcached server) cost misses only.
 //
 // Thread-safety: the options are immutable; Start() and the control side's callbacks
 // run on the one event-loop thread the runtime gives the stage. The destructor must
@@ -53,6 +68,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -61,6 +77,7 @@
 
 #include "sluice/record.h"
 #include "sluice/stage.h"
+#include "src/cache/content_cache.h"
 
 namespace sluice {
 
@@ -73,8 +90,10 @@ enum class FetchPhase {
   kQueued,     // waiting for a slot of its host
   kAttempt,    // an attempt is in an I/O thread's hands
   kRetryWait,  // waiting for its retry timer
+  kCache,      // in a cache lookup, or waiting for another transfer of its URL
 };
 class CurlDnsShare;
+class AsyncContentCache;
 
 struct FetchOptions {
   std::size_t max_in_flight = 1000;      // "max_in_flight": records held at once
@@ -114,14 +133,32 @@ struct FetchOptions {
   // system calls per image (curl reads, then polls the socket, once per buffer);
   // each transfer in flight touches up to this much of it.
   std::int64_t recv_buffer_bytes = 128 << 10;
+
+  // The content cache (src/cache/); no tier configured means none.
+  std::string cache_dir;  // "cache_dir": the disk tier's directory; "" = no disk tier
+  std::int64_t cache_max_bytes = 10LL << 30;  // "cache_max_bytes": the disk tier's bound
+  std::vector<std::string> memcached;  // "memcached": "host:port" servers; [] = none
+  // "memcached_max_item_bytes": larger entries are not sent (memcached's own limit
+  // is 1 MiB unless its -I raises it).
+  std::int64_t memcached_max_item_bytes = (1 << 20) - 1024;
+  // "memcached_timeout_ms": connect, send and receive, per operation.
+  std::chrono::milliseconds memcached_timeout{250};
+  std::size_t cache_threads = 4;  // "cache_threads": threads for lookups and stores
 };
+
+// The content cache `options` configure, nullptr when they configure none. Fails
+// when the disk tier's directory cannot be made or read, or a server is not
+// host:port.
+Result<std::shared_ptr<ContentCache>> OpenFetchCache(const FetchOptions& options);
 
 // Registers "fetch". Values out of range are recorded in the StageOptions.
 void RegisterFetchStage(StageRegistry& registry);
 
 class FetchStage final : public AsyncStage {
  public:
-  explicit FetchStage(FetchOptions options);
+  // `cache`: the content cache to use (OpenFetchCache(options)), or nullptr.
+  explicit FetchStage(FetchOptions options,
+                      std::shared_ptr<ContentCache> cache = nullptr);
   ~FetchStage() override;
 
   FetchStage(const FetchStage&) = delete;
@@ -139,6 +176,10 @@ class FetchStage final : public AsyncStage {
   // in its I/O thread until curl ends it; its result is then dropped).
   void Abandon(ItemId id, AsyncContext& ctx) override;
   std::string InFlightSummary() const override;
+  // The content cache's counters (TieredCache::Counters(),
+  // cache_store_drops_total) and cache_duplicate_hits_total (records completed by
+  // another record's download of the same URL); none without a cache.
+  std::vector<std::pair<std::string, std::uint64_t>> Counters() const override;
 
   static constexpr std::chrono::milliseconds kDeadlineMargin{2000};
 
@@ -170,8 +211,23 @@ class FetchStage final : public AsyncStage {
   // Frees a transfer whose record is gone (abandoned) once it holds nothing.
   void Forget(FetchTransfer* t);
   void SetPhase(FetchTransfer* t, FetchPhase phase);
+  // Looks `t`'s URL up, or makes it wait for the transfer of its URL that does.
+  void LookUp(FetchTransfer* t);
+  // A cache thread's report that a lookup ended (on that thread).
+  void LookupEnded(FetchTransfer* t, std::optional<CachedResponse> hit);
+  // Handles the lookups that ended since the last call. Control thread.
+  void HandleEndedLookups();
+  // Completes `t` from `hit`, or downloads it on a miss.
+  void LookupDone(FetchTransfer* t, std::optional<CachedResponse> hit);
+  // Completes the followers of leader `t` with the outcome in `done`.
+  void FinishFollowers(FetchTransfer* t, const Record& done);
+  // Makes the first follower of leader `t` (whose record is gone) the leader of the
+  // others; returns it, or nullptr (and `t`'s URL has no leader) when none waits.
+  FetchTransfer* PromoteFollower(FetchTransfer* t);
 
   const FetchOptions options_;
+  // Null without a cache; its threads start with the I/O threads.
+  const std::unique_ptr<AsyncContentCache> cache_;
   AsyncContext* ctx_ = nullptr;  // set by the first Start()
   std::string error_;            // why the I/O threads could not start
   std::unique_ptr<CurlDnsShare> dns_;
@@ -186,14 +242,21 @@ class FetchStage final : public AsyncStage {
 
   std::mutex ended_mu_;
   std::vector<std::pair<FetchTransfer*, int>> ended_;  // guarded by ended_mu_
+  std::mutex looked_up_mu_;
+  // guarded by looked_up_mu_
+  std::vector<std::pair<FetchTransfer*, std::optional<CachedResponse>>> looked_up_;
+  // The leader of each URL's transfers (FetchTransfer::cache_leader), with a cache.
+  std::unordered_map<std::string, FetchTransfer*> leaders_;
+  std::atomic<std::uint64_t> duplicate_hits_{0};
 
   std::unordered_map<FetchTransfer*, std::unique_ptr<FetchTransfer>> transfers_;
   // The transfers whose record is still here, by item id (for Abandon()).
   std::unordered_map<ItemId, FetchTransfer*> by_id_;
   // Transfers per phase (FetchTransfer::Phase), and abandoned ones still in an
   // attempt: read by InFlightSummary() from other threads.
-  std::array<std::atomic<std::size_t>, 4> phase_counts_{};
+  std::array<std::atomic<std::size_t>, 5> phase_counts_{};
   std::atomic<std::size_t> abandoned_in_attempt_{0};
+  std::atomic<std::size_t> abandoned_in_lookup_{0};
   struct HostQueue {
     std::size_t active = 0;
     std::deque<FetchTransfer*> waiting;

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "sluice/record.h"
 #include "sluice/stage.h"
@@ -43,6 +44,10 @@ struct FetchTransfer {
   // waits for its attempt to end, to be freed.
   bool abandoned = false;
   bool holds_host_slot = false;  // counted in the stage's per-host tally
+  // With a content cache, one transfer per URL at a time (the leader) looks it up
+  // and downloads it; the others of that URL (its followers) wait for its outcome.
+  bool cache_leader = false;
+  std::vector<FetchTransfer*> followers;  // the leader's
   EventLoop::TimerId retry_timer = 0;
   std::size_t worker = 0;  // the I/O thread of the current attempt
   int attempts = 0;
