@@ -203,10 +203,11 @@ int ShowStatus(const StatusFlags& flags) {
   if (counters.contains("cache_hits_total") || counters.contains("cache_misses_total")) {
     const std::uint64_t hits = counters["cache_hits_total"];
     const std::uint64_t misses = counters["cache_misses_total"];
-    fmt::print(
-        "cache     {} hits, {} misses ({:.1f}% hits), {:.1f} MB served from cache\n",
-        hits, misses, hits + misses > 0 ? 100.0 * hits / (hits + misses) : 0.0,
-        counters["cache_hit_bytes_total"] / 1e6);
+    const std::uint64_t shared = counters["cache_duplicate_hits_total"];
+    fmt::print("cache     {} hits, {} misses ({:.1f}% hits), {:.1f} MB served from cache; {} "
+               "items shared the download of the same URL in flight\n",
+               hits, misses, hits + misses > 0 ? 100.0 * hits / (hits + misses) : 0.0,
+               counters["cache_hit_bytes_total"] / 1e6, shared);
   }
   for (const LiveStatus& w : live) {
     fmt::print(
