@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,7 +37,7 @@ std::string SourceDir() { return SLUICE_SOURCE_DIR; }
 namespace {
 
 pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
-            const std::string& err_path) {
+            const std::string& err_path, const std::string& netns = "") {
   std::vector<std::string> argv_strings = {SluiceBinary()};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -55,6 +56,10 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (!netns.empty()) {
+      const int ns = open(("/var/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) _exit(126);
+    }
     execv(argv[0], argv.data());
     _exit(127);
   }
@@ -82,12 +87,12 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
 }
 
 SluiceProcess::SluiceProcess(const std::vector<std::string>& args,
-                             const std::string& log_dir) {
+                             const std::string& log_dir, const std::string& netns) {
   static int counter = 0;
   ++counter;
   out_path_ = log_dir + "/process-" + std::to_string(counter) + ".out";
   err_path_ = log_dir + "/process-" + std::to_string(counter) + ".err";
-  pid_ = Spawn(args, out_path_, err_path_);
+  pid_ = Spawn(args, out_path_, err_path_, netns);
   EXPECT_GT(pid_, 0) << "fork failed";
 }
 

@@ -39,7 +39,9 @@ CommandResult RunSluice(const std::vector<std::string>& args,
 // A sluice process running in the background; output goes to files in `log_dir`.
 class SluiceProcess {
  public:
-  SluiceProcess(const std::vector<std::string>& args, const std::string& log_dir);
+  // `netns`: the name of a network namespace (`ip netns`) to run it in; "" = ours.
+  SluiceProcess(const std::vector<std::string>& args, const std::string& log_dir,
+                const std::string& netns = "");
   ~SluiceProcess();  // kills it if still running
 
   pid_t pid() const { return pid_; }

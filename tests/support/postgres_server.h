@@ -48,6 +48,10 @@ struct PostgresServerOptions {
   // off by default, which is faster and enough for tests of crashes of the server
   // process (not of the machine).
   bool durable = false;
+  // Where it listens (listen_addresses), and a network (CIDR) whose clients it
+  // trusts besides loopback: for workers in other network namespaces.
+  std::string listen_addresses = "127.0.0.1";
+  std::string trusted_network;
 };
 
 class PostgresServer {
@@ -233,7 +237,12 @@ class PostgresServer {
   }
 
   Status StartServer() {
-    const std::string options = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) +
+    if (!options_.trusted_network.empty()) {
+      std::ofstream(data_ + "/pg_hba.conf", std::ios::app)
+          << "host all all " << options_.trusted_network << " trust\n";
+    }
+    const std::string options = "-c listen_addresses=" + options_.listen_addresses + " -p " +
+                                std::to_string(port_) +
                                 " -k " + dir_ +
                                 (options_.durable ? "" : " -c fsync=off -c full_page_writes=off") +
                                 " -c max_connections=200";
