@@ -13,6 +13,9 @@
 #              and pipelines/faces-fast.yaml (the same with BlazeFace), each
 #              vs  the CPU-bound ceiling: cores / CPU time per image of its CPU stages
 #              run in isolation on the same corpus (sluice-image-cost)
+#   split      pipelines/faces-split.yaml (faces.yaml in two stage groups, run side by
+#              side in one process, batches passed through the blob directory)
+#              vs  pipelines/faces.yaml, the first face_urls URLs each
 #   rss        download with 5,000 transfers in flight (a 500 ms delay per response
 #              from sluice-fault-server keeps them in flight), N and 4N URLs: peak RSS
 #
@@ -22,7 +25,7 @@
 # Usage: bench/images_bench.sh BUILD_DIR [images] [urls] [face_urls]
 #        (default 3000, 30000, 2000: the faces pipeline takes the first face_urls URLs)
 #        ONLY="rss faces" (environment) runs only those parts: download, img2dataset,
-#        faces, rss
+#        faces, split, rss (split is not in the default set)
 # BUILD_DIR needs sluice, sluice-make-corpus, sluice-image-cost, sluice-fault-server
 # (a build with tests and benchmarks on). Prints a Markdown table.
 set -euo pipefail
@@ -138,6 +141,23 @@ for pipeline in faces faces-fast; do
 done
 urls=$saved_urls
 echo "| faces-fast.yaml against faces.yaml | $rate_faces_fast images/s | $rate_faces images/s | $(calc "round($rate_faces_fast / $rate_faces, 2)") | |"
+
+fi
+# --- faces split in two stage groups against faces.yaml in one, same corpus, same run -------
+if want split; then
+cp "$work/urls.txt" "$work/all-urls.txt"
+head -n "$face_urls" "$work/all-urls.txt" > "$work/urls.txt"
+saved_urls=$urls; urls=$face_urls
+# Batches of 100: with 1,000 the few batches of a short run would leave the second
+# group idle for the first one's whole first batch.
+for pipeline in faces faces-split; do
+  run_sluice "split-$pipeline" "$src/pipelines/$pipeline.yaml" \
+    --set stages.fetch.max_host_connections=64 --set batch_size=100
+  eval "rate_${pipeline//-/_}=$rate"
+  eval "rss_${pipeline//-/_}=$rss"
+done
+urls=$saved_urls
+echo "| faces-split.yaml (download | detect, one process) against faces.yaml | $rate_faces_split images/s | $rate_faces images/s | $(calc "round($rate_faces_split / $rate_faces, 2)") | $rss_faces_split MiB (faces.yaml: $rss_faces MiB) |"
 
 fi
 # --- peak RSS with 5,000 transfers in flight ------------------------------------------------

@@ -12,16 +12,19 @@
 //    done: commits/s, and the server's CPU (user + system of every server process,
 //    from /proc) per commit and per item. Each worker count has its own stage group
 //    (w1, w2, ...), whose batches become pending as the previous group commits them,
-//    so each run commits every batch afresh.
+//    so each run commits every batch afresh. Also the latency of each lease call
+//    and each commit call (p50 and p99, ms), as a worker sees it.
 // 3. The size of every table and index, per item.
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -39,6 +42,15 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// The `q` quantile (0..1) of `values`, nearest rank; 0 for none.
+double Percentile(std::vector<double> values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const auto rank =
+      static_cast<std::size_t>(q * static_cast<double>(values.size() - 1) + 0.5);
+  return values[std::min(rank, values.size() - 1)];
 }
 
 // User + system CPU seconds of the server: the postmaster (named by `data_dir`'s
@@ -85,7 +97,9 @@ int main(int argc, char** argv) {
   constexpr std::uint32_t kBatch = 1000;
   constexpr std::int64_t kPerCall = 10'000;
 
-  auto server = sluice::testing::PostgresServer::Start({.durable = true});
+  sluice::testing::PostgresServerOptions server_options;
+  server_options.durable = true;
+  auto server = sluice::testing::PostgresServer::Start(server_options);
   if (!server.ok()) {
     std::cerr << "sluice-pg-scale: " << server.status().ToString() << "\n";
     return 1;
@@ -134,11 +148,14 @@ int main(int argc, char** argv) {
   const std::string fields = R"({"pad":")" + std::string(190, 'x') + R"("})";
   fmt::print(
       "\n| workers | commits/s | items/s | server CPU per commit (ms) | server CPU per "
-      "item (us) |\n|---|---|---|---|---|\n");
+      "item (us) | lease p50 / p99 (ms) | commit p50 / p99 (ms) |\n"
+      "|---|---|---|---|---|---|---|\n");
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const int workers = worker_counts[g];
     std::atomic<std::int64_t> commits{0};
     std::atomic<bool> failed{false};
+    std::mutex latency_mutex;
+    std::vector<double> lease_ms, commit_ms;  // guarded by latency_mutex
     const double cpu_before = ServerCpuSeconds((*server)->data_dir());
     const auto start = Clock::now();
     std::vector<std::thread> threads;
@@ -151,14 +168,17 @@ int main(int argc, char** argv) {
         }
         const std::string owner = fmt::format("w{}-{}", workers, w);
         std::vector<sluice::ResultRow> results;
+        std::vector<double> my_lease_ms, my_commit_ms;
         for (;;) {
+          const auto lease_start = Clock::now();
           auto leases =
               (*mine)->LeaseBatches(groups[g], owner, 1, std::chrono::minutes(5));
+          my_lease_ms.push_back(Seconds(lease_start) * 1e3);
           if (!leases.ok()) {
             failed = true;
             return;
           }
-          if (leases->empty()) return;
+          if (leases->empty()) break;
           auto records = (*mine)->ReadBatchItems(leases->front());
           if (!records.ok()) {
             failed = true;
@@ -168,12 +188,17 @@ int main(int argc, char** argv) {
           for (const sluice::Record& record : *records) {
             results.push_back({record.id(), sluice::FailureReason::kNone, "", fields});
           }
+          const auto commit_start = Clock::now();
           if (!(*mine)->CommitBatch(leases->front(), results).ok()) {
             failed = true;
             return;
           }
+          my_commit_ms.push_back(Seconds(commit_start) * 1e3);
           ++commits;
         }
+        std::lock_guard lock(latency_mutex);
+        lease_ms.insert(lease_ms.end(), my_lease_ms.begin(), my_lease_ms.end());
+        commit_ms.insert(commit_ms.end(), my_commit_ms.begin(), my_commit_ms.end());
       });
     }
     for (std::thread& thread : threads) thread.join();
@@ -184,8 +209,12 @@ int main(int argc, char** argv) {
       return 1;
     }
     const double n = static_cast<double>(commits.load());
-    fmt::print("| {} | {:.0f} | {:.0f} | {:.2f} | {:.2f} |\n", workers, n / seconds,
-               n * kBatch / seconds, cpu / n * 1e3, cpu / (n * kBatch) * 1e6);
+    fmt::print(
+        "| {} | {:.0f} | {:.0f} | {:.2f} | {:.2f} | {:.1f} / {:.1f} | {:.1f} / {:.1f} "
+        "|\n",
+        workers, n / seconds, n * kBatch / seconds, cpu / n * 1e3,
+        cpu / (n * kBatch) * 1e6, Percentile(lease_ms, 0.5), Percentile(lease_ms, 0.99),
+        Percentile(commit_ms, 0.5), Percentile(commit_ms, 0.99));
   }
 
   auto conn = sluice::pg::PgConn::Connect(*url);

@@ -69,7 +69,11 @@ std::unique_ptr<Store> OpenBenchStore(benchmark::State& state, const BenchDir& d
   if (state.range(0) == 0) {
     store = OpenSqliteStore(dir.StorePath());
   } else {
-    static auto server = testing::PostgresServer::Start({.durable = true});
+    static auto server = [] {
+      testing::PostgresServerOptions options;
+      options.durable = true;
+      return testing::PostgresServer::Start(options);
+    }();
     if (!server.ok()) {
       state.SkipWithError(server.status().ToString().c_str());
       return nullptr;

@@ -24,7 +24,6 @@ else
   cmake --build build/release -j "$(nproc)" --target sluice_cli
   sluice="$PWD/build/release/sluice"
 fi
-pgbin=/usr/lib/postgresql/15/bin
 
 out="$PWD/out/cluster-demo"
 rm -rf "$out"
@@ -35,33 +34,22 @@ free_port() {
 }
 
 pids=()
-pg_data="$out/pg/data"
 cleanup() {
   set +e
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-  wait 2>/dev/null
-  [ -f "$pg_data/postmaster.pid" ] && as_postgres "$pgbin/pg_ctl" -D "$pg_data" -m fast -w stop >/dev/null
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  pg_stop
   nginx_stop
 }
-# PostgreSQL refuses to run as root: as root, its files belong to the user Debian's
-# postgresql package made.
-as_postgres() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
 source scripts/nginx_serve.sh
+source scripts/pg_serve.sh
 trap cleanup EXIT
 
 echo "== PostgreSQL (throwaway, in $out/pg)"
-mkdir -p "$out/pg"
-[ "$(id -u)" -eq 0 ] && chown postgres "$out/pg"
-as_postgres "$pgbin/initdb" -D "$pg_data" -A trust -U sluice -E UTF8 --locale=C --no-sync >/dev/null
-pg_port=$(free_port)
-as_postgres "$pgbin/pg_ctl" -D "$pg_data" -l "$out/pg/server.log" -w \
-  -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $out/pg" start >/dev/null
-as_postgres "$pgbin/createdb" -h 127.0.0.1 -p "$pg_port" -U sluice demo
+pg_start "$out/pg"
 # Workers read the store's address from the environment (on real machines with its
 # password: see deploy/sluice-worker@.service).
-export SLUICE_STORE="postgresql://sluice@127.0.0.1:$pg_port/demo"
+export SLUICE_STORE="$PG_URL"
 echo "   $SLUICE_STORE"
 
 echo "== memcached (shared content cache)"

@@ -19,8 +19,9 @@ namespace {
 // 5 bytes (str), 6 payload (str codec, str encoded).
 constexpr char kMagic[4] = {'S', 'L', 'R', 'C'};
 constexpr std::uint32_t kVersion = 1;
-// zstd's fastest level: the blob is written once and read once, soon after.
-constexpr int kLevel = 1;
+// A fast zstd level: the blob is written once and read once, soon after, and what
+// travels is mostly pixels, which compress little; the frame's checksum is the point.
+constexpr int kLevel = -5;
 
 enum Tag : std::uint8_t { kUnset, kBool, kInt, kDouble, kText, kBytes, kPayload };
 
