@@ -41,6 +41,9 @@ Status SyncDirectory(const fs::path& dir) {
   return Status::Ok();
 }
 
+// What marks a temporary file of a writer in its hidden name.
+constexpr char kTempMarker[] = ".tmp-";
+
 // A name is a relative path of plain components: no "..", no absolute path, no
 // empty component, nothing a caller could use to leave the directory.
 bool IsSafeName(std::string_view name) {
@@ -55,11 +58,48 @@ bool IsSafeName(std::string_view name) {
   return name.find('\0') == std::string_view::npos;
 }
 
+// A blob being written: a hidden temporary file beside its final name, renamed
+// into place by Commit().
+class DirectoryWriter final : public BlobStore::Writer {
+ public:
+  DirectoryWriter(fs::path path, fs::path temp, int fd)
+      : path_(std::move(path)), temp_(std::move(temp)), fd_(fd) {}
+  ~DirectoryWriter() override {
+    if (fd_ >= 0) close(fd_);
+    if (!committed_) unlink(temp_.c_str());  // nothing to report: it is being dropped
+  }
+
+  Status Append(std::string_view bytes) override {
+    if (fd_ < 0) return Internal("blobs: Append after Commit of " + path_.string());
+    return WriteAll(fd_, bytes, temp_);
+  }
+
+  Status Commit() override {
+    if (fd_ < 0) return Internal("blobs: Commit twice of " + path_.string());
+    Status written = Status::Ok();
+    if (fsync(fd_) != 0) written = Errno("sync", temp_, errno);
+    if (close(fd_) != 0 && written.ok()) written = Errno("close", temp_, errno);
+    fd_ = -1;
+    if (written.ok() && rename(temp_.c_str(), path_.c_str()) != 0) {
+      written = Errno("rename into place", path_, errno);
+    }
+    SLUICE_RETURN_IF_ERROR(written);
+    committed_ = true;
+    return SyncDirectory(path_.parent_path());
+  }
+
+ private:
+  const fs::path path_;
+  const fs::path temp_;
+  int fd_;
+  bool committed_ = false;
+};
+
 class DirectoryBlobStore final : public BlobStore {
  public:
   explicit DirectoryBlobStore(fs::path dir) : dir_(std::move(dir)) {}
 
-  Status Put(std::string_view name, std::string_view bytes) override {
+  Result<std::unique_ptr<Writer>> StartPut(std::string_view name) override {
     SLUICE_ASSIGN_OR_RETURN(fs::path path, PathOf(name));
     std::error_code error;
     fs::create_directories(path.parent_path(), error);
@@ -69,22 +109,46 @@ class DirectoryBlobStore final : public BlobStore {
     }
     // Hidden, and unique to this process and call: List() never shows it, and two
     // writers never share one.
-    const fs::path temp =
-        path.parent_path() / fmt::format(".{}.tmp-{}-{}", path.filename().string(),
-                                         getpid(), next_temp_.fetch_add(1));
+    fs::path temp =
+        path.parent_path() / fmt::format(".{}{}{}-{}", path.filename().string(),
+                                         kTempMarker, getpid(), next_temp_.fetch_add(1));
     const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return Errno("create", temp, errno);
-    Status written = WriteAll(fd, bytes, temp);
-    if (written.ok() && fsync(fd) != 0) written = Errno("sync", temp, errno);
-    if (close(fd) != 0 && written.ok()) written = Errno("close", temp, errno);
-    if (written.ok() && rename(temp.c_str(), path.c_str()) != 0) {
-      written = Errno("rename into place", path, errno);
+    return std::unique_ptr<Writer>(
+        std::make_unique<DirectoryWriter>(std::move(path), std::move(temp), fd));
+  }
+
+  Result<std::uint64_t> RemoveAbandoned(std::string_view prefix,
+                                        std::chrono::seconds age) override {
+    const std::size_t slash = prefix.rfind('/');
+    const std::string sub =
+        slash == std::string_view::npos ? "" : std::string(prefix.substr(0, slash));
+    if (!sub.empty() && !IsSafeName(sub)) {
+      return InvalidArgument(fmt::format("blobs: not a blob name prefix: {}", prefix));
     }
-    if (!written.ok()) {
-      fs::remove(temp, error);
-      return written;
+    const fs::path dir = sub.empty() ? dir_ : dir_ / sub;
+    const std::string hidden_prefix =
+        "." + std::string(prefix.substr(sub.empty() ? 0 : slash + 1));
+    std::error_code error;
+    fs::directory_iterator it(dir, error);
+    if (error) {
+      if (error == std::errc::no_such_file_or_directory) return std::uint64_t{0};
+      return IoError(
+          fmt::format("blobs: cannot list {}: {}", dir.string(), error.message()));
     }
-    return SyncDirectory(path.parent_path());
+    const auto now = fs::file_time_type::clock::now();
+    std::uint64_t removed = 0;
+    for (const fs::directory_entry& entry : it) {
+      const std::string file = entry.path().filename().string();
+      if (!file.starts_with(hidden_prefix) ||
+          file.find(kTempMarker) == std::string::npos) {
+        continue;
+      }
+      const auto written = entry.last_write_time(error);
+      if (error || now - written < age) continue;
+      if (unlink(entry.path().c_str()) == 0) ++removed;
+    }
+    return removed;
   }
 
   Result<std::string> Get(std::string_view name) override {
@@ -163,6 +227,12 @@ class DirectoryBlobStore final : public BlobStore {
 };
 
 }  // namespace
+
+Status BlobStore::Put(std::string_view name, std::string_view bytes) {
+  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<Writer> writer, StartPut(name));
+  SLUICE_RETURN_IF_ERROR(writer->Append(bytes));
+  return writer->Commit();
+}
 
 Result<std::unique_ptr<BlobStore>> OpenDirectoryBlobStore(const fs::path& dir) {
   std::error_code error;

@@ -17,6 +17,7 @@
 #ifndef SLUICE_CORE_BLOB_STORE_H_
 #define SLUICE_CORE_BLOB_STORE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -34,8 +35,22 @@ class BlobStore {
  public:
   virtual ~BlobStore() = default;
 
-  // Stores `bytes` under `name`, replacing nothing: a name is written once.
-  virtual Status Put(std::string_view name, std::string_view bytes) = 0;
+  // A blob written in pieces, as they come (a batch's records as they finish):
+  // nothing shows under its name until Commit() succeeds, which makes it whole and
+  // durable; destroyed without that, what was written is removed.
+  class Writer {
+   public:
+    virtual ~Writer() = default;
+    virtual Status Append(std::string_view bytes) = 0;
+    // REQUIRES: called once; Append() is refused afterwards.
+    virtual Status Commit() = 0;
+  };
+  // Starts writing `name` (a name is written once: Commit() replaces nothing it
+  // should not, because every name carries its writer's lease token).
+  virtual Result<std::unique_ptr<Writer>> StartPut(std::string_view name) = 0;
+
+  // Stores `bytes` under `name` in one go.
+  Status Put(std::string_view name, std::string_view bytes);
   // The bytes under `name`; NotFound when there are none.
   virtual Result<std::string> Get(std::string_view name) = 0;
   // Removes `name`; Ok if it is not there.
@@ -44,6 +59,11 @@ class BlobStore {
   virtual Result<std::vector<std::string>> List(std::string_view prefix) = 0;
   // Where the blobs are, for messages ("blobs /mnt/shared/blobs").
   virtual std::string Describe() const = 0;
+  // Removes what writers that never committed left under `prefix` (a process that
+  // died mid-blob) when untouched for `age`; returns how many. Writers still at work
+  // touch theirs with every Append().
+  virtual Result<std::uint64_t> RemoveAbandoned(std::string_view prefix,
+                                                std::chrono::seconds age) = 0;
 };
 
 // A blob store in `dir` (created if missing).

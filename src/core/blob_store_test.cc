@@ -40,6 +40,52 @@ TEST(BlobStoreTest, PutGetListRemove) {
   EXPECT_EQ(files, 3u);
 }
 
+TEST(BlobStoreTest, AWriterShowsNothingUntilItCommitsAndLeavesNothingIfDropped) {
+  testing::TempDir dir;
+  auto blobs = OpenDirectoryBlobStore(dir.File("blobs"));
+  ASSERT_TRUE(blobs.ok());
+  {
+    auto writer = (*blobs)->StartPut("g/0000000001.t1");
+    ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+    ASSERT_TRUE((*writer)->Append("first ").ok());
+    ASSERT_TRUE((*writer)->Append("second").ok());
+    EXPECT_TRUE((*blobs)->List("g/").value().empty());
+    ASSERT_TRUE((*writer)->Commit().ok());
+    EXPECT_EQ((*writer)->Append("late").code(), StatusCode::kInternal);
+  }
+  EXPECT_EQ((*blobs)->Get("g/0000000001.t1").value(), "first second");
+  {
+    auto dropped = (*blobs)->StartPut("g/0000000002.t1");
+    ASSERT_TRUE(dropped.ok());
+    ASSERT_TRUE((*dropped)->Append("never committed").ok());
+  }
+  std::size_t files = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(dir.File("blobs"))) {
+    files += entry.is_regular_file() ? 1 : 0;
+  }
+  EXPECT_EQ(files, 1u) << "the dropped writer's file is gone";
+}
+
+// A process that died mid-blob leaves its temporary file; once old enough it is
+// removed, a fresh one (a writer at work) is not.
+TEST(BlobStoreTest, AbandonedTemporariesAreRemovedWhenOld) {
+  testing::TempDir dir;
+  auto blobs = OpenDirectoryBlobStore(dir.File("blobs"));
+  ASSERT_TRUE(blobs.ok());
+  auto working = (*blobs)->StartPut("g/0000000003.t2");
+  ASSERT_TRUE(working.ok());
+  ASSERT_TRUE((*working)->Append("in progress").ok());
+  fs::create_directories(dir.File("blobs/g"));
+  const std::string dead =
+      dir.Write("blobs/g/.0000000004.t1.tmp-99999-0", "left by a dead process");
+  fs::last_write_time(dead, fs::file_time_type::clock::now() - std::chrono::hours(2));
+  EXPECT_EQ((*blobs)->RemoveAbandoned("g/", std::chrono::hours(1)).value(), 1u);
+  EXPECT_FALSE(fs::exists(dead));
+  ASSERT_TRUE((*working)->Commit().ok());
+  EXPECT_EQ((*blobs)->Get("g/0000000003.t2").value(), "in progress");
+  EXPECT_EQ((*blobs)->RemoveAbandoned("none/", std::chrono::hours(1)).value(), 0u);
+}
+
 TEST(BlobStoreTest, NamesThatCouldLeaveTheDirectoryAreRefused) {
   testing::TempDir dir;
   auto blobs = OpenDirectoryBlobStore(dir.File("blobs"));

@@ -262,27 +262,25 @@ void Worker::ForgetHeld(BatchId batch) {
     held_bytes_.erase(it);
   }
   spill_errors_.erase(batch);
-  encoded_.erase(batch);
 }
 
 void Worker::Partial(BatchId batch, std::span<Record> records) {
   if (options_.has_next_group) {
-    // Encoded now (compressed, a part of the payload to come); the records keep only
-    // what their result rows need.
-    Result<std::string> frame = EncodeRecords(records);
-    std::lock_guard lock(mutex_);
-    if (!frame.ok()) {
-      spill_errors_.emplace(batch, frame.status());
-      return;
+    // Appended to the payload to come now; the records keep only what their result
+    // rows need.
+    DropUnheldPayloads();
+    std::optional<std::uint64_t> token;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = held_.find(batch); it != held_.end()) token = it->second.lease.token;
     }
-    EncodedPart& part = encoded_[batch];
-    for (Record& record : records) {
-      part.ids.insert(record.id());
-      record.EraseInFlightData();
+    if (token.has_value()) {
+      if (Status appended = AppendPayload(batch, *token, records); !appended.ok()) {
+        std::lock_guard lock(mutex_);
+        spill_errors_.emplace(batch, std::move(appended));
+      }
     }
-    progress_.held_bytes += frame->size();
-    held_bytes_[batch] += frame->size();
-    part.frames.push_back(std::move(frame).value());
+    for (Record& record : records) record.EraseInFlightData();
     return;
   }
   if (output_ == nullptr) {
@@ -316,8 +314,6 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
     if (auto it = spill_errors_.find(batch); it != spill_errors_.end()) {
       spill_error = it->second;
     }
-    if (auto it = encoded_.find(batch); it != encoded_.end())
-      encoded = std::move(it->second);
     ForgetHeld(batch);
     auto it = held_.find(batch);
     if (it == held_.end()) {
@@ -332,6 +328,10 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
     it->second.committing = true;
     lease = it->second.lease;
     started = it->second.started;
+  }
+  if (auto it = encoded_.find(batch); it != encoded_.end()) {
+    encoded = std::move(it->second);
+    encoded_.erase(it);
   }
   std::sort(records.begin(), records.end(),
             [](const Record& a, const Record& b) { return a.id() < b.id(); });
@@ -453,18 +453,47 @@ Result<std::vector<Record>> Worker::ReadBatch(const Lease& lease) {
   return records;
 }
 
+Status Worker::AppendPayload(BatchId batch, std::uint64_t token,
+                             std::span<const Record> records) {
+  EncodedPart& part = encoded_[batch];
+  if (part.writer == nullptr) {
+    SLUICE_ASSIGN_OR_RETURN(
+        part.writer, options_.blobs->StartPut(PayloadName(options_.group, batch, token)));
+  }
+  SLUICE_ASSIGN_OR_RETURN(std::string frame, EncodeRecords(records));
+  SLUICE_RETURN_IF_ERROR(part.writer->Append(frame));
+  part.bytes += frame.size();
+  for (const Record& record : records) part.ids.insert(record.id());
+  return Status::Ok();
+}
+
+void Worker::DropUnheldPayloads() {
+  std::vector<BatchId> unheld;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [batch, part] : encoded_) {
+      if (!held_.contains(batch)) unheld.push_back(batch);
+    }
+  }
+  for (BatchId batch : unheld) encoded_.erase(batch);  // the writer removes its file
+}
+
 Status Worker::WritePayload(const Lease& lease, std::span<const Record> records,
                             EncodedPart encoded) {
   std::vector<Record> rest;
   for (const Record& record : records) {
     if (!encoded.ids.contains(record.id())) rest.push_back(record);
   }
-  SLUICE_ASSIGN_OR_RETURN(std::string payload, EncodeRecords(rest));
-  for (const std::string& frame : encoded.frames) payload += frame;
-  SLUICE_RETURN_IF_ERROR(options_.blobs->Put(
-      PayloadName(options_.group, lease.batch_id, lease.token), payload));
+  if (encoded.writer == nullptr) {
+    SLUICE_ASSIGN_OR_RETURN(
+        encoded.writer, options_.blobs->StartPut(
+                            PayloadName(options_.group, lease.batch_id, lease.token)));
+  }
+  SLUICE_ASSIGN_OR_RETURN(std::string last, EncodeRecords(rest));
+  SLUICE_RETURN_IF_ERROR(encoded.writer->Append(last));
+  SLUICE_RETURN_IF_ERROR(encoded.writer->Commit());
   std::lock_guard lock(mutex_);
-  progress_.payload_bytes += payload.size();
+  progress_.payload_bytes += encoded.bytes + last.size();
   return Status::Ok();
 }
 
@@ -519,6 +548,17 @@ void Worker::CollectOrphanPayloads() {
         fmt::format("could not collect old payloads of group {}: {}; trying again at the "
                     "next start",
                     previous, failed.ToString()));
+  }
+  // Payloads a writer of the previous group never finished (it died mid-batch).
+  // Writers at work append at least every record deadline; an hour is far longer.
+  Result<std::uint64_t> abandoned =
+      options_.blobs->RemoveAbandoned(previous + "/", std::chrono::hours(1));
+  if (abandoned.ok()) {
+    collected += *abandoned;
+  } else {
+    Warn("collect payloads",
+         fmt::format("could not collect unfinished payloads of group {}: {}", previous,
+                     abandoned.status().ToString()));
   }
   if (collected > 0) {
     LogLine(fmt::format("collected {} payloads of group {} nobody reads any more",
@@ -917,6 +957,7 @@ Result<WorkerEnd> Worker::Run() {
     if (error.ok()) error = commit_error_;
   }
   supervisor.join();
+  encoded_.clear();  // payloads never committed: removed
   ReleaseHeldLeases();
   if (options_.report_every.count() > 0) Report(true);
   {

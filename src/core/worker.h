@@ -174,11 +174,13 @@ class Worker {
   std::string Describe() const;
 
  private:
-  // With a next group: the records Partial() encoded already, per batch, as zstd
-  // frames of the payload to come, and their ids.
+  // With a next group: the payload of a batch being written, from the records
+  // Partial() saw finish (encoded and appended as they come, so that they wait on
+  // disk, not in memory), and their ids.
   struct EncodedPart {
-    std::vector<std::string> frames;
+    std::unique_ptr<BlobStore::Writer> writer;
     std::set<ItemId> ids;
+    std::uint64_t bytes = 0;
   };
   struct Held {
     Lease lease;
@@ -195,6 +197,13 @@ class Worker {
   // written under the lease's name. Collector thread.
   Status WritePayload(const Lease& lease, std::span<const Record> records,
                       EncodedPart encoded);
+  // Encodes `records` of `batch` and appends them to the batch's payload, started
+  // under the lease's name if need be. Collector thread.
+  Status AppendPayload(BatchId batch, std::uint64_t token,
+                       std::span<const Record> records);
+  // Drops the payloads being written for batches no longer held (their lease was
+  // lost). Collector thread.
+  void DropUnheldPayloads();
   // Removes every payload the previous group left for `batch` (it is committed here).
   void RemovePreviousPayloads(BatchId batch);
   // At start: removes payloads of dead attempts, and of batches done here already.
@@ -258,14 +267,15 @@ class Worker {
   std::vector<Lease> unreleased_;  // GUARDED_BY(mutex_): releases that failed
   std::map<BatchId, std::uint64_t> held_bytes_;  // GUARDED_BY(mutex_): see Partial()
   std::map<BatchId, Status> spill_errors_;       // GUARDED_BY(mutex_)
-  std::map<BatchId, EncodedPart> encoded_;       // GUARDED_BY(mutex_)
-  std::uint32_t last_batch_items_ = 0;           // GUARDED_BY(mutex_): for leasing
-  Status commit_error_;               // GUARDED_BY(mutex_): first store/output error
-  WorkerProgress progress_;           // GUARDED_BY(mutex_)
-  std::int64_t started_ms_ = 0;       // wall clock at Run()
-  std::int64_t last_renewal_ms_ = 0;  // GUARDED_BY(mutex_): wall clock, 0 = none
-  std::string stage_counters_json_;   // GUARDED_BY(mutex_): as last reported
-  bool supervisor_stop_ = false;      // GUARDED_BY(mutex_)
+  // Collector thread only (Partial, Commit; cleared when Run() ends).
+  std::map<BatchId, EncodedPart> encoded_;
+  std::uint32_t last_batch_items_ = 0;  // GUARDED_BY(mutex_): for leasing
+  Status commit_error_;                 // GUARDED_BY(mutex_): first store/output error
+  WorkerProgress progress_;             // GUARDED_BY(mutex_)
+  std::int64_t started_ms_ = 0;         // wall clock at Run()
+  std::int64_t last_renewal_ms_ = 0;    // GUARDED_BY(mutex_): wall clock, 0 = none
+  std::string stage_counters_json_;     // GUARDED_BY(mutex_): as last reported
+  bool supervisor_stop_ = false;        // GUARDED_BY(mutex_)
 
   mutable std::mutex warn_mutex_;
   std::map<std::string, std::uint64_t> warnings_;  // GUARDED_BY(warn_mutex_)
