@@ -183,7 +183,8 @@ template <typename Call>
 auto Worker::RetryWhileTransient(std::string_view what, Call&& call) -> decltype(call()) {
   milliseconds busy_backoff{50};
   milliseconds unavailable_backoff{100};
-  bool waiting_for_store = false;
+  bool waiting_for_store = false;  // counted in store_waits_
+  bool was_unreachable = false;
   for (;;) {
     auto result = call();
     const Status status = StatusOf(result);
@@ -192,7 +193,7 @@ auto Worker::RetryWhileTransient(std::string_view what, Call&& call) -> decltype
     if ((!busy && !unavailable) || abort_requested_.load() || stalled_.load()) {
       if (waiting_for_store) {
         store_waits_--;
-        if (status.code() != StatusCode::kUnavailable) {
+        if (was_unreachable && status.code() != StatusCode::kUnavailable) {
           Warn(fmt::format("back {}", what),
                fmt::format("{}: the store is reachable again", what));
         }
@@ -213,16 +214,18 @@ auto Worker::RetryWhileTransient(std::string_view what, Call&& call) -> decltype
             std::min(unavailable_backoff * 2, options_.unavailable_backoff_max);
       }
     }
+    // The wait is the store's, not a stage's: the stall watchdog waits too.
+    if (!waiting_for_store) {
+      waiting_for_store = true;
+      store_waits_++;
+    }
     if (busy) {
       Warn(fmt::format("busy {}", what),
            fmt::format("{}: the store is busy ({}); retrying with backoff (up to {} ms "
                        "between tries)",
                        what, status.ToString(), options_.busy_backoff_max.count()));
     } else {
-      if (!waiting_for_store) {
-        waiting_for_store = true;
-        store_waits_++;
-      }
+      was_unreachable = true;
       Warn(
           fmt::format("unavailable {}", what),
           fmt::format("{}: cannot reach the store ({}); trying again with backoff (up "
@@ -676,8 +679,11 @@ void Worker::SuperviseLoop() {
     if (runtime_ != nullptr && !stalled_) {
       const RuntimeProgress runtime = runtime_->Progress();
       const bool work_remains = !held_.empty() || runtime.records_in_flight != 0;
-      if (runtime.movements != last_movements || !work_remains || store_waits_ > 0) {
-        last_movements = runtime.movements;
+      // Records through a stage, and batches committed or given up, are movement.
+      const std::uint64_t movements =
+          runtime.movements + progress_.batches_committed + progress_.batches_lost;
+      if (movements != last_movements || !work_remains || store_waits_ > 0) {
+        last_movements = movements;
         last_movement = now;
       } else if (now - last_movement >= options_.stall_timeout) {
         lock.unlock();

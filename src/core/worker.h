@@ -20,8 +20,9 @@
 //    the store reports lost is dropped from the runtime at once: its records are
 //    discarded, never committed, and never waited for;
 //  - every record in an async stage has a deadline (AsyncStage::record_deadline);
-//  - if no record moves for `stall_timeout` while work remains, the worker logs what
-//    it waits for, releases its leases and ends with WorkerEnd::kStalled;
+//  - if nothing moves (no record through a stage, no batch committed) for
+//    `stall_timeout` while work remains, the worker logs what it waits for,
+//    releases its leases and ends with WorkerEnd::kStalled;
 //  - a busy store (kBusy) is retried with backoff, not fatal; so is an unreachable
 //    one (kUnavailable: PostgreSQL restarted, the network cut), for as long as it
 //    takes, and the stall watchdog waits meanwhile: the wait is the store's, not a
@@ -254,7 +255,7 @@ class Worker {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> abort_requested_{false};
   std::atomic<bool> stalled_{false};
-  // Threads waiting for an unreachable store to come back: the watchdog waits too.
+  // Threads waiting for a busy or unreachable store: the watchdog waits too.
   std::atomic<int> store_waits_{0};
   bool ran_ = false;
 
