@@ -153,6 +153,12 @@ std::optional<CachedResponse> DiskCache::Get(std::string_view url) {
   }
   const std::string path = PathOf(key);
   std::optional<std::string> bytes = ReadFile(path);
+  if (!bytes.has_value() && errno == ENOENT) {
+    // Evicted by another thread between the index lookup and the read: a miss, and
+    // the index already knows (a new entry of the key may even be there by now).
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    return std::nullopt;
+  }
   Result<CachedResponse> response =
       bytes.has_value() ? DecodeCacheEntry(url, *bytes)
                         : Result<CachedResponse>(IoError(std::strerror(errno)));
