@@ -120,15 +120,9 @@ class DirectoryBlobStore final : public BlobStore {
 
   Result<std::uint64_t> RemoveAbandoned(std::string_view prefix,
                                         std::chrono::seconds age) override {
-    const std::size_t slash = prefix.rfind('/');
-    const std::string sub =
-        slash == std::string_view::npos ? "" : std::string(prefix.substr(0, slash));
-    if (!sub.empty() && !IsSafeName(sub)) {
-      return InvalidArgument(fmt::format("blobs: not a blob name prefix: {}", prefix));
-    }
-    const fs::path dir = sub.empty() ? dir_ : dir_ / sub;
-    const std::string hidden_prefix =
-        "." + std::string(prefix.substr(sub.empty() ? 0 : slash + 1));
+    SLUICE_ASSIGN_OR_RETURN(PrefixPlace place, PlaceOf(prefix));
+    const fs::path& dir = place.dir;
+    const std::string hidden_prefix = "." + place.file_prefix;
     std::error_code error;
     fs::directory_iterator it(dir, error);
     if (error) {
@@ -184,14 +178,9 @@ class DirectoryBlobStore final : public BlobStore {
   }
 
   Result<std::vector<std::string>> List(std::string_view prefix) override {
-    // The prefix's directory part names the one directory to read.
-    const std::size_t slash = prefix.rfind('/');
-    const std::string sub =
-        slash == std::string_view::npos ? "" : std::string(prefix.substr(0, slash));
-    if (!sub.empty() && !IsSafeName(sub)) {
-      return InvalidArgument(fmt::format("blobs: not a blob name prefix: {}", prefix));
-    }
-    const fs::path dir = sub.empty() ? dir_ : dir_ / sub;
+    SLUICE_ASSIGN_OR_RETURN(PrefixPlace place, PlaceOf(prefix));
+    const fs::path& dir = place.dir;
+    const std::string& sub = place.sub;
     std::vector<std::string> names;
     std::error_code error;
     fs::directory_iterator it(dir, error);
@@ -215,6 +204,26 @@ class DirectoryBlobStore final : public BlobStore {
   std::string Describe() const override { return "blobs " + dir_.string(); }
 
  private:
+  // Where a name prefix points: its directory part names the one directory to read
+  // ("" = the top), the rest is how the file names there begin.
+  struct PrefixPlace {
+    std::string sub;
+    fs::path dir;
+    std::string file_prefix;
+  };
+  Result<PrefixPlace> PlaceOf(std::string_view prefix) const {
+    const std::size_t slash = prefix.rfind('/');
+    PrefixPlace place;
+    if (slash != std::string_view::npos) place.sub = std::string(prefix.substr(0, slash));
+    if (!place.sub.empty() && !IsSafeName(place.sub)) {
+      return InvalidArgument(fmt::format("blobs: not a blob name prefix: {}", prefix));
+    }
+    place.dir = place.sub.empty() ? dir_ : dir_ / place.sub;
+    place.file_prefix =
+        std::string(prefix.substr(slash == std::string_view::npos ? 0 : slash + 1));
+    return place;
+  }
+
   Result<fs::path> PathOf(std::string_view name) const {
     if (!IsSafeName(name)) {
       return InvalidArgument(fmt::format("blobs: not a blob name: '{}'", name));
