@@ -137,6 +137,19 @@ TEST_F(CliTest, UnknownOrMissingCommandListsTheCommands) {
   }
 }
 
+// A pipeline split in stage groups shows which stages each group runs.
+TEST_F(CliTest, ValidateShowsTheStageGroups) {
+  CommandResult split =
+      RunSluice({"validate", SourceDir() + "/pipelines/faces-split.yaml"});
+  ASSERT_EQ(split.exit_code, 0) << split.err;
+  EXPECT_NE(split.out.find("\n  group download: fetch, decode, resize\n"),
+            std::string::npos)
+      << split.out;
+  EXPECT_NE(split.out.find("\n  group detect: faces, encode\n"), std::string::npos)
+      << split.out;
+  EXPECT_NE(split.out.find("\n  blobs: <workdir>/blobs"), std::string::npos) << split.out;
+}
+
 // Each stage on its own line, each of its options on a line of its own below it,
 // all indented alike, whether the file wrote the stage in block or flow style.
 TEST_F(CliTest, ValidateIndentsEveryOptionLine) {

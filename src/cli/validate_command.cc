@@ -2,6 +2,7 @@
 // running it; errors name the YAML path. A valid pipeline is summed up with each
 // stage on a line of its own and its options below it, one per line, indented.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
 #include <sstream>
@@ -52,6 +53,19 @@ int Validate(const ValidateFlags& flags) {
   }
   fmt::print("{}: ok: pipeline '{}', batch size {}, {} stages\n", flags.pipeline,
              config->name, config->batch_size, config->stages.size());
+  if (config->groups.size() > 1) {
+    // Which stages each group's workers run, and where batches pass between them.
+    for (const GroupSpec& group : config->groups) {
+      std::vector<std::string_view> names;
+      for (std::size_t i = 0; i < group.stage_count; ++i) {
+        names.push_back(config->stages[group.first_stage + i].name);
+      }
+      fmt::print("  group {}: {}\n", group.name, fmt::join(names, ", "));
+    }
+    fmt::print("  blobs: {}\n", config->blobs_dir.empty()
+                                    ? "<workdir>/blobs (or --blobs DIR)"
+                                    : config->blobs_dir);
+  }
   for (const StageSpec& stage : config->stages) {
     fmt::print("  {} ({})\n", stage.name, stage.type);
     for (const std::string& line : OptionLines(stage.options_yaml)) {
