@@ -245,6 +245,54 @@ TEST_F(PipelinesTest, SplitFacesPipelineGivesWhatTheFacesPipelineGives) {
       << wrong.err;
 }
 
+// `sluice retry` on a pipeline split in stage groups: a failure (here in download,
+// travelled on to detect) is redone from the first group, and ends ok in both.
+TEST_F(PipelinesTest, SplitPipelineRetriesFailuresFromTheFirstGroup) {
+  // Fails its first 2 tries (QuickFetch: 1 retry), answers the third.
+  const std::vector<Case> cases = {
+      {"/Tom_Cruise_avp_2014_4.jpg", ""},
+      {"/bald_guys.jpg?status=503&status_times=2&n=retry", "http_5xx"},
+      {"/Tom_Cruise_avp_2014_4.jpg?status=404", "http_4xx"},
+  };
+  const std::string workdir = dir_.File("split");
+  const std::string input = WriteInput(cases);
+  const std::vector<std::string> batches = {"--set", "batch_size=2"};
+  CommandResult first = Run("faces-split.yaml", input, workdir, batches);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  std::vector<nlohmann::json> rows = ExportRows(workdir);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[1]["reason"], "http_5xx");
+
+  CommandResult retry = RunSluice({"retry", "--workdir", workdir});
+  ASSERT_EQ(retry.exit_code, 0) << retry.err;
+  EXPECT_NE(retry.err.find("2 failed items"), std::string::npos) << retry.err;
+  CommandResult wrong = RunSluice({"retry", "--workdir", workdir, "--group", "nope"});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_NE(wrong.err.find("no such stage group"), std::string::npos) << wrong.err;
+
+  CommandResult again = Run("faces-split.yaml", input, workdir, batches);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  rows = ExportRows(workdir);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0]["status"], "ok");
+  EXPECT_EQ(rows[1]["status"], "ok") << rows[1].dump();
+  EXPECT_GE(rows[1]["faces"].get<int>(), 1);
+  EXPECT_EQ(rows[2]["reason"], "http_4xx");
+  CommandResult shown = RunSluice({"status", "--workdir", workdir, "--json"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  const nlohmann::json status = nlohmann::json::parse(shown.out);
+  ASSERT_EQ(status["groups"].size(), 2u);
+  for (const nlohmann::json& group : status["groups"]) {
+    EXPECT_EQ(group["results"]["ok"], 2) << group.dump();
+    EXPECT_EQ(group["results"]["failed"], 1) << group.dump();
+  }
+  std::size_t left = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(workdir + "/blobs")) {
+    left += entry.is_regular_file() ? 1 : 0;
+  }
+  EXPECT_EQ(left, 0u);
+}
+
 TEST_F(PipelinesTest, DefaultRuleRefusesTheLoopbackFixture) {
   const std::string workdir = dir_.File("work");
   CommandResult result =

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "src/core/record_codec.h"
 #include "src/output/file_batch_output.h"
 #include "src/stages/builtin_stages.h"
 #include "src/store/sqlite_store.h"
@@ -212,6 +213,9 @@ class InjectingStore final : public Store {
   Result<std::uint64_t> RetryFailed(std::string_view group,
                                     std::optional<FailureReason> reason) override {
     return inner_.RetryFailed(group, reason);
+  }
+  Status RedoFromFirstGroup(const Lease& lease) override {
+    return inner_.RedoFromFirstGroup(lease);
   }
   Result<std::optional<std::string>> GetMeta(std::string_view key) override {
     return inner_.GetMeta(key);
@@ -625,6 +629,155 @@ TEST(WorkerTest, StageGroupsPassBatchesThroughFencedPayloads) {
     EXPECT_EQ(row.reason, FailureReason::kNone) << row.id << ": " << row.error;
     EXPECT_EQ(row.fields_json, R"({"a_done":1,"b_done":1})") << row.id;
   }
+}
+
+// Runs `worker` on a thread of its own until Stop() (or the end of the scope, also
+// when an assertion returns early): stops it and joins the thread.
+class BackgroundRun {
+ public:
+  explicit BackgroundRun(Worker& worker)
+      : worker_(worker), thread_([this] { end_ = worker_.Run(); }) {}
+  ~BackgroundRun() {
+    worker_.RequestStop();
+    if (thread_.joinable()) thread_.join();
+  }
+  BackgroundRun(const BackgroundRun&) = delete;
+  BackgroundRun& operator=(const BackgroundRun&) = delete;
+  [[nodiscard]] Result<WorkerEnd> Stop() {
+    worker_.RequestStop();
+    if (thread_.joinable()) thread_.join();
+    return end_;
+  }
+
+ private:
+  Worker& worker_;
+  Result<WorkerEnd> end_ = WorkerEnd::kStopped;
+  std::thread thread_;  // last: it starts once the members above are made
+};
+
+// Group b reads a payload as its stages take the records. A payload damaged (a
+// flipped byte in a later record, records missing: found half-way) or lost (not
+// there) is never committed: the batch goes back to group a to be redone, and then
+// passes whole.
+TEST(WorkerTest, ALostOrDamagedPayloadIsRedoneFromTheFirstGroupNeverCommitted) {
+  enum class Harm { kFlippedByte, kRecordsMissing, kRemoved };
+  for (const Harm harm : {Harm::kFlippedByte, Harm::kRecordsMissing, Harm::kRemoved}) {
+    SCOPED_TRACE(static_cast<int>(harm));
+    TempDir dir;
+    ManualStoreClock clock;
+    auto store = OpenStore(dir.File("s.db"), clock);
+    ASSERT_NE(store, nullptr);
+    std::vector<ItemRow> rows;
+    for (int i = 1; i <= 20; ++i) rows.push_back({"http://x/" + std::to_string(i), ""});
+    IngestRows(*store, rows, 10, {"a", "b"});
+    auto blobs = OpenDirectoryBlobStore(dir.File("blobs"));
+    ASSERT_TRUE(blobs.ok());
+    WorkerOptions a;
+    a.group = "a";
+    a.has_next_group = true;
+    a.blobs = blobs->get();
+    a.log = [](std::string_view) {};
+    {
+      Worker first(*store, a, Marks("a_done", true));
+      ASSERT_TRUE(first.Run().ok());
+    }
+
+    const std::string name = PayloadName("a", 1, store->CommittedToken("a", 1)->value());
+    std::string bytes = (*blobs)->Get(name).value();
+    if (harm == Harm::kRemoved) {
+      ASSERT_TRUE((*blobs)->Remove(name).ok());
+    } else {
+      if (harm == Harm::kRecordsMissing) {
+        // Whole records (one frame each), but only the first few.
+        auto records = DecodeRecords(bytes, StageRegistry()).value();
+        records.resize(4);
+        bytes = EncodeRecords(records).value();
+      } else {
+        bytes[bytes.size() * 3 / 4] = static_cast<char>(bytes[bytes.size() * 3 / 4] ^ 0x5a);
+      }
+      ASSERT_TRUE((*blobs)->Put(name, bytes).ok());
+    }
+
+    // Group b finds it and gives the batch back (b runs until stopped: batch 1
+    // waits for group a); group a, run again, redoes batch 1 alone.
+    StageRegistry decoders;
+    WorkerOptions b;
+    b.group = "b";
+    b.previous_group = "a";
+    b.blobs = blobs->get();
+    b.payload_decoders = &decoders;
+    b.exit_when_done = false;
+    b.idle_poll = milliseconds(10);
+    LogLines log;
+    b.log = log.Sink();
+    Worker second(*store, b, Marks("b_done", false));
+    BackgroundRun detect(second);
+    ASSERT_TRUE(WaitFor([&] { return second.Progress().batches_redone == 1; },
+                        std::chrono::seconds(30)))
+        << log.All();
+    EXPECT_EQ(store->CommittedToken("b", 1).value(), std::nullopt);
+    Worker again(*store, a, Marks("a_done", true));
+    ASSERT_TRUE(again.Run().ok());
+    EXPECT_EQ(again.Progress().batches_committed, 1u);
+    ASSERT_TRUE(WaitFor([&] { return second.Progress().batches_committed == 2; },
+                        std::chrono::seconds(30)))
+        << log.All();
+    Result<WorkerEnd> b_end = detect.Stop();
+    ASSERT_TRUE(b_end.ok()) << b_end.status().ToString();
+    EXPECT_EQ(log.Count("goes back to be redone from the first group"), 1) << log.All();
+    EXPECT_EQ(log.Count("the payload of batch 1 from group a"), 1) << log.All();
+
+    std::vector<ExportRow> exported;
+    ASSERT_TRUE(store
+                    ->ExportRows("b",
+                                 [&](const ExportRow& row) {
+                                   exported.push_back(row);
+                                   return Status::Ok();
+                                 })
+                    .ok());
+    ASSERT_EQ(exported.size(), 20u);
+    for (const ExportRow& row : exported) {
+      EXPECT_EQ(row.reason, FailureReason::kNone) << row.id << ": " << row.error;
+      EXPECT_EQ(row.fields_json, R"({"a_done":1,"b_done":1})") << row.id;
+    }
+  }
+}
+
+// Workers of a cluster run for weeks: what dead attempts of the previous group left
+// is collected while the run goes on, not only at its start.
+TEST(WorkerTest, PayloadsOfDeadAttemptsAreCollectedWhileTheRunGoesOn) {
+  TempDir dir;
+  ManualStoreClock clock;
+  auto store = OpenStore(dir.File("s.db"), clock);
+  ASSERT_NE(store, nullptr);
+  IngestRows(*store, {{"http://x/1", ""}, {"http://x/2", ""}}, 2, {"a", "b"});
+  auto blobs = OpenDirectoryBlobStore(dir.File("blobs"));
+  ASSERT_TRUE(blobs.ok());
+  WorkerOptions a;
+  a.group = "a";
+  a.has_next_group = true;
+  a.blobs = blobs->get();
+  a.log = [](std::string_view) {};
+  Worker first(*store, a, Marks("a_done", true));
+  ASSERT_TRUE(first.Run().ok());
+
+  StageRegistry decoders;
+  WorkerOptions b;
+  b.group = "b";
+  b.previous_group = "a";
+  b.blobs = blobs->get();
+  b.payload_decoders = &decoders;
+  b.exit_when_done = false;
+  b.collect_every = milliseconds(20);
+  b.log = [](std::string_view) {};
+  Worker second(*store, b, Marks("b_done", false));
+  BackgroundRun detect(second);
+  ASSERT_TRUE(WaitFor([&] { return second.Progress().batches_committed == 1; },
+                      std::chrono::seconds(30)));
+  // A late writer of group a (its lease long taken over) leaves its payload now.
+  ASSERT_TRUE((*blobs)->Put(PayloadName("a", 1, 99), "late").ok());
+  EXPECT_TRUE(WaitFor([&] { return (*blobs)->List("a/").value().empty(); },
+                      std::chrono::seconds(30)));
 }
 
 // A stop is honoured while the source is blocked handing records to a full

@@ -252,10 +252,21 @@ class Store {
       const std::function<Status(std::string_view path, const RejectedLine&)>&
           reject) = 0;
 
-  // Deletes the failed results of `group` (only those with `reason`, if given) and
-  // makes their batches pending again. Returns the number of items put back.
+  // Puts back the items that failed in `group` (only those with `reason`, if
+  // given), to be redone from the first stage group on: their results are deleted
+  // in every group, their batches become pending in the first group and waiting in
+  // the others (a leased one loses its lease). Items of a batch that is pending or
+  // leased in a group after the first (on its way between groups) are left alone.
+  // Returns the number of items put back.
   virtual Result<std::uint64_t> RetryFailed(std::string_view group,
                                             std::optional<FailureReason> reason) = 0;
+
+  // The payload `lease`'s group reads for its batch (src/core/blob_store.h) is lost
+  // or damaged: the batch's items without a result in that group are redone from
+  // the first group on, as RetryFailed redoes them, and the lease is revoked (the
+  // batch waits in its group for the groups before). kStaleLease, nothing changed,
+  // if the lease is not current.
+  virtual Status RedoFromFirstGroup(const Lease& lease) = 0;
 
   // Records `report` in place of the worker's previous one for its group. Reports not
   // renewed for a week are dropped.

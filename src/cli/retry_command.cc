@@ -1,7 +1,11 @@
-// `sluice retry (--workdir DIR | --store URL) [--reason R]`: puts failed items back
-// to be processed by the next `sluice run` or `sluice worker`.
+// `sluice retry (--workdir DIR | --store URL) [--reason R] [--group G]`: puts failed
+// items back to be processed by the next `sluice run` or `sluice worker`. In a
+// pipeline split in stage groups they are redone from the first group on
+// (Store::RetryFailed).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include "src/cli/command.h"
 #include "src/cli/pipeline_setup.h"
@@ -45,16 +49,15 @@ int Retry(const RetryFlags& flags) {
     PrintError(groups.status());
     return kExitFailure;
   }
-  if (groups->size() > 1) {
-    // An item that failed in one group is failed in every later one too (the
-    // failure travels with it); putting it back means undoing it in each of them.
-    PrintError(InvalidArgument(fmt::format(
-        "retry: the pipeline is split in stage groups ({}); retrying failed items of "
-        "such a pipeline is not supported yet",
-        fmt::join(*groups, ", "))));
+  // An item's outcome is its result in the last group (where a failure in an
+  // earlier group travels to as well): by default, the items failed there.
+  const std::string group = flags.group.empty() ? groups->back() : flags.group;
+  if (std::find(groups->begin(), groups->end(), group) == groups->end()) {
+    PrintError(InvalidArgument(fmt::format("--group {}: no such stage group (the "
+                                           "pipeline's groups: {})",
+                                           group, fmt::join(*groups, ", "))));
     return kExitUsage;
   }
-  const std::string group = flags.group.empty() ? groups->front() : flags.group;
   Result<std::uint64_t> retried = (*store)->RetryFailed(group, reason);
   if (!retried.ok()) {
     PrintError(retried.status());
@@ -79,7 +82,9 @@ Command RetryCommandRow() {
         flags.push_back({.names = "--reason",
                          .help = "Only items that failed for this reason (e.g. timeout)",
                          .target = &f->reason});
-        flags.push_back(GroupFlag(&f->group));
+        flags.push_back(GroupFlag(&f->group,
+                                  "Retry the items that failed in this stage group (default: "
+                                  "the last; they are redone from the first group on)"));
         return [f] { return Retry(*f); };
       }};
 }

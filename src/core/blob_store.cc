@@ -95,6 +95,26 @@ class DirectoryWriter final : public BlobStore::Writer {
   bool committed_ = false;
 };
 
+class DirectoryReader final : public BlobStore::Reader {
+ public:
+  DirectoryReader(fs::path path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~DirectoryReader() override { close(fd_); }
+  DirectoryReader(const DirectoryReader&) = delete;
+  DirectoryReader& operator=(const DirectoryReader&) = delete;
+
+  Result<std::size_t> Read(char* into, std::size_t size) override {
+    for (;;) {
+      const ssize_t got = read(fd_, into, size);
+      if (got >= 0) return static_cast<std::size_t>(got);
+      if (errno != EINTR) return Errno("read", path_, errno);
+    }
+  }
+
+ private:
+  const fs::path path_;
+  const int fd_;
+};
+
 class DirectoryBlobStore final : public BlobStore {
  public:
   explicit DirectoryBlobStore(fs::path dir) : dir_(std::move(dir)) {}
@@ -145,7 +165,7 @@ class DirectoryBlobStore final : public BlobStore {
     return removed;
   }
 
-  Result<std::string> Get(std::string_view name) override {
+  Result<std::unique_ptr<Reader>> OpenRead(std::string_view name) override {
     SLUICE_ASSIGN_OR_RETURN(fs::path path, PathOf(name));
     const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -154,21 +174,7 @@ class DirectoryBlobStore final : public BlobStore {
       }
       return Errno("open", path, errno);
     }
-    std::string bytes;
-    char buffer[1 << 16];
-    for (;;) {
-      const ssize_t got = read(fd, buffer, sizeof(buffer));
-      if (got < 0) {
-        if (errno == EINTR) continue;
-        const int error = errno;
-        close(fd);
-        return Errno("read", path, error);
-      }
-      if (got == 0) break;
-      bytes.append(buffer, static_cast<std::size_t>(got));
-    }
-    close(fd);
-    return bytes;
+    return std::unique_ptr<Reader>(std::make_unique<DirectoryReader>(std::move(path), fd));
   }
 
   Status Remove(std::string_view name) override {
@@ -236,6 +242,17 @@ class DirectoryBlobStore final : public BlobStore {
 };
 
 }  // namespace
+
+Result<std::string> BlobStore::Get(std::string_view name) {
+  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<Reader> reader, OpenRead(name));
+  std::string bytes;
+  char buffer[1 << 16];
+  for (;;) {
+    SLUICE_ASSIGN_OR_RETURN(std::size_t got, reader->Read(buffer, sizeof(buffer)));
+    if (got == 0) return bytes;
+    bytes.append(buffer, got);
+  }
+}
 
 Status BlobStore::Put(std::string_view name, std::string_view bytes) {
   SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<Writer> writer, StartPut(name));

@@ -51,8 +51,19 @@ class BlobStore {
 
   // Stores `bytes` under `name` in one go.
   Status Put(std::string_view name, std::string_view bytes);
+
+  // A blob read in pieces, as they are needed (a batch's records as the stages take
+  // them), so that a big blob is never in memory whole.
+  class Reader {
+   public:
+    virtual ~Reader() = default;
+    // Up to `size` bytes into `into`; 0 at the end of the blob.
+    virtual Result<std::size_t> Read(char* into, std::size_t size) = 0;
+  };
+  // Opens `name` for reading; NotFound when there is no such blob.
+  virtual Result<std::unique_ptr<Reader>> OpenRead(std::string_view name) = 0;
   // The bytes under `name`; NotFound when there are none.
-  virtual Result<std::string> Get(std::string_view name) = 0;
+  Result<std::string> Get(std::string_view name);
   // Removes `name`; Ok if it is not there.
   virtual Status Remove(std::string_view name) = 0;
   // The names starting with `prefix`, sorted.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <memory>
@@ -22,6 +23,10 @@ constexpr std::uint32_t kVersion = 1;
 // A fast zstd level: the blob is written once and read once, soon after, and what
 // travels is mostly pixels, which compress little; the frame's checksum is the point.
 constexpr int kLevel = -5;
+// A frame ends after the record that takes it past this many bytes: a batch of big
+// records (images) never sits in memory whole, uncompressed, and small records still
+// share frames, and what zstd finds common between them.
+constexpr std::size_t kFrameBytes = std::size_t{1} << 20;
 
 enum Tag : std::uint8_t { kUnset, kBool, kInt, kDouble, kText, kBytes, kPayload };
 
@@ -39,6 +44,16 @@ class Writer {
     U32(static_cast<std::uint32_t>(text.size()));
     out_.append(text);
   }
+  // A string that `append(out)` writes in place, its length put before it after.
+  template <typename Append>
+  void StrInPlace(Append append) {
+    const std::size_t at = out_.size();
+    U32(0);
+    append(out_);
+    const auto size = static_cast<std::uint32_t>(out_.size() - at - 4);
+    for (int i = 0; i < 4; ++i) out_[at + i] = static_cast<char>(size >> (8 * i));
+  }
+  std::size_t size() const { return out_.size(); }
 
  private:
   std::string& out_;
@@ -112,9 +127,7 @@ Status EncodeValue(const Record& record, std::string_view name, const Value& val
     }
     out.U8(kPayload);
     out.Str(payload->codec());
-    std::string encoded;
-    payload->Encode(encoded);
-    out.Str(encoded);
+    out.StrInPlace([&](std::string& raw) { payload->Encode(raw); });
   }
   return Status::Ok();
 }
@@ -156,11 +169,40 @@ Result<Value> DecodeValue(Reader& in, const StageRegistry& registry) {
 }  // namespace
 
 Result<std::string> EncodeRecords(std::span<const Record> records) {
-  std::string raw;
+  // One context and one buffer per thread, kept: the pack stage encodes records one
+  // by one, and a fresh zstd context and buffer for each cost more than the work.
+  thread_local const std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(
+      ZSTD_createCCtx(), &ZSTD_freeCCtx);
+  thread_local std::string raw;
+  if (cctx == nullptr) return Internal("record codec: cannot make a zstd context");
+  ZSTD_CCtx_reset(cctx.get(), ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, kLevel);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
+
+  std::string compressed;
   Writer out(raw);
-  raw.append(kMagic, sizeof(kMagic));
-  out.U32(kVersion);
-  out.U32(static_cast<std::uint32_t>(records.size()));
+  std::uint32_t count = 0;
+  const auto start_frame = [&] {
+    raw.clear();
+    raw.append(kMagic, sizeof(kMagic));
+    out.U32(kVersion);
+    out.U32(0);  // the record count, set when the frame ends
+    count = 0;
+  };
+  const auto end_frame = [&]() -> Status {
+    for (int i = 0; i < 4; ++i) raw[8 + i] = static_cast<char>(count >> (8 * i));
+    const std::size_t at = compressed.size();
+    compressed.resize(at + ZSTD_compressBound(raw.size()));
+    const std::size_t size = ZSTD_compress2(cctx.get(), compressed.data() + at,
+                                            compressed.size() - at, raw.data(), raw.size());
+    if (ZSTD_isError(size)) {
+      return Internal(fmt::format("record codec: zstd: {}", ZSTD_getErrorName(size)));
+    }
+    compressed.resize(at + size);
+    return Status::Ok();
+  };
+
+  start_frame();
   for (const Record& record : records) {
     out.U64(record.id());
     out.Str(record.url());
@@ -176,20 +218,14 @@ Result<std::string> EncodeRecords(std::span<const Record> records) {
       out.Str(name);
       SLUICE_RETURN_IF_ERROR(EncodeValue(record, name, value, out));
     }
+    ++count;
+    if (out.size() >= kFrameBytes) {
+      SLUICE_RETURN_IF_ERROR(end_frame());
+      start_frame();
+    }
   }
-
-  std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(),
-                                                            &ZSTD_freeCCtx);
-  if (cctx == nullptr) return Internal("record codec: cannot make a zstd context");
-  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, kLevel);
-  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
-  std::string compressed(ZSTD_compressBound(raw.size()), '\0');
-  const std::size_t size = ZSTD_compress2(cctx.get(), compressed.data(),
-                                          compressed.size(), raw.data(), raw.size());
-  if (ZSTD_isError(size)) {
-    return Internal(fmt::format("record codec: zstd: {}", ZSTD_getErrorName(size)));
-  }
-  compressed.resize(size);
+  if (count > 0 || compressed.empty()) SLUICE_RETURN_IF_ERROR(end_frame());
+  if (raw.capacity() > 4 * kFrameBytes) raw = std::string();  // after a huge record
   return compressed;
 }
 
@@ -203,9 +239,12 @@ Status DecodeFrame(std::string_view frame, const StageRegistry& registry,
       content > (std::uint64_t{1} << 40)) {
     return Corruption("records: not a zstd frame of known size");
   }
+  thread_local const std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(
+      ZSTD_createDCtx(), &ZSTD_freeDCtx);
+  if (dctx == nullptr) return Internal("record codec: cannot make a zstd context");
   std::string raw(static_cast<std::size_t>(content), '\0');
   const std::size_t size =
-      ZSTD_decompress(raw.data(), raw.size(), frame.data(), frame.size());
+      ZSTD_decompressDCtx(dctx.get(), raw.data(), raw.size(), frame.data(), frame.size());
   if (ZSTD_isError(size) || size != raw.size()) {
     return Corruption(fmt::format("records: {}", ZSTD_isError(size)
                                                      ? ZSTD_getErrorName(size)
@@ -269,6 +308,49 @@ Result<std::vector<Record>> DecodeRecords(std::string_view bytes,
     bytes.remove_prefix(frame);
   }
   return records;
+}
+
+Result<std::optional<Record>> RecordStream::Next() {
+  while (next_ == ready_.size()) {
+    ready_.clear();
+    next_ = 0;
+    SLUICE_ASSIGN_OR_RETURN(bool more, ReadFrame());
+    if (!more) return std::optional<Record>();
+  }
+  return std::optional<Record>(std::move(ready_[next_++]));
+}
+
+Result<bool> RecordStream::ReadFrame() {
+  // Bytes asked of read_ at a time; more when a frame is bigger than what is held.
+  constexpr std::size_t kReadBytes = std::size_t{1} << 20;
+  for (;;) {
+    const std::string_view pending = std::string_view(buffer_).substr(start_);
+    if (!pending.empty()) {
+      // An error here is a frame not read whole yet, unless the encoding ended.
+      const std::size_t frame = ZSTD_findFrameCompressedSize(pending.data(), pending.size());
+      if (!ZSTD_isError(frame)) {
+        SLUICE_RETURN_IF_ERROR(DecodeFrame(pending.substr(0, frame), registry_, ready_));
+        start_ += frame;
+        any_frame_ = true;
+        return true;
+      }
+      if (at_end_) {
+        return Corruption(fmt::format("records: {}", ZSTD_getErrorName(frame)));
+      }
+    } else if (at_end_) {
+      if (!any_frame_) return Corruption("records: empty");
+      return false;
+    }
+    buffer_.erase(0, start_);
+    start_ = 0;
+    const std::size_t held = buffer_.size();
+    const std::size_t want = std::max(kReadBytes, held);
+    buffer_.resize(held + want);
+    Result<std::size_t> got = read_(buffer_.data() + held, want);
+    buffer_.resize(held + (got.ok() ? std::min(*got, want) : 0));
+    if (!got.ok()) return got.status();
+    if (*got == 0) at_end_ = true;
+  }
 }
 
 }  // namespace sluice

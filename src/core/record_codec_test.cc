@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <limits>
 
 namespace sluice {
@@ -140,6 +142,105 @@ TEST(RecordCodecTest, DamageIsCorruptionNeverACrash) {
   auto unknown = DecodeRecords(*encoded, StageRegistry());
   ASSERT_FALSE(unknown.ok());
   EXPECT_THAT(unknown.status().message(), HasSubstr("unknown type 'note'"));
+}
+
+TEST(RecordCodecTest, BigRecordsTravelInSeveralFramesAndComeBackInOrder) {
+  // 40 records of 100 kB: about four frames of 1 MiB.
+  std::vector<Record> records;
+  for (ItemId id = 0; id < 40; ++id) {
+    Record record(id, "http://example.com/" + std::to_string(id));
+    std::string text(100'000, static_cast<char>('a' + id % 26));
+    for (std::size_t i = 0; i < text.size(); i += 7) text[i] = static_cast<char>(i * id);
+    record.Set("note", std::shared_ptr<const Payload>(std::make_shared<Note>(text)));
+    records.push_back(std::move(record));
+  }
+  auto encoded = EncodeRecords(records);
+  ASSERT_TRUE(encoded.ok()) << encoded.status().ToString();
+  auto decoded = DecodeRecords(*encoded, Decoders());
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  ASSERT_EQ(decoded->size(), records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ((*decoded)[i].id(), records[i].id());
+    const auto& sent = std::get<std::shared_ptr<const Payload>>(*records[i].Find("note"));
+    const auto& got = std::get<std::shared_ptr<const Payload>>(*(*decoded)[i].Find("note"));
+    EXPECT_EQ(dynamic_cast<const Note&>(*got).text(), dynamic_cast<const Note&>(*sent).text());
+  }
+  // Damage in a later frame is found as well as in the first.
+  std::string damaged = *encoded;
+  damaged[damaged.size() - 100] = static_cast<char>(damaged[damaged.size() - 100] ^ 0x5a);
+  EXPECT_EQ(DecodeRecords(damaged, Decoders()).status().code(), StatusCode::kCorruption);
+}
+
+TEST(RecordCodecTest, NoRecordsAreAnEncodingOfNoRecords) {
+  auto encoded = EncodeRecords({});
+  ASSERT_TRUE(encoded.ok());
+  auto decoded = DecodeRecords(*encoded, Decoders());
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_TRUE(decoded->empty());
+}
+
+// What DecodeRecords gives, read through a RecordStream in pieces of `piece` bytes.
+Result<std::vector<Record>> Stream(std::string_view bytes, std::size_t piece,
+                                   const StageRegistry& registry) {
+  std::size_t at = 0;
+  RecordStream stream(
+      [&](char* into, std::size_t size) -> Result<std::size_t> {
+        const std::size_t n = std::min({size, piece, bytes.size() - at});
+        std::memcpy(into, bytes.data() + at, n);
+        at += n;
+        return n;
+      },
+      registry);
+  std::vector<Record> records;
+  for (;;) {
+    SLUICE_ASSIGN_OR_RETURN(std::optional<Record> record, stream.Next());
+    if (!record.has_value()) return records;
+    records.push_back(std::move(*record));
+  }
+}
+
+TEST(RecordCodecTest, AStreamReadsWhatDecodeRecordsReadsInAnyPieces) {
+  std::vector<Record> big;
+  for (ItemId id = 0; id < 30; ++id) {
+    Record record(id, "u");
+    record.Set("note", std::shared_ptr<const Payload>(
+                           std::make_shared<Note>(std::string(90'000 + id, 'x'))));
+    big.push_back(std::move(record));
+  }
+  auto first = EncodeRecords(Sample());
+  auto second = EncodeRecords(big);
+  ASSERT_TRUE(first.ok() && second.ok());
+  const std::string bytes = *first + *second;
+  const StageRegistry decoders = Decoders();
+  for (const std::size_t piece : {std::size_t{1} << 30, std::size_t{4096}, std::size_t{7}}) {
+    auto records = Stream(bytes, piece, decoders);
+    ASSERT_TRUE(records.ok()) << piece << ": " << records.status().ToString();
+    ASSERT_EQ(records->size(), 32u) << piece;
+    EXPECT_EQ((*records)[0].id(), 7u);
+    EXPECT_EQ((*records)[1].error(), "HTTP 404 from example.com");
+    EXPECT_EQ((*records)[31].id(), 29u);
+  }
+}
+
+TEST(RecordCodecTest, AStreamFindsDamageTruncationAndReadErrors) {
+  auto encoded = EncodeRecords(Sample());
+  ASSERT_TRUE(encoded.ok());
+  const StageRegistry decoders = Decoders();
+  EXPECT_EQ(Stream("", 100, decoders).status().code(), StatusCode::kCorruption);
+  for (std::size_t size = 1; size < encoded->size(); size += 3) {
+    EXPECT_EQ(Stream(encoded->substr(0, size), 5, decoders).status().code(),
+              StatusCode::kCorruption)
+        << size;
+  }
+  std::string damaged = *encoded;
+  damaged[damaged.size() / 2] = static_cast<char>(damaged[damaged.size() / 2] ^ 0x5a);
+  EXPECT_EQ(Stream(damaged, 64, decoders).status().code(), StatusCode::kCorruption);
+  RecordStream failing(
+      [](char*, std::size_t) -> Result<std::size_t> { return IoError("disk on fire"); },
+      decoders);
+  auto next = failing.Next();
+  ASSERT_FALSE(next.ok());
+  EXPECT_THAT(next.status().message(), HasSubstr("disk on fire"));
 }
 
 }  // namespace

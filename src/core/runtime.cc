@@ -53,6 +53,12 @@ class Runtime::Impl final : public ChannelObserver {
 
   Status Start();
   Status Submit(BatchId batch, std::vector<Record> records);
+  Status SubmitFrom(BatchId batch, std::size_t count, const RecordSource& next);
+  // Waits for the batch budget and registers `batch` with `count` records. REQUIRES:
+  // `lock` holds mu_.
+  Status Admit(std::unique_lock<std::mutex>& lock, BatchId batch, std::size_t count);
+  // Waits until the first channel has room; kCancelled once stopping.
+  Status WaitForInputRoom(std::unique_lock<std::mutex>& lock);
   bool DropBatch(BatchId batch);
   void CloseInput();
   void Finish();
@@ -269,8 +275,40 @@ Status Runtime::Impl::Submit(BatchId batch, std::vector<Record> records) {
   if (count != 0) {
     chunks = SplitIntoChunks(batch, std::move(records), options_.chunk_size);
   }
-
   std::unique_lock<std::mutex> lock(mu_);
+  SLUICE_RETURN_IF_ERROR(Admit(lock, batch, count));
+  for (Chunk& chunk : chunks) {
+    SLUICE_RETURN_IF_ERROR(WaitForInputRoom(lock));
+    channels_[0].Push(std::move(chunk));
+    ChunkPushed(0);
+  }
+  return Status::Ok();
+}
+
+Status Runtime::Impl::SubmitFrom(BatchId batch, std::size_t count,
+                                 const RecordSource& next) {
+  std::unique_lock<std::mutex> lock(mu_);
+  SLUICE_RETURN_IF_ERROR(Admit(lock, batch, count));
+  for (std::size_t given = 0; given < count;) {
+    // Made once there is room for it: the records do not wait here.
+    SLUICE_RETURN_IF_ERROR(WaitForInputRoom(lock));
+    lock.unlock();
+    Chunk chunk;
+    const std::size_t size = std::min(options_.chunk_size, count - given);
+    chunk.records.reserve(size);
+    for (std::size_t i = 0; i < size; ++i) chunk.Append(batch, next());
+    given += size;
+    lock.lock();
+    // Only this thread pushes to the first channel: the room is still there.
+    if (stopping_) return StoppedStatus();
+    channels_[0].Push(std::move(chunk));
+    ChunkPushed(0);
+  }
+  return Status::Ok();
+}
+
+Status Runtime::Impl::Admit(std::unique_lock<std::mutex>& lock, BatchId batch,
+                            std::size_t count) {
   if (in_flight_set_.contains(batch) && !dropped_set_.contains(batch)) {
     return Internal(
         fmt::format("runtime: batch {} submitted while it is in flight", batch));
@@ -294,21 +332,18 @@ Status Runtime::Impl::Submit(BatchId batch, std::vector<Record> records) {
   in_flight_set_.insert(batch);
   records_in_flight_ += count;
   registrations_.push_back(Registration{batch, count});
-  if (count == 0) {
-    if (collector_waiting_) collector_cv_.notify_one();
-    return Status::Ok();
+  if (count == 0 && collector_waiting_) collector_cv_.notify_one();
+  return Status::Ok();
+}
+
+Status Runtime::Impl::WaitForInputRoom(std::unique_lock<std::mutex>& lock) {
+  while (!stopping_ && !channels_[0].HasRoom()) {
+    source_waiting_ = true;
+    source_cv_.wait(lock);
   }
-  for (Chunk& chunk : chunks) {
-    while (!stopping_ && !channels_[0].HasRoom()) {
-      source_waiting_ = true;
-      source_cv_.wait(lock);
-    }
-    source_waiting_ = false;
-    // Only an abort stops a batch half-way; its records are dropped with it.
-    if (stopping_) return StoppedStatus();
-    channels_[0].Push(std::move(chunk));
-    ChunkPushed(0);
-  }
+  source_waiting_ = false;
+  // Only an abort stops a batch half-way; its records are dropped with it.
+  if (stopping_) return StoppedStatus();
   return Status::Ok();
 }
 
@@ -673,6 +708,10 @@ Status Runtime::Start() { return impl_->Start(); }
 
 Status Runtime::Submit(BatchId batch, std::vector<Record> records) {
   return impl_->Submit(batch, std::move(records));
+}
+
+Status Runtime::SubmitFrom(BatchId batch, std::size_t count, const RecordSource& next) {
+  return impl_->SubmitFrom(batch, count, next);
 }
 
 bool Runtime::DropBatch(BatchId batch) { return impl_->DropBatch(batch); }

@@ -59,6 +59,9 @@ struct RuntimeOptions {
   std::size_t max_records_in_flight = 0;
 };
 
+// The records of a batch, one per call (Runtime::SubmitFrom).
+using RecordSource = std::function<Record()>;
+
 // A stage with the name it has in the pipeline (for metrics and messages).
 struct NamedStage {
   std::string name;
@@ -132,6 +135,15 @@ class Runtime {
   // batch by its id, and fails (reason "internal") a record whose id is in flight
   // from another batch.
   Status Submit(BatchId batch, std::vector<Record> records);
+
+  // Submit() for records made one by one as the stages take them (a batch read from
+  // a stream): `next` is called `count` times, from this thread and without the
+  // runtime's lock, each time once the first channel has room for the chunk it goes
+  // in, so that what is read waits in no queue of its own. `next` must not fail: a
+  // record it cannot make is given as a failed one (what the caller then does with
+  // the batch is its business). Errors as Submit(); after kCancelled (an abort),
+  // `next` is not called again.
+  Status SubmitFrom(BatchId batch, std::size_t count, const RecordSource& next);
 
   // Submit() takes no new batch from now on, and a Submit() waiting for room
   // returns kCancelled; batches already submitted go on. Thread-safe.

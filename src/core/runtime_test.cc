@@ -461,6 +461,72 @@ TEST(RuntimeTest, SubmitBlocksWhileTheBatchBudgetIsFull) {
   EXPECT_TRUE(sink.reports().empty()) << "Abort must not report partial batches";
 }
 
+// A batch given record by record arrives whole, and its records are made only as
+// the first channel has room: a stage that holds them keeps the rest unmade.
+TEST(RuntimeTest, SubmitFromMakesRecordsOnlyAsTheFirstChannelHasRoom) {
+  auto hold = std::make_unique<HoldingAsyncStage>(4, 1000000);  // holds 4, forever
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("hold", std::move(hold)));
+  RuntimeOptions options;
+  options.chunk_size = 2;
+  options.channel_capacity = 2;
+  Sink sink;
+  Runtime runtime(options, std::move(stages), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  std::atomic<std::size_t> made{0};
+  Status submitted;
+  std::thread source([&] {
+    submitted = runtime.SubmitFrom(1, 100, [&] {
+      const ItemId id = made++;
+      return Record(id, "http://example.com/" + std::to_string(id));
+    });
+  });
+  ASSERT_TRUE(WaitUntil([&] { return runtime.Counters()[0].in_flight == 4; }));
+  // Held by the stage (4), in the first channel (2 chunks of 2), and one chunk the
+  // stage's runner may have taken out of it: never more.
+  EXPECT_LE(made.load(), 10u);
+  runtime.Abort();
+  source.join();
+  EXPECT_EQ(submitted.code(), StatusCode::kCancelled);
+  EXPECT_LE(made.load(), 10u);
+  EXPECT_TRUE(sink.reports().empty());
+}
+
+TEST(RuntimeTest, SubmitFromDeliversEveryRecordOnce) {
+  std::vector<NamedStage> stages;
+  stages.push_back(Named("a", std::make_unique<TagStage>("a")));
+  stages.push_back(Named("b", std::make_unique<DelayAsyncStage>("b", 8, 200)));
+  RuntimeOptions options;
+  options.chunk_size = 3;
+  options.channel_capacity = 1;
+  Sink sink;
+  Runtime runtime(options, std::move(stages), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  ItemId next = 0;
+  auto make = [&] {
+    const ItemId id = next++;
+    return Record(id, "u" + std::to_string(id));
+  };
+  ASSERT_TRUE(runtime.SubmitFrom(1, 100, make).ok());
+  ASSERT_TRUE(runtime.SubmitFrom(2, 0, make).ok());
+  ASSERT_TRUE(runtime.SubmitFrom(3, 1, make).ok());
+  ASSERT_TRUE(sink.WaitForBatches(3));
+  runtime.Finish();
+  EXPECT_EQ(next, 101u);
+  EXPECT_EQ(sink.reports(), (std::map<BatchId, int>{{1, 1}, {2, 1}, {3, 1}}));
+  std::map<BatchId, std::vector<Record>> batches = sink.batches();
+  std::set<ItemId> ids;
+  for (const Record& record : batches[1]) {
+    EXPECT_NE(record.Find("a"), nullptr);
+    EXPECT_NE(record.Find("b"), nullptr);
+    ids.insert(record.id());
+  }
+  EXPECT_EQ(ids.size(), 100u);
+  EXPECT_TRUE(batches[2].empty());
+  ASSERT_EQ(batches[3].size(), 1u);
+  EXPECT_EQ(batches[3][0].id(), 100u);
+}
+
 TEST(RuntimeTest, BatchesInFlightNeverExceedTheBudget) {
   constexpr std::size_t kBudget = 3;
   std::vector<NamedStage> stages;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "src/core/payload_pack.h"
 #include "src/core/record_codec.h"
 
 namespace sluice {
@@ -71,6 +72,29 @@ std::int64_t WallClockMs() {
       .count();
 }
 
+// Appends `records` to a payload: the encodings the pack stage left in them one by
+// one (a batch never in memory whole), then the others (failed before the pack
+// stage ran, or refused by it) encoded here. Returns the bytes appended.
+Result<std::uint64_t> AppendRecords(BlobStore::Writer& writer,
+                                    const std::vector<Record*>& records) {
+  std::uint64_t bytes = 0;
+  std::vector<Record> rest;
+  for (Record* record : records) {
+    if (std::optional<std::string> packed = TakePackedRecord(*record)) {
+      SLUICE_RETURN_IF_ERROR(writer.Append(*packed));
+      bytes += packed->size();
+    } else {
+      rest.push_back(*record);
+    }
+  }
+  if (!rest.empty()) {
+    SLUICE_ASSIGN_OR_RETURN(std::string encoded, EncodeRecords(rest));
+    SLUICE_RETURN_IF_ERROR(writer.Append(encoded));
+    bytes += encoded.size();
+  }
+  return bytes;
+}
+
 }  // namespace
 
 Worker::Worker(Store& store, WorkerOptions options, std::vector<NamedStage> stages,
@@ -86,6 +110,9 @@ Worker::Worker(Store& store, WorkerOptions options, std::vector<NamedStage> stag
   options_.runtime.max_records_in_flight = options_.max_records_in_flight;
   if (options_.stall_timeout.count() <= 0) {
     options_.stall_timeout = LongestRecordDeadline(stages_) + kStallMargin;
+  }
+  if (options_.has_next_group) {
+    stages_.push_back(NamedStage{kPayloadPackStage, std::make_unique<PayloadPackStage>()});
   }
   options_.busy_backoff_max = std::max(options_.busy_backoff_max, milliseconds(1));
   options_.unavailable_backoff_max =
@@ -265,6 +292,7 @@ void Worker::ForgetHeld(BatchId batch) {
     held_bytes_.erase(it);
   }
   spill_errors_.erase(batch);
+  damaged_.erase(batch);
 }
 
 void Worker::Partial(BatchId batch, std::span<Record> records) {
@@ -311,12 +339,14 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
   Lease lease;
   std::chrono::system_clock::time_point started;
   Status spill_error;
+  Status damaged;
   EncodedPart encoded;
   {
     std::lock_guard lock(mutex_);
     if (auto it = spill_errors_.find(batch); it != spill_errors_.end()) {
       spill_error = it->second;
     }
+    if (auto it = damaged_.find(batch); it != damaged_.end()) damaged = it->second;
     ForgetHeld(batch);
     auto it = held_.find(batch);
     if (it == held_.end()) {
@@ -336,15 +366,41 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
     encoded = std::move(it->second);
     encoded_.erase(it);
   }
+  if (!damaged.ok()) {
+    // Its payload was damaged: what went through is not the batch. Redone instead.
+    if (output_ != nullptr) output_->Discard(batch);
+    Status redone = RedoBatch(lease, damaged);
+    std::lock_guard lock(mutex_);
+    held_.erase(batch);
+    if (redone.code() == StatusCode::kStaleLease) {
+      progress_.batches_lost++;  // taken over meanwhile: its new owner redoes it
+    } else if (!redone.ok() && commit_error_.ok()) {
+      commit_error_ = redone.WithContext(fmt::format("batch {} (not committed)", batch));
+    }
+    changed_.notify_all();
+    return;
+  }
+  if (!spill_error.ok()) {
+    // Part of the batch went wrong on its way (its records could not be kept for
+    // the outputs or the next group): not committed.
+    // Give it back for a later run, and stop this one.
+    if (output_ != nullptr) output_->Discard(batch);
+    ReleaseOrRemember(lease);
+    std::lock_guard lock(mutex_);
+    held_.erase(batch);
+    if (commit_error_.ok()) {
+      commit_error_ = spill_error.WithContext(fmt::format("batch {} (not committed)", batch));
+    }
+    changed_.notify_all();
+    return;
+  }
   std::sort(records.begin(), records.end(),
             [](const Record& a, const Record& b) { return a.id() < b.id(); });
   std::unique_ptr<StagedBatch> staged;
   if (output_ != nullptr) {
     const FinishedBatch finished{lease.batch_id, lease.first_item, lease.item_count,
                                  started, std::chrono::system_clock::now()};
-    Result<std::unique_ptr<StagedBatch>> written =
-        spill_error.ok() ? output_->StageBatch(finished, records)
-                         : Result<std::unique_ptr<StagedBatch>>(spill_error);
+    Result<std::unique_ptr<StagedBatch>> written = output_->StageBatch(finished, records);
     if (!written.ok()) {
       // The batch stays uncommitted: give it back for a later run, and stop this one.
       output_->Discard(batch);
@@ -361,8 +417,7 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
     staged = std::move(written).value();
   }
   if (options_.has_next_group) {
-    Status written = spill_error;
-    if (written.ok()) written = WritePayload(lease, records, std::move(encoded));
+    Status written = WritePayload(lease, records, std::move(encoded));
     if (!written.ok()) {
       ReleaseOrRemember(lease);
       std::lock_guard lock(mutex_);
@@ -418,10 +473,13 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
   changed_.notify_all();
 }
 
-Result<std::vector<Record>> Worker::ReadBatch(const Lease& lease) {
+Status Worker::SubmitBatch(Runtime& runtime, const Lease& lease) {
   Result<std::vector<Record>> items =
       RetryWhileTransient("read batch", [&] { return store_.ReadBatchItems(lease); });
-  if (!items.ok() || options_.previous_group.empty() || items->empty()) return items;
+  if (!items.ok()) return items.status();
+  if (options_.previous_group.empty() || items->empty()) {
+    return runtime.Submit(lease.batch_id, std::move(items).value());
+  }
 
   // The records the previous group left, from the payload its commit made valid.
   const std::string& previous = options_.previous_group;
@@ -437,35 +495,74 @@ Result<std::vector<Record>> Worker::ReadBatch(const Lease& lease) {
     return fmt::format("the payload of batch {} from group {} ({} in {})", lease.batch_id,
                        previous, name, options_.blobs->Describe());
   };
-  Result<std::string> bytes = options_.blobs->Get(name);
-  if (!bytes.ok()) return bytes.status().WithContext(context());
-  Result<std::vector<Record>> carried = DecodeRecords(*bytes, *options_.payload_decoders);
-  if (!carried.ok()) return carried.status().WithContext(context());
-  std::map<ItemId, Record*> by_id;
-  for (Record& record : *carried) by_id[record.id()] = &record;
-  std::vector<Record> records;
-  records.reserve(items->size());
-  for (const Record& item : *items) {
-    auto found = by_id.find(item.id());
-    if (found == by_id.end()) {
-      return Corruption(fmt::format("item {} is missing", item.id()))
-          .WithContext(context());
-    }
-    records.push_back(std::move(*found->second));
+  Result<std::unique_ptr<BlobStore::Reader>> reader = options_.blobs->OpenRead(name);
+  if (!reader.ok()) {
+    const Status lost = reader.status().WithContext(context());
+    if (reader.status().code() != StatusCode::kNotFound) return lost;
+    SLUICE_RETURN_IF_ERROR(RedoBatch(lease, lost));
+    return StaleLease(fmt::format("batch {}: given back to be redone", lease.batch_id));
   }
-  return records;
+  RecordStream stream(
+      [&](char* into, std::size_t size) { return (*reader)->Read(into, size); },
+      *options_.payload_decoders);
+
+  // The items to process (a retry may have left some of the payload's done here).
+  std::map<ItemId, const Record*> wanted;
+  for (const Record& item : *items) wanted[item.id()] = &item;
+  Status damaged;
+  auto next = [&]() -> Record {
+    while (damaged.ok()) {
+      Result<std::optional<Record>> record = stream.Next();
+      if (record.ok() && !record->has_value()) {
+        record = Corruption(fmt::format("{} of the batch's items are missing", wanted.size()));
+      }
+      if (!record.ok()) {
+        damaged = record.status().WithContext(context());
+        std::lock_guard lock(mutex_);
+        auto held = held_.find(lease.batch_id);
+        if (held != held_.end() && held->second.lease.token == lease.token) {
+          damaged_.emplace(lease.batch_id, damaged);
+        }
+        break;
+      }
+      auto found = wanted.find((*record)->id());
+      if (found == wanted.end()) continue;  // done here already, or given twice
+      wanted.erase(found);
+      return std::move(**record);
+    }
+    // Never committed (Commit() redoes the batch): the rest only has to pass.
+    auto first = wanted.begin();
+    Record failed(first->first, first->second->url());
+    failed.Fail(FailureReason::kInternal, damaged.message());
+    wanted.erase(first);
+    return failed;
+  };
+  return runtime.SubmitFrom(lease.batch_id, items->size(), next);
+}
+
+Status Worker::RedoBatch(const Lease& lease, const Status& why) {
+  Status redone =
+      RetryWhileTransient("redo batch", [&] { return store_.RedoFromFirstGroup(lease); });
+  if (!redone.ok()) return redone;
+  Warn("payload lost",
+       fmt::format("{}; batch {} goes back to be redone from the first group",
+                   why.ToString(), lease.batch_id));
+  std::lock_guard lock(mutex_);
+  progress_.batches_redone++;
+  return Status::Ok();
 }
 
 Status Worker::AppendPayload(BatchId batch, std::uint64_t token,
-                             std::span<const Record> records) {
+                             std::span<Record> records) {
   EncodedPart& part = encoded_[batch];
   if (part.writer == nullptr) {
     SLUICE_ASSIGN_OR_RETURN(
         part.writer, options_.blobs->StartPut(PayloadName(options_.group, batch, token)));
   }
-  SLUICE_ASSIGN_OR_RETURN(std::string frame, EncodeRecords(records));
-  SLUICE_RETURN_IF_ERROR(part.writer->Append(frame));
-  part.bytes += frame.size();
+  std::vector<Record*> all;
+  for (Record& record : records) all.push_back(&record);
+  SLUICE_ASSIGN_OR_RETURN(std::uint64_t bytes, AppendRecords(*part.writer, all));
+  part.bytes += bytes;
   for (const Record& record : records) part.ids.insert(record.id());
   return Status::Ok();
 }
@@ -481,22 +578,21 @@ void Worker::DropUnheldPayloads() {
   for (BatchId batch : unheld) encoded_.erase(batch);  // the writer removes its file
 }
 
-Status Worker::WritePayload(const Lease& lease, std::span<const Record> records,
+Status Worker::WritePayload(const Lease& lease, std::span<Record> records,
                             EncodedPart encoded) {
-  std::vector<Record> rest;
-  for (const Record& record : records) {
-    if (!encoded.ids.contains(record.id())) rest.push_back(record);
+  std::vector<Record*> rest;
+  for (Record& record : records) {
+    if (!encoded.ids.contains(record.id())) rest.push_back(&record);
   }
   if (encoded.writer == nullptr) {
     SLUICE_ASSIGN_OR_RETURN(
         encoded.writer, options_.blobs->StartPut(
                             PayloadName(options_.group, lease.batch_id, lease.token)));
   }
-  SLUICE_ASSIGN_OR_RETURN(std::string last, EncodeRecords(rest));
-  SLUICE_RETURN_IF_ERROR(encoded.writer->Append(last));
+  SLUICE_ASSIGN_OR_RETURN(std::uint64_t last, AppendRecords(*encoded.writer, rest));
   SLUICE_RETURN_IF_ERROR(encoded.writer->Commit());
   std::lock_guard lock(mutex_);
-  progress_.payload_bytes += encoded.bytes + last.size();
+  progress_.payload_bytes += encoded.bytes + last;
   return Status::Ok();
 }
 
@@ -790,6 +886,20 @@ Result<WorkerEnd> Worker::Run() {
     if (stop_requested_) runtime.CloseInput();
   }
   std::thread supervisor([this] { SuperviseLoop(); });
+  // Payloads left by dead writers of the previous group are collected while the run
+  // goes on too, not only at start: workers of a cluster may run for weeks.
+  std::thread sweeper;
+  if (!options_.previous_group.empty() && options_.collect_every.count() > 0) {
+    sweeper = std::thread([this] {
+      std::unique_lock lock(mutex_);
+      while (!changed_.wait_for(lock, options_.collect_every,
+                                [&] { return supervisor_stop_; })) {
+        lock.unlock();
+        CollectOrphanPayloads();
+        lock.lock();
+      }
+    });
+  }
 
   Status error;
   bool finished = false;
@@ -869,15 +979,14 @@ Result<WorkerEnd> Worker::Run() {
       }
       if (stale) continue;
       if (submitted.ok()) {
-        Result<std::vector<Record>> items = ReadBatch(lease);
-        submitted = items.ok() ? runtime.Submit(lease.batch_id, std::move(items).value())
-                               : items.status();
+        submitted = SubmitBatch(runtime, lease);
       }
       if (submitted.ok()) continue;
       // Not in the runtime: not held any more.
       {
         std::lock_guard lock(mutex_);
         held_.erase(lease.batch_id);
+        ForgetHeld(lease.batch_id);
         changed_.notify_all();
       }
       if (submitted.code() == StatusCode::kStaleLease) continue;  // taken over
@@ -963,6 +1072,7 @@ Result<WorkerEnd> Worker::Run() {
     if (error.ok()) error = commit_error_;
   }
   supervisor.join();
+  if (sweeper.joinable()) sweeper.join();
   encoded_.clear();  // payloads never committed: removed
   ReleaseHeldLeases();
   if (options_.report_every.count() > 0) Report(true);

@@ -115,6 +115,10 @@ struct WorkerOptions {
   std::chrono::milliseconds report_every{5000};
   BlobStore* blobs = nullptr;
   const StageRegistry* payload_decoders = nullptr;
+  // With a previous group: how often payloads nobody reads any more (of dead
+  // attempts, of unfinished writes an hour old) are collected, besides at start.
+  // 0: only at start.
+  std::chrono::milliseconds collect_every{600000};
 };
 
 // Added to the longest record deadline for the default stall timeout.
@@ -133,6 +137,9 @@ struct WorkerProgress {
   std::uint64_t unavailable_retries = 0;  // store calls retried after kUnavailable
   std::uint64_t held_bytes = 0;  // kept in memory by finished records of waiting batches
   std::uint64_t payload_bytes = 0;    // written to the blob store for the next group
+  // Batches whose payload from the previous group was lost or damaged, given back to
+  // be redone from the first group (Store::RedoFromFirstGroup).
+  std::uint64_t batches_redone = 0;
   std::uint64_t spilled_records = 0;  // finished records whose bytes went to disk
   std::size_t batches_in_flight = 0;  // leases held
   // From the runtime: records of held batches not yet through the pipeline, and
@@ -191,17 +198,24 @@ class Worker {
   };
 
   void Commit(BatchId batch, std::vector<Record> records);
-  // The records to process for `lease`: its items without a result (first group), or
-  // those records from the previous group's payload.
-  Result<std::vector<Record>> ReadBatch(const Lease& lease);
+  // Feeds `lease`'s batch to `runtime`: its items without a result (first group),
+  // or those records from the previous group's payload, read as the stages take
+  // them. A payload that is not there is redone (RedoBatch; kStaleLease: not
+  // submitted, not held any more); one found damaged half-way fails the rest of the
+  // batch's records, and Commit() redoes the batch instead of committing it.
+  // Errors: the batch is not in the runtime. Source thread.
+  Status SubmitBatch(Runtime& runtime, const Lease& lease);
+  // Gives `lease`'s batch back to be redone from the first group, its payload lost
+  // or damaged (`why`), with a warning. Ok when done; the store's error otherwise
+  // (kStaleLease: the lease was lost meanwhile, and the batch is someone else's).
+  Status RedoBatch(const Lease& lease, const Status& why);
   // The payload of `records` (and of those Partial() encoded) for the next group,
   // written under the lease's name. Collector thread.
-  Status WritePayload(const Lease& lease, std::span<const Record> records,
+  Status WritePayload(const Lease& lease, std::span<Record> records,
                       EncodedPart encoded);
-  // Encodes `records` of `batch` and appends them to the batch's payload, started
-  // under the lease's name if need be. Collector thread.
-  Status AppendPayload(BatchId batch, std::uint64_t token,
-                       std::span<const Record> records);
+  // Appends `records` of `batch` to the batch's payload, started under the lease's
+  // name if need be. Collector thread.
+  Status AppendPayload(BatchId batch, std::uint64_t token, std::span<Record> records);
   // Drops the payloads being written for batches no longer held (their lease was
   // lost). Collector thread.
   void DropUnheldPayloads();
@@ -270,6 +284,9 @@ class Worker {
   std::map<BatchId, Status> spill_errors_;       // GUARDED_BY(mutex_)
   // Collector thread only (Partial, Commit; cleared when Run() ends).
   std::map<BatchId, EncodedPart> encoded_;
+  // Batches whose payload was found damaged while being read: redone, never
+  // committed. Guarded by mutex_.
+  std::map<BatchId, Status> damaged_;
   std::uint32_t last_batch_items_ = 0;  // GUARDED_BY(mutex_): for leasing
   Status commit_error_;                 // GUARDED_BY(mutex_): first store/output error
   WorkerProgress progress_;             // GUARDED_BY(mutex_)

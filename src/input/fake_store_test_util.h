@@ -152,6 +152,7 @@ class FakeStore final : public Store {
                                     std::optional<FailureReason>) override {
     return NotUsed();
   }
+  Status RedoFromFirstGroup(const Lease&) override { return NotUsed(); }
   Result<std::optional<std::string>> GetMeta(std::string_view) override {
     return NotUsed();
   }

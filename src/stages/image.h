@@ -78,11 +78,13 @@ class ImagePayload final : public Payload {
     return "image " + std::to_string(pixels_.cols) + "x" + std::to_string(pixels_.rows);
   }
 
-  // Carried to a later stage group as its raw pixels (DecodeImagePayload reads them
-  // back): the record codec compresses the whole batch.
+  // Carried to a later stage group as its pixels, each after the first row as the
+  // difference to the one above it (DecodeImagePayload reads them back; the
+  // record codec compresses them). The name changes with the layout: a payload
+  // written in another layout is refused as of unknown type, never misread.
   std::string_view codec() const override { return kCodec; }
   void Encode(std::string& out) const override;
-  static constexpr char kCodec[] = "image";
+  static constexpr char kCodec[] = "image-v2";
 
  private:
   const cv::Mat pixels_;

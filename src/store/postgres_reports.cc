@@ -208,55 +208,112 @@ Result<std::uint64_t> PostgresStore::RetryFailedLocked(
 
   pg::PgTransaction transaction(conn);
   SLUICE_RETURN_IF_ERROR(transaction.Begin());
-  // The failed results go, each counted under its reason and its batch's shard; the
-  // batch of an item is the one with the largest first_item at or below it.
-  SLUICE_ASSIGN_OR_RETURN(
-      pg::PgResult erased,
-      conn.Exec("WITH gone AS ("
-                "  DELETE FROM results WHERE group_id = $1 AND reason IS NOT NULL AND "
-                "  ($2 = '' OR reason = $2) RETURNING item_id, reason) "
-                "SELECT b.batch_id, gone.reason, count(*) FROM gone "
+  // The failed items and their batches (the one with the largest first_item at or
+  // below the item), in a table of this transaction's own.
+  SLUICE_RETURN_IF_ERROR(
+      conn.Exec("CREATE TEMP TABLE retry_items ON COMMIT DROP AS "
+                "SELECT r.item_id, b.batch_id FROM results AS r "
                 "CROSS JOIN LATERAL (SELECT batch_id FROM batches "
-                "  WHERE group_id = $1 AND first_item <= gone.item_id "
+                "  WHERE group_id = $1 AND first_item <= r.item_id "
                 "  ORDER BY first_item DESC LIMIT 1) AS b "
-                "GROUP BY b.batch_id, gone.reason",
-                {pg::IntParam(group_id), reason_name}));
-  CounterDelta counters;
-  std::uint64_t put_back = 0;
-  std::set<std::int64_t> batch_ids;
-  for (int row = 0; row < erased.rows(); ++row) {
-    const std::int64_t batch_id = erased.Int(row, 0);
-    const std::int64_t count = erased.Int(row, 2);
-    counters.AddResult(group_id, erased.Text(row, 1), batch_id, -count);
-    put_back += static_cast<std::uint64_t>(count);
-    batch_ids.insert(batch_id);
+                "WHERE r.group_id = $1 AND r.reason IS NOT NULL AND "
+                "($2 = '' OR r.reason = $2)",
+                {pg::IntParam(group_id), reason_name})
+          .ToStatus());
+  // A batch between two groups (pending or leased in a group after the first) is
+  // left as it is: the next group is about to read the payload of the group before,
+  // which holds only the items that group redid last. Its failures can be retried
+  // once the batch is through. (With one group there is no such batch.)
+  SLUICE_RETURN_IF_ERROR(
+      conn.Exec("DELETE FROM retry_items AS t USING batches AS b "
+                "WHERE b.group_id > 0 AND b.batch_id = t.batch_id AND "
+                "b.state IN ('pending', 'leased')")
+          .ToStatus());
+  SLUICE_ASSIGN_OR_RETURN(pg::PgResult listed,
+                          conn.Exec("SELECT DISTINCT batch_id FROM retry_items"));
+  std::string ids = "{";
+  for (int row = 0; row < listed.rows(); ++row) {
+    ids += (ids.size() > 1 ? "," : "") + std::to_string(listed.Int(row, 0));
   }
-  if (!batch_ids.empty()) {
-    std::string ids = "{";
-    for (std::int64_t id : batch_ids)
-      ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
-    ids += "}";
-    // A leased batch goes back too: its holder read its items before the deletion and
-    // would not redo them; with the state no longer 'leased', its commit is refused and
-    // the batch is redone whole.
+  ids += "}";
+
+  SLUICE_ASSIGN_OR_RETURN(std::vector<std::uint64_t> erased, RedoItemsLocked(conn, ids));
+  const std::uint64_t put_back = erased[static_cast<std::size_t>(group_id)];
+  SLUICE_RETURN_IF_ERROR(transaction.Commit());
+  return put_back;
+}
+
+Result<std::vector<std::uint64_t>> PostgresStore::RedoItemsLocked(pg::PgConn& conn,
+                                                                  const std::string& ids) {
+  const auto group_count = static_cast<std::int64_t>(group_names_.size());
+  // The items are redone from the first group on, whatever group they failed in: a
+  // group reads what the group before it made of a batch from the payload of its
+  // commit (src/core/worker.h), and that payload is gone once the batch is through.
+  // So their results go in every group (each counted under its reason and its
+  // batch's shard), and their batches become pending in the first group and wait for
+  // it in the others. A leased batch goes back too: its holder read its items before
+  // the deletion and would not redo them; with the state no longer 'leased', its
+  // commit is refused and the batch is redone whole.
+  CounterDelta counters;
+  std::vector<std::uint64_t> erased_per_group(static_cast<std::size_t>(group_count), 0);
+  for (std::int64_t each = 0; each < group_count; ++each) {
     SLUICE_ASSIGN_OR_RETURN(
-        pg::PgResult reopened,
-        conn.Exec(
-            "WITH old AS (SELECT batch_id, state FROM batches WHERE group_id = $1 "
-            "  AND batch_id = ANY($2::bigint[]) AND state IN ('done', 'leased') "
-            "  FOR UPDATE) "
-            "UPDATE batches AS b SET state = 'pending', owner = NULL, expires_at_ms = 0 "
-            "FROM old WHERE b.group_id = $1 AND b.batch_id = old.batch_id "
-            "RETURNING b.batch_id, old.state",
-            {pg::IntParam(group_id), ids}));
-    for (int row = 0; row < reopened.rows(); ++row) {
-      counters.AddBatch(group_id, reopened.Text(row, 1), reopened.Int(row, 0), -1);
-      counters.AddBatch(group_id, "pending", reopened.Int(row, 0), 1);
+        pg::PgResult erased,
+        conn.Exec("WITH gone AS ("
+                  "  DELETE FROM results AS r USING retry_items AS t "
+                  "  WHERE r.group_id = $1 AND r.item_id = t.item_id "
+                  "  RETURNING t.batch_id, coalesce(r.reason, '') AS reason) "
+                  "SELECT batch_id, reason, count(*) FROM gone GROUP BY batch_id, reason",
+                  {pg::IntParam(each)}));
+    for (int row = 0; row < erased.rows(); ++row) {
+      const std::int64_t count = erased.Int(row, 2);
+      counters.AddResult(each, erased.Text(row, 1), erased.Int(row, 0), -count);
+      erased_per_group[static_cast<std::size_t>(each)] += static_cast<std::uint64_t>(count);
+    }
+    const std::string_view to = each == 0 ? "pending" : "waiting";
+    SLUICE_ASSIGN_OR_RETURN(
+        pg::PgResult moved,
+        conn.Exec(fmt::format(
+                      "WITH old AS (SELECT batch_id, state FROM batches WHERE group_id = $1 "
+                      "  AND batch_id = ANY($2::bigint[]) AND state IN ('done', 'leased') "
+                      "  FOR UPDATE) "
+                      "UPDATE batches AS b SET state = '{}', owner = NULL, expires_at_ms = 0 "
+                      "FROM old WHERE b.group_id = $1 AND b.batch_id = old.batch_id "
+                      "RETURNING b.batch_id, old.state",
+                      to),
+                  {pg::IntParam(each), ids}));
+    for (int row = 0; row < moved.rows(); ++row) {
+      counters.AddBatch(each, moved.Text(row, 1), moved.Int(row, 0), -1);
+      counters.AddBatch(each, to, moved.Int(row, 0), 1);
     }
   }
   SLUICE_RETURN_IF_ERROR(counters.Apply(conn));
-  SLUICE_RETURN_IF_ERROR(transaction.Commit());
-  return put_back;
+  return erased_per_group;
+}
+
+Status PostgresStore::RedoFromFirstGroup(const Lease& lease) {
+  std::lock_guard lock(mutex_);
+  auto redo = [&]() -> Status {
+    SLUICE_ASSIGN_OR_RETURN(pg::PgConn * conn, Conn());
+    pg::PgTransaction transaction(*conn);
+    SLUICE_RETURN_IF_ERROR(transaction.Begin());
+    SLUICE_ASSIGN_OR_RETURN(CurrentBatch batch, CheckLeaseIsCurrent(*conn, lease, true));
+    SLUICE_RETURN_IF_ERROR(
+        conn->Exec("CREATE TEMP TABLE retry_items ON COMMIT DROP AS "
+                   "SELECT i.id AS item_id, $4::bigint AS batch_id FROM items AS i "
+                   "WHERE i.id >= $2 AND i.id < $3 AND NOT EXISTS "
+                   "(SELECT 1 FROM results AS r WHERE r.group_id = $1 AND r.item_id = i.id)",
+                   {pg::IntParam(batch.group_id),
+                    pg::IntParam(static_cast<std::int64_t>(batch.first_item)),
+                    pg::IntParam(static_cast<std::int64_t>(batch.end_item)),
+                    pg::IntParam(static_cast<std::int64_t>(lease.batch_id))})
+            .ToStatus());
+    SLUICE_RETURN_IF_ERROR(
+        RedoItemsLocked(*conn, "{" + std::to_string(lease.batch_id) + "}").ToStatus());
+    return transaction.Commit();
+  };
+  return redo().WithContext(
+      fmt::format("store: redo batch {} from the first group", lease.batch_id));
 }
 
 }  // namespace sluice::postgres

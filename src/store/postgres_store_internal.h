@@ -94,6 +94,7 @@ class PostgresStore final : public Store {
                     const std::function<Status(const ExportRow& row)>& row) override;
   Status ListRejects(const std::function<Status(std::string_view path,
                                                 const RejectedLine&)>& reject) override;
+  Status RedoFromFirstGroup(const Lease& lease) override;
   Result<std::uint64_t> RetryFailed(std::string_view group,
                                     std::optional<FailureReason> reason) override;
 
@@ -145,6 +146,12 @@ class PostgresStore final : public Store {
                            std::span<const ResultRow> results,
                            const std::function<Status()>& publish);
   Result<StoreSummary> SummarizeLocked(pg::PgConn& conn, std::string_view group);
+  // Redoes the items of the transaction's temporary table retry_items (item_id,
+  // batch_id), of the batches `ids` (an array literal), from the first group on (see
+  // RetryFailed). Returns the results deleted per group id. REQUIRES: mutex_ held, a
+  // transaction open.
+  Result<std::vector<std::uint64_t>> RedoItemsLocked(pg::PgConn& conn,
+                                                     const std::string& ids);
   Result<std::uint64_t> RetryFailedLocked(pg::PgConn& conn, std::string_view group,
                                           std::optional<FailureReason> reason);
 

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "src/store/sqlite_schema.h"
 #include "src/store/sqlite_store_internal.h"
@@ -232,17 +233,17 @@ Result<std::uint64_t> SqliteStore::RetryFailedLocked(
 
   Transaction transaction(*db_);
   SLUICE_RETURN_IF_ERROR(transaction.BeginWrite());
+  SLUICE_RETURN_IF_ERROR(CreateRetryItems());
 
-  // The batches holding the failed items. INDEXED BY: the failed rows are few
-  // beside the ok ones, but without statistics SQLite would scan them all. Items come in
-  // id order, so consecutive items mostly fall in the batch found last and need no
+  // The failed items and their batches. INDEXED BY: the failed rows are few beside
+  // the ok ones, but without statistics SQLite would scan them all. Items come in id
+  // order, so consecutive items mostly fall in the batch found last and need no
   // lookup.
   std::vector<std::int64_t> batch_ids;
-  std::map<std::string, std::int64_t> put_back_by_reason;
   {
     SLUICE_ASSIGN_OR_RETURN(
         Statement * failed,
-        Cached("SELECT item_id, reason FROM results INDEXED BY results_failed "
+        Cached("SELECT item_id FROM results INDEXED BY results_failed "
                "WHERE group_id = ?1 AND reason IS NOT NULL AND reason <> '' AND "
                "(?2 = '' OR reason = ?2) "
                "ORDER BY item_id"));
@@ -252,6 +253,10 @@ Result<std::uint64_t> SqliteStore::RetryFailedLocked(
                                    "WHERE group_id = ?1 AND first_item <= ?2 "
                                    "ORDER BY first_item DESC LIMIT 1"));
     ScopedReset reset_batch_of(*batch_of);
+    SLUICE_ASSIGN_OR_RETURN(
+        Statement * keep,
+        Cached("INSERT INTO temp.retry_items (item_id, batch_id) VALUES (?1, ?2)"));
+    ScopedReset reset_keep(*keep);
     failed->BindInt(1, group_id);
     failed->BindText(2, reason_name);
     std::int64_t batch_end = 0;  // one past the last item of the batch found last
@@ -259,46 +264,147 @@ Result<std::uint64_t> SqliteStore::RetryFailedLocked(
       SLUICE_ASSIGN_OR_RETURN(bool has_row, failed->Step());
       if (!has_row) break;
       const std::int64_t item = failed->ColumnInt(0);
-      ++put_back_by_reason[std::string(failed->ColumnText(1))];
-      if (!batch_ids.empty() && item < batch_end) continue;
-      batch_of->BindInt(1, group_id);
-      batch_of->BindInt(2, item);
-      SLUICE_ASSIGN_OR_RETURN(bool found, batch_of->Step());
-      if (!found) return Corruption(fmt::format("item {} is in no batch", item));
-      batch_ids.push_back(batch_of->ColumnInt(0));
-      batch_end = batch_of->ColumnInt(1) + batch_of->ColumnInt(2);
-      batch_of->Reset();
+      if (batch_ids.empty() || item >= batch_end) {
+        batch_of->BindInt(1, group_id);
+        batch_of->BindInt(2, item);
+        SLUICE_ASSIGN_OR_RETURN(bool found, batch_of->Step());
+        if (!found) return Corruption(fmt::format("item {} is in no batch", item));
+        batch_ids.push_back(batch_of->ColumnInt(0));
+        batch_end = batch_of->ColumnInt(1) + batch_of->ColumnInt(2);
+        batch_of->Reset();
+      }
+      keep->BindInt(1, item);
+      keep->BindInt(2, batch_ids.back());
+      SLUICE_RETURN_IF_ERROR(keep->Run());
     }
   }
 
-  SLUICE_ASSIGN_OR_RETURN(
-      Statement * erase,
-      Cached("DELETE FROM results INDEXED BY results_failed WHERE group_id = ?1 AND "
-             "reason IS NOT NULL AND reason <> '' AND (?2 = '' OR reason = ?2)"));
-  ScopedReset reset_erase(*erase);
-  erase->BindInt(1, group_id);
-  erase->BindText(2, reason_name);
-  SLUICE_RETURN_IF_ERROR(erase->Run());
-  const auto put_back = static_cast<std::uint64_t>(erase->Changes());
-  for (const auto& [reason_text, count] : put_back_by_reason) {
-    SLUICE_RETURN_IF_ERROR(AddToResultCount(group_id, reason_text, -count));
+  // A batch between two groups (pending or leased in a group after the first) is
+  // left as it is: the next group is about to read the payload of the group before,
+  // which holds only the items that group redid last. Its failures can be retried
+  // once the batch is through. (With one group there is no such batch.)
+  std::set<std::int64_t> batches(batch_ids.begin(), batch_ids.end());
+  {
+    SLUICE_ASSIGN_OR_RETURN(
+        Statement * in_progress,
+        Cached("SELECT 1 FROM batches WHERE group_id > 0 AND batch_id = ?1 AND "
+               "state IN ('pending', 'leased') LIMIT 1"));
+    ScopedReset reset_in_progress(*in_progress);
+    SLUICE_ASSIGN_OR_RETURN(
+        Statement * leave,
+        Cached("DELETE FROM temp.retry_items WHERE batch_id = ?1"));
+    ScopedReset reset_leave(*leave);
+    for (auto it = batches.begin(); it != batches.end();) {
+      in_progress->BindInt(1, *it);
+      SLUICE_ASSIGN_OR_RETURN(bool between, in_progress->Step());
+      in_progress->Reset();
+      if (!between) {
+        ++it;
+        continue;
+      }
+      leave->BindInt(1, *it);
+      SLUICE_RETURN_IF_ERROR(leave->Run());
+      it = batches.erase(it);
+    }
   }
 
-  // A leased batch goes back too: its holder read its items before the deletion and
-  // would not redo them; with the state no longer 'leased', its commit is refused and
-  // the batch is redone whole.
+  SLUICE_ASSIGN_OR_RETURN(std::vector<std::uint64_t> erased, RedoItemsLocked(batches));
+  const std::uint64_t put_back = erased[static_cast<std::size_t>(group_id)];
+  SLUICE_RETURN_IF_ERROR(transaction.Commit());
+  return put_back;
+}
+
+Result<std::vector<std::uint64_t>> SqliteStore::RedoItemsLocked(
+    const std::set<std::int64_t>& batches) {
+  const auto group_count = static_cast<std::int64_t>(group_names_.size());
+  // The items are redone from the first group on, whatever group they failed in: a
+  // group reads what the group before it made of a batch from the payload of its
+  // commit (src/core/worker.h), and that payload is gone once the batch is through.
+  // So their results go in every group, and their batches become pending in the
+  // first group and wait for it in the others. A leased batch goes back too: its
+  // holder read its items before the deletion and would not redo them; with the
+  // state no longer 'leased', its commit is refused and the batch is redone whole.
+  std::vector<std::uint64_t> erased_per_group(static_cast<std::size_t>(group_count), 0);
+  SLUICE_ASSIGN_OR_RETURN(
+      Statement * count,
+      Cached("SELECT coalesce(r.reason, ''), count(*) FROM temp.retry_items AS t "
+             "JOIN results AS r ON r.group_id = ?1 AND r.item_id = t.item_id "
+             "GROUP BY 1"));
+  ScopedReset reset_count(*count);
+  SLUICE_ASSIGN_OR_RETURN(
+      Statement * erase,
+      Cached("DELETE FROM results WHERE group_id = ?1 AND "
+             "item_id IN (SELECT item_id FROM temp.retry_items)"));
+  ScopedReset reset_erase(*erase);
   SLUICE_ASSIGN_OR_RETURN(
       Statement * reopen,
       Cached("UPDATE batches SET state = 'pending', owner = NULL, expires_at_ms = 0 "
              "WHERE group_id = ?1 AND batch_id = ?2 AND state IN ('done', 'leased')"));
   ScopedReset reset_reopen(*reopen);
-  for (std::int64_t batch_id : batch_ids) {
-    reopen->BindInt(1, group_id);
-    reopen->BindInt(2, batch_id);
-    SLUICE_RETURN_IF_ERROR(reopen->Run());
+  SLUICE_ASSIGN_OR_RETURN(
+      Statement * wait,
+      Cached("UPDATE batches SET state = 'waiting', owner = NULL, expires_at_ms = 0 "
+             "WHERE group_id = ?1 AND batch_id = ?2 AND state IN ('done', 'leased')"));
+  ScopedReset reset_wait(*wait);
+  for (std::int64_t each = 0; each < group_count; ++each) {
+    std::map<std::string, std::int64_t> erased_by_reason;
+    count->BindInt(1, each);
+    while (true) {
+      SLUICE_ASSIGN_OR_RETURN(bool has_row, count->Step());
+      if (!has_row) break;
+      erased_by_reason[std::string(count->ColumnText(0))] += count->ColumnInt(1);
+    }
+    for (const auto& [reason_text, erased] : erased_by_reason) {
+      SLUICE_RETURN_IF_ERROR(AddToResultCount(each, reason_text, -erased));
+    }
+    erase->BindInt(1, each);
+    SLUICE_RETURN_IF_ERROR(erase->Run());
+    erased_per_group[static_cast<std::size_t>(each)] =
+        static_cast<std::uint64_t>(erase->Changes());
+    Statement* move = each == 0 ? reopen : wait;
+    for (std::int64_t batch_id : batches) {
+      move->BindInt(1, each);
+      move->BindInt(2, batch_id);
+      SLUICE_RETURN_IF_ERROR(move->Run());
+    }
   }
-  SLUICE_RETURN_IF_ERROR(transaction.Commit());
-  return put_back;
+  SLUICE_RETURN_IF_ERROR(db_->Exec("DELETE FROM temp.retry_items"));
+  return erased_per_group;
+}
+
+Status SqliteStore::RedoFromFirstGroup(const Lease& lease) {
+  std::lock_guard lock(mutex_);
+  auto redo = [&]() -> Status {
+    Transaction transaction(*db_);
+    SLUICE_RETURN_IF_ERROR(transaction.BeginWrite());
+    SLUICE_ASSIGN_OR_RETURN(CurrentBatch batch, CheckLeaseIsCurrent(lease));
+    SLUICE_RETURN_IF_ERROR(CreateRetryItems());
+    SLUICE_ASSIGN_OR_RETURN(
+        Statement * keep,
+        Cached("INSERT INTO temp.retry_items (item_id, batch_id) "
+               "SELECT id, ?4 FROM items WHERE id >= ?2 AND id < ?3 AND NOT EXISTS "
+               "(SELECT 1 FROM results WHERE group_id = ?1 AND item_id = items.id)"));
+    ScopedReset reset_keep(*keep);
+    keep->BindInt(1, batch.group_id);
+    keep->BindInt(2, static_cast<std::int64_t>(batch.first_item));
+    keep->BindInt(3, static_cast<std::int64_t>(batch.end_item));
+    keep->BindInt(4, static_cast<std::int64_t>(lease.batch_id));
+    SLUICE_RETURN_IF_ERROR(keep->Run());
+    SLUICE_RETURN_IF_ERROR(
+        RedoItemsLocked({static_cast<std::int64_t>(lease.batch_id)}).ToStatus());
+    return transaction.Commit();
+  };
+  return redo().WithContext(fmt::format("store: redo batch {} from the first group",
+                                        lease.batch_id));
+}
+
+Status SqliteStore::CreateRetryItems() {
+  // The items to redo, kept in the connection's temporary database for the
+  // statements of RedoItemsLocked, and emptied before the commit.
+  SLUICE_RETURN_IF_ERROR(
+      db_->Exec("CREATE TEMP TABLE IF NOT EXISTS retry_items "
+                "(item_id INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL)"));
+  return db_->Exec("DELETE FROM temp.retry_items");
 }
 
 }  // namespace sluice::sqlite

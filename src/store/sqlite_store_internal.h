@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -59,6 +60,7 @@ class SqliteStore final : public Store {
                     const std::function<Status(const ExportRow& row)>& row) override;
   Status ListRejects(const std::function<Status(std::string_view path,
                                                 const RejectedLine&)>& reject) override;
+  Status RedoFromFirstGroup(const Lease& lease) override;
   Result<std::uint64_t> RetryFailed(std::string_view group,
                                     std::optional<FailureReason> reason) override;
 
@@ -123,6 +125,13 @@ class SqliteStore final : public Store {
   Result<StoreSummary> SummarizeLocked(std::string_view group);
   Result<std::uint64_t> RetryFailedLocked(std::string_view group,
                                           std::optional<FailureReason> reason);
+  // Creates (or empties) temp.retry_items (item_id, batch_id): the items
+  // RedoItemsLocked redoes.
+  Status CreateRetryItems();
+  // Redoes the items of temp.retry_items, of `batches`, from the first group on (see
+  // RetryFailed), and empties the table. Returns the results deleted per group id.
+  // REQUIRES: mutex_ held, a write transaction open.
+  Result<std::vector<std::uint64_t>> RedoItemsLocked(const std::set<std::int64_t>& batches);
 
   StoreClock* const clock_;  // not owned
 

@@ -471,6 +471,118 @@ TEST_P(StoreLeasesTest, RetryFailedRevokesALeaseOnTheBatch) {
   EXPECT_EQ(Read(*store_, redo).size(), 2u);
 }
 
+// Stage groups: an item that failed in `faces` (or already in `fetch`, the failure
+// travelling on) is redone from the first group: the next group reads the payload of
+// fetch's commit, which is gone once faces committed.
+TEST_P(StoreLeasesTest, RetryFailedOfAGroupRedoesItsItemsFromTheFirstGroup) {
+  Ingest(*store_, MakeItems(8), 4, {"fetch", "faces"});
+  // Batch 1 (items 1-4): item 2 fails in fetch (and so in faces), item 3 in faces.
+  Lease fetch = LeaseOne(*store_, "f", "fetch");
+  std::vector<ResultRow> fetched = ResultsFor(Read(*store_, fetch));
+  fetched[1].reason = FailureReason::kDns;
+  ASSERT_TRUE(store_->CommitBatch(fetch, fetched).ok());
+  Lease faces = LeaseOne(*store_, "g", "faces");
+  std::vector<ResultRow> detected = ResultsFor(Read(*store_, faces));
+  detected[1].reason = FailureReason::kDns;
+  detected[2].reason = FailureReason::kStage;
+  ASSERT_TRUE(store_->CommitBatch(faces, detected).ok());
+  // Batch 2 (items 5-8): item 5 fails in fetch; faces has not taken the batch yet.
+  Lease fetch2 = LeaseOne(*store_, "f", "fetch");
+  std::vector<ResultRow> fetched2 = ResultsFor(Read(*store_, fetch2));
+  fetched2[0].reason = FailureReason::kDns;
+  ASSERT_TRUE(store_->CommitBatch(fetch2, fetched2).ok());
+
+  // By default, `sluice retry` asks for the last group's failures.
+  auto put_back = store_->RetryFailed("faces", std::nullopt);
+  ASSERT_TRUE(put_back.ok()) << put_back.ToStatus().ToString();
+  EXPECT_EQ(put_back.value(), 2u);
+  EXPECT_THAT(ResultFields(*store_, "fetch"),
+              ElementsAre(Pair(1, ""), Pair(4, ""), Pair(5, ""), Pair(6, ""), Pair(7, ""),
+                          Pair(8, "")));
+  EXPECT_THAT(ResultFields(*store_, "faces"), ElementsAre(Pair(1, ""), Pair(4, "")));
+  ExpectCountsMatchRows("fetch");
+  ExpectCountsMatchRows("faces");
+  EXPECT_EQ(Summary("fetch").batches_pending, 1u);
+  EXPECT_EQ(Summary("faces").batches_done, 0u);
+
+  // Batch 1 waits in faces until fetch redid its two items.
+  std::vector<Lease> early = store_->LeaseBatches("faces", "g", 5, kLeaseTime).value();
+  ASSERT_EQ(early.size(), 1u);
+  EXPECT_EQ(early.front().batch_id, fetch2.batch_id);  // batch 2, pending all along
+  ASSERT_TRUE(store_->ReleaseBatch(early.front()).ok());
+  Lease refetch = LeaseOne(*store_, "f", "fetch");
+  EXPECT_EQ(refetch.batch_id, fetch.batch_id);
+  std::vector<Record> again = Read(*store_, refetch);
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again[0].id(), 2u);
+  EXPECT_EQ(again[1].id(), 3u);
+  ASSERT_TRUE(store_->CommitBatch(refetch, ResultsFor(again)).ok());
+  std::vector<Lease> redo = store_->LeaseBatches("faces", "g", 5, kLeaseTime).value();
+  ASSERT_EQ(redo.size(), 2u);
+  const Lease& batch1 = redo[0].batch_id == fetch.batch_id ? redo[0] : redo[1];
+  std::vector<Record> redone = Read(*store_, batch1);
+  ASSERT_EQ(redone.size(), 2u);
+  ASSERT_TRUE(store_->CommitBatch(batch1, ResultsFor(redone)).ok());
+  EXPECT_THAT(ResultFields(*store_, "faces"),
+              ElementsAre(Pair(1, ""), Pair(2, ""), Pair(3, ""), Pair(4, "")));
+  ExpectCountsMatchRows("faces");
+}
+
+// A batch on its way between groups is left alone: faces is about to read fetch's
+// payload, which a redo in fetch would replace with one of the redone items only.
+TEST_P(StoreLeasesTest, RetryFailedLeavesABatchBetweenGroupsAlone) {
+  Ingest(*store_, MakeItems(4), 4, {"fetch", "faces"});
+  Lease fetch = LeaseOne(*store_, "f", "fetch");
+  std::vector<ResultRow> fetched = ResultsFor(Read(*store_, fetch));
+  fetched[0].reason = FailureReason::kDns;
+  ASSERT_TRUE(store_->CommitBatch(fetch, fetched).ok());
+  EXPECT_EQ(store_->RetryFailed("fetch", std::nullopt).value(), 0u);  // pending in faces
+  Lease faces = LeaseOne(*store_, "g", "faces");
+  EXPECT_EQ(store_->RetryFailed("fetch", std::nullopt).value(), 0u);  // leased there
+  std::vector<Record> records = Read(*store_, faces);
+  ASSERT_EQ(records.size(), 4u);
+  std::vector<ResultRow> detected = ResultsFor(records);
+  detected[0].reason = FailureReason::kDns;
+  ASSERT_TRUE(store_->CommitBatch(faces, detected).ok());
+  // Through: now it goes back, from fetch's failures as well as from faces'.
+  EXPECT_EQ(store_->RetryFailed("fetch", FailureReason::kDns).value(), 1u);
+  EXPECT_EQ(Summary("fetch").batches_pending, 1u);
+  ExpectCountsMatchRows("fetch");
+  ExpectCountsMatchRows("faces");
+}
+
+// Group faces cannot read fetch's payload of a batch (lost, damaged): the batch's
+// items without a faces result are redone from fetch, and the faces lease is revoked.
+TEST_P(StoreLeasesTest, RedoFromFirstGroupPutsTheBatchBackToTheFirstGroup) {
+  Ingest(*store_, MakeItems(4), 4, {"fetch", "faces"});
+  Lease fetch = LeaseOne(*store_, "f", "fetch");
+  std::vector<ResultRow> fetched = ResultsFor(Read(*store_, fetch));
+  fetched[2].reason = FailureReason::kDns;
+  ASSERT_TRUE(store_->CommitBatch(fetch, fetched).ok());
+  Lease faces = LeaseOne(*store_, "g", "faces");
+  EXPECT_EQ(store_->RedoFromFirstGroup(fetch).code(), StatusCode::kStaleLease);
+  Lease stale = faces;
+  stale.token += 1;
+  EXPECT_EQ(store_->RedoFromFirstGroup(stale).code(), StatusCode::kStaleLease);
+  EXPECT_EQ(Summary("fetch").results_ok, 3u);  // nothing changed
+
+  ASSERT_TRUE(store_->RedoFromFirstGroup(faces).ok());
+  const std::vector<ResultRow> late = {{1, FailureReason::kNone, "", ""}};
+  EXPECT_EQ(store_->CommitBatch(faces, late).code(), StatusCode::kStaleLease);
+  EXPECT_THAT(ResultFields(*store_, "fetch"), IsEmpty());
+  ExpectCountsMatchRows("fetch");
+  EXPECT_EQ(Summary("fetch").batches_pending, 1u);
+  EXPECT_THAT(store_->LeaseBatches("faces", "g", 5, kLeaseTime).value(), IsEmpty());
+  Lease refetch = LeaseOne(*store_, "f", "fetch");
+  EXPECT_EQ(Read(*store_, refetch).size(), 4u);
+  ASSERT_TRUE(store_->CommitBatch(refetch, ResultsFor(Read(*store_, refetch))).ok());
+  Lease again = LeaseOne(*store_, "g", "faces");
+  EXPECT_EQ(again.token, faces.token + 1);
+  ASSERT_TRUE(store_->CommitBatch(again, ResultsFor(Read(*store_, again))).ok());
+  EXPECT_EQ(Summary("faces").results_ok, 4u);
+  ExpectCountsMatchRows("faces");
+}
+
 TEST_P(StoreLeasesTest, ResultOutsideTheBatchIsRefusedAndNothingIsWritten) {
   Ingest(*store_, MakeItems(10), 5);
   Lease lease = LeaseOne(*store_, "w");
