@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 
+#include "src/core/result_json.h"
 #include "src/core/worker.h"
 #include "src/output/file_batch_output.h"
 #include "src/output/staged_files.h"

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -168,14 +169,39 @@ TEST_F(PipelinesTest, FastFacesPipelineFindsFacesWithLandmarks) {
     SCOPED_TRACE(rows[i].dump());
     EXPECT_EQ(rows[i]["status"], "ok");
     ASSERT_GE(rows[i]["faces"].get<int>(), 1);
-    const auto boxes = nlohmann::json::parse(rows[i]["face_boxes"].get<std::string>());
-    const auto landmarks =
-        nlohmann::json::parse(rows[i]["face_landmarks"].get<std::string>());
+    // A list, not a string holding one.
+    ASSERT_TRUE(rows[i]["face_boxes"].is_array()) << rows[i].dump();
+    const nlohmann::json& boxes = rows[i]["face_boxes"];
+    ASSERT_TRUE(rows[i]["face_landmarks"].is_array());
+    ASSERT_TRUE(rows[i]["face_scores"].is_array());
+    const nlohmann::json& landmarks = rows[i]["face_landmarks"];
     EXPECT_EQ(boxes.size(), rows[i]["faces"].get<std::size_t>());
     ASSERT_EQ(landmarks.size(), boxes.size());
     EXPECT_EQ(landmarks[0].size(), 12u);
   }
   EXPECT_EQ(rows[2]["reason"], "http_4xx");
+
+  // The metadata lines and the export rows are the same objects: same fields, same
+  // order, same types.
+  CommandResult exported = RunSluice({"export", "--workdir", dir_.File("fast")});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  std::map<std::uint64_t, nlohmann::ordered_json> by_id;
+  std::istringstream export_lines(exported.out);
+  for (std::string line; std::getline(export_lines, line);) {
+    nlohmann::ordered_json row = nlohmann::ordered_json::parse(line);
+    by_id[row["id"].get<std::uint64_t>()] = row;
+  }
+  std::size_t compared = 0;
+  for (const auto& entry : fs::directory_iterator(dir_.File("fast") + "/output/metadata")) {
+    std::ifstream file(entry.path());
+    for (std::string line; std::getline(file, line);) {
+      const nlohmann::ordered_json metadata = nlohmann::ordered_json::parse(line);
+      ASSERT_TRUE(by_id.contains(metadata["id"].get<std::uint64_t>())) << line;
+      EXPECT_EQ(metadata.dump(), by_id[metadata["id"].get<std::uint64_t>()].dump());
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, cases.size());
 
   // A model that is not there stops the run before any item is touched.
   CommandResult missing =

@@ -74,12 +74,21 @@ class Payload {
   virtual void Encode(std::string& out) const { (void)out; }
 };
 
-// A field value. Text, numbers and booleans are written to results; Bytes and
+// A list or an object a stage gives as a result (e.g. the boxes of the faces found),
+// as JSON text: results, metadata lines and exports carry it as that JSON array or
+// object, never as a string holding it (src/core/result_json.h). Text that is not
+// valid JSON is written as a string, so that nothing is lost.
+struct JsonText {
+  std::string text;
+  bool operator==(const JsonText&) const = default;
+};
+
+// A field value. Text, numbers, booleans and JSON are written to results; Bytes and
 // Payload values are in-flight data and are not.
 using Value = std::variant<std::monostate, bool, std::int64_t, double, std::string, Bytes,
-                           std::shared_ptr<const Payload>>;
+                           std::shared_ptr<const Payload>, JsonText>;
 
-// True if `value` is written to results (text, numbers, booleans).
+// True if `value` is written to results (text, numbers, booleans, JSON).
 bool IsResultValue(const Value& value);
 
 class Record {

@@ -9,15 +9,15 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <vector>
 
 #include "src/cli/command.h"
 #include "src/cli/pipeline_setup.h"
 #include "src/cli/workdir.h"
+#include "src/core/result_json.h"
 
 namespace sluice::cli {
 namespace {
-
-using OrderedJson = nlohmann::ordered_json;
 
 struct ExportFlags {
   std::string workdir;
@@ -27,17 +27,9 @@ struct ExportFlags {
   std::string output;  // "" = stdout
 };
 
-const std::set<std::string, std::less<>> kReservedNames = {"id",     "url",   "status",
-                                                           "reason", "error", "input"};
-
 std::string_view StatusName(const ExportRow& row) {
   if (!row.has_result) return "pending";
   return row.reason == FailureReason::kNone ? "ok" : "failed";
-}
-
-// A produced field's column name; prefixed when it would shadow a fixed column.
-std::string FieldName(const std::string& name) {
-  return kReservedNames.count(name) ? "field." + name : name;
 }
 
 OrderedJson ParseObject(const std::string& text) {
@@ -60,7 +52,7 @@ std::string CsvCell(std::string_view text) {
 std::string CellText(const OrderedJson& value) {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_null()) return "";
-  return value.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
+  return DumpJson(value);
 }
 
 class Output {
@@ -117,29 +109,37 @@ Status ExportJsonl(Store& store, const std::string& group, Output& out) {
                         {"reason", FailureReasonName(row.reason)},
                         {"error", row.error}};
     OrderedJson produced = ParseObject(row.fields_json);
-    for (auto& [name, value] : produced.items()) line[FieldName(name)] = value;
+    for (auto& [name, value] : produced.items()) line[ResultFieldKey(name)] = value;
     OrderedJson input = ParseObject(row.columns_json);
     if (!input.empty()) line["input"] = std::move(input);
-    out.Write(line.dump(-1, ' ', false, OrderedJson::error_handler_t::replace));
+    out.Write(DumpJson(line));
     out.Write("\n");
     return Status::Ok();
   });
 }
 
 Status ExportCsv(Store& store, const std::string& group, Output& out) {
-  // First pass: the columns. Fields and input columns vary per item.
-  std::set<std::string> fields;
-  std::set<std::string> inputs;
+  // First pass: the columns. Fields and input columns vary per item: each in the
+  // order it first appears (for fields, the order the stages wrote them, as in the
+  // metadata lines and the JSONL export).
+  std::vector<std::string> fields;
+  std::vector<std::string> inputs;
+  std::set<std::string, std::less<>> seen_fields;
+  std::set<std::string, std::less<>> seen_inputs;
   SLUICE_RETURN_IF_ERROR(store.ExportRows(group, [&](const ExportRow& row) -> Status {
     // Named, not temporaries: items() refers to the object it iterates.
     OrderedJson produced = ParseObject(row.fields_json);
     OrderedJson columns = ParseObject(row.columns_json);
-    for (auto& [name, value] : produced.items()) fields.insert(name);
-    for (auto& [name, value] : columns.items()) inputs.insert(name);
+    for (auto& [name, value] : produced.items()) {
+      if (seen_fields.insert(name).second) fields.push_back(name);
+    }
+    for (auto& [name, value] : columns.items()) {
+      if (seen_inputs.insert(name).second) inputs.push_back(name);
+    }
     return Status::Ok();
   }));
   std::string header = "id,url,status,reason,error";
-  for (const std::string& name : fields) header += "," + CsvCell(FieldName(name));
+  for (const std::string& name : fields) header += "," + CsvCell(ResultFieldKey(name));
   for (const std::string& name : inputs) header += "," + CsvCell("input." + name);
   out.Write(header + "\n");
   return store.ExportRows(group, [&](const ExportRow& row) -> Status {

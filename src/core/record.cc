@@ -60,7 +60,8 @@ bool IsResultValue(const Value& value) {
   return std::holds_alternative<bool>(value) ||
          std::holds_alternative<std::int64_t>(value) ||
          std::holds_alternative<double>(value) ||
-         std::holds_alternative<std::string>(value);
+         std::holds_alternative<std::string>(value) ||
+         std::holds_alternative<JsonText>(value);
 }
 
 const std::string* Record::FindColumn(std::string_view name) const {

@@ -17,7 +17,7 @@ namespace {
 //   u64 id, str url, u32 column_count (str name, str text)..., u8 reason, str error,
 //   u32 field_count (str name, u8 tag, value)...
 // Tags: 0 unset, 1 bool (u8), 2 int64 (u64), 3 double (u64 bits), 4 text (str),
-// 5 bytes (str), 6 payload (str codec, str encoded).
+// 5 bytes (str), 6 payload (str codec, str encoded), 7 JSON text (str).
 constexpr char kMagic[4] = {'S', 'L', 'R', 'C'};
 constexpr std::uint32_t kVersion = 1;
 // A fast zstd level: the blob is written once and read once, soon after, and what
@@ -28,7 +28,7 @@ constexpr int kLevel = -5;
 // share frames, and what zstd finds common between them.
 constexpr std::size_t kFrameBytes = std::size_t{1} << 20;
 
-enum Tag : std::uint8_t { kUnset, kBool, kInt, kDouble, kText, kBytes, kPayload };
+enum Tag : std::uint8_t { kUnset, kBool, kInt, kDouble, kText, kBytes, kPayload, kJson };
 
 class Writer {
  public:
@@ -113,6 +113,9 @@ Status EncodeValue(const Record& record, std::string_view name, const Value& val
   } else if (const std::string* text = std::get_if<std::string>(&value)) {
     out.U8(kText);
     out.Str(*text);
+  } else if (const JsonText* json = std::get_if<JsonText>(&value)) {
+    out.U8(kJson);
+    out.Str(json->text);
   } else if (const Bytes* bytes = std::get_if<Bytes>(&value)) {
     out.U8(kBytes);
     out.Str(
@@ -144,6 +147,8 @@ Result<Value> DecodeValue(Reader& in, const StageRegistry& registry) {
       return Value(std::bit_cast<double>(in.U64()));
     case kText:
       return Value(std::string(in.Str()));
+    case kJson:
+      return Value(JsonText{std::string(in.Str())});
     case kBytes: {
       const std::string_view bytes = in.Str();
       return Value(Bytes(bytes.begin(), bytes.end()));

@@ -53,6 +53,7 @@ std::vector<Record> Sample() {
   ok.Set("body", Bytes{0, 1, 2, 255});
   ok.Set("note", std::shared_ptr<const Payload>(std::make_shared<Note>("hello")));
   ok.Set("unset", Value());
+  ok.Set("boxes", JsonText{"[[1,2,3,4]]"});
   records.push_back(std::move(ok));
   Record failed(8, "http://example.com/b.jpg");
   failed.Set("http_status", std::int64_t{404});

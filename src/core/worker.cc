@@ -10,26 +10,9 @@
 
 #include "src/core/payload_pack.h"
 #include "src/core/record_codec.h"
+#include "src/core/result_json.h"
 
 namespace sluice {
-
-std::string ResultFieldsJson(const Record& record) {
-  nlohmann::json object = nlohmann::json::object();
-  for (const auto& [name, value] : record.fields()) {
-    if (const auto* b = std::get_if<bool>(&value)) {
-      object[name] = *b;
-    } else if (const auto* i = std::get_if<std::int64_t>(&value)) {
-      object[name] = *i;
-    } else if (const auto* d = std::get_if<double>(&value)) {
-      object[name] = *d;
-    } else if (const auto* s = std::get_if<std::string>(&value)) {
-      object[name] = *s;
-    }
-  }
-  if (object.empty()) return "";
-  // Replace rather than throw on invalid UTF-8 produced by a stage.
-  return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
 
 namespace {
 

@@ -299,9 +299,6 @@ class Worker {
   std::map<std::string, std::uint64_t> warnings_;  // GUARDED_BY(warn_mutex_)
 };
 
-// The JSON object of a record's result fields ("" when it has none).
-std::string ResultFieldsJson(const Record& record);
-
 }  // namespace sluice
 
 #endif  // SLUICE_CORE_WORKER_H_

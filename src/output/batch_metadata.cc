@@ -1,26 +1,12 @@
 #include "src/output/batch_metadata.h"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
-#include <set>
 #include <string_view>
 #include <variant>
 
+#include "src/core/result_json.h"
+
 namespace sluice {
-namespace {
-
-using OrderedJson = nlohmann::ordered_json;
-
-// Keys of the metadata object that result fields must not shadow (as in export).
-const std::set<std::string, std::less<>> kFixedKeys = {"id",     "url",   "status",
-                                                       "reason", "error", "input"};
-
-std::string Dump(const OrderedJson& json, int indent = -1) {
-  // Replace rather than throw on invalid UTF-8 produced by a stage or an input.
-  return json.dump(indent, ' ', false, OrderedJson::error_handler_t::replace);
-}
-
-}  // namespace
 
 std::string ItemMetadataJson(const Record& record) {
   OrderedJson object = {{"id", record.id()},
@@ -28,25 +14,13 @@ std::string ItemMetadataJson(const Record& record) {
                         {"status", record.failed() ? "failed" : "ok"},
                         {"reason", FailureReasonName(record.reason())},
                         {"error", record.error()}};
-  for (const auto& [name, value] : record.fields()) {
-    if (!IsResultValue(value)) continue;
-    const std::string key = kFixedKeys.contains(name) ? "field." + name : name;
-    if (const auto* b = std::get_if<bool>(&value)) {
-      object[key] = *b;
-    } else if (const auto* i = std::get_if<std::int64_t>(&value)) {
-      object[key] = *i;
-    } else if (const auto* d = std::get_if<double>(&value)) {
-      object[key] = *d;
-    } else if (const auto* s = std::get_if<std::string>(&value)) {
-      object[key] = *s;
-    }
-  }
+  AddResultFields(record, object, /*prefix_fixed_keys=*/true);
   if (!record.columns().empty()) {
     OrderedJson input = OrderedJson::object();
     for (const auto& [name, text] : record.columns()) input[name] = text;
     object["input"] = std::move(input);
   }
-  return Dump(object);
+  return DumpJson(object);
 }
 
 std::optional<ItemId> MetadataItemId(std::string_view json) {
@@ -129,7 +103,7 @@ std::string SluiceBatchStats::ToJson(const FinishedBatch& batch) const {
                         {"failures", std::move(failures)},
                         {"bytes_written", bytes_written_},
                         {"timings", std::move(timings)}};
-  return Dump(object, 2) + "\n";
+  return DumpJson(object, 2) + "\n";
 }
 
 }  // namespace sluice

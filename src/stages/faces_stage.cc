@@ -37,7 +37,9 @@ std::string ScoresJson(const std::vector<FaceDetection>& faces) {
   std::string json = "[";
   for (const FaceDetection& face : faces) {
     if (json.size() > 1) json += ',';
-    json += fmt::format("{:.3f}", face.score);
+    // Three decimals are all a score says; "{}" writes the shortest form of the
+    // rounded number (12, not 12.000, for a Haar detection's neighbour count).
+    json += fmt::format("{}", std::round(face.score * 1000.0) / 1000.0);
   }
   return json + "]";
 }
@@ -199,10 +201,10 @@ void FacesStage::ProcessOne(Record& record) {
     return;
   }
   record.Set("faces", static_cast<std::int64_t>(faces.size()));
-  record.Set("face_boxes", BoxesJson(faces));
-  record.Set("face_scores", ScoresJson(faces));
+  record.Set("face_boxes", JsonText{BoxesJson(faces)});
+  record.Set("face_scores", JsonText{ScoresJson(faces)});
   if (options_.detector == FaceDetectorKind::kBlazeFace) {
-    record.Set("face_landmarks", LandmarksJson(faces));
+    record.Set("face_landmarks", JsonText{LandmarksJson(faces)});
   }
 }
 

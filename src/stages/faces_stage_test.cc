@@ -50,7 +50,7 @@ std::vector<cv::Rect> Boxes(const Record& record) {
   const Value* value = record.Find("face_boxes");
   if (value == nullptr) return {};
   std::vector<cv::Rect> boxes;
-  for (const auto& box : nlohmann::json::parse(std::get<std::string>(*value))) {
+  for (const auto& box : nlohmann::json::parse(std::get<JsonText>(*value).text)) {
     boxes.emplace_back(box[0].get<int>(), box[1].get<int>(), box[2].get<int>(),
                        box[3].get<int>());
   }
@@ -60,7 +60,7 @@ std::vector<cv::Rect> Boxes(const Record& record) {
 std::vector<double> Scores(const Record& record) {
   const Value* value = record.Find("face_scores");
   if (value == nullptr) return {};
-  return nlohmann::json::parse(std::get<std::string>(*value)).get<std::vector<double>>();
+  return nlohmann::json::parse(std::get<JsonText>(*value).text).get<std::vector<double>>();
 }
 
 TEST(FacesStageTest, OptionValidation) {
@@ -210,8 +210,8 @@ TEST(FacesStageTest, PlainImageHasNoFaces) {
                  RecordWithImage(cv::Mat(300, 400, CV_8UC3, cv::Scalar(128, 128, 128))));
     ASSERT_FALSE(record.failed()) << record.error();
     EXPECT_EQ(FaceCount(record), 0) << detector;
-    EXPECT_EQ(std::get<std::string>(*record.Find("face_boxes")), "[]");
-    EXPECT_EQ(std::get<std::string>(*record.Find("face_scores")), "[]");
+    EXPECT_EQ(std::get<JsonText>(*record.Find("face_boxes")).text, "[]");
+    EXPECT_EQ(std::get<JsonText>(*record.Find("face_scores")).text, "[]");
   }
 }
 
@@ -225,6 +225,9 @@ TEST(FacesStageTest, HaarFindsFacesAndScoresByNeighbours) {
     EXPECT_EQ(score, static_cast<int>(score));
     EXPECT_GE(score, 3);  // min_neighbors
   }
+  // Counts, written as the integers they are.
+  const std::string& scores = std::get<JsonText>(*record.Find("face_scores")).text;
+  EXPECT_EQ(scores.find('.'), std::string::npos) << scores;
   EXPECT_EQ(FaceCount(RunFaces({{"detector", "haar"}, {"min_face_size", "200"}},
                                RecordWithImage(photo))),
             0);
@@ -274,7 +277,7 @@ TEST(FacesStageTest, BlazeFaceWritesBoxesScoresAndLandmarksInOriginalPixels) {
   }
   const Value* landmarks_value = record.Find("face_landmarks");
   ASSERT_NE(landmarks_value, nullptr);
-  const auto landmarks = nlohmann::json::parse(std::get<std::string>(*landmarks_value));
+  const auto landmarks = nlohmann::json::parse(std::get<JsonText>(*landmarks_value).text);
   ASSERT_EQ(landmarks.size(), 3u);
   for (std::size_t i = 0; i < 3; ++i) {
     ASSERT_EQ(landmarks[i].size(), 12u);
