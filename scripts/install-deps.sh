@@ -12,7 +12,7 @@ packages=(
   libsqlite3-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
   libfmt-dev libspdlog-dev zlib1g-dev libzstd-dev libxxhash-dev libopencv-dev libjpeg62-turbo-dev
   libpng-dev libgif-dev libwebp-dev libcurl4-openssl-dev libssl-dev libarchive-dev libdlib-dev
-  libpq-dev libmemcached-dev
+  libpq-dev libmemcached-dev libcpp-httplib-dev
   # data: Haar cascades, and dlib's annotated face photos (accuracy test, demo corpus)
   opencv-data libdlib19.1
   # tests and benchmarks
@@ -21,6 +21,8 @@ packages=(
   # start their own throwaway servers (no cluster is created at install, below);
   # memcached for the content cache's tests, which also start their own
   sqlite3 zstd gzip python3 procps time iproute2 nginx-light postgresql-15 memcached
+  # promtool, which checks the /metrics text in the tests
+  prometheus
   # the model fetch (scripts/fetch-models.sh)
   curl ca-certificates
   # benchmarks only (bench/images_bench.sh): the comparison program and load tool

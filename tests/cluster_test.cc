@@ -4,12 +4,14 @@
 // same as a single-process `sluice run` on SQLite gives, also when a worker is killed
 // mid-run.
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 
 #include <chrono>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -219,9 +221,27 @@ TEST_F(ClusterTest, WorkersRideOutAPostgresRestart) {
   Ingest(input);
   std::vector<std::unique_ptr<SluiceProcess>> workers;
   for (int i = 0; i < 2; ++i) {
+    // The first serves /ready, which says when its store is out of reach.
+    std::vector<std::string> extra = {"--exit-when-done"};
+    if (i == 0) extra.insert(extra.end(), {"--metrics-addr", "127.0.0.1:0"});
     workers.push_back(std::make_unique<SluiceProcess>(
-        WorkerArgs("w" + std::to_string(i), {"--exit-when-done"}), dir_.path()));
+        WorkerArgs("w" + std::to_string(i), extra), dir_.path()));
   }
+  std::smatch port;
+  const std::regex listening("metrics on http://127\\.0\\.0\\.1:([0-9]+)/metrics");
+  std::string log;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        log = ReadFile(workers[0]->err_path());
+        return std::regex_search(log, port, listening);
+      },
+      std::chrono::minutes(1)))
+      << log;
+  httplib::Client ready("127.0.0.1", std::stoi(port[1].str()));
+  auto ready_status = [&] {
+    auto response = ready.Get("/ready");
+    return response ? response->status : -1;
+  };
   ASSERT_TRUE(WaitFor(
       [&] {
         CommandResult status = RunSluice({"status", "--store", url_, "--json"});
@@ -231,8 +251,11 @@ TEST_F(ClusterTest, WorkersRideOutAPostgresRestart) {
                summary["batches"]["leased"].get<int>() >= 1;
       },
       std::chrono::minutes(2)));
+  EXPECT_EQ(ready_status(), 200);
   ASSERT_TRUE(server_->Stop().ok());
+  EXPECT_TRUE(WaitFor([&] { return ready_status() == 503; }, std::chrono::minutes(1)));
   ASSERT_TRUE(server_->Restart().ok());
+  EXPECT_TRUE(WaitFor([&] { return ready_status() == 200; }, std::chrono::minutes(1)));
 
   for (auto& worker : workers) {
     CommandResult result;

@@ -45,6 +45,8 @@ class SluiceProcess {
   ~SluiceProcess();  // kills it if still running
 
   pid_t pid() const { return pid_; }
+  // Where its standard error goes (readable while it runs).
+  const std::string& err_path() const { return err_path_; }
   void Signal(int signal_number);
   // Waits for exit; returns false if it is still running at the deadline.
   bool Wait(std::chrono::milliseconds timeout, CommandResult* result);

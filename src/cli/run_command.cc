@@ -31,6 +31,7 @@
 
 #include "src/cli/command.h"
 #include "src/cli/live_status.h"
+#include "src/cli/metrics_server.h"
 #include "src/cli/pipeline_setup.h"
 #include "src/cli/workdir.h"
 #include "src/core/blob_store.h"
@@ -54,6 +55,7 @@ struct RunFlags {
   std::vector<std::string> sets;
   double status_interval_s = 5;
   bool quiet = false;
+  std::string metrics_addr;  // --metrics-addr HOST:PORT ("" = no server)
 };
 
 // Waits for SIGINT/SIGTERM on its own thread (the signals are blocked everywhere
@@ -414,6 +416,24 @@ int Run(const RunFlags& flags) {
   auto started = std::chrono::steady_clock::now();
   std::vector<Result<WorkerEnd>> ends(runs.size(), WorkerEnd::kStopped);
   bool interrupted = false;
+  std::unique_ptr<MetricsServer> metrics;
+  if (!flags.metrics_addr.empty()) {
+    Result<MetricsAddress> metrics_address = ParseMetricsAddress(flags.metrics_addr);
+    if (!metrics_address.ok()) {
+      PrintError(metrics_address.status());
+      return kExitUsage;
+    }
+    std::vector<MetricsGroup> served;
+    for (GroupRun& run : runs) served.push_back({run.group->name, run.worker.get()});
+    Result<std::unique_ptr<MetricsServer>> started_server =
+        MetricsServer::Start(*metrics_address, std::move(served), &store, config->name);
+    if (!started_server.ok()) {
+      PrintError(started_server.status());
+      return kExitFailure;
+    }
+    metrics = std::move(started_server).value();
+    fmt::print(stderr, "sluice: metrics on {}/metrics\n", metrics->Url());
+  }
   {
     std::vector<Worker*> workers;
     for (GroupRun& run : runs) workers.push_back(run.worker.get());
@@ -511,6 +531,10 @@ void AddRunFlags(std::vector<Flag>& flags, RunFlags& f) {
                    .help = "Seconds between status lines; 0 for none",
                    .target = &f.status_interval_s,
                    .range = std::pair{0.0, 3600.0}});
+  flags.push_back({.names = "--metrics-addr",
+                   .help = "Serve /metrics (Prometheus), /api/status, /healthz and /ready "
+                           "on HOST:PORT (:PORT: 127.0.0.1; port 0: any free one)",
+                   .target = &f.metrics_addr});
   flags.push_back({.names = "--quiet,-q",
                    .help = "Print only warnings, errors and the summary",
                    .target = &f.quiet});

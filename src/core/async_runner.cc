@@ -143,6 +143,7 @@ void AsyncStageRunner::StartPending() {
     }
     ++it->second.count;
     ++in_flight_;
+    if (it->second.count == 1) it->second.started = loop_->Now();
     if (it->second.deadline_timer == 0) {
       const ItemId id = record.id();
       it->second.deadline_timer =
@@ -171,6 +172,14 @@ void AsyncStageRunner::Complete(Record record) {
     std::abort();
   }
   const BatchId batch = it->second.batch;
+  const double seconds =
+      std::chrono::duration<double>(loop_->Now() - it->second.started).count();
+  const auto bucket = std::lower_bound(SecondsHistogram::kBounds.begin(),
+                                       SecondsHistogram::kBounds.end(), seconds) -
+                      SecondsHistogram::kBounds.begin();
+  seconds_counts_[static_cast<std::size_t>(bucket)].fetch_add(1, std::memory_order_relaxed);
+  seconds_sum_us_.fetch_add(static_cast<std::uint64_t>(std::max(0.0, seconds) * 1e6),
+                            std::memory_order_relaxed);
   if (--it->second.count == 0) {
     if (it->second.deadline_timer != 0) loop_->CancelTimer(it->second.deadline_timer);
     in_flight_batches_.erase(it);
@@ -237,6 +246,17 @@ void AsyncStageRunner::FlushOpen() {
   }
   ready_.push_back(std::move(open_));
   open_ = Chunk{};
+}
+
+SecondsHistogram AsyncStageRunner::seconds() const {
+  SecondsHistogram histogram;
+  for (std::size_t i = 0; i < histogram.counts.size(); ++i) {
+    histogram.counts[i] = seconds_counts_[i].load(std::memory_order_relaxed);
+    histogram.count += histogram.counts[i];
+  }
+  histogram.sum =
+      static_cast<double>(seconds_sum_us_.load(std::memory_order_relaxed)) / 1e6;
+  return histogram;
 }
 
 }  // namespace sluice

@@ -29,6 +29,7 @@
 #ifndef SLUICE_CORE_ASYNC_RUNNER_H_
 #define SLUICE_CORE_ASYNC_RUNNER_H_
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -44,6 +45,7 @@
 #include "sluice/stage.h"
 #include "sluice/status.h"
 #include "src/core/channel.h"
+#include "src/core/metrics.h"
 #include "src/core/event_loop.h"
 
 namespace sluice {
@@ -106,6 +108,8 @@ class AsyncStageRunner final : private AsyncContext {
   std::uint64_t records_abandoned() const {
     return records_abandoned_.load(std::memory_order_relaxed);
   }
+  // How long the records given back spent in the stage, from Start() to Complete().
+  SecondsHistogram seconds() const;
 
  private:
   // An item id started and not completed, with its batch.
@@ -113,6 +117,7 @@ class AsyncStageRunner final : private AsyncContext {
     BatchId batch;
     std::size_t count;  // > 1 only if a batch holds the same id twice
     EventLoop::TimerId deadline_timer = 0;
+    EventLoop::Clock::time_point started{};
   };
 
   AsyncStageRunner(AsyncStage& stage, Wiring wiring,
@@ -168,6 +173,10 @@ class AsyncStageRunner final : private AsyncContext {
   std::atomic<std::uint64_t> records_failed_{0};
   std::atomic<std::size_t> in_flight_published_{0};
   std::atomic<std::uint64_t> records_out_{0};
+  // seconds(): a count per bucket and the total, in microseconds (loop thread adds).
+  std::array<std::atomic<std::uint64_t>, SecondsHistogram::kBounds.size() + 1>
+      seconds_counts_{};
+  std::atomic<std::uint64_t> seconds_sum_us_{0};
   std::atomic<std::uint64_t> records_abandoned_{0};
 };
 

@@ -81,6 +81,7 @@ class Runtime::Impl final : public ChannelObserver {
   struct CpuCounters {
     std::uint64_t records_in = 0;
     std::uint64_t records_failed = 0;
+    SecondsHistogram seconds;
   };
 
   bool IsCpu(std::size_t stage) const { return cpu_stages_[stage] != nullptr; }
@@ -423,12 +424,21 @@ void Runtime::Impl::PoolThread() {
     const bool skip = AllDropped(chunk);
     lock.unlock();
     const std::size_t failed_before = chunk.failed;
+    double seconds = -1;
     if (!skip && failed_before < chunk.size()) {
+      const auto started = std::chrono::steady_clock::now();
       cpu_stages_[stage]->Process(chunk.records);
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                    .count();
       chunk.failed = CountFailed(chunk.records);
     }
     lock.lock();
     cpu_counters_[stage].records_failed += chunk.failed - failed_before;
+    if (seconds >= 0) {
+      // Shared by the records the stage worked on (the failed ones skipped it).
+      const std::size_t worked = chunk.size() - failed_before;
+      cpu_counters_[stage].seconds.Observe(seconds / static_cast<double>(worked), worked);
+    }
     stage = DeliverCpuChunk(stage, &chunk);
   }
 }
@@ -686,9 +696,11 @@ std::vector<StageCounters> Runtime::Impl::Counters() const {
       c.in_flight = runners_[i]->in_flight();
       c.records_abandoned = runners_[i]->records_abandoned();
       c.waiting_for = static_cast<const AsyncStage&>(*stages_[i].stage).InFlightSummary();
+      c.seconds = runners_[i]->seconds();
     } else {
       c.records_in = cpu_counters_[i].records_in;
       c.records_failed = cpu_counters_[i].records_failed;
+      c.seconds = cpu_counters_[i].seconds;
     }
     c.own = stages_[i].stage->Counters();
   }

@@ -38,6 +38,7 @@
 #include "sluice/record.h"
 #include "sluice/stage.h"
 #include "sluice/status.h"
+#include "src/core/metrics.h"
 
 namespace sluice {
 
@@ -96,6 +97,9 @@ struct StageCounters {
   std::string waiting_for;  // async stages: what the records in flight wait for
   // The stage's own named counters (Stage::Counters()), e.g. a cache's hits.
   std::vector<std::pair<std::string, std::uint64_t>> own;
+  // Time per record in the stage: CPU stages, a chunk's time shared by its records;
+  // async stages, from Start() to Complete().
+  SecondsHistogram seconds;
 };
 
 // Where the records are, readable while the runtime runs.

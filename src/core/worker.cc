@@ -145,6 +145,14 @@ WorkerProgress Worker::Progress() const {
   std::lock_guard lock(mutex_);
   WorkerProgress progress = progress_;
   progress.batches_in_flight = held_.size();
+  progress.store_unreachable = unreachable_waits_.load() > 0;
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& [batch, entry] : held_) {
+    if (entry.started == std::chrono::system_clock::time_point{}) continue;  // not submitted
+    progress.oldest_batch_ms = std::max<std::int64_t>(
+        progress.oldest_batch_ms,
+        std::chrono::duration_cast<milliseconds>(now - entry.started).count());
+  }
   if (runtime_ != nullptr) {
     const RuntimeProgress runtime = runtime_->Progress();
     progress.records_in_flight = runtime.records_in_flight;
@@ -155,7 +163,7 @@ WorkerProgress Worker::Progress() const {
 
 std::vector<StageCounters> Worker::StageProgress() const {
   std::lock_guard lock(mutex_);
-  if (runtime_ == nullptr) return {};
+  if (runtime_ == nullptr) return final_stages_;
   return runtime_->Counters();
 }
 
@@ -194,13 +202,20 @@ auto Worker::RetryWhileTransient(std::string_view what, Call&& call) -> decltype
   milliseconds busy_backoff{50};
   milliseconds unavailable_backoff{100};
   bool waiting_for_store = false;  // counted in store_waits_
-  bool was_unreachable = false;
+  bool was_unreachable = false;    // counted in unreachable_waits_
+  const auto started = Clock::now();
   for (;;) {
     auto result = call();
     const Status status = StatusOf(result);
     const bool busy = status.code() == StatusCode::kBusy;
     const bool unavailable = status.code() == StatusCode::kUnavailable;
     if ((!busy && !unavailable) || abort_requested_.load() || stalled_.load()) {
+      {
+        std::lock_guard lock(mutex_);
+        progress_.store_seconds[std::string(what)].Observe(
+            std::chrono::duration<double>(Clock::now() - started).count());
+      }
+      if (was_unreachable) unreachable_waits_--;
       if (waiting_for_store) {
         store_waits_--;
         if (was_unreachable && status.code() != StatusCode::kUnavailable) {
@@ -235,6 +250,7 @@ auto Worker::RetryWhileTransient(std::string_view what, Call&& call) -> decltype
                        "between tries)",
                        what, status.ToString(), options_.busy_backoff_max.count()));
     } else {
+      if (!was_unreachable) unreachable_waits_++;
       was_unreachable = true;
       Warn(
           fmt::format("unavailable {}", what),
@@ -447,6 +463,11 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
     progress_.batches_committed++;
     progress_.items_committed += rows.size();
     progress_.items_failed += failed;
+    for (const ResultRow& row : rows) {
+      if (row.reason != FailureReason::kNone) {
+        progress_.failures[std::string(FailureReasonName(row.reason))]++;
+      }
+    }
   } else if (status.code() == StatusCode::kStaleLease) {
     // Routine after a stall: the batch's new owner redoes it.
     progress_.batches_lost++;
@@ -655,7 +676,12 @@ void Worker::RenewHeld(std::unique_lock<std::mutex>& lock) {
   }
   if (leases.empty()) return;
   lock.unlock();
+  const auto started = Clock::now();
   Result<std::vector<BatchId>> lost = store_.RenewLeases(leases, options_.lease);
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  lock.lock();
+  progress_.store_seconds["renew"].Observe(seconds);
+  lock.unlock();
   if (!lost.ok()) {
     lock.lock();
     progress_.renew_errors++;
@@ -1050,6 +1076,7 @@ Result<WorkerEnd> Worker::Run() {
   {
     std::lock_guard lock(mutex_);
     supervisor_stop_ = true;
+    final_stages_ = runtime.Counters();  // what the stages did stays readable
     runtime_ = nullptr;
     changed_.notify_all();
     if (error.ok()) error = commit_error_;

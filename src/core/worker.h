@@ -64,6 +64,7 @@
 #include "sluice/store.h"
 #include "src/core/batch_output.h"
 #include "src/core/blob_store.h"
+#include "src/core/metrics.h"
 #include "src/core/owner_id.h"
 #include "src/core/runtime.h"
 
@@ -142,6 +143,15 @@ struct WorkerProgress {
   std::uint64_t batches_redone = 0;
   std::uint64_t spilled_records = 0;  // finished records whose bytes went to disk
   std::size_t batches_in_flight = 0;  // leases held
+  // How long the oldest held batch has been held (ms; 0 with none).
+  std::int64_t oldest_batch_ms = 0;
+  // Items committed failed, by reason name.
+  std::map<std::string, std::uint64_t> failures;
+  // How long store calls took, by call ("lease", "read batch", "commit", "renew"),
+  // retries after kBusy or kUnavailable included.
+  std::map<std::string, SecondsHistogram> store_seconds;
+  // True while a store call waits for an unreachable store (kUnavailable).
+  bool store_unreachable = false;
   // From the runtime: records of held batches not yet through the pipeline, and
   // records through it (done, committed or not yet).
   std::uint64_t records_in_flight = 0;
@@ -177,6 +187,7 @@ class Worker {
   void Abort();
 
   WorkerProgress Progress() const;
+  // The stages' counters: live while Run() runs, as they ended after it.
   std::vector<StageCounters> StageProgress() const;
   // What the worker waits for, in a few lines (the stall report).
   std::string Describe() const;
@@ -271,6 +282,7 @@ class Worker {
   std::atomic<bool> stalled_{false};
   // Threads waiting for a busy or unreachable store: the watchdog waits too.
   std::atomic<int> store_waits_{0};
+  std::atomic<int> unreachable_waits_{0};  // of those, for kUnavailable
   bool ran_ = false;
 
   mutable std::mutex mutex_;
@@ -294,6 +306,8 @@ class Worker {
   std::int64_t last_renewal_ms_ = 0;    // GUARDED_BY(mutex_): wall clock, 0 = none
   std::string stage_counters_json_;     // GUARDED_BY(mutex_): as last reported
   bool supervisor_stop_ = false;        // GUARDED_BY(mutex_)
+  // The stages' counters as the run ended, for StageProgress() after it.
+  std::vector<StageCounters> final_stages_;  // GUARDED_BY(mutex_)
 
   mutable std::mutex warn_mutex_;
   std::map<std::string, std::uint64_t> warnings_;  // GUARDED_BY(warn_mutex_)
