@@ -73,27 +73,56 @@ std::string RenderMetrics(const std::vector<MetricsSnapshot>& snapshots) {
                     {{"group", snapshot.group}, {"stage", stage.name}}, stage.seconds);
     }
   }
-  // The stages' own counters (a cache's hits and bytes, ...), one family per name.
-  std::vector<std::string> own_names;
+  // The stages' own counters (the fetch stage's attempts, a cache's hits, ...), one
+  // family per name. A name may carry one label ("fetch_responses_total{class=2xx}"),
+  // and one in microseconds ("..._us_total") is written in seconds.
+  struct Own {
+    std::string family;
+    std::string label;
+    std::string label_value;
+    double scale = 1;
+  };
+  auto parse = [](const std::string& name) {
+    Own own;
+    std::string base = name;
+    if (const std::size_t brace = name.find('{');
+        brace != std::string::npos && name.back() == '}') {
+      base = name.substr(0, brace);
+      const std::string label = name.substr(brace + 1, name.size() - brace - 2);
+      if (const std::size_t equals = label.find('='); equals != std::string::npos) {
+        own.label = label.substr(0, equals);
+        own.label_value = label.substr(equals + 1);
+      }
+    }
+    if (base.ends_with("_us_total")) {
+      base = base.substr(0, base.size() - 9) + "_seconds_total";
+      own.scale = 1e-6;
+    }
+    own.family = MetricsText::SanitizeName("sluice_" + base);
+    return own;
+  };
+  std::vector<std::string> families;
   for (const Snapshot& snapshot : snapshots) {
     for (const StageCounters& stage : snapshot.stages) {
       for (const auto& [name, value] : stage.own) {
-        if (std::find(own_names.begin(), own_names.end(), name) == own_names.end()) {
-          own_names.push_back(name);
+        const std::string family = parse(name).family;
+        if (std::find(families.begin(), families.end(), family) == families.end()) {
+          families.push_back(family);
         }
       }
     }
   }
-  for (const std::string& name : own_names) {
-    const std::string metric = MetricsText::SanitizeName("sluice_" + name);
-    out.Family(metric, name.ends_with("_total") ? "counter" : "gauge",
-               fmt::format("The stage's own count '{}'.", name));
+  for (const std::string& family : families) {
+    out.Family(family, family.ends_with("_total") ? "counter" : "gauge",
+               "A stage's own count (docs/operations.md).");
     for (const Snapshot& snapshot : snapshots) {
       for (const StageCounters& stage : snapshot.stages) {
-        for (const auto& [own, value] : stage.own) {
-          if (own != name) continue;
-          out.Sample(metric, {{"group", snapshot.group}, {"stage", stage.name}},
-                     static_cast<double>(value));
+        for (const auto& [name, value] : stage.own) {
+          const Own own = parse(name);
+          if (own.family != family) continue;
+          MetricLabels labels = {{"group", snapshot.group}, {"stage", stage.name}};
+          if (!own.label.empty()) labels.emplace_back(own.label, own.label_value);
+          out.Sample(family, labels, static_cast<double>(value) * own.scale);
         }
       }
     }

@@ -206,9 +206,15 @@ TEST_F(FetchCacheTest, AMemcachedServerThatIsGoneCostsOnlyDownloads) {
   EXPECT_GT(CounterOf(*stage_, "cache_memcached_errors_total"), 0u);
 }
 
-TEST_F(FetchCacheTest, NoCacheNoCounters) {
+TEST_F(FetchCacheTest, NoCacheNoCacheCounters) {
   Run(Options(""), {server_->Url("/cat.jpg")});
-  EXPECT_TRUE(stage_->Counters().empty());
+  for (const auto& [name, value] : stage_->Counters()) {
+    EXPECT_FALSE(name.starts_with("cache_")) << name;
+  }
+  EXPECT_EQ(CounterOf(*stage_, "fetch_attempts_total"), 1u);
+  EXPECT_EQ(CounterOf(*stage_, "fetch_responses_total{class=2xx}"), 1u);
+  EXPECT_GT(CounterOf(*stage_, "fetch_bytes_total"), 0u);
+  EXPECT_EQ(CounterOf(*stage_, "fetch_connect_count_total"), 1u);
 }
 
 TEST(FetchCacheOptionsTest, ReadsAndChecksTheCacheOptions) {

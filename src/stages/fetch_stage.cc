@@ -411,6 +411,7 @@ void FetchStage::AttemptDone(FetchTransfer* t, int curl_code) {
   }
   const auto code = static_cast<CURLcode>(curl_code);
   const long status = t->status;
+  CountAttempt(*t, code != CURLE_OK && t->abort_reason == FailureReason::kNone);
 
   FailureReason reason = FailureReason::kNone;
   std::string message;
@@ -439,6 +440,7 @@ void FetchStage::AttemptDone(FetchTransfer* t, int curl_code) {
     record.Set("http_status", static_cast<std::int64_t>(status));
     record.Set("content_type", t->content_type);
     record.Set("bytes", static_cast<std::int64_t>(t->body.size()));
+    attempt_counters_.bytes.fetch_add(t->body.size(), std::memory_order_relaxed);
     record.Set("download_ms", ToMs(ctx_->loop().Now() - t->started));
     record.Set("attempts", static_cast<std::int64_t>(t->attempts));
     const bool redirected = !t->effective_url.empty() && record.url() != t->effective_url;
@@ -585,9 +587,49 @@ std::string FetchStage::InFlightSummary() const {
   return summary;
 }
 
+void FetchStage::CountAttempt(const FetchTransfer& t, bool transport_error) {
+  AttemptCounters& c = attempt_counters_;
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  c.attempts.fetch_add(1, kRelaxed);
+  if (t.attempts > 1) c.retries.fetch_add(1, kRelaxed);
+  const long status_class = t.status / 100;
+  const std::size_t slot =
+      transport_error || status_class < 1 || status_class > 5 ? 0
+                                                             : static_cast<std::size_t>(status_class);
+  c.responses[slot].fetch_add(1, kRelaxed);
+  c.redirects.fetch_add(static_cast<std::uint64_t>(std::max(0L, t.redirects)), kRelaxed);
+  const std::array<std::int64_t, 4> phases = {t.dns_us, t.connect_us, t.tls_us,
+                                              t.first_byte_us};
+  for (std::size_t i = 0; i < phases.size(); ++i) {
+    if (phases[i] <= 0) continue;
+    c.phase_us[i].fetch_add(static_cast<std::uint64_t>(phases[i]), kRelaxed);
+    c.phase_count[i].fetch_add(1, kRelaxed);
+  }
+}
+
 std::vector<std::pair<std::string, std::uint64_t>> FetchStage::Counters() const {
-  if (cache_ == nullptr) return {};
-  CacheCounters counters = cache_->Counters();
+  const AttemptCounters& c = attempt_counters_;
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  CacheCounters counters = {{"fetch_attempts_total", c.attempts.load(kRelaxed)},
+                            {"fetch_retries_total", c.retries.load(kRelaxed)},
+                            {"fetch_redirects_total", c.redirects.load(kRelaxed)},
+                            {"fetch_bytes_total", c.bytes.load(kRelaxed)}};
+  static constexpr std::array<const char*, 6> kClasses = {"none", "1xx", "2xx",
+                                                          "3xx",  "4xx", "5xx"};
+  for (std::size_t i = 0; i < kClasses.size(); ++i) {
+    counters.emplace_back(fmt::format("fetch_responses_total{{class={}}}", kClasses[i]),
+                          c.responses[i].load(kRelaxed));
+  }
+  static constexpr std::array<const char*, 4> kPhases = {"dns", "connect", "tls",
+                                                         "first_byte"};
+  for (std::size_t i = 0; i < kPhases.size(); ++i) {
+    counters.emplace_back(fmt::format("fetch_{}_us_total", kPhases[i]),
+                          c.phase_us[i].load(kRelaxed));
+    counters.emplace_back(fmt::format("fetch_{}_count_total", kPhases[i]),
+                          c.phase_count[i].load(kRelaxed));
+  }
+  if (cache_ == nullptr) return counters;
+  for (auto& counter : cache_->Counters()) counters.push_back(std::move(counter));
   counters.emplace_back("cache_duplicate_hits_total",
                         duplicate_hits_.load(std::memory_order_relaxed));
   return counters;

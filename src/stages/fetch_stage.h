@@ -176,9 +176,15 @@ class FetchStage final : public AsyncStage {
   // in its I/O thread until curl ends it; its result is then dropped).
   void Abandon(ItemId id, AsyncContext& ctx) override;
   std::string InFlightSummary() const override;
-  // The content cache's counters (TieredCache::Counters(),
-  // cache_store_drops_total) and cache_duplicate_hits_total (records completed by
-  // another record's download of the same URL); none without a cache.
+  // Per attempt: fetch_attempts_total, fetch_responses_total{class=1xx..5xx, or
+  // none: no HTTP response}, fetch_retries_total, fetch_redirects_total, and the
+  // microseconds summed over the attempts that got that far until the name was
+  // resolved, the connection made, TLS done and the first byte came
+  // (fetch_{dns,connect,tls,first_byte}_us_total, with fetch_{...}_count_total);
+  // fetch_bytes_total of the bodies downloaded. With a cache, its counters
+  // (TieredCache::Counters(), cache_store_drops_total) and
+  // cache_duplicate_hits_total (records completed by another record's download of
+  // the same URL).
   std::vector<std::pair<std::string, std::uint64_t>> Counters() const override;
 
   static constexpr std::chrono::milliseconds kDeadlineMargin{2000};
@@ -248,6 +254,19 @@ class FetchStage final : public AsyncStage {
   // The leader of each URL's transfers (FetchTransfer::cache_leader), with a cache.
   std::unordered_map<std::string, FetchTransfer*> leaders_;
   std::atomic<std::uint64_t> duplicate_hits_{0};
+  // Counters() of the attempts; the loop thread adds, any thread reads.
+  struct AttemptCounters {
+    std::atomic<std::uint64_t> attempts{0};
+    std::array<std::atomic<std::uint64_t>, 6> responses{};  // none, 1xx .. 5xx
+    std::atomic<std::uint64_t> retries{0};
+    std::atomic<std::uint64_t> redirects{0};
+    std::atomic<std::uint64_t> bytes{0};
+    // dns, connect, tls, first byte: microseconds summed, and attempts counted.
+    std::array<std::atomic<std::uint64_t>, 4> phase_us{};
+    std::array<std::atomic<std::uint64_t>, 4> phase_count{};
+  };
+  AttemptCounters attempt_counters_;
+  void CountAttempt(const FetchTransfer& t, bool transport_error);
 
   std::unordered_map<FetchTransfer*, std::unique_ptr<FetchTransfer>> transfers_;
   // The transfers whose record is still here, by item id (for Abandon()).

@@ -80,6 +80,14 @@ struct FetchTransfer {
   std::array<char, CURL_ERROR_SIZE> error{};
   long status = 0;            // the final response's HTTP status, 0 if none
   std::string effective_url;  // the URL of the final response
+  // From curl, per attempt: redirects followed, and microseconds from the start
+  // until the name was resolved, the TCP connection made, TLS done (0 without TLS)
+  // and the first byte of the response came (0 for a phase never reached).
+  long redirects = 0;
+  std::int64_t dns_us = 0;
+  std::int64_t connect_us = 0;
+  std::int64_t tls_us = 0;
+  std::int64_t first_byte_us = 0;
 
   void ResetResponse() {
     content_type.clear();

@@ -214,6 +214,14 @@ void FetchWorker::EndAttempt(FetchTransfer* t, CURLcode result) {
   char* effective = nullptr;
   curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &effective);
   if (effective != nullptr) t->effective_url = effective;
+  curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_COUNT, &t->redirects);
+  curl_off_t micros = 0;
+  if (curl_easy_getinfo(t->easy, CURLINFO_NAMELOOKUP_TIME_T, &micros) == CURLE_OK) t->dns_us = micros;
+  if (curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &micros) == CURLE_OK) t->connect_us = micros;
+  if (curl_easy_getinfo(t->easy, CURLINFO_APPCONNECT_TIME_T, &micros) == CURLE_OK) t->tls_us = micros;
+  if (curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &micros) == CURLE_OK) {
+    t->first_byte_us = micros;
+  }
   if (t->in_curl) {
     t->in_curl = false;
     in_curl_.erase(t);
