@@ -312,4 +312,60 @@ for i, text in enumerate([
 ]):
     write("config_override", "set%02d" % i, text)
 
+# --- record_codec: 1 byte of stream piece size, then encoded records ------------------
+# The layout of src/core/record_codec.cc, each frame compressed by the zstd program
+# from a file (so that the frame says its content size, as the codec requires).
+
+
+def zstd_file(data):
+    import tempfile
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        return subprocess.run(["zstd", "-q", "-c", "--fast=5", "--check", f.name],
+                              stdout=subprocess.PIPE, check=True).stdout
+
+
+def rc_str(b):
+    return struct.pack("<I", len(b)) + b
+
+
+def rc_record(item, url, columns=(), reason=0, error=b"", fields=()):
+    out = struct.pack("<Q", item) + rc_str(url) + struct.pack("<I", len(columns))
+    for name, text in columns:
+        out += rc_str(name) + rc_str(text)
+    out += bytes([reason]) + rc_str(error) + struct.pack("<I", len(fields))
+    for name, tag, value in fields:
+        out += rc_str(name) + bytes([tag]) + value
+    return out
+
+
+def rc_frame(records):
+    raw = b"SLRC" + struct.pack("<II", 1, len(records)) + b"".join(records)
+    return zstd_file(raw)
+
+
+def image_v2(cols, rows, channels):
+    header = struct.pack("<iiiqqB", cols, rows, channels, cols * 2, rows * 2, 0)
+    return header + bytes((i * 7) % 256 for i in range(cols * rows * channels))
+
+
+every_type = rc_record(7, b"http://example.com/a.jpg", [(b"caption", b"a cat")], 0, b"", [
+    (b"flag", 1, b"\x01"), (b"count", 2, struct.pack("<q", -42)),
+    (b"ratio", 3, struct.pack("<d", 0.3)), (b"text", 4, rc_str(b"caf\xc3\xa9")),
+    (b"body", 5, rc_str(b"\x00\x01\xff")), (b"unset", 0, b""),
+    (b"boxes", 7, rc_str(b"[[1,2,3,4]]")),
+    (b"image", 6, rc_str(b"image-v2") + rc_str(image_v2(3, 2, 3)))])
+failed = rc_record(8, b"http://example.com/b.jpg", [], 6, b"HTTP 404",
+                   [(b"http_status", 2, struct.pack("<q", 404))])
+gray = rc_record(9, b"u", [], 0, b"", [(b"image", 6, rc_str(b"image-v2") +
+                                        rc_str(image_v2(5, 4, 1)))])
+for i, (piece, data) in enumerate([
+        (255, rc_frame([every_type, failed])),
+        (0, rc_frame([every_type]) + rc_frame([failed, gray])),
+        (16, rc_frame([])),
+        (3, rc_frame([gray]) + rc_frame([every_type])),
+]):
+    write("record_codec", "records%02d" % i, bytes([piece]) + data)
+
 print("seeds written under", ROOT)
