@@ -4,7 +4,9 @@
 #include <signal.h>
 
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
+#include <string>
 
 #include "tests/test_util.h"
 
@@ -70,7 +72,8 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, HelpWorksOnEveryCommand) {
-  for (const char* command : {"run", "ingest", "status", "export", "validate", "retry"}) {
+  for (const char* command :
+       {"run", "ingest", "status", "export", "validate", "retry", "plan"}) {
     CommandResult result = RunSluice({command, "--help"});
     EXPECT_EQ(result.exit_code, 0) << command << ": " << result.err;
     EXPECT_NE(result.out.find("Usage"), std::string::npos) << command;
@@ -135,6 +138,43 @@ TEST_F(CliTest, UnknownOrMissingCommandListsTheCommands) {
           << result.err;
     }
   }
+}
+
+// `sluice plan`: the rate a deadline needs, and from the measured run what it
+// takes, each number with the arithmetic that made it.
+TEST_F(CliTest, PlanShowsTheRateAndWhatAMeasuredRunNeeds) {
+  CommandResult alone = RunSluice({"plan", "--items", "2e9", "--deadline", "7d"});
+  ASSERT_EQ(alone.exit_code, 0) << alone.err;
+  EXPECT_NE(alone.out.find("needed: 2,000,000,000 items in 7d (604,800 s) = "
+                           "2,000,000,000 / 604,800 = 3,307 items/s"),
+            std::string::npos)
+      << alone.out;
+
+  ASSERT_EQ(Run().exit_code, 0);
+  CommandResult plan = RunSluice({"plan", "--items", "2e9", "--deadline", "7d",
+                                  "--workdir", workdir_, "--cost-per-core-hour", "0.05"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_NE(plan.out.find("group main:"), std::string::npos) << plan.out;
+  EXPECT_NE(plan.out.find("measured: 1,000 items by 1 worker(s)"), std::string::npos)
+      << plan.out;
+  EXPECT_NE(plan.out.find("  wait (waits): "), std::string::npos) << plan.out;
+  // flake (CPU): T per record on one core = R items/s per core -> 3,307 / R = C cores
+  std::smatch cpu;
+  ASSERT_TRUE(std::regex_search(
+      plan.out, cpu,
+      std::regex(R"(flake \(CPU\): .* = ([0-9.]+) items/s per core -> 3,307 / ([0-9.]+) = )"
+                 R"(([0-9.]+) cores)")))
+      << plan.out;
+  EXPECT_EQ(cpu[1].str(), cpu[2].str());
+  EXPECT_NEAR(std::stod(cpu[3].str()), 3307 / std::stod(cpu[1].str()),
+              0.1 + 0.01 * std::stod(cpu[3].str()));
+  EXPECT_NE(plan.out.find("cost: "), std::string::npos) << plan.out;
+  EXPECT_NE(plan.out.find(" x 168.0 h x 0.05 per core-hour = "), std::string::npos)
+      << plan.out;
+
+  CommandResult bad = RunSluice({"plan", "--items", "10", "--deadline", "soon"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--deadline soon"), std::string::npos) << bad.err;
 }
 
 // A pipeline split in stage groups shows which stages each group runs.

@@ -86,11 +86,12 @@ Command StatusCommandRow();
 Command ExportCommandRow();
 Command ValidateCommandRow();
 Command RetryCommandRow();
+Command PlanCommandRow();
 
 // The table, in the order `sluice --help` lists them.
 inline std::vector<Command> AllCommands() {
   return {RunCommandRow(),    WorkerCommandRow(), IngestCommandRow(), StatusCommandRow(),
-          ExportCommandRow(), RetryCommandRow(),  ValidateCommandRow()};
+          ExportCommandRow(), RetryCommandRow(),  ValidateCommandRow(), PlanCommandRow()};
 }
 
 }  // namespace sluice::cli

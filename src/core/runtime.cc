@@ -697,6 +697,7 @@ std::vector<StageCounters> Runtime::Impl::Counters() const {
       c.records_abandoned = runners_[i]->records_abandoned();
       c.waiting_for = static_cast<const AsyncStage&>(*stages_[i].stage).InFlightSummary();
       c.seconds = runners_[i]->seconds();
+      c.async = true;
     } else {
       c.records_in = cpu_counters_[i].records_in;
       c.records_failed = cpu_counters_[i].records_failed;

@@ -100,6 +100,7 @@ struct StageCounters {
   // Time per record in the stage: CPU stages, a chunk's time shared by its records;
   // async stages, from Start() to Complete().
   SecondsHistogram seconds;
+  bool async = false;  // an async stage (its seconds are waiting, not CPU)
 };
 
 // Where the records are, readable while the runtime runs.

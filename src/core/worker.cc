@@ -737,13 +737,21 @@ void Worker::Report(bool stopped) {
     report.batches_held = held_.size();
     report.items_committed = progress_.items_committed;
     report.items_failed = progress_.items_failed;
-    // Once the runtime is gone (the last report), its counters as last read.
-    if (runtime_ != nullptr) {
+    // The stages' own counters, and each stage's records and time in it (for `sluice
+    // plan`): live, or as the run ended.
+    const std::vector<StageCounters> stages =
+        runtime_ != nullptr ? runtime_->Counters() : final_stages_;
+    if (!stages.empty()) {
       std::map<std::string, std::uint64_t> counters;
-      for (const StageCounters& stage : runtime_->Counters()) {
+      for (const StageCounters& stage : stages) {
         for (const auto& [name, value] : stage.own) counters[name] += value;
+        counters[fmt::format("stage_records_total{{stage={}}}", stage.name)] =
+            stage.seconds.count;
+        counters[fmt::format("stage_us_total{{stage={}}}", stage.name)] =
+            static_cast<std::uint64_t>(stage.seconds.sum * 1e6);
+        if (stage.async) counters[fmt::format("stage_async{{stage={}}}", stage.name)] = 1;
       }
-      stage_counters_json_ = counters.empty() ? "" : nlohmann::json(counters).dump();
+      stage_counters_json_ = nlohmann::json(counters).dump();
     }
     report.counters_json = stage_counters_json_;
   }
