@@ -16,6 +16,9 @@
 #   split      pipelines/faces-split.yaml (faces.yaml in two stage groups, run side by
 #              side in one process, batches passed through the blob directory)
 #              vs  pipelines/faces.yaml, the first face_urls URLs each
+#   metrics    download only and faces.yaml with --metrics-addr, /metrics and
+#              /api/status scraped every second  vs  the same without: the cost of
+#              keeping and serving the metrics (two rounds each, alternating)
 #   rss        download with 5,000 transfers in flight (a 500 ms delay per response
 #              from sluice-fault-server keeps them in flight), N and 4N URLs: peak RSS
 #
@@ -25,7 +28,7 @@
 # Usage: bench/images_bench.sh BUILD_DIR [images] [urls] [face_urls]
 #        (default 3000, 30000, 2000: the faces pipeline takes the first face_urls URLs)
 #        ONLY="rss faces" (environment) runs only those parts: download, img2dataset,
-#        faces, split, rss (split is not in the default set)
+#        faces, split, metrics, rss (split and metrics are not in the default set)
 # BUILD_DIR needs sluice, sluice-make-corpus, sluice-image-cost, sluice-fault-server
 # (a build with tests and benchmarks on). Prints a Markdown table.
 set -euo pipefail
@@ -75,6 +78,7 @@ run_sluice() {  # name pipeline extra-args...
   ok=$("$sluice" status --workdir "$work/$name" --json | python3 -c \
     "import json, sys; print(json.load(sys.stdin)['results']['ok'])")
   rate=$(calc "round($urls / ($t1 - $t0))")
+  secs=$(calc "round($t1 - $t0, 2)")
   rss=$(peak_mb "$work/$name.time")
   local cpu_share
   cpu_share=$(awk -F': ' '/Percent of CPU/ {print $2}' "$work/$name.time")
@@ -158,6 +162,44 @@ for pipeline in faces faces-split; do
 done
 urls=$saved_urls
 echo "| faces-split.yaml (download | detect, one process) against faces.yaml | $rate_faces_split images/s | $rate_faces images/s | $(calc "round($rate_faces_split / $rate_faces, 2)") | $rss_faces_split MiB (faces.yaml: $rss_faces MiB) |"
+
+fi
+# --- the metrics' cost: with --metrics-addr and a scraper against without, same run ---------
+if want metrics; then
+mport=$(python3 -c \
+  "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+scrape() {  # what a Prometheus and a dashboard would ask, every second
+  while true; do
+    curl -s -o /dev/null "http://127.0.0.1:$mport/metrics" || true
+    curl -s -o /dev/null "http://127.0.0.1:$mport/api/status" || true
+    sleep 1
+  done
+}
+sed '/type: sha256/d' "$src/pipelines/download.yaml" > "$work/fetch-only.yaml"
+fetch_args=(--set output.layout=none --set output.metadata=false --set output.stats=false
+  --set stages.fetch.max_host_connections=64)
+cp "$work/urls.txt" "$work/all-urls.txt"
+for part in download faces; do
+  if [ "$part" = faces ]; then
+    head -n "$face_urls" "$work/all-urls.txt" > "$work/urls.txt"
+    saved_urls=$urls; urls=$face_urls
+    pipeline="$src/pipelines/faces.yaml"; args=(--set stages.fetch.max_host_connections=64)
+  else
+    pipeline="$work/fetch-only.yaml"; args=("${fetch_args[@]}")
+  fi
+  for round in 1 2; do
+    run_sluice "metrics-off-$part-$round" "$pipeline" "${args[@]}"
+    off=$secs; rss_off=$rss
+    scrape & scraper=$!
+    run_sluice "metrics-on-$part-$round" "$pipeline" "${args[@]}" \
+      --metrics-addr "127.0.0.1:$mport"
+    kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true
+    on=$secs
+    echo "| $part (round $round), /metrics and /api/status scraped every second | $(calc "round($urls / $on, 1)") items/s ($on s) | without --metrics-addr: $(calc "round($urls / $off, 1)") items/s ($off s) | $(calc "round($off / $on, 3)") | $rss MiB (without: $rss_off MiB) |"
+  done
+  [ "$part" = faces ] && urls=$saved_urls
+done
+cp "$work/all-urls.txt" "$work/urls.txt"
 
 fi
 # --- peak RSS with 5,000 transfers in flight ------------------------------------------------
