@@ -177,6 +177,42 @@ TEST_F(CliTest, PlanShowsTheRateAndWhatAMeasuredRunNeeds) {
   EXPECT_NE(bad.err.find("--deadline soon"), std::string::npos) << bad.err;
 }
 
+// --progress: the view redrawn in place (forced here: the test's stderr is no
+// terminal), the plain status line, or nothing. Every record waits 1.5 s in the sleep
+// stage, so the run lasts past the first redraw (1 s) however fast the machine.
+TEST_F(CliTest, ProgressIsABarAPlainLineOrNothing) {
+  const std::string slow = dir_.Write(
+      "slow.yaml", "name: slow\nbatch_size: 5\nstages:\n"
+                   "  - {name: wait, type: sleep, ms: 1500}\n"
+                   "  - {name: flake, type: fail, fraction: 0.5, reason: http_5xx}\n");
+  const std::string input = dir_.Write("few.txt", UrlLines(20));
+  auto run = [&](const std::string& workdir, const std::string& mode) {
+    return RunSluice({"run", slow, "--input", input, "--workdir", dir_.File(workdir),
+                      "--progress", mode, "--status-interval", "1"});
+  };
+  CommandResult bar = run("bar", "bar");
+  ASSERT_EQ(bar.exit_code, 0) << bar.err;
+  EXPECT_NE(bar.err.find("\x1b[2K  wait "), std::string::npos) << bar.err;
+  EXPECT_NE(bar.err.find("\x1b[2K  flake "), std::string::npos) << bar.err;
+  EXPECT_NE(bar.err.find("items/s, ETA "), std::string::npos) << bar.err;
+  EXPECT_NE(bar.err.find(" in flight"), std::string::npos) << bar.err;
+  EXPECT_EQ(bar.err.find("sluice: done "), std::string::npos) << bar.err;
+
+  CommandResult plain = run("plain", "plain");
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_NE(plain.err.find("sluice: done "), std::string::npos) << plain.err;
+  EXPECT_EQ(plain.err.find("\x1b["), std::string::npos) << plain.err;
+
+  CommandResult off = run("off", "off");
+  ASSERT_EQ(off.exit_code, 0) << off.err;
+  EXPECT_EQ(off.err.find("sluice: done "), std::string::npos) << off.err;
+  EXPECT_EQ(off.err.find("\x1b["), std::string::npos) << off.err;
+  EXPECT_NE(off.err.find("items processed"), std::string::npos) << off.err;  // the summary
+
+  CommandResult wrong = run("wrong", "fancy");
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.err;
+}
+
 // A pipeline split in stage groups shows which stages each group runs.
 TEST_F(CliTest, ValidateShowsTheStageGroups) {
   CommandResult split =

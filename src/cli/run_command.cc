@@ -33,6 +33,7 @@
 #include "src/cli/live_status.h"
 #include "src/cli/metrics_server.h"
 #include "src/cli/pipeline_setup.h"
+#include "src/cli/progress_view.h"
 #include "src/cli/workdir.h"
 #include "src/core/blob_store.h"
 #include "src/core/pipeline_config.h"
@@ -56,6 +57,7 @@ struct RunFlags {
   double status_interval_s = 5;
   bool quiet = false;
   std::string metrics_addr;  // --metrics-addr HOST:PORT ("" = no server)
+  std::string progress = "auto";  // --progress auto|bar|plain|off
 };
 
 // Waits for SIGINT/SIGTERM on its own thread (the signals are blocked everywhere
@@ -122,13 +124,18 @@ class SignalWatcher {
 // keeps the workdir's live status file current for `sluice status`.
 class StatusPrinter {
  public:
-  StatusPrinter(const Worker& worker, std::string workdir, std::uint64_t total_items,
-                std::uint64_t done_before, std::chrono::duration<double> interval)
-      : worker_(worker),
+  // `groups`: every group's worker, in order; the last one's items are the run's.
+  // `bar`: the view redrawn in place (progress_view.h) instead of one line each time.
+  StatusPrinter(std::vector<std::pair<std::string, const Worker*>> groups,
+                std::string workdir, std::uint64_t total_items, std::uint64_t done_before,
+                std::chrono::duration<double> interval, bool bar)
+      : groups_(std::move(groups)),
+        worker_(*groups_.back().second),
         workdir_(std::move(workdir)),
         total_(total_items),
         done_before_(done_before),
-        interval_(interval) {
+        interval_(interval),
+        bar_(bar) {
     thread_ = std::thread([this] { Loop(); });
   }
   ~StatusPrinter() {
@@ -185,6 +192,26 @@ class StatusPrinter {
       const std::uint64_t done = std::min<std::uint64_t>(
           total_,
           done_before_ + std::max(progress.records_done, progress.items_committed));
+      if (bar_) {
+        // Smoothed, so that the ETA does not jump with each batch.
+        smoothed_rate_ = smoothed_rate_ == 0 ? rate : 0.7 * smoothed_rate_ + 0.3 * rate;
+        ProgressFrame frame;
+        frame.total = total_;
+        frame.done = done;
+        frame.committed = committed;
+        frame.failed = progress.items_failed;
+        frame.rate = smoothed_rate_;
+        frame.failures = progress.failures;
+        for (const auto& [name, worker] : groups_) {
+          frame.groups.emplace_back(name, worker->StageProgress());
+        }
+        const std::vector<std::string> lines = ProgressLines(frame);
+        const std::string text = Redraw(lines, drawn_lines_);
+        drawn_lines_ = lines.size();
+        std::fwrite(text.data(), 1, text.size(), stderr);
+        std::fflush(stderr);
+        continue;
+      }
       double percent = total_ > 0 ? 100.0 * done / total_ : 100.0;
       fmt::print(stderr,
                  "sluice: done {}/{} items ({:.1f}%, committed {}), {:.0f} items/s, {} "
@@ -194,12 +221,16 @@ class StatusPrinter {
     }
   }
 
+  const std::vector<std::pair<std::string, const Worker*>> groups_;
   const Worker& worker_;
   const std::string workdir_;
   bool live_warned_ = false;
   std::uint64_t total_;
   std::uint64_t done_before_;
   std::chrono::duration<double> interval_;
+  const bool bar_;
+  double smoothed_rate_ = 0;     // Loop() only
+  std::size_t drawn_lines_ = 0;  // Loop() only: the block drawn last
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -438,9 +469,15 @@ int Run(const RunFlags& flags) {
     std::vector<Worker*> workers;
     for (GroupRun& run : runs) workers.push_back(run.worker.get());
     SignalWatcher signals(workers, config->grace + std::chrono::seconds(30));
-    const double interval = flags.quiet ? 0 : flags.status_interval_s;
-    StatusPrinter printer(*runs.back().worker, flags.workdir, before->items, done_before,
-                          std::chrono::duration<double>(interval));
+    // --progress: auto is the bar on a terminal, the status line elsewhere.
+    const bool bar =
+        flags.progress == "bar" || (flags.progress == "auto" && isatty(STDERR_FILENO) != 0);
+    double interval = flags.quiet || flags.progress == "off" ? 0 : flags.status_interval_s;
+    if (bar && interval > 0) interval = std::min(interval, 1.0);  // redrawn each second
+    std::vector<std::pair<std::string, const Worker*>> shown;
+    for (GroupRun& run : runs) shown.emplace_back(run.group->name, run.worker.get());
+    StatusPrinter printer(std::move(shown), flags.workdir, before->items, done_before,
+                          std::chrono::duration<double>(interval), bar);
     // Every group but the last on a thread of its own; the last on this one.
     std::vector<std::thread> threads;
     for (std::size_t i = 0; i + 1 < runs.size(); ++i) {
@@ -531,6 +568,12 @@ void AddRunFlags(std::vector<Flag>& flags, RunFlags& f) {
                    .help = "Seconds between status lines; 0 for none",
                    .target = &f.status_interval_s,
                    .range = std::pair{0.0, 3600.0}});
+  flags.push_back({.names = "--progress",
+                   .help = "bar: a view per stage redrawn in place each second; plain: a "
+                           "status line every --status-interval; off; auto (default): bar "
+                           "on a terminal, plain elsewhere",
+                   .target = &f.progress,
+                   .one_of = {"auto", "bar", "plain", "off"}});
   flags.push_back({.names = "--metrics-addr",
                    .help = "Serve /metrics (Prometheus), /api/status, /healthz and /ready "
                            "on HOST:PORT (:PORT: 127.0.0.1; port 0: any free one)",
