@@ -21,8 +21,9 @@ packages=(
   # start their own throwaway servers (no cluster is created at install, below);
   # memcached for the content cache's tests, which also start their own
   sqlite3 zstd gzip python3 procps time iproute2 nginx-light postgresql-15 memcached
-  # promtool, which checks the /metrics text in the tests
-  prometheus
+  # promtool, which checks the /metrics text in the tests; a headless browser for the
+  # dashboard's test
+  prometheus chromium
   # the model fetch (scripts/fetch-models.sh)
   curl ca-certificates
   # benchmarks only (bench/images_bench.sh): the comparison program and load tool

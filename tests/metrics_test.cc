@@ -1,14 +1,18 @@
 // `--metrics-addr`: a running worker serves /metrics (checked with Prometheus'
-// promtool), /api/status, /healthz and /ready, on loopback.
+// promtool), /api/status, /healthz, /ready and the dashboard (in headless Chromium),
+// on loopback.
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
+#include <vector>
 
 #include "tests/test_util.h"
 
@@ -22,32 +26,48 @@ stages:
   - {name: flake, type: fail, fraction: 0.2, reason: http_5xx}
 )";
 
-TEST(MetricsTest, AWorkerServesMetricsStatusHealthAndReadiness) {
-  TempDir dir;
+// A worker of the pipeline above over `items` ingested URLs, serving on a free
+// loopback port. Without --exit-when-done it stays up once done: nothing here races
+// its end.
+struct MeteredWorker {
+  std::unique_ptr<SluiceProcess> process;
+  int port = 0;
+};
+
+MeteredWorker StartMeteredWorker(const TempDir& dir, int items) {
+  MeteredWorker started;
   const std::string pipeline = dir.Write("metered.yaml", kPipeline);
   std::string urls;
-  for (int i = 0; i < 500; ++i) urls += "http://example.com/" + std::to_string(i) + "\n";
+  for (int i = 0; i < items; ++i) urls += "http://example.com/" + std::to_string(i) + "\n";
   const std::string input = dir.Write("urls.txt", urls);
   const std::string workdir = dir.File("work");
   CommandResult ingested =
       RunSluice({"ingest", pipeline, "--input", input, "--workdir", workdir});
-  ASSERT_EQ(ingested.exit_code, 0) << ingested.err;
-
-  // Without --exit-when-done it stays up once done: nothing here races its end.
-  SluiceProcess worker({"worker", pipeline, "--workdir", workdir, "--metrics-addr",
-                        "127.0.0.1:0", "--status-interval", "0"},
-                       dir.path());
+  EXPECT_EQ(ingested.exit_code, 0) << ingested.err;
+  started.process = std::make_unique<SluiceProcess>(
+      std::vector<std::string>{"worker", pipeline, "--workdir", workdir, "--metrics-addr",
+                               "127.0.0.1:0", "--status-interval", "0"},
+      dir.path());
   std::smatch found;
   std::string err;
   const std::regex listening("metrics on http://127\\.0\\.0\\.1:([0-9]+)/metrics");
-  ASSERT_TRUE(WaitFor(
+  const bool up = WaitFor(
       [&] {
-        err = ReadFile(worker.err_path());
+        err = ReadFile(started.process->err_path());
         return std::regex_search(err, found, listening);
       },
-      std::chrono::seconds(60)))
-      << err;
-  httplib::Client client("127.0.0.1", std::stoi(found[1].str()));
+      std::chrono::seconds(60));
+  EXPECT_TRUE(up) << err;
+  if (up) started.port = std::stoi(found[1].str());
+  return started;
+}
+
+TEST(MetricsTest, AWorkerServesMetricsStatusHealthAndReadiness) {
+  TempDir dir;
+  MeteredWorker metered = StartMeteredWorker(dir, 500);
+  ASSERT_GT(metered.port, 0);
+  SluiceProcess& worker = *metered.process;
+  httplib::Client client("127.0.0.1", metered.port);
   client.set_read_timeout(30, 0);
 
   // Every item through: 500 results committed.
@@ -108,6 +128,59 @@ TEST(MetricsTest, AWorkerServesMetricsStatusHealthAndReadiness) {
   CommandResult ended;
   ASSERT_TRUE(worker.Wait(std::chrono::seconds(60), &ended));
   EXPECT_EQ(ended.exit_code, 0) << ended.err;  // stopped with nothing left to do
+}
+
+// The dashboard at / in a real browser (Debian's chromium, headless): it draws its
+// charts from at least two samples, with no script error, failed fetch or
+// console.error; a screenshot is left in test-artifacts/ (or $SLUICE_TEST_ARTIFACTS).
+TEST(MetricsTest, TheDashboardDrawsItsChartsInAHeadlessBrowser) {
+  if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
+    FAIL() << "chromium is missing (Debian package chromium, which scripts/install-deps.sh "
+              "installs)";
+  }
+  TempDir dir;
+  MeteredWorker metered = StartMeteredWorker(dir, 2000);
+  ASSERT_GT(metered.port, 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(metered.port) + "/?every=300";
+  // Virtual time: the page's timers run as fast as its answers come, so that the
+  // test waits for samples, not for the clock.
+  const std::string chromium = "timeout 120 chromium --headless --no-sandbox --disable-gpu "
+                               "--no-first-run --user-data-dir=" + dir.File("chromium") +
+                               " --virtual-time-budget=5000 ";
+  const std::string dom = dir.File("dom.html");
+  ASSERT_EQ(std::system((chromium + "--dump-dom '" + url + "' > " + dom + " 2>" +
+                         dir.File("chromium.log")).c_str()),
+            0)
+      << ReadFile(dir.File("chromium.log"));
+  const std::string page = ReadFile(dom);
+  std::smatch samples;
+  ASSERT_TRUE(std::regex_search(page, samples, std::regex(R"re(data-samples="([0-9]+)")re")))
+      << page.substr(0, 2000);
+  EXPECT_GE(std::stoi(samples[1].str()), 2) << page.substr(0, 2000);
+  EXPECT_NE(page.find(R"re(data-errors="0")re"), std::string::npos) << page.substr(0, 2000);
+  for (const char* chart : {"throughput", "backlog", "failures", "bytes", "inflight",
+                            "progress"}) {
+    std::smatch points;
+    const std::regex drawn(std::string(R"re(<canvas id=")re") + chart +
+                           R"re(" data-points="([0-9]+)")re");
+    ASSERT_TRUE(std::regex_search(page, points, drawn)) << chart;
+    EXPECT_GE(std::stoi(points[1].str()), 1) << chart;
+  }
+  EXPECT_NE(page.find("sluice: metered"), std::string::npos);
+
+  const char* artifacts = std::getenv("SLUICE_TEST_ARTIFACTS");
+  const std::filesystem::path out =
+      std::filesystem::path(artifacts != nullptr ? artifacts : "test-artifacts");
+  std::filesystem::create_directories(out);
+  const std::string shot = std::filesystem::absolute(out / "dashboard.png").string();
+  std::filesystem::remove(shot);
+  ASSERT_EQ(std::system((chromium + "--window-size=1280,1000 --screenshot=" + shot + " '" +
+                         url + "' 2>" + dir.File("chromium.log")).c_str()),
+            0)
+      << ReadFile(dir.File("chromium.log"));
+  const std::string png = ReadFile(shot);
+  ASSERT_GT(png.size(), 10000u);
+  EXPECT_EQ(png.substr(1, 3), "PNG");
 }
 
 TEST(MetricsTest, ABadAddressIsAUsageError) {

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "src/cli/dashboard_page.h"
+
 namespace sluice::cli {
 namespace {
 
@@ -215,8 +217,13 @@ nlohmann::ordered_json StatusJson(const std::vector<Snapshot>& snapshots, Store*
           {"store_unreachable", p.store_unreachable}}}};
     nlohmann::ordered_json stages = nlohmann::ordered_json::array();
     for (const StageCounters& stage : snapshot.stages) {
+      std::uint64_t bytes = 0;  // what the stage downloaded, if it counts that
+      for (const auto& [name, value] : stage.own) {
+        if (name == "fetch_bytes_total") bytes = value;
+      }
       stages.push_back(
           {{"name", stage.name},
+           {"bytes", bytes},
            {"records", stage.records_in},
            {"failed", stage.records_failed},
            {"in_flight", stage.in_flight},
@@ -280,6 +287,9 @@ class MetricsServer::Impl {
           StatusJson(Read(groups_), store_, pipeline_)
               .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
           "application/json");
+    });
+    server_.Get("/", [](const httplib::Request&, httplib::Response& response) {
+      response.set_content(kDashboardPage, "text/html; charset=utf-8");
     });
     server_.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
       response.set_content("ok\n", "text/plain");

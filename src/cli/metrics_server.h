@@ -1,5 +1,6 @@
 // `--metrics-addr HOST:PORT` of `sluice run` and `sluice worker`: an HTTP server
 // (cpp-httplib, on threads of its own) with
+//   /            the live dashboard (dashboard_page.h)
 //   /metrics     the Prometheus text format (WorkerMetrics below; names in
 //                docs/operations.md)
 //   /api/status  JSON: each group's live counters and its store summary
