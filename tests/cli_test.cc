@@ -213,6 +213,32 @@ TEST_F(CliTest, ProgressIsABarAPlainLineOrNothing) {
   EXPECT_EQ(wrong.exit_code, 2) << wrong.err;
 }
 
+// --log-format json: every line on standard error is one JSON object with the time,
+// the level and the message, for a log collector; the default is "sluice: MESSAGE".
+TEST_F(CliTest, JsonLogsAreOneObjectPerLine) {
+  CommandResult run = Run({"--log-format", "json", "--progress", "plain",
+                           "--status-interval", "0"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::istringstream lines(run.err);
+  int count = 0;
+  bool summary = false;
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json object = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(object.is_object()) << line;
+    EXPECT_TRUE(object["time"].is_string()) << line;
+    EXPECT_TRUE(object["level"] == "info" || object["level"] == "warning" ||
+                object["level"] == "error")
+        << line;
+    summary |= object["message"].get<std::string>().find("items processed") !=
+               std::string::npos;
+    ++count;
+  }
+  EXPECT_GE(count, 2);
+  EXPECT_TRUE(summary) << run.err;
+  CommandResult wrong = Run({"--log-format", "xml"});
+  EXPECT_EQ(wrong.exit_code, 2);
+}
+
 // A pipeline split in stage groups shows which stages each group runs.
 TEST_F(CliTest, ValidateShowsTheStageGroups) {
   CommandResult split =

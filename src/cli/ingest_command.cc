@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "src/cli/command.h"
+#include "src/cli/log.h"
 #include "src/cli/pipeline_setup.h"
 #include "src/cli/workdir.h"
 
@@ -45,7 +46,7 @@ int Ingest(const IngestFlags& flags) {
   bool ok = IngestInputs(**store, *config, flags.inputs, /*quiet=*/false);
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  fmt::print(stderr, "sluice: ingest took {:.2f} s\n", seconds);
+  Log(LogLevel::kInfo, fmt::format("ingest took {:.2f} s", seconds));
   return ok ? kExitOk : kExitFailure;
 }
 

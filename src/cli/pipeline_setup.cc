@@ -4,7 +4,9 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <string>
 
+#include "src/cli/log.h"
 #include "src/cli/workdir.h"
 #include "src/input/ingest.h"
 
@@ -42,36 +44,41 @@ bool IngestInputs(Store& store, const PipelineConfig& config,
       continue;
     }
     if (report->already_ingested) {
-      if (!quiet) fmt::print(stderr, "sluice: input {}: already ingested\n", path);
+      if (!quiet) Log(LogLevel::kInfo, fmt::format("input {}: already ingested", path));
       continue;
     }
-    fmt::print(stderr,
-               "sluice: input {}: {} items{}, {} rejected lines, {} blank lines\n", path,
-               report->items, report->resumed ? " (resumed)" : "", report->rejected,
-               report->blank);
+    Log(LogLevel::kInfo,
+        fmt::format("input {}: {} items{}, {} rejected lines, {} blank lines", path,
+                    report->items, report->resumed ? " (resumed)" : "", report->rejected,
+                    report->blank));
     if (report->items == 0 && report->rejected == 0) {
-      fmt::print(stderr, "sluice: input {}: no items ({})\n", path,
-                 report->lines == 0 ? "the file is empty" : "only blank lines");
+      Log(LogLevel::kInfo,
+          fmt::format("input {}: no items ({})", path,
+                      report->lines == 0 ? "the file is empty" : "only blank lines"));
     }
     if (report->rejected > 0) {
       int shown = 0;
+      std::string rejects = fmt::format("input {}: rejected lines:", path);
       Status listed = store.ListRejects(
           [&](std::string_view reject_path, const RejectedLine& reject) -> Status {
             if (reject_path != path) return Status::Ok();
             if (shown++ == kMaxRejectsShown) return Cancelled("enough");
-            fmt::print(stderr, "  {}:{}: {}: {}\n", path, reject.line, reject.reason,
-                       reject.excerpt);
+            rejects += fmt::format("\n  {}:{}: {}: {}", path, reject.line, reject.reason,
+                                   reject.excerpt);
             return Status::Ok();
           });
       if (report->rejected > kMaxRejectsShown) {
-        fmt::print(stderr, "  ... {} more; every rejected line is kept in the store\n",
-                   report->rejected - kMaxRejectsShown);
+        rejects +=
+            fmt::format("\n  ... {} more; every rejected line is kept in the store",
+                        report->rejected - kMaxRejectsShown);
       }
+      if (shown > 0) Log(LogLevel::kWarning, rejects);
       // Cancelled is how the callback stops after kMaxRejectsShown; any other error
       // (the store could not be read) is told, though the items were ingested.
       if (!listed.ok() && listed.code() != StatusCode::kCancelled) {
-        fmt::print(stderr, "sluice: input {}: could not list the rejected lines: {}\n",
-                   path, listed.ToString());
+        Log(LogLevel::kWarning,
+            fmt::format("input {}: could not list the rejected lines: {}", path,
+                        listed.ToString()));
       }
     }
   }

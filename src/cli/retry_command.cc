@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "src/cli/command.h"
+#include "src/cli/log.h"
 #include "src/cli/pipeline_setup.h"
 #include "src/cli/workdir.h"
 
@@ -63,9 +64,9 @@ int Retry(const RetryFlags& flags) {
     PrintError(retried.status());
     return kExitFailure;
   }
-  fmt::print(stderr,
-             "sluice: {} failed items{} put back; `sluice run` processes them again\n",
-             *retried, reason ? fmt::format(" ({})", flags.reason) : "");
+  Log(LogLevel::kInfo,
+      fmt::format("{} failed items{} put back; `sluice run` processes them again",
+                  *retried, reason ? fmt::format(" ({})", flags.reason) : ""));
   return kExitOk;
 }
 

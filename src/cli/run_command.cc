@@ -31,6 +31,7 @@
 
 #include "src/cli/command.h"
 #include "src/cli/live_status.h"
+#include "src/cli/log.h"
 #include "src/cli/metrics_server.h"
 #include "src/cli/pipeline_setup.h"
 #include "src/cli/progress_view.h"
@@ -58,6 +59,7 @@ struct RunFlags {
   bool quiet = false;
   std::string metrics_addr;  // --metrics-addr HOST:PORT ("" = no server)
   std::string progress = "auto";  // --progress auto|bar|plain|off
+  std::string log_format = "text";  // --log-format text|json
 };
 
 // Waits for SIGINT/SIGTERM on its own thread (the signals are blocked everywhere
@@ -90,24 +92,25 @@ class SignalWatcher {
       int signal_number = sigtimedwait(&set, nullptr, &timeout);
       if (signal_number < 0) {
         if (signals_ > 0 && std::chrono::steady_clock::now() - first_signal > deadline_) {
-          fmt::print(stderr,
-                     "\nsluice: still not stopped {} s after the signal: exiting now; "
-                     "the batches still held come back when their leases expire\n",
-                     std::chrono::duration_cast<std::chrono::seconds>(deadline_).count());
+          Log(LogLevel::kWarning,
+              fmt::format(
+                  "still not stopped {} s after the signal: exiting now; the batches "
+                  "still held come back when their leases expire",
+                  std::chrono::duration_cast<std::chrono::seconds>(deadline_).count()));
           _exit(kExitInterrupted);
         }
         continue;
       }
       if (++signals_ == 1) {
         first_signal = std::chrono::steady_clock::now();
-        fmt::print(
-            stderr,
-            "\nsluice: {} received: finishing the batches in flight, then stopping "
-            "(again to exit at once)\n",
-            strsignal(signal_number));
+        Log(LogLevel::kInfo,
+            fmt::format(
+                "{} received: finishing the batches in flight, then stopping (again to "
+                "exit at once)",
+                strsignal(signal_number)));
         for (Worker* worker : workers_) worker->RequestStop();
       } else {
-        fmt::print(stderr, "\nsluice: exiting at once; the next run resumes\n");
+        Log(LogLevel::kWarning, "exiting at once; the next run resumes");
         _exit(kExitInterrupted);
       }
     }
@@ -159,8 +162,9 @@ class StatusPrinter {
     Status written = WriteLiveStatus(workdir_, live);
     if (!written.ok() && !live_warned_) {
       live_warned_ = true;  // once: `sluice status` then shows only the store
-      fmt::print(stderr, "sluice: live status for `sluice status` not written: {}\n",
-                 written.ToString());
+      Log(LogLevel::kWarning,
+          fmt::format("live status for `sluice status` not written: {}",
+                      written.ToString()));
     }
   }
 
@@ -213,11 +217,12 @@ class StatusPrinter {
         continue;
       }
       double percent = total_ > 0 ? 100.0 * done / total_ : 100.0;
-      fmt::print(stderr,
-                 "sluice: done {}/{} items ({:.1f}%, committed {}), {:.0f} items/s, {} "
-                 "failed, {} in flight in {} batches\n",
-                 done, total_, percent, committed, rate, progress.items_failed,
-                 progress.records_in_flight, progress.batches_in_flight);
+      Log(LogLevel::kInfo,
+          fmt::format(
+              "done {}/{} items ({:.1f}%, committed {}), {:.0f} items/s, {} failed, "
+              "{} in flight in {} batches",
+              done, total_, percent, committed, rate, progress.items_failed,
+              progress.records_in_flight, progress.batches_in_flight));
     }
   }
 
@@ -306,10 +311,14 @@ WorkerOptions BaseOptions(const PipelineConfig& config, bool until_stopped,
   options.partition = partition;
   options.runtime.cpu_threads = config.cpu_threads;
   options.runtime.chunk_size = config.chunk_size;
+  // The worker tells what goes wrong (once per cause, with a count at the end) and
+  // what it cleaned up: warnings of the run.
+  options.log = [](std::string_view line) { Log(LogLevel::kWarning, line); };
   return options;
 }
 
 int Run(const RunFlags& flags) {
+  SetLogFormat(flags.log_format == "json" ? LogFormat::kJson : LogFormat::kText);
   LeasePartition partition;
   if (!flags.partition.empty()) {
     Result<LeasePartition> parsed = ParsePartition(flags.partition);
@@ -368,10 +377,9 @@ int Run(const RunFlags& flags) {
     return ExitCodeFor(status);
   }
   if (!flags.worker && !IngestInputs(store, *config, flags.inputs, flags.quiet)) {
-    fmt::print(
-        stderr,
-        "sluice: not processing because an input failed; what was ingested is kept, "
-        "and the next run resumes the input where it stopped\n");
+    Log(LogLevel::kWarning,
+        "not processing because an input failed; what was ingested is kept, "
+        "and the next run resumes the input where it stopped");
     return kExitFailure;
   }
 
@@ -384,10 +392,10 @@ int Run(const RunFlags& flags) {
   }
   const bool until_stopped = flags.worker && !flags.exit_when_done;
   if (before->items == 0 && !until_stopped) {
-    fmt::print(stderr, "sluice: nothing to do: the store has no items{}\n",
-               flags.worker           ? " (`sluice ingest` loads them)"
-               : flags.inputs.empty() ? " (give --input FILE)"
-                                      : "");
+    Log(LogLevel::kInfo, fmt::format("nothing to do: the store has no items{}",
+                                     flags.worker ? " (`sluice ingest` loads them)"
+                                     : flags.inputs.empty() ? " (give --input FILE)"
+                                                            : ""));
     return kExitOk;
   }
 
@@ -396,10 +404,9 @@ int Run(const RunFlags& flags) {
     Result<std::uint64_t> released =
         store.ReleaseLeasesOfDeadOwners(group->name, IsDeadLocalOwner);
     if (released.ok() && *released > 0) {
-      fmt::print(stderr,
-                 "sluice: took back {} batches of group {} left leased by a stopped "
-                 "process\n",
-                 *released, group->name);
+      Log(LogLevel::kInfo,
+          fmt::format("took back {} batches of group {} left leased by a stopped process",
+                      *released, group->name));
     }
     Result<std::vector<NamedStage>> stages =
         BuildStages(*config, DefaultRegistry(), group);
@@ -463,7 +470,7 @@ int Run(const RunFlags& flags) {
       return kExitFailure;
     }
     metrics = std::move(started_server).value();
-    fmt::print(stderr, "sluice: metrics on {}/metrics\n", metrics->Url());
+    Log(LogLevel::kInfo, fmt::format("metrics on {}/metrics", metrics->Url()));
   }
   {
     std::vector<Worker*> workers;
@@ -521,32 +528,32 @@ int Run(const RunFlags& flags) {
     failures += fmt::format("{}{} {}", failures.empty() ? "" : ", ", reason, count);
   }
   const WorkerProgress progress = runs.back().worker->Progress();
-  fmt::print(
-      stderr,
-      "sluice: {} items processed{} in {:.1f} s ({:.0f} items/s); store: {} ok, {} "
-      "failed{}{}\n",
-      progress.items_committed,
-      config->groups.size() > 1 ? " by group " + shown_group : std::string(), seconds,
-      seconds > 0 ? progress.items_committed / seconds : 0.0, after->results_ok,
-      after->results_failed, failures.empty() ? "" : " (",
-      failures.empty() ? "" : failures + ")");
+  Log(LogLevel::kInfo,
+      fmt::format("{} items processed{} in {:.1f} s ({:.0f} items/s); store: {} ok, {} "
+                  "failed{}{}",
+                  progress.items_committed,
+                  config->groups.size() > 1 ? " by group " + shown_group : std::string(),
+                  seconds, seconds > 0 ? progress.items_committed / seconds : 0.0,
+                  after->results_ok, after->results_failed, failures.empty() ? "" : " (",
+                  failures.empty() ? "" : failures + ")"));
   const FileBatchOutput* output = runs.back().output.get();
   if (finished) {
-    fmt::print(
-        stderr, "sluice: done; results: sluice export {}{}\n", DescribeStore(*address),
-        output != nullptr ? "; outputs in " + output->root().string() : std::string());
+    Log(LogLevel::kInfo,
+        fmt::format("done; results: sluice export {}{}", DescribeStore(*address),
+                    output != nullptr ? "; outputs in " + output->root().string()
+                                      : std::string()));
     return kExitOk;
   }
   if (stalled) {
-    fmt::print(stderr,
-               "sluice: gave up after a stall (see above) with {} of {} items done; its "
-               "leases are released: run the same command to resume\n",
-               after->results_ok + after->results_failed, after->items);
+    Log(LogLevel::kWarning,
+        fmt::format("gave up after a stall (see above) with {} of {} items done; its "
+                    "leases are released: run the same command to resume",
+                    after->results_ok + after->results_failed, after->items));
     return kExitFailure;
   }
-  fmt::print(stderr,
-             "sluice: stopped with {} of {} items done; run the same command to resume\n",
-             after->results_ok + after->results_failed, after->items);
+  Log(LogLevel::kInfo,
+      fmt::format("stopped with {} of {} items done; run the same command to resume",
+                  after->results_ok + after->results_failed, after->items));
   // A worker that runs until stopped ends by a signal: that is its normal end.
   if (until_stopped && interrupted) return kExitOk;
   return interrupted ? kExitInterrupted : kExitFailure;
@@ -568,6 +575,12 @@ void AddRunFlags(std::vector<Flag>& flags, RunFlags& f) {
                    .help = "Seconds between status lines; 0 for none",
                    .target = &f.status_interval_s,
                    .range = std::pair{0.0, 3600.0}});
+  flags.push_back({.names = "--log-format",
+                   .help =
+                       "text (default): 'sluice: MESSAGE' lines; json: one object per "
+                       "line with time, level and message",
+                   .target = &f.log_format,
+                   .one_of = {"text", "json"}});
   flags.push_back({.names = "--progress",
                    .help = "bar: a view per stage redrawn in place each second; plain: a "
                            "status line every --status-interval; off; auto (default): bar "

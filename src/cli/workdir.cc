@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "src/cli/command.h"
+#include "src/cli/log.h"
 #include "src/stages/builtin_stages.h"
 #include "src/stages/faces_stage.h"
 #include "src/stages/fetch_stage.h"
@@ -99,9 +100,7 @@ const StageRegistry& DefaultRegistry() {
   return registry;
 }
 
-void PrintError(const Status& status) {
-  fmt::print(stderr, "sluice: {}\n", status.ToString());
-}
+void PrintError(const Status& status) { Log(LogLevel::kError, status.ToString()); }
 
 int ExitCodeFor(const Status& status) {
   return status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
