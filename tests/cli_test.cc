@@ -216,8 +216,7 @@ TEST_F(CliTest, ProgressIsABarAPlainLineOrNothing) {
 // --log-format json: every line on standard error is one JSON object with the time,
 // the level and the message, for a log collector; the default is "sluice: MESSAGE".
 TEST_F(CliTest, JsonLogsAreOneObjectPerLine) {
-  CommandResult run = Run({"--log-format", "json", "--progress", "plain",
-                           "--status-interval", "0"});
+  CommandResult run = Run({"--log-format", "json", "--progress", "plain"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   std::istringstream lines(run.err);
   int count = 0;

@@ -162,7 +162,7 @@ TEST(MetricsTest, TheDashboardDrawsItsChartsInAHeadlessBrowser) {
                             "progress"}) {
     std::smatch points;
     const std::regex drawn(std::string(R"re(<canvas id=")re") + chart +
-                           R"re(" data-points="([0-9]+)")re");
+                           R"re("[^>]* data-points="([0-9]+)")re");
     ASSERT_TRUE(std::regex_search(page, points, drawn)) << chart;
     EXPECT_GE(std::stoi(points[1].str()), 1) << chart;
   }

@@ -49,13 +49,13 @@ std::optional<double> ParseDuration(std::string_view text) {
 
 // 1234567 -> "1,234,567".
 std::string Thousands(double value) {
-  std::string digits = fmt::format("{:.0f}", std::round(value));
-  const bool negative = !digits.empty() && digits[0] == '-';
-  if (negative) digits.erase(0, 1);
-  for (int at = static_cast<int>(digits.size()) - 3; at > 0; at -= 3) {
-    digits.insert(static_cast<std::size_t>(at), ",");
+  const std::string digits = fmt::format("{:.0f}", std::abs(std::round(value)));
+  std::string out = value <= -0.5 ? "-" : "";
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
   }
-  return negative ? "-" + digits : digits;
+  return out;
 }
 
 // A duration in the largest unit that keeps it readable.
