@@ -1,6 +1,7 @@
 // The live dashboard `--metrics-addr` serves at `/`: one self-contained HTML page
 // (no external scripts, styles or fonts; the page talks only to the server it came
-// from) that asks /api/status every second (`?every=MS` to change it) and draws on
+// from) that starts from /api/history (the server's samples of the last five
+// minutes), asks /api/status every second (`?every=MS` to change it) and draws on
 // canvases: records per second through each stage, the chunks queued before each
 // stage, failures by reason, bytes downloaded per second, batches and records in
 // flight, and the run's progress and ETA.
@@ -205,7 +206,10 @@ async function sample() {
     const response = await fetch("api/status", {cache: "no-store"});
     if (!response.ok) throw new Error("api/status: HTTP " + response.status);
     const json = await response.json();
-    samples.push({t: performance.now() / 1000, json});
+    // The server's clock: the samples of /api/history and these line up.
+    if (samples.length === 0 || json.time > samples[samples.length - 1].t) {
+      samples.push({t: json.time, json});
+    }
     if (samples.length > keep) samples.shift();
     draw();
     document.body.dataset.samples = String(Number(document.body.dataset.samples) + 1);
@@ -215,7 +219,12 @@ async function sample() {
   }
   setTimeout(sample, every);
 }
-sample();
+// What the server saw before this page was opened, then one sample every `every` ms.
+fetch("api/history", {cache: "no-store"})
+  .then(response => response.ok ? response.json() : {samples: []})
+  .then(history => { for (const json of history.samples) samples.push({t: json.time, json}); })
+  .catch(countError)
+  .finally(sample);
 </script>
 </body>
 </html>

@@ -4,8 +4,12 @@
 #include <httplib.h>
 
 #include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <mutex>
 #include <thread>
 
 #include "src/cli/dashboard_page.h"
@@ -248,7 +252,10 @@ nlohmann::ordered_json StatusJson(const std::vector<Snapshot>& snapshots, Store*
     }
     groups.push_back(std::move(group));
   }
-  return {{"pipeline", pipeline}, {"groups", std::move(groups)}};
+  const double now = std::chrono::duration<double>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  return {{"pipeline", pipeline}, {"time", now}, {"groups", std::move(groups)}};
 }
 
 }  // namespace
@@ -288,6 +295,30 @@ class MetricsServer::Impl {
               .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
           "application/json");
     });
+    // What /api/status said each second of the last kHistory seconds: a dashboard
+    // opened late starts with them.
+    server_.Get("/api/history", [this](const httplib::Request&, httplib::Response& response) {
+      nlohmann::ordered_json samples = nlohmann::ordered_json::array();
+      {
+        std::lock_guard lock(history_mutex_);
+        for (const nlohmann::ordered_json& sample : history_) samples.push_back(sample);
+      }
+      response.set_content(
+          nlohmann::ordered_json{{"samples", std::move(samples)}}.dump(
+              -1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
+          "application/json");
+    });
+    sampler_ = std::thread([this] {
+      std::unique_lock lock(history_mutex_);
+      while (!stop_sampling_.wait_for(lock, std::chrono::seconds(1),
+                                      [&] { return stopping_; })) {
+        lock.unlock();
+        nlohmann::ordered_json sample = StatusJson(Read(groups_), store_, pipeline_);
+        lock.lock();
+        history_.push_back(std::move(sample));
+        if (history_.size() > kHistory) history_.pop_front();
+      }
+    });
     server_.Get("/", [](const httplib::Request&, httplib::Response& response) {
       response.set_content(kDashboardPage, "text/html; charset=utf-8");
     });
@@ -309,6 +340,12 @@ class MetricsServer::Impl {
   }
 
   ~Impl() {
+    {
+      std::lock_guard lock(history_mutex_);
+      stopping_ = true;
+    }
+    stop_sampling_.notify_all();
+    sampler_.join();
     server_.stop();
     if (thread_.joinable()) thread_.join();
   }
@@ -337,6 +374,12 @@ class MetricsServer::Impl {
   Store* const store_;
   const std::string pipeline_;
   httplib::Server server_;
+  static constexpr std::size_t kHistory = 300;
+  std::mutex history_mutex_;
+  std::condition_variable stop_sampling_;
+  bool stopping_ = false;                        // guarded by history_mutex_
+  std::deque<nlohmann::ordered_json> history_;  // guarded by history_mutex_
+  std::thread sampler_;
   std::string host_;
   int port_ = -1;
   std::thread thread_;

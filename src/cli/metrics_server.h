@@ -4,6 +4,7 @@
 //   /metrics     the Prometheus text format (WorkerMetrics below; names in
 //                docs/operations.md)
 //   /api/status  JSON: each group's live counters and its store summary
+//   /api/history /api/status of each second of the last five minutes
 //   /healthz     200 while the process is up
 //   /ready       200 while every worker can reach the store, 503 while one waits for
 //                an unreachable store (kUnavailable)

@@ -11,6 +11,7 @@
 //   - the group's CPU stages together: the cores needed, and with a price, the cost.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -67,6 +68,7 @@ std::string Human(double seconds) {
 }
 
 struct StageMeasure {
+  std::uint64_t index = 0;  // its place in the group
   std::uint64_t records = 0;
   double seconds = 0;  // summed over the records
   bool async = false;
@@ -108,8 +110,13 @@ GroupMeasure Measure(const std::vector<WorkerReport>& reports, const std::string
       if (name == "stage_records_total") s.records += number;
       if (name == "stage_us_total") s.seconds += static_cast<double>(number) / 1e6;
       if (name == "stage_async") s.async = true;
+      if (name == "stage_index") s.index = number;
     }
   }
+  std::sort(measure.stage_order.begin(), measure.stage_order.end(),
+            [&](const std::string& a, const std::string& b) {
+              return measure.stages[a].index < measure.stages[b].index;
+            });
   return measure;
 }
 

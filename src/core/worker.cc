@@ -743,8 +743,10 @@ void Worker::Report(bool stopped) {
         runtime_ != nullptr ? runtime_->Counters() : final_stages_;
     if (!stages.empty()) {
       std::map<std::string, std::uint64_t> counters;
-      for (const StageCounters& stage : stages) {
+      for (std::size_t i = 0; i < stages.size(); ++i) {
+        const StageCounters& stage = stages[i];
         for (const auto& [name, value] : stage.own) counters[name] += value;
+        counters[fmt::format("stage_index{{stage={}}}", stage.name)] = i;
         counters[fmt::format("stage_records_total{{stage={}}}", stage.name)] =
             stage.seconds.count;
         counters[fmt::format("stage_us_total{{stage={}}}", stage.name)] =
