@@ -64,7 +64,9 @@ port=$NGINX_PORT
 
 corpus_urls "$port" "$images" "$urls" > "$work/urls.txt"
 
-# Runs one pipeline over urls.txt (ingest first, not timed); sets $rate and $rss.
+# Runs one pipeline over urls.txt (ingest first, not timed); sets $rate, $secs and
+# $rss. Flags of `run` alone (not of `ingest`) go in the array run_only.
+run_only=()
 run_sluice() {  # name pipeline extra-args...
   local name="$1" pipeline="$2"; shift 2
   "$sluice" ingest "$pipeline" --input "$work/urls.txt" --workdir "$work/$name" \
@@ -72,7 +74,8 @@ run_sluice() {  # name pipeline extra-args...
   local t0 t1
   t0=$(seconds)
   /usr/bin/time -v "$sluice" run "$pipeline" --workdir "$work/$name" --status-interval 0 \
-    --set allow_private_networks=true "$@" >"$work/$name.out" 2>"$work/$name.time"
+    --set allow_private_networks=true "$@" "${run_only[@]}" >"$work/$name.out" \
+    2>"$work/$name.time"
   t1=$(seconds)
   local ok
   ok=$("$sluice" status --workdir "$work/$name" --json | python3 -c \
@@ -191,8 +194,9 @@ for part in download faces; do
     run_sluice "metrics-off-$part-$round" "$pipeline" "${args[@]}"
     off=$secs; rss_off=$rss
     scrape & scraper=$!
-    run_sluice "metrics-on-$part-$round" "$pipeline" "${args[@]}" \
-      --metrics-addr "127.0.0.1:$mport"
+    run_only=(--metrics-addr "127.0.0.1:$mport")
+    run_sluice "metrics-on-$part-$round" "$pipeline" "${args[@]}"
+    run_only=()
     kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true
     on=$secs
     echo "| $part (round $round), /metrics and /api/status scraped every second | $(calc "round($urls / $on, 1)") items/s ($on s) | without --metrics-addr: $(calc "round($urls / $off, 1)") items/s ($off s) | $(calc "round($off / $on, 3)") | $rss MiB (without: $rss_off MiB) |"
