@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -11,6 +12,7 @@ namespace sluice::cli {
 namespace {
 
 std::atomic<LogFormat> log_format{LogFormat::kText};
+std::atomic<std::uint64_t> logged_lines{0};
 
 spdlog::logger& Logger() {
   // stderr, unbuffered lines, no colours: what a terminal, a file and journald take.
@@ -54,6 +56,9 @@ void Log(LogLevel level, std::string_view message) {
   } else {
     Logger().log(spd, "sluice: {}", message);
   }
+  logged_lines.fetch_add(1, std::memory_order_relaxed);
 }
+
+std::uint64_t LoggedLines() { return logged_lines.load(std::memory_order_relaxed); }
 
 }  // namespace sluice::cli

@@ -8,6 +8,7 @@
 #ifndef SLUICE_CLI_LOG_H_
 #define SLUICE_CLI_LOG_H_
 
+#include <cstdint>
 #include <string_view>
 
 namespace sluice::cli {
@@ -17,6 +18,10 @@ enum class LogFormat { kText, kJson };
 
 void SetLogFormat(LogFormat format);
 void Log(LogLevel level, std::string_view message);
+
+// How many lines Log() has written so far: the terminal's progress view draws itself
+// anew below a line logged since its last drawing, instead of over it.
+std::uint64_t LoggedLines();
 
 }  // namespace sluice::cli
 

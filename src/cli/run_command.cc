@@ -210,7 +210,10 @@ class StatusPrinter {
           frame.groups.emplace_back(name, worker->StageProgress());
         }
         const std::vector<std::string> lines = ProgressLines(frame);
+        // A warning logged since the last drawing stays: the block goes below it.
+        if (LoggedLines() != logged_at_draw_) drawn_lines_ = 0;
         const std::string text = Redraw(lines, drawn_lines_);
+        logged_at_draw_ = LoggedLines();
         drawn_lines_ = lines.size();
         std::fwrite(text.data(), 1, text.size(), stderr);
         std::fflush(stderr);
@@ -236,6 +239,7 @@ class StatusPrinter {
   const bool bar_;
   double smoothed_rate_ = 0;     // Loop() only
   std::size_t drawn_lines_ = 0;  // Loop() only: the block drawn last
+  std::uint64_t logged_at_draw_ = 0;  // Loop() only: LoggedLines() when it was drawn
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;
