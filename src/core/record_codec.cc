@@ -27,6 +27,10 @@ constexpr int kLevel = -5;
 // records (images) never sits in memory whole, uncompressed, and small records still
 // share frames, and what zstd finds common between them.
 constexpr std::size_t kFrameBytes = std::size_t{1} << 20;
+// The most a frame may hold (one record at least): what a reader allocates for a
+// frame at most, so that a damaged one cannot ask for more. The writer refuses a
+// bigger record.
+constexpr std::size_t kMaxFrameBytes = std::size_t{256} << 20;
 
 enum Tag : std::uint8_t { kUnset, kBool, kInt, kDouble, kText, kBytes, kPayload, kJson };
 
@@ -224,6 +228,12 @@ Result<std::string> EncodeRecords(std::span<const Record> records) {
       SLUICE_RETURN_IF_ERROR(EncodeValue(record, name, value, out));
     }
     ++count;
+    if (out.size() > kMaxFrameBytes) {
+      return InvalidArgument(fmt::format(
+          "item {}: its record takes over {} MiB encoded, more than can travel to the next "
+          "stage group",
+          record.id(), kMaxFrameBytes >> 20));
+    }
     if (out.size() >= kFrameBytes) {
       SLUICE_RETURN_IF_ERROR(end_frame());
       start_frame();
@@ -240,21 +250,43 @@ namespace {
 Status DecodeFrame(std::string_view frame, const StageRegistry& registry,
                    std::vector<Record>& records) {
   const unsigned long long content = ZSTD_getFrameContentSize(frame.data(), frame.size());
-  if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN ||
-      content > (std::uint64_t{1} << 40)) {
+  if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN) {
     return Corruption("records: not a zstd frame of known size");
+  }
+  if (content > kMaxFrameBytes) {
+    return Corruption(fmt::format("records: a frame of {} bytes, over the {} MiB a frame "
+                                  "may hold",
+                                  content, kMaxFrameBytes >> 20));
   }
   thread_local const std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(
       ZSTD_createDCtx(), &ZSTD_freeDCtx);
   if (dctx == nullptr) return Internal("record codec: cannot make a zstd context");
-  std::string raw(static_cast<std::size_t>(content), '\0');
-  const std::size_t size =
-      ZSTD_decompressDCtx(dctx.get(), raw.data(), raw.size(), frame.data(), frame.size());
-  if (ZSTD_isError(size) || size != raw.size()) {
-    return Corruption(fmt::format("records: {}", ZSTD_isError(size)
-                                                     ? ZSTD_getErrorName(size)
-                                                     : "shorter than its header says"));
+  ZSTD_DCtx_reset(dctx.get(), ZSTD_reset_session_only);
+  // The buffer grows with what the frame really holds, not with what its header
+  // claims: a damaged header never makes a big allocation by itself.
+  std::string raw;
+  std::size_t filled = 0;
+  ZSTD_inBuffer input{frame.data(), frame.size(), 0};
+  for (;;) {
+    if (filled == raw.size()) {
+      if (raw.size() == content) {
+        return Corruption("records: longer than its header says");
+      }
+      raw.resize(static_cast<std::size_t>(std::min<unsigned long long>(
+          content, std::max<std::size_t>(2 * raw.size(), std::size_t{1} << 16))));
+    }
+    ZSTD_outBuffer output{raw.data(), raw.size(), filled};
+    const std::size_t left = ZSTD_decompressStream(dctx.get(), &output, &input);
+    filled = output.pos;
+    if (ZSTD_isError(left)) {
+      return Corruption(fmt::format("records: {}", ZSTD_getErrorName(left)));
+    }
+    if (left == 0) break;  // the frame is whole, its checksum checked
+    if (input.pos == input.size && filled < raw.size()) {
+      return Corruption("records: truncated");
+    }
   }
+  if (filled != content) return Corruption("records: shorter than its header says");
 
   Reader in(raw);
   char magic[sizeof(kMagic)];

@@ -244,5 +244,15 @@ TEST(RecordCodecTest, AStreamFindsDamageTruncationAndReadErrors) {
   EXPECT_THAT(next.status().message(), HasSubstr("disk on fire"));
 }
 
+TEST(RecordCodecTest, AFrameClaimingMoreThanItHoldsIsRefusedWithoutTheAllocation) {
+  // A zstd frame header saying "2^45 bytes" (the fuzzer's find): refused at once.
+  std::string bytes = *EncodeRecords(Sample());
+  const std::string claimed =
+      std::string("\x28\xb5\x2f\xfd\xe3", 5) + std::string("\x00\x00\x00\x00\x00\x20\x00\x00", 8);
+  auto decoded = DecodeRecords(claimed + bytes, Decoders());
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_EQ(decoded.status().code(), StatusCode::kCorruption);
+}
+
 }  // namespace
 }  // namespace sluice
