@@ -144,9 +144,11 @@ TEST(MetricsTest, TheDashboardDrawsItsChartsInAHeadlessBrowser) {
   const std::string url = "http://127.0.0.1:" + std::to_string(metered.port) + "/?every=300";
   // Virtual time: the page's timers run as fast as its answers come, so that the
   // test waits for samples, not for the clock.
-  const std::string chromium = "timeout 120 chromium --headless --no-sandbox --disable-gpu "
-                               "--no-first-run --user-data-dir=" + dir.File("chromium") +
-                               " --virtual-time-budget=5000 ";
+  const std::string chromium =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu "
+      "--disable-dev-shm-usage "
+      "--no-first-run --user-data-dir=" +
+      dir.File("chromium") + " --virtual-time-budget=5000 ";
   const std::string dom = dir.File("dom.html");
   ASSERT_EQ(std::system((chromium + "--dump-dom '" + url + "' > " + dom + " 2>" +
                          dir.File("chromium.log")).c_str()),

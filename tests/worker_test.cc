@@ -567,6 +567,23 @@ std::vector<NamedStage> Marks(std::string name, bool bytes) {
   return stages;
 }
 
+// Every one of `items` items has group b's result, ok, with both groups' marks.
+void ExpectEveryItemPassedBothGroups(Store& store, std::size_t items) {
+  std::vector<ExportRow> exported;
+  ASSERT_TRUE(store
+                  .ExportRows("b",
+                              [&](const ExportRow& row) {
+                                exported.push_back(row);
+                                return Status::Ok();
+                              })
+                  .ok());
+  ASSERT_EQ(exported.size(), items);
+  for (const ExportRow& row : exported) {
+    EXPECT_EQ(row.reason, FailureReason::kNone) << row.id << ": " << row.error;
+    EXPECT_EQ(row.fields_json, R"({"a_done":1,"b_done":1})") << row.id;
+  }
+}
+
 // Two stage groups, a then b, through a blob directory. A zombie of group a (its
 // lease expired and was taken over) writes its payload late: under its own token's
 // name, so it never replaces the payload the commit made valid; group b reads the
@@ -616,19 +633,7 @@ TEST(WorkerTest, StageGroupsPassBatchesThroughFencedPayloads) {
   EXPECT_EQ(log.Count("collected 1 payloads of group a"), 1) << log.All();
   EXPECT_TRUE((*blobs)->List("a/").value().empty());
 
-  std::vector<ExportRow> exported;
-  ASSERT_TRUE(store
-                  ->ExportRows("b",
-                               [&](const ExportRow& row) {
-                                 exported.push_back(row);
-                                 return Status::Ok();
-                               })
-                  .ok());
-  ASSERT_EQ(exported.size(), 20u);
-  for (const ExportRow& row : exported) {
-    EXPECT_EQ(row.reason, FailureReason::kNone) << row.id << ": " << row.error;
-    EXPECT_EQ(row.fields_json, R"({"a_done":1,"b_done":1})") << row.id;
-  }
+  ExpectEveryItemPassedBothGroups(*store, 20);
 }
 
 // Runs `worker` on a thread of its own until Stop() (or the end of the scope, also
@@ -727,19 +732,7 @@ TEST(WorkerTest, ALostOrDamagedPayloadIsRedoneFromTheFirstGroupNeverCommitted) {
     EXPECT_EQ(log.Count("goes back to be redone from the first group"), 1) << log.All();
     EXPECT_EQ(log.Count("the payload of batch 1 from group a"), 1) << log.All();
 
-    std::vector<ExportRow> exported;
-    ASSERT_TRUE(store
-                    ->ExportRows("b",
-                                 [&](const ExportRow& row) {
-                                   exported.push_back(row);
-                                   return Status::Ok();
-                                 })
-                    .ok());
-    ASSERT_EQ(exported.size(), 20u);
-    for (const ExportRow& row : exported) {
-      EXPECT_EQ(row.reason, FailureReason::kNone) << row.id << ": " << row.error;
-      EXPECT_EQ(row.fields_json, R"({"a_done":1,"b_done":1})") << row.id;
-    }
+    ExpectEveryItemPassedBothGroups(*store, 20);
   }
 }
 

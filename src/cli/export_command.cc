@@ -162,21 +162,14 @@ Status ExportCsv(Store& store, const std::string& group, Output& out) {
 }
 
 int Export(const ExportFlags& flags) {
-  Result<StoreAddress> address = ResolveStoreAddress(flags.workdir, flags.store);
-  if (!address.ok()) {
-    PrintError(address.status());
-    return kExitUsage;
-  }
-  Result<std::unique_ptr<Store>> store = OpenExistingStore(*address);
-  if (!store.ok()) {
-    PrintError(store.status());
-    return ExitCodeFor(store.status());
-  }
+  int exit_code = kExitOk;
+  std::unique_ptr<Store> store = OpenStoreOfFlags(flags.workdir, flags.store, &exit_code);
+  if (store == nullptr) return exit_code;
   // The last group's results are the pipeline's: each group carries the fields and
   // failures of those before it.
   std::string group = flags.group;
   if (group.empty()) {
-    Result<std::vector<std::string>> groups = StoredGroups(**store);
+    Result<std::vector<std::string>> groups = StoredGroups(*store);
     if (!groups.ok()) {
       PrintError(groups.status());
       return kExitFailure;
@@ -186,8 +179,8 @@ int Export(const ExportFlags& flags) {
   Output out;
   Status status = out.Open(flags.output);
   if (status.ok()) {
-    status = flags.format == "csv" ? ExportCsv(**store, group, out)
-                                   : ExportJsonl(**store, group, out);
+    status = flags.format == "csv" ? ExportCsv(*store, group, out)
+                                   : ExportJsonl(*store, group, out);
   }
   if (status.ok()) status = out.Close();
   if (!status.ok()) {

@@ -140,19 +140,12 @@ int Plan(const PlanFlags& flags) {
     return kExitOk;
   }
 
-  Result<StoreAddress> address = ResolveStoreAddress(flags.workdir, flags.store);
-  if (!address.ok()) {
-    PrintError(address.status());
-    return kExitUsage;
-  }
-  Result<std::unique_ptr<Store>> store = OpenExistingStore(*address);
-  if (!store.ok()) {
-    PrintError(store.status());
-    return ExitCodeFor(store.status());
-  }
-  Result<std::vector<std::string>> groups = StoredGroups(**store);
+  int exit_code = kExitOk;
+  std::unique_ptr<Store> store = OpenStoreOfFlags(flags.workdir, flags.store, &exit_code);
+  if (store == nullptr) return exit_code;
+  Result<std::vector<std::string>> groups = StoredGroups(*store);
   Result<std::vector<WorkerReport>> reports =
-      groups.ok() ? (*store)->ListWorkers() : Result<std::vector<WorkerReport>>(groups.status());
+      groups.ok() ? store->ListWorkers() : Result<std::vector<WorkerReport>>(groups.status());
   if (!reports.ok()) {
     PrintError(reports.status());
     return kExitFailure;

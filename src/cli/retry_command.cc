@@ -35,17 +35,10 @@ int Retry(const RetryFlags& flags) {
       return kExitUsage;
     }
   }
-  Result<StoreAddress> address = ResolveStoreAddress(flags.workdir, flags.store);
-  if (!address.ok()) {
-    PrintError(address.status());
-    return kExitUsage;
-  }
-  Result<std::unique_ptr<Store>> store = OpenExistingStore(*address);
-  if (!store.ok()) {
-    PrintError(store.status());
-    return ExitCodeFor(store.status());
-  }
-  Result<std::vector<std::string>> groups = StoredGroups(**store);
+  int exit_code = kExitOk;
+  std::unique_ptr<Store> store = OpenStoreOfFlags(flags.workdir, flags.store, &exit_code);
+  if (store == nullptr) return exit_code;
+  Result<std::vector<std::string>> groups = StoredGroups(*store);
   if (!groups.ok()) {
     PrintError(groups.status());
     return kExitFailure;
@@ -59,7 +52,7 @@ int Retry(const RetryFlags& flags) {
                                            group, fmt::join(*groups, ", "))));
     return kExitUsage;
   }
-  Result<std::uint64_t> retried = (*store)->RetryFailed(group, reason);
+  Result<std::uint64_t> retried = store->RetryFailed(group, reason);
   if (!retried.ok()) {
     PrintError(retried.status());
     return kExitFailure;

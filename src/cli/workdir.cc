@@ -100,6 +100,23 @@ const StageRegistry& DefaultRegistry() {
   return registry;
 }
 
+std::unique_ptr<Store> OpenStoreOfFlags(const std::string& workdir, const std::string& store,
+                                        int* exit_code) {
+  Result<StoreAddress> address = ResolveStoreAddress(workdir, store);
+  if (!address.ok()) {
+    PrintError(address.status());
+    *exit_code = kExitUsage;
+    return nullptr;
+  }
+  Result<std::unique_ptr<Store>> opened = OpenExistingStore(*address);
+  if (!opened.ok()) {
+    PrintError(opened.status());
+    *exit_code = ExitCodeFor(opened.status());
+    return nullptr;
+  }
+  return std::move(opened).value();
+}
+
 void PrintError(const Status& status) { Log(LogLevel::kError, status.ToString()); }
 
 int ExitCodeFor(const Status& status) {

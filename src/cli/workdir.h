@@ -36,6 +36,11 @@ std::string DescribeStore(const StoreAddress& address);
 // Opens an existing store; an error if there is none.
 Result<std::unique_ptr<Store>> OpenExistingStore(const StoreAddress& address);
 
+// The existing store --workdir or --store names, for a command that reads it; when
+// that fails, prints why, sets `*exit_code` (usage or failure) and returns nullptr.
+std::unique_ptr<Store> OpenStoreOfFlags(const std::string& workdir, const std::string& store,
+                                        int* exit_code);
+
 // Opens (or creates) the store; for a workdir's file, creates the workdir if needed.
 Result<std::unique_ptr<Store>> OpenOrCreateStore(const StoreAddress& address);
 
