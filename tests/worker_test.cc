@@ -193,6 +193,9 @@ class InjectingStore final : public Store {
   Result<std::vector<WorkerReport>> ListWorkers() override {
     return inner_.ListWorkers();
   }
+  Result<std::vector<WorkerSample>> ListSamples(std::string_view group) override {
+    return inner_.ListSamples(group);
+  }
   Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
       std::string_view group,
       const std::function<bool(std::string_view owner)>& is_dead) override {

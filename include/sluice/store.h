@@ -136,12 +136,32 @@ struct WorkerReport {
   // The stages' own counters summed (Stage::Counters()), as a JSON object of numbers
   // ("" = none).
   std::string counters_json;
+  // The few counters kept in the store's time series (WorkerSample), as a JSON object
+  // of numbers ("" = none): small, for there is a row of them per interval.
+  std::string sample_json;
   // Set by the store: when this report was written (store clock), and the items and
   // time of the report before it, for the rate.
   std::int64_t updated_ms = 0;
   std::uint64_t previous_items = 0;
   std::int64_t previous_ms = 0;
 };
+
+// A point of the store's time series of progress: a worker's counts at a moment.
+// ReportWorker keeps one per worker and group every kWorkerSampleEveryMs (and its
+// first and last report), so that rates can be told over the whole run, across
+// restarts (each run of a worker is its own owner).
+struct WorkerSample {
+  std::string owner;
+  std::string group;
+  std::int64_t at_ms = 0;  // store clock
+  std::uint64_t items_committed = 0;  // since that worker started
+  std::uint64_t items_failed = 0;
+  std::string counters_json;  // WorkerReport::sample_json as reported
+};
+
+// How often a worker's report is kept as a sample, and for how long samples stay.
+inline constexpr std::int64_t kWorkerSampleEveryMs = 15'000;
+inline constexpr std::int64_t kWorkerSampleKeepMs = 90LL * 24 * 3600 * 1000;
 
 // Wall-clock milliseconds since the epoch; replaceable in tests.
 class StoreClock {
@@ -268,11 +288,16 @@ class Store {
   // if the lease is not current.
   virtual Status RedoFromFirstGroup(const Lease& lease) = 0;
 
-  // Records `report` in place of the worker's previous one for its group. Reports not
-  // renewed for a week are dropped.
+  // Records `report` in place of the worker's previous one for its group, and as a
+  // sample (WorkerSample) when it is the worker's first or last, or its last sample is
+  // kWorkerSampleEveryMs old. Reports not renewed for a week are dropped, samples
+  // after kWorkerSampleKeepMs.
   virtual Status ReportWorker(const WorkerReport& report) = 0;
   // Every worker's latest report, by group then owner.
   virtual Result<std::vector<WorkerReport>> ListWorkers() = 0;
+  // The time series: every sample kept of `group` ("" = of every group), by time
+  // then owner.
+  virtual Result<std::vector<WorkerSample>> ListSamples(std::string_view group) = 0;
 
   // A value kept with the store (e.g. the pipeline's fingerprint); nullopt if unset.
   virtual Result<std::optional<std::string>> GetMeta(std::string_view key) = 0;

@@ -752,10 +752,33 @@ void Worker::Report(bool stopped) {
         counters[fmt::format("stage_us_total{{stage={}}}", stage.name)] =
             static_cast<std::uint64_t>(stage.seconds.sum * 1e6);
         if (stage.async) counters[fmt::format("stage_async{{stage={}}}", stage.name)] = 1;
+        // The histogram's buckets, not cumulative, for the report's percentiles.
+        for (std::size_t b = 0; b < stage.seconds.counts.size(); ++b) {
+          if (stage.seconds.counts[b] == 0) continue;
+          counters[fmt::format("stage_seconds_bucket{{stage={},le={}}}", stage.name,
+                               b < SecondsHistogram::kBounds.size()
+                                   ? fmt::format("{}", SecondsHistogram::kBounds[b])
+                                   : std::string("+Inf"))] = stage.seconds.counts[b];
+        }
       }
       stage_counters_json_ = nlohmann::json(counters).dump();
+      // The time series keeps only what the report plots over time: records through
+      // each stage, failures by reason, bytes and responses fetched.
+      stage_sample_.clear();
+      for (const auto& [name, value] : counters) {
+        if (name.starts_with("stage_records_total") ||
+            name.find("bytes") != std::string::npos ||
+            name.starts_with("fetch_responses_total")) {
+          stage_sample_[name] = value;
+        }
+      }
     }
     report.counters_json = stage_counters_json_;
+    std::map<std::string, std::uint64_t> sample = stage_sample_;
+    for (const auto& [reason, count] : progress_.failures) {
+      sample[fmt::format("failures{{reason={}}}", reason)] = count;
+    }
+    report.sample_json = nlohmann::json(sample).dump();
   }
   if (Status written = store_.ReportWorker(report); !written.ok()) {
     Warn("report", fmt::format("could not report this worker to the store ({}); `sluice "

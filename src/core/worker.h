@@ -305,6 +305,8 @@ class Worker {
   std::int64_t started_ms_ = 0;         // wall clock at Run()
   std::int64_t last_renewal_ms_ = 0;    // GUARDED_BY(mutex_): wall clock, 0 = none
   std::string stage_counters_json_;     // GUARDED_BY(mutex_): as last reported
+  // GUARDED_BY(mutex_): the stages' counters kept in the time series, as last reported.
+  std::map<std::string, std::uint64_t> stage_sample_;
   bool supervisor_stop_ = false;        // GUARDED_BY(mutex_)
   // The stages' counters as the run ended, for StageProgress() after it.
   std::vector<StageCounters> final_stages_;  // GUARDED_BY(mutex_)

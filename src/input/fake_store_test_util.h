@@ -135,6 +135,9 @@ class FakeStore final : public Store {
   }
   Status ReportWorker(const WorkerReport&) override { return NotUsed(); }
   Result<std::vector<WorkerReport>> ListWorkers() override { return NotUsed(); }
+  Result<std::vector<WorkerSample>> ListSamples(std::string_view) override {
+    return NotUsed();
+  }
   Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
       std::string_view, const std::function<bool(std::string_view)>&) override {
     return NotUsed();

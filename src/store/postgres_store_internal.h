@@ -85,6 +85,7 @@ class PostgresStore final : public Store {
                                                       BatchId batch) override;
   Status ReportWorker(const WorkerReport& report) override;
   Result<std::vector<WorkerReport>> ListWorkers() override;
+  Result<std::vector<WorkerSample>> ListSamples(std::string_view group) override;
   Result<std::uint64_t> ReleaseLeasesOfDeadOwners(
       std::string_view group,
       const std::function<bool(std::string_view owner)>& is_dead) override;

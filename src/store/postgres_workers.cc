@@ -38,6 +38,26 @@ Status PostgresStore::ReportWorker(const WorkerReport& report) {
                  count(report.items_failed), pg::IntParam(report.stopped ? 1 : 0),
                  pg::TextOrNull(report.counters_json)})
             .ToStatus());
+    // A sample when none is this recent (the first report's too), and the last.
+    SLUICE_RETURN_IF_ERROR(
+        conn->Exec("INSERT INTO worker_samples (owner, group_name, at_ms, "
+                   "  items_committed, items_failed, counters_json) "
+                   "SELECT $1::text, $2::text, $3::bigint, $4::bigint, $5::bigint, $6::text "
+                   "WHERE $7::boolean OR NOT EXISTS ("
+                   "  SELECT 1 FROM worker_samples WHERE owner = $1::text "
+                   "  AND group_name = $2::text AND at_ms > $3::bigint - $8::bigint) "
+                   "ON CONFLICT (owner, group_name, at_ms) DO UPDATE SET "
+                   "  items_committed = excluded.items_committed, "
+                   "  items_failed = excluded.items_failed, "
+                   "  counters_json = excluded.counters_json",
+                   {pg::StorableText(report.owner), pg::StorableText(report.group),
+                    pg::IntParam(now), count(report.items_committed),
+                    count(report.items_failed), pg::TextOrNull(report.sample_json),
+                    report.stopped ? "true" : "false", pg::IntParam(kWorkerSampleEveryMs)})
+            .ToStatus());
+    SLUICE_RETURN_IF_ERROR(conn->Exec("DELETE FROM worker_samples WHERE at_ms < $1",
+                                      {pg::IntParam(now - kWorkerSampleKeepMs)})
+                               .ToStatus());
     return conn
         ->Exec("DELETE FROM workers WHERE updated_ms < $1",
                {pg::IntParam(now - kWorkerReportKeepMs)})
@@ -78,6 +98,33 @@ Result<std::vector<WorkerReport>> PostgresStore::ListWorkers() {
   auto reports = list();
   if (!reports.ok()) return reports.status().WithContext("store: list workers");
   return reports;
+}
+
+Result<std::vector<WorkerSample>> PostgresStore::ListSamples(std::string_view group) {
+  std::lock_guard lock(mutex_);
+  auto list = [&]() -> Result<std::vector<WorkerSample>> {
+    SLUICE_ASSIGN_OR_RETURN(pg::PgConn * conn, Conn());
+    SLUICE_ASSIGN_OR_RETURN(
+        pg::PgResult rows,
+        conn->Exec("SELECT owner, group_name, at_ms, items_committed, items_failed, "
+                   "  counters_json FROM worker_samples "
+                   "WHERE $1::text = '' OR group_name = $1::text ORDER BY at_ms, owner, group_name",
+                   {pg::StorableText(group)}));
+    std::vector<WorkerSample> samples;
+    for (int row = 0; row < rows.rows(); ++row) {
+      WorkerSample& s = samples.emplace_back();
+      s.owner = rows.Text(row, 0);
+      s.group = rows.Text(row, 1);
+      s.at_ms = rows.Int(row, 2);
+      s.items_committed = static_cast<std::uint64_t>(rows.Int(row, 3));
+      s.items_failed = static_cast<std::uint64_t>(rows.Int(row, 4));
+      s.counters_json = rows.Text(row, 5);
+    }
+    return samples;
+  };
+  auto samples = list();
+  if (!samples.ok()) return samples.status().WithContext("store: list samples");
+  return samples;
 }
 
 }  // namespace sluice::postgres

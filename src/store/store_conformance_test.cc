@@ -329,6 +329,76 @@ TEST_P(StoreConformanceTest, SummaryCountsResultsAndFailuresByReasonName) {
   EXPECT_THAT(summary->failures, ElementsAre(Pair("dns", 2), Pair("too_small", 1)));
 }
 
+// --- Worker reports and the time series -------------------------------------------
+
+// A report replaces the worker's previous one (kept for the rate); a sample is kept
+// of its first report, then at most every kWorkerSampleEveryMs, and of its last.
+TEST_P(StoreConformanceTest, ReportsReplaceEachOtherAndSamplesKeepTheirSeries) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  WorkerReport report;
+  report.owner = "w1";
+  report.group = "main";
+  report.host = "box";
+  report.started_ms = clock_.NowMs();
+  report.counters_json = R"({"a":1})";
+  report.sample_json = R"({"failures{reason=dns}":0})";
+  const std::int64_t start = clock_.NowMs();
+  auto send = [&](std::uint64_t committed, bool stopped = false) {
+    report.items_committed = committed;
+    report.items_failed = committed / 10;
+    report.stopped = stopped;
+    report.sample_json = R"({"failures{reason=dns}":)" + std::to_string(committed / 10) + "}";
+    Status sent = store->ReportWorker(report);
+    ASSERT_TRUE(sent.ok()) << sent.ToString();
+  };
+  send(0);                           // the first: a sample
+  clock_.Advance(5'000);
+  send(50);                          // 5 s after: none
+  clock_.Advance(kWorkerSampleEveryMs);
+  send(200);                         // the interval after the last sample: one
+  clock_.Advance(1'000);
+  send(210, /*stopped=*/true);       // the last: one
+  report.owner = "w2";
+  report.group = "other";
+  send(7);
+
+  auto workers = store->ListWorkers();
+  ASSERT_TRUE(workers.ok()) << workers.status().ToString();
+  ASSERT_EQ(workers->size(), 2u);
+  const WorkerReport& w1 = (*workers)[0];  // by group: main, then other
+  EXPECT_EQ(w1.group, "main");
+  EXPECT_EQ(w1.items_committed, 210u);
+  EXPECT_EQ(w1.previous_items, 200u);
+  EXPECT_EQ(w1.updated_ms - w1.previous_ms, 1'000);
+  EXPECT_TRUE(w1.stopped);
+  EXPECT_EQ(w1.counters_json, R"({"a":1})");
+
+  auto samples = store->ListSamples("main");
+  ASSERT_TRUE(samples.ok()) << samples.status().ToString();
+  ASSERT_EQ(samples->size(), 3u);
+  EXPECT_EQ((*samples)[0].at_ms, start);
+  EXPECT_EQ((*samples)[0].items_committed, 0u);
+  EXPECT_EQ((*samples)[1].at_ms, start + 5'000 + kWorkerSampleEveryMs);
+  EXPECT_EQ((*samples)[1].items_committed, 200u);
+  EXPECT_EQ((*samples)[1].items_failed, 20u);
+  EXPECT_EQ((*samples)[1].counters_json, R"({"failures{reason=dns}":20})");
+  EXPECT_EQ((*samples)[2].items_committed, 210u);
+  EXPECT_EQ((*samples)[2].owner, "w1");
+  auto all = store->ListSamples("");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ(all->back().group, "other");
+
+  // Samples older than kWorkerSampleKeepMs go when another is written.
+  clock_.Advance(kWorkerSampleKeepMs + 1);
+  send(8);
+  auto kept = store->ListSamples("");
+  ASSERT_TRUE(kept.ok());
+  ASSERT_EQ(kept->size(), 1u);
+  EXPECT_EQ(kept->front().items_committed, 8u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest,
                          ::testing::Values(StoreBackend::kSqlite,
                                            StoreBackend::kPostgres),
