@@ -134,27 +134,13 @@ TEST(MetricsTest, AWorkerServesMetricsStatusHealthAndReadiness) {
 // charts from at least two samples, with no script error, failed fetch or
 // console.error; a screenshot is left in test-artifacts/ (or $SLUICE_TEST_ARTIFACTS).
 TEST(MetricsTest, TheDashboardDrawsItsChartsInAHeadlessBrowser) {
-  if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
-    FAIL() << "chromium is missing (Debian package chromium, which scripts/install-deps.sh "
-              "installs)";
-  }
   TempDir dir;
   MeteredWorker metered = StartMeteredWorker(dir, 2000);
   ASSERT_GT(metered.port, 0);
   const std::string url = "http://127.0.0.1:" + std::to_string(metered.port) + "/?every=300";
-  // Virtual time: the page's timers run as fast as its answers come, so that the
-  // test waits for samples, not for the clock.
-  const std::string chromium =
-      "timeout 120 chromium --headless --no-sandbox --disable-gpu "
-      "--disable-dev-shm-usage "
-      "--no-first-run --user-data-dir=" +
-      dir.File("chromium") + " --virtual-time-budget=5000 ";
-  const std::string dom = dir.File("dom.html");
-  ASSERT_EQ(std::system((chromium + "--dump-dom '" + url + "' > " + dom + " 2>" +
-                         dir.File("chromium.log")).c_str()),
-            0)
-      << ReadFile(dir.File("chromium.log"));
-  const std::string page = ReadFile(dom);
+  HeadlessBrowser browser(dir);
+  std::string page;
+  ASSERT_TRUE(browser.DumpDom(url, &page));
   std::smatch samples;
   ASSERT_TRUE(std::regex_search(page, samples, std::regex(R"re(data-samples="([0-9]+)")re")))
       << page.substr(0, 2000);
@@ -170,19 +156,7 @@ TEST(MetricsTest, TheDashboardDrawsItsChartsInAHeadlessBrowser) {
   }
   EXPECT_NE(page.find("sluice: metered"), std::string::npos);
 
-  const char* artifacts = std::getenv("SLUICE_TEST_ARTIFACTS");
-  const std::filesystem::path out =
-      std::filesystem::path(artifacts != nullptr ? artifacts : "test-artifacts");
-  std::filesystem::create_directories(out);
-  const std::string shot = std::filesystem::absolute(out / "dashboard.png").string();
-  std::filesystem::remove(shot);
-  ASSERT_EQ(std::system((chromium + "--window-size=1280,1000 --screenshot=" + shot + " '" +
-                         url + "' 2>" + dir.File("chromium.log")).c_str()),
-            0)
-      << ReadFile(dir.File("chromium.log"));
-  const std::string png = ReadFile(shot);
-  ASSERT_GT(png.size(), 10000u);
-  EXPECT_EQ(png.substr(1, 3), "PNG");
+  EXPECT_TRUE(browser.Screenshot(url, "dashboard.png"));
 }
 
 TEST(MetricsTest, ABadAddressIsAUsageError) {

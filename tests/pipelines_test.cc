@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -414,6 +415,85 @@ TEST_F(PipelinesTest, Img2datasetAndDownloadPipelinesWriteTheirOutputs) {
       fs::file_size(fs::path(kPhotos) / "Tom_Cruise_avp_2014_4.jpg"),
       fs::file_size(fs::path(kPhotos) / "bald_guys.jpg")};
   EXPECT_EQ(sizes, served);
+}
+
+// `sluice report` on a store two runs wrote (a restart): one HTML file with no
+// external asset, its charts drawn from the time series of both runs, the failing
+// host and the failure reasons named; Chromium lays out every chart.
+TEST_F(PipelinesTest, ReportShowsTheRunAcrossRestartsInOneSelfContainedPage) {
+  std::vector<Case> first;
+  std::vector<Case> second;
+  for (int i = 0; i < 12; ++i) {
+    const std::string n = "n=" + std::to_string(i);
+    first.push_back({"/Tom_Cruise_avp_2014_4.jpg?" + n, ""});
+    second.push_back({"/bald_guys.jpg?" + n, ""});
+  }
+  first.push_back({"/Tom_Cruise_avp_2014_4.jpg?status=404", "http_4xx"});
+  second.push_back({"/bald_guys.jpg?status=503", "http_5xx"});
+  const std::string workdir = dir_.File("work");
+  const std::string first_input = WriteInput(first);
+  CommandResult one = Run("faces-fast.yaml", first_input, workdir);
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  fs::rename(first_input, dir_.File("first.tsv"));
+  CommandResult two = Run("faces-fast.yaml", WriteInput(second), workdir);
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+
+  const std::string out = dir_.File("report.html");
+  CommandResult report = RunSluice({"report", "--workdir", workdir, "-o", out});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_NE(report.out.find("from 2 worker runs, 26 results, 1 hosts"), std::string::npos)
+      << report.out;
+  const std::string html = ReadFile(out);
+  EXPECT_FALSE(fs::exists(out + ".tmp"));
+  for (const char* external : {"src=", "href=", "@import", "url("}) {
+    EXPECT_EQ(html.find(external), std::string::npos) << external;
+  }
+  EXPECT_NE(html.find("24 ok, 2 failed"), std::string::npos);
+  EXPECT_NE(html.find("2 worker runs"), std::string::npos);
+  const std::vector<std::string> charts = {
+      "throughput", "workers",  "stages",         "latency-p99",   "failures",
+      "failure-reasons", "bytes", "download-sizes", "image-sizes"};
+  for (const std::string& chart : charts) {
+    std::smatch points;
+    ASSERT_TRUE(std::regex_search(
+        html, points, std::regex("<svg id=\"" + chart + "\"[^>]* data-points=\"([0-9]+)\"")))
+        << chart;
+    EXPECT_GE(std::stoi(points[1].str()), 1) << chart;
+  }
+  // Both failures by reason, over time and in total; the host that failed them.
+  for (const char* reason : {"http_4xx", "http_5xx"}) {
+    EXPECT_NE(html.find(std::string("class=\"legend\">") + reason), std::string::npos)
+        << reason;
+  }
+  std::smatch host_row;
+  ASSERT_TRUE(std::regex_search(html, host_row,
+                                std::regex(R"re(<table id="failing-hosts">[\s\S]*?<td>127\.0\.0\.1:[0-9]+</td><td>26</td><td>2</td>)re")))
+      << html.substr(html.find("failing-hosts"), 800);
+  // Each stage's time per record, with its records.
+  for (const char* stage : {"fetch", "decode", "resize", "faces"}) {
+    EXPECT_NE(html.find(std::string("<tr><td>") + stage + "</td><td>main</td>"),
+              std::string::npos)
+        << stage;
+  }
+
+  HeadlessBrowser browser(dir_);
+  std::string dom;
+  ASSERT_TRUE(browser.DumpDom("file://" + out, &dom, 1000));
+  EXPECT_NE(dom.find("data-charts-drawn=\"" + std::to_string(charts.size()) + "\""),
+            std::string::npos)
+      << dom.substr(0, 400);
+  EXPECT_TRUE(browser.Screenshot("file://" + out, "report.png", "1000,2600", 1000));
+
+  // A group the pipeline does not have, and a file that cannot be written, are
+  // errors that say so.
+  CommandResult wrong = RunSluice({"report", "--workdir", workdir, "-o", out, "--group", "x"});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_NE(wrong.err.find("--group x: no such stage group (main)"), std::string::npos)
+      << wrong.err;
+  CommandResult unwritable =
+      RunSluice({"report", "--workdir", workdir, "-o", dir_.File("no/such/dir/r.html")});
+  EXPECT_EQ(unwritable.exit_code, 1);
+  EXPECT_NE(unwritable.err.find("no/such/dir/r.html"), std::string::npos) << unwritable.err;
 }
 
 }  // namespace

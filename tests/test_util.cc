@@ -77,6 +77,54 @@ void Collect(int status, CommandResult* result) {
 
 }  // namespace
 
+HeadlessBrowser::HeadlessBrowser(const TempDir& dir) : dir_(dir) {}
+
+std::string HeadlessBrowser::Command(int virtual_ms) const {
+  return "timeout 120 chromium --headless --no-sandbox --disable-gpu "
+         "--disable-dev-shm-usage --no-first-run --user-data-dir=" +
+         dir_.File("chromium") + " --virtual-time-budget=" + std::to_string(virtual_ms) + " ";
+}
+
+bool HeadlessBrowser::DumpDom(const std::string& url, std::string* dom, int virtual_ms) {
+  if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
+    ADD_FAILURE() << "chromium is missing (Debian package chromium, which "
+                     "scripts/install-deps.sh installs)";
+    return false;
+  }
+  const std::string out = dir_.File("dom.html");
+  const std::string log = dir_.File("chromium.log");
+  const std::string command =
+      Command(virtual_ms) + "--dump-dom '" + url + "' > " + out + " 2>" + log;
+  if (std::system(command.c_str()) != 0) {
+    ADD_FAILURE() << command << ":\n" << ReadFile(log);
+    return false;
+  }
+  *dom = ReadFile(out);
+  return true;
+}
+
+bool HeadlessBrowser::Screenshot(const std::string& url, const std::string& name,
+                                 const std::string& window, int virtual_ms) {
+  const char* artifacts = std::getenv("SLUICE_TEST_ARTIFACTS");
+  const std::filesystem::path dir(artifacts != nullptr ? artifacts : "test-artifacts");
+  std::filesystem::create_directories(dir);
+  const std::string shot = std::filesystem::absolute(dir / name).string();
+  std::filesystem::remove(shot);
+  const std::string log = dir_.File("chromium.log");
+  const std::string command = Command(virtual_ms) + "--window-size=" + window +
+                              " --screenshot=" + shot + " '" + url + "' 2>" + log;
+  if (std::system(command.c_str()) != 0) {
+    ADD_FAILURE() << command << ":\n" << ReadFile(log);
+    return false;
+  }
+  const std::string png = ReadFile(shot);
+  if (png.size() < 10000 || png.substr(1, 3) != "PNG") {
+    ADD_FAILURE() << shot << ": not a PNG of a drawn page (" << png.size() << " bytes)";
+    return false;
+  }
+  return true;
+}
+
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {

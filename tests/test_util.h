@@ -75,6 +75,24 @@ class ManualStoreClock final : public StoreClock {
   std::atomic<std::int64_t> now_ms_{1'800'000'000'000};
 };
 
+// Debian's chromium, headless, for pages the project serves or writes. Each call
+// runs a fresh browser with its profile in `dir`; false (and the test's failure,
+// with chromium's log) when it is missing or fails.
+class HeadlessBrowser {
+ public:
+  explicit HeadlessBrowser(const TempDir& dir);
+  // The DOM of `url` after `virtual_ms` of virtual time (the page's timers run as
+  // fast as its answers come: the test waits for events, not for the clock).
+  bool DumpDom(const std::string& url, std::string* dom, int virtual_ms = 5000);
+  // A PNG of `url` in test-artifacts/ (or $SLUICE_TEST_ARTIFACTS) named `name`.
+  bool Screenshot(const std::string& url, const std::string& name,
+                  const std::string& window = "1280,1000", int virtual_ms = 5000);
+
+ private:
+  std::string Command(int virtual_ms) const;
+  const TempDir& dir_;
+};
+
 // Polls `condition` every few milliseconds until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 

@@ -87,11 +87,13 @@ Command ExportCommandRow();
 Command ValidateCommandRow();
 Command RetryCommandRow();
 Command PlanCommandRow();
+Command ReportCommandRow();
 
 // The table, in the order `sluice --help` lists them.
 inline std::vector<Command> AllCommands() {
   return {RunCommandRow(),    WorkerCommandRow(), IngestCommandRow(), StatusCommandRow(),
-          ExportCommandRow(), RetryCommandRow(),  ValidateCommandRow(), PlanCommandRow()};
+          ExportCommandRow(), RetryCommandRow(),  ValidateCommandRow(), PlanCommandRow(),
+          ReportCommandRow()};
 }
 
 }  // namespace sluice::cli

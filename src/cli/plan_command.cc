@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "src/cli/command.h"
+#include "src/cli/counter_keys.h"
 #include "src/cli/pipeline_setup.h"
 #include "src/cli/workdir.h"
 
@@ -83,13 +84,6 @@ struct GroupMeasure {
   std::map<std::string, StageMeasure> stages;
 };
 
-// "stage_us_total{stage=fetch}" -> ("stage_us_total", "fetch").
-std::pair<std::string, std::string> StageKey(const std::string& key) {
-  const std::size_t open = key.find("{stage=");
-  if (open == std::string::npos || key.back() != '}') return {key, ""};
-  return {key.substr(0, open), key.substr(open + 7, key.size() - open - 8)};
-}
-
 GroupMeasure Measure(const std::vector<WorkerReport>& reports, const std::string& group) {
   GroupMeasure measure;
   for (const WorkerReport& report : reports) {
@@ -97,16 +91,13 @@ GroupMeasure Measure(const std::vector<WorkerReport>& reports, const std::string
     ++measure.workers;
     measure.items += report.items_committed;
     measure.worker_seconds += static_cast<double>(report.updated_ms - report.started_ms) / 1000;
-    const nlohmann::json counters = nlohmann::json::parse(
-        report.counters_json.empty() ? "{}" : report.counters_json, nullptr, false);
-    if (!counters.is_object()) continue;
-    for (const auto& [key, value] : counters.items()) {
-      if (!value.is_number_unsigned()) continue;
-      const auto [name, stage] = StageKey(key);
-      if (stage.empty()) continue;
+    for (const auto& [key, number] : ParseCounters(report.counters_json)) {
+      const CounterKey parsed = ParseCounterKey(key);
+      const std::string stage = parsed.Label("stage");
+      if (stage.empty() || parsed.labels.size() != 1) continue;
+      const std::string& name = parsed.name;
       if (!measure.stages.contains(stage)) measure.stage_order.push_back(stage);
       StageMeasure& s = measure.stages[stage];
-      const auto number = value.get<std::uint64_t>();
       if (name == "stage_records_total") s.records += number;
       if (name == "stage_us_total") s.seconds += static_cast<double>(number) / 1e6;
       if (name == "stage_async") s.async = true;
