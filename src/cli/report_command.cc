@@ -28,6 +28,7 @@
 #include "src/cli/command.h"
 #include "src/cli/counter_keys.h"
 #include "src/cli/pipeline_setup.h"
+#include "src/cli/run_series.h"
 #include "src/cli/svg_chart.h"
 #include "src/cli/workdir.h"
 
@@ -41,201 +42,7 @@ struct ReportFlags {
   std::string group;  // "": the pipeline's last stage group
 };
 
-// At most this many steps on a time chart.
-constexpr double kMaxSteps = 150;
 constexpr std::size_t kTopHosts = 15;
-
-// The time axis: [start, start + steps * step).
-struct TimeAxis {
-  std::int64_t start_ms = 0;
-  std::int64_t end_ms = 0;  // the last sample: the last step may end before its time
-  double step_ms = 1000;
-  std::size_t steps = 0;
-
-  // The seconds step `i` covers: step_ms, less for the last.
-  double CoveredSeconds(std::size_t i) const {
-    const double left = static_cast<double>(end_ms - start_ms) - static_cast<double>(i) * step_ms;
-    return std::clamp(left, 1.0, step_ms) / 1000;
-  }
-
-  std::vector<double> Zeros() const { return std::vector<double>(steps, 0.0); }
-
-  // Adds `amount`, which happened evenly over [from, to], to the steps it overlaps.
-  void Spread(std::vector<double>& steps_of, std::int64_t from, std::int64_t to,
-              double amount) const {
-    if (steps == 0 || amount == 0) return;
-    const double a = static_cast<double>(from - start_ms);
-    const double b = static_cast<double>(to - start_ms);
-    if (b <= a) {
-      steps_of[Index(b)] += amount;
-      return;
-    }
-    for (std::size_t i = Index(a); i <= Index(b); ++i) {
-      const double lo = std::max(a, static_cast<double>(i) * step_ms);
-      const double hi = std::min(b, static_cast<double>(i + 1) * step_ms);
-      if (hi > lo) steps_of[i] += amount * (hi - lo) / (b - a);
-    }
-  }
-  std::size_t Index(double offset_ms) const {
-    const auto i = static_cast<std::size_t>(std::max(0.0, offset_ms / step_ms));
-    return std::min(i, steps - 1);
-  }
-};
-
-// 1, 2 or 5 times a power of ten seconds, at least 1 s, giving at most kMaxSteps.
-double StepMs(std::int64_t span_ms) {
-  const double wanted = std::max(1000.0, static_cast<double>(span_ms) / kMaxSteps);
-  double step = 1000;
-  for (double power = 1000; step < wanted; power *= 10) {
-    for (double factor : {1.0, 2.0, 5.0, 10.0}) {
-      step = factor * power;
-      if (step >= wanted) break;
-    }
-  }
-  return step;
-}
-
-// What the time series adds up to, as amounts per step.
-struct Series {
-  TimeAxis axis;
-  std::map<std::string, std::vector<double>> committed;  // by group
-  std::vector<double> failed;                            // in the reported group
-  std::map<std::string, std::vector<double>> failures;   // by reason, reported group
-  std::map<std::string, std::vector<double>> stages;     // records by stage
-  std::vector<double> bytes;
-  std::vector<double> workers;  // alive per step (mean over the step)
-  std::set<std::string> owners;
-  std::int64_t first_ms = 0;
-  std::int64_t last_ms = 0;
-};
-
-Series BuildSeries(const std::vector<WorkerSample>& samples, const std::string& reported) {
-  Series out;
-  if (samples.empty()) return out;
-  out.first_ms = samples.front().at_ms;
-  out.last_ms = samples.back().at_ms;
-  TimeAxis& axis = out.axis;
-  axis.start_ms = out.first_ms;
-  axis.end_ms = out.last_ms;
-  axis.step_ms = StepMs(out.last_ms - out.first_ms);
-  axis.steps = std::max<std::size_t>(
-      1, static_cast<std::size_t>(
-             std::ceil(static_cast<double>(out.last_ms - out.first_ms) / axis.step_ms)));
-  out.failed = axis.Zeros();
-  out.bytes = axis.Zeros();
-  out.workers = axis.Zeros();
-  // Each worker's samples in time order (the store lists them so).
-  std::map<std::pair<std::string, std::string>, std::vector<const WorkerSample*>> runs;
-  for (const WorkerSample& s : samples) {
-    runs[{s.owner, s.group}].push_back(&s);
-    out.owners.insert(s.owner);
-  }
-  auto series_of = [&](std::map<std::string, std::vector<double>>& map,
-                       const std::string& key) -> std::vector<double>& {
-    auto [it, added] = map.try_emplace(key);
-    if (added) it->second = axis.Zeros();
-    return it->second;
-  };
-  for (const auto& [key, run] : runs) {
-    const std::string& group = key.second;
-    std::vector<double>& committed = series_of(out.committed, group);
-    // A worker counts from its first sample to its last: its seconds in each step,
-    // which PerSecond() turns into the workers alive on average.
-    axis.Spread(out.workers, run.front()->at_ms, run.back()->at_ms,
-                static_cast<double>(run.back()->at_ms - run.front()->at_ms) / 1000);
-    // Counts start at zero when the worker starts: what its first sample holds
-    // already (work done before its first report) goes in that sample's step.
-    std::map<std::string, std::uint64_t> before;
-    WorkerSample start = *run.front();
-    start.items_committed = 0;
-    start.items_failed = 0;
-    for (std::size_t i = 0; i < run.size(); ++i) {
-      const WorkerSample& a = i == 0 ? start : *run[i - 1];
-      const WorkerSample& b = *run[i];
-      auto delta = [](std::uint64_t from, std::uint64_t to) {
-        return to >= from ? static_cast<double>(to - from) : 0.0;
-      };
-      axis.Spread(committed, a.at_ms, b.at_ms, delta(a.items_committed, b.items_committed));
-      std::map<std::string, std::uint64_t> now = ParseCounters(b.counters_json);
-      for (const auto& [name, value] : now) {
-        const double change = delta(before.contains(name) ? before[name] : 0, value);
-        if (change == 0) continue;
-        const CounterKey parsed = ParseCounterKey(name);
-        if (parsed.name == "stage_records_total") {
-          axis.Spread(series_of(out.stages, parsed.Label("stage")), a.at_ms, b.at_ms, change);
-        } else if (parsed.name == "fetch_bytes_total") {
-          axis.Spread(out.bytes, a.at_ms, b.at_ms, change);
-        } else if (parsed.name == "failures" && group == reported) {
-          axis.Spread(series_of(out.failures, parsed.Label("reason")), a.at_ms, b.at_ms,
-                      change);
-        }
-      }
-      if (group == reported) {
-        axis.Spread(out.failed, a.at_ms, b.at_ms, delta(a.items_failed, b.items_failed));
-      }
-      before = std::move(now);
-    }
-  }
-  return out;
-}
-
-// Amounts per step as amounts per second of the time each step covers.
-std::vector<double> PerSecond(std::vector<double> values, const TimeAxis& axis) {
-  for (std::size_t i = 0; i < values.size(); ++i) values[i] /= axis.CoveredSeconds(i);
-  return values;
-}
-
-// Time per record of one stage, from its histogram's buckets.
-struct StageTimes {
-  std::string group;
-  std::uint64_t index = 0;
-  std::map<double, std::uint64_t> buckets;  // upper bound (s) -> records
-  std::uint64_t records = 0;
-  double seconds = 0;
-
-  // The p-quantile, interpolated within its bucket; the last finite bound for the
-  // bucket over it.
-  double Quantile(double p) const {
-    std::uint64_t total = 0;
-    for (const auto& [bound, count] : buckets) total += count;
-    if (total == 0) return 0;
-    const double wanted = p * static_cast<double>(total);
-    double below = 0;
-    double lower = 0;
-    for (const auto& [bound, count] : buckets) {
-      if (below + static_cast<double>(count) >= wanted) {
-        if (!std::isfinite(bound)) return lower;
-        return lower + (bound - lower) * (wanted - below) / static_cast<double>(count);
-      }
-      below += static_cast<double>(count);
-      if (std::isfinite(bound)) lower = bound;
-    }
-    return lower;
-  }
-};
-
-std::map<std::string, StageTimes> StagesOf(const std::vector<WorkerReport>& reports) {
-  std::map<std::string, StageTimes> stages;
-  for (const WorkerReport& report : reports) {
-    for (const auto& [key, value] : ParseCounters(report.counters_json)) {
-      const CounterKey parsed = ParseCounterKey(key);
-      const std::string stage = parsed.Label("stage");
-      if (stage.empty()) continue;
-      StageTimes& s = stages[stage];
-      s.group = report.group;
-      if (parsed.name == "stage_seconds_bucket") {
-        s.buckets[std::strtod(parsed.Label("le").c_str(), nullptr)] += value;
-      } else if (parsed.name == "stage_records_total") {
-        s.records += value;
-      } else if (parsed.name == "stage_us_total") {
-        s.seconds += static_cast<double>(value) / 1e6;
-      } else if (parsed.name == "stage_index") {
-        s.index = value;
-      }
-    }
-  }
-  return stages;
-}
 
 // One pass over the reported group's results.
 struct HostStats {
@@ -382,7 +189,8 @@ std::string Row(const std::vector<std::string>& cells, bool header = false) {
 
 std::string RenderReport(const std::string& where, const std::vector<std::string>& groups,
                          const std::string& reported, const StoreSummary& summary,
-                         const Series& series, const std::map<std::string, StageTimes>& stages,
+                         const RunSeries& series,
+                         const std::map<std::string, StageTimes>& stages,
                          const ResultStats& results) {
   std::string html = fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -431,7 +239,7 @@ std::string RenderReport(const std::string& where, const std::vector<std::string
     }
     html += TimeChart("throughput", "Items committed", "items/s", step_s, lines);
     html += TimeChart("workers", "Workers reporting", "workers", step_s,
-                      {{"workers", PerSecond(series.workers, axis)}});
+                      {{"workers", PerSecond(series.worker_seconds, axis)}});
   }
   {
     std::vector<std::pair<std::uint64_t, std::string>> order;
@@ -600,9 +408,9 @@ int Report(const ReportFlags& flags) {
   }
   Result<StoreAddress> address = ResolveStoreAddress(flags.workdir, flags.store);
   const std::string where = address.ok() ? DescribeStore(*address) : flags.workdir;
-  const Series series = BuildSeries(*samples, reported);
+  const RunSeries series = BuildRunSeries(*samples, reported);
   const std::string html = RenderReport(where, *groups, reported, *summary, series,
-                                        StagesOf(*reports), *results);
+                                        StageTimesOf(*reports), *results);
   if (Status written = WriteAtomically(flags.output, html); !written.ok()) {
     PrintError(written);
     return kExitFailure;
