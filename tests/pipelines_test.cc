@@ -419,8 +419,9 @@ TEST_F(PipelinesTest, Img2datasetAndDownloadPipelinesWriteTheirOutputs) {
 
 // `sluice report` on a store two runs wrote (a restart): one HTML file with no
 // external asset, its charts drawn from the time series of both runs, the failing
-// host and the failure reasons named; Chromium lays out every chart.
-TEST_F(PipelinesTest, ReportShowsTheRunAcrossRestartsInOneSelfContainedPage) {
+// host and the failure reasons named; Chromium lays out every chart. `sluice status`
+// tells the same rates and stage times.
+TEST_F(PipelinesTest, ReportAndStatusShowTheRunAcrossRestarts) {
   std::vector<Case> first;
   std::vector<Case> second;
   for (int i = 0; i < 12; ++i) {
@@ -475,6 +476,26 @@ TEST_F(PipelinesTest, ReportShowsTheRunAcrossRestartsInOneSelfContainedPage) {
               std::string::npos)
         << stage;
   }
+
+  // `sluice status` tells the same run: its rate over both runs, each stage's times.
+  CommandResult status = RunSluice({"status", "--workdir", workdir});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("(2 worker runs)"), std::string::npos) << status.out;
+  EXPECT_TRUE(std::regex_search(status.out, std::regex("stage +fetch +26 records, ")))
+      << status.out;
+  EXPECT_NE(status.out.find("fetched   "), std::string::npos) << status.out;
+  CommandResult status_json = RunSluice({"status", "--workdir", workdir, "--json"});
+  ASSERT_EQ(status_json.exit_code, 0) << status_json.err;
+  const nlohmann::json picture = nlohmann::json::parse(status_json.out);
+  EXPECT_EQ(picture["run"]["worker_runs"], 2);
+  EXPECT_EQ(picture["run"]["eta_seconds"], 0.0);  // nothing left
+  EXPECT_GT(picture["run"]["bytes_fetched"].get<double>(), 0);
+  ASSERT_EQ(picture["stages"].size(), 5u);
+  EXPECT_EQ(picture["stages"][0]["name"], "fetch");
+  EXPECT_EQ(picture["stages"][0]["records"], 26);
+  EXPECT_EQ(picture["stages"][1]["name"], "decode");
+  EXPECT_EQ(picture["stages"][1]["records"], 24);
+  EXPECT_GT(picture["stages"][1]["p99_seconds"].get<double>(), 0);
 
   HeadlessBrowser browser(dir_);
   std::string dom;

@@ -146,10 +146,6 @@ std::string Duration(double seconds) {
   return fmt::format("{}h{:02}m", s / 3600, s % 3600 / 60);
 }
 
-std::string Seconds(double s) {
-  if (s < 1) return fmt::format("{:.3g} ms", s * 1000);
-  return fmt::format("{:.3g} s", s);
-}
 
 constexpr const char* kStyle = R"css(
 body { font: 14px/1.4 sans-serif; margin: 24px; color: #222; max-width: 960px; }
@@ -258,9 +254,9 @@ std::string RenderReport(const std::string& where, const std::vector<std::string
     for (const auto& [index, name] : order) {
       const StageTimes& t = stages.at(name);
       html += Row({name, t.group, fmt::format("{}", t.records),
-                   t.records > 0 ? Seconds(t.seconds / static_cast<double>(t.records)) : "-",
-                   Seconds(t.Quantile(0.5)), Seconds(t.Quantile(0.9)),
-                   Seconds(t.Quantile(0.99))});
+                   t.records > 0 ? ShortSeconds(t.seconds / static_cast<double>(t.records)) : "-",
+                   ShortSeconds(t.Quantile(0.5)), ShortSeconds(t.Quantile(0.9)),
+                   ShortSeconds(t.Quantile(0.99))});
       p99.push_back({name, t.Quantile(0.99) * 1000});
     }
     html += "</table>\n<p class=\"note\">Async stages (fetch) count from a record's start to "
@@ -327,7 +323,7 @@ std::string RenderReport(const std::string& where, const std::vector<std::string
       const HostStats& h = *hosts[i].second;
       if (h.timed == 0) break;
       html += Row({*hosts[i].first, fmt::format("{}", h.items), fmt::format("{}", h.timed),
-                   Seconds(h.download_ms / static_cast<double>(h.timed) / 1000)});
+                   ShortSeconds(h.download_ms / static_cast<double>(h.timed) / 1000)});
     }
     html += "</table>\n";
   }

@@ -9,6 +9,8 @@
 #include "src/cli/command.h"
 #include "src/cli/live_status.h"
 #include "src/cli/pipeline_setup.h"
+#include "src/cli/run_series.h"
+#include "src/cli/svg_chart.h"
 #include "src/cli/workdir.h"
 
 namespace sluice::cli {
@@ -42,6 +44,64 @@ std::string Ago(std::int64_t now_ms, std::int64_t then_ms) {
   if (then_ms <= 0) return "never";
   return fmt::format("{:.0f} s ago",
                      std::max<std::int64_t>(0, now_ms - then_ms) / 1000.0);
+}
+
+// The run as a whole, from the store's time series and the workers' reports.
+struct RunPicture {
+  double span_seconds = 0;       // first sample to last
+  std::size_t worker_runs = 0;   // workers that ever reported (restarts count anew)
+  double run_rate = 0;           // items/s of the last group over the span
+  double live_rate = 0;          // items/s of the last group's live workers
+  double eta_seconds = -1;       // items left at the live rate (else the run's); -1: none
+  double bytes_fetched = 0;
+  std::vector<std::pair<std::string, StageTimes>> stages;  // in pipeline order
+};
+
+RunPicture PictureOf(const std::vector<WorkerSample>& samples,
+                     const std::vector<WorkerReport>& reports,
+                     const std::vector<GroupStatus>& groups) {
+  RunPicture picture;
+  const GroupStatus& last = groups.back();
+  const RunSeries series = BuildRunSeries(samples, last.name);
+  picture.worker_runs = series.owners.size();
+  picture.span_seconds = static_cast<double>(series.last_ms - series.first_ms) / 1000;
+  if (auto it = series.committed.find(last.name);
+      it != series.committed.end() && picture.span_seconds > 0) {
+    for (double v : it->second) picture.run_rate += v;
+    picture.run_rate /= picture.span_seconds;
+  }
+  for (double v : series.bytes) picture.bytes_fetched += v;
+  picture.live_rate = last.rate;
+  const StoreSummary& s = last.summary;
+  const std::uint64_t done = s.results_ok + s.results_failed;
+  const double rate = picture.live_rate > 0 ? picture.live_rate : picture.run_rate;
+  if (s.items > done && rate > 0) {
+    picture.eta_seconds = static_cast<double>(s.items - done) / rate;
+  } else if (s.items == done) {
+    picture.eta_seconds = 0;
+  }
+  std::map<std::string, StageTimes> stages = StageTimesOf(reports);
+  std::vector<std::pair<std::string, StageTimes>> order(stages.begin(), stages.end());
+  auto group_index = [&](const std::string& group) {
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      if (groups[i].name == group) return i;
+    }
+    return groups.size();
+  };
+  std::stable_sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+    return std::pair(group_index(a.second.group), a.second.index) <
+           std::pair(group_index(b.second.group), b.second.index);
+  });
+  picture.stages = std::move(order);
+  return picture;
+}
+
+// A duration for people: "42 s", "7 min", "3.2 h", "2.1 days".
+std::string ForPeople(double seconds) {
+  if (seconds < 120) return fmt::format("{:.0f} s", seconds);
+  if (seconds < 7200) return fmt::format("{:.0f} min", seconds / 60);
+  if (seconds < 2 * 86400) return fmt::format("{:.1f} h", seconds / 3600);
+  return fmt::format("{:.1f} days", seconds / 86400);
 }
 
 int ShowStatus(const StatusFlags& flags) {
@@ -105,6 +165,12 @@ int ShowStatus(const StatusFlags& flags) {
   // The last group's results are the pipeline's (each group carries the earlier
   // ones' fields and failures): the totals are told by it.
   const StoreSummary& s = groups.back().summary;
+  Result<std::vector<WorkerSample>> samples = (*store)->ListSamples("");
+  if (!samples.ok()) {
+    PrintError(samples.status());
+    return kExitFailure;
+  }
+  const RunPicture run = PictureOf(*samples, *reports, groups);
   // Processes on this machine report into the workdir; with only --store there is
   // none to read.
   const std::vector<LiveStatus> live =
@@ -147,6 +213,16 @@ int ShowStatus(const StatusFlags& flags) {
            {"workers", reporting},
            {"workers_ended", g.ended}});
     }
+    nlohmann::json stages = nlohmann::json::array();
+    for (const auto& [name, t] : run.stages) {
+      stages.push_back({{"name", name},
+                        {"group", t.group},
+                        {"records", t.records},
+                        {"mean_seconds", t.records > 0 ? t.seconds / t.records : 0.0},
+                        {"p50_seconds", t.Quantile(0.5)},
+                        {"p90_seconds", t.Quantile(0.9)},
+                        {"p99_seconds", t.Quantile(0.99)}});
+    }
     nlohmann::json out = {
         {"group", groups.back().name},
         {"items", s.items},
@@ -161,6 +237,15 @@ int ShowStatus(const StatusFlags& flags) {
         {"workers", workers},
         {"groups", per_group},
         {"counters", counters},
+        {"run",
+         {{"seconds", run.span_seconds},
+          {"worker_runs", run.worker_runs},
+          {"items_per_second", run.run_rate},
+          {"live_items_per_second", run.live_rate},
+          {"eta_seconds", run.eta_seconds >= 0 ? nlohmann::json(run.eta_seconds)
+                                               : nlohmann::json(nullptr)},
+          {"bytes_fetched", run.bytes_fetched}}},
+        {"stages", stages},
     };
     fmt::print("{}\n", out.dump());
     return kExitOk;
@@ -199,6 +284,27 @@ int ShowStatus(const StatusFlags& flags) {
   fmt::print("results   {} ok, {} failed\n", s.results_ok, s.results_failed);
   for (const auto& [reason, count] : s.failures) {
     fmt::print("  {:<20} {}\n", reason, count);
+  }
+  if (run.worker_runs > 0) {
+    fmt::print("rate      {:.1f} items/s over {} ({} worker runs){}{}\n", run.run_rate,
+               ForPeople(run.span_seconds), run.worker_runs,
+               run.live_rate > 0 ? fmt::format("; now {:.1f} items/s", run.live_rate)
+                                 : std::string(),
+               run.eta_seconds > 0
+                   ? fmt::format("; {} left, about {}", s.items - done,
+                                 ForPeople(run.eta_seconds))
+                   : std::string());
+  }
+  if (run.bytes_fetched > 0) {
+    fmt::print("fetched   {:.1f} MB ({:.2f} MB/s over the run)\n", run.bytes_fetched / 1e6,
+               run.span_seconds > 0 ? run.bytes_fetched / 1e6 / run.span_seconds : 0.0);
+  }
+  for (const auto& [name, t] : run.stages) {
+    if (t.records == 0) continue;
+    fmt::print("stage     {:<10} {}{} records, {} mean, p50 {}, p99 {}\n", name,
+               groups.size() > 1 ? "(" + t.group + ") " : std::string(), t.records,
+               ShortSeconds(t.seconds / static_cast<double>(t.records)), ShortSeconds(t.Quantile(0.5)),
+               ShortSeconds(t.Quantile(0.99)));
   }
   if (counters.contains("cache_hits_total") || counters.contains("cache_misses_total")) {
     const std::uint64_t hits = counters["cache_hits_total"];

@@ -68,6 +68,11 @@ std::string ShortNumber(double value) {
   return fmt::format("{:.4g}", value);
 }
 
+std::string ShortSeconds(double seconds) {
+  if (seconds < 1) return fmt::format("{:.3g} ms", seconds * 1000);
+  return fmt::format("{:.3g} s", seconds);
+}
+
 std::string TimeChart(std::string_view id, std::string_view title, std::string_view unit,
                       double step_seconds, const std::vector<ChartSeries>& series) {
   std::size_t steps = 0;

@@ -15,6 +15,8 @@ std::string HtmlEscape(std::string_view text);
 
 // 1234.5 -> "1.23k", 0.0123 -> "0.0123": short numbers for axes and tables.
 std::string ShortNumber(double value);
+// A time per record: "4.5 ms" under a second, "8.36 s" from one.
+std::string ShortSeconds(double seconds);
 
 struct ChartSeries {
   std::string name;
