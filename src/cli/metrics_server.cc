@@ -153,6 +153,12 @@ std::string RenderMetrics(const std::vector<MetricsSnapshot>& snapshots) {
   GroupFamily(out, snapshots, "sluice_records_in_flight", "gauge",
               "Records of the batches in flight not through the pipeline yet.",
               [](P p) { return static_cast<double>(p.records_in_flight); });
+  GroupFamily(out, snapshots, "sluice_pool_threads", "gauge",
+              "Threads of the CPU pool the CPU stages share.",
+              [](P p) { return static_cast<double>(p.pool_threads); });
+  GroupFamily(out, snapshots, "sluice_pool_threads_busy", "gauge",
+              "CPU pool threads not waiting for work when scraped.",
+              [](P p) { return static_cast<double>(p.pool_threads_busy); });
   GroupFamily(out, snapshots, "sluice_items_committed_total", "counter",
               "Items whose results this process committed (ok and failed).",
               [](P p) { return static_cast<double>(p.items_committed); });
@@ -213,6 +219,8 @@ nlohmann::ordered_json StatusJson(const std::vector<Snapshot>& snapshots, Store*
           {"batches_in_flight", p.batches_in_flight},
           {"oldest_batch_seconds", static_cast<double>(p.oldest_batch_ms) / 1000.0},
           {"records_in_flight", p.records_in_flight},
+          {"pool_threads", p.pool_threads},
+          {"pool_threads_busy", p.pool_threads_busy},
           {"items_committed", p.items_committed},
           {"items_failed", p.items_failed},
           {"failures", p.failures},

@@ -20,8 +20,9 @@ namespace sluice {
 // Seconds per record, in buckets: a stage's time per record, from under a
 // millisecond (a hash) to a minute (a download through retries).
 struct SecondsHistogram {
-  static constexpr std::array<double, 12> kBounds = {
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 10, 60};
+  static constexpr std::array<double, 16> kBounds = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+      0.25,   0.5,   1,      2.5,   5,    10,    30,    60};
   std::array<std::uint64_t, kBounds.size() + 1> counts{};  // the last: over 60 s
   double sum = 0;
   std::uint64_t count = 0;

@@ -147,6 +147,7 @@ class Runtime::Impl final : public ChannelObserver {
   // Written under mu_; also read without it by the collector between callbacks.
   std::atomic<bool> aborted_{false};
   std::size_t idle_pool_threads_ = 0;  // guarded by mu_
+  std::size_t pool_size_ = 0;          // guarded by mu_: the pool threads started
   bool source_waiting_ = false;        // guarded by mu_
   bool collector_waiting_ = false;     // guarded by mu_
   std::condition_variable pool_cv_;
@@ -242,6 +243,8 @@ Status Runtime::Impl::Start() {
     collector_ = std::thread([this] { CollectorThread(); });
     for (std::size_t i = 0; i < pool_size; ++i) {
       pool_.emplace_back([this] { PoolThread(); });
+      std::lock_guard<std::mutex> lock(mu_);
+      ++pool_size_;
     }
     for (auto& runner : runners_) {
       if (runner != nullptr) runner->Start();
@@ -667,6 +670,8 @@ RuntimeProgress Runtime::Impl::Progress() const {
       records_in_flight_ - std::min(records_in_flight_, records_draining_);
   progress.records_done = records_done_;
   progress.movements = records_arrived_;
+  progress.pool_threads = pool_size_;
+  progress.pool_threads_busy = pool_size_ - std::min(pool_size_, idle_pool_threads_);
   for (std::size_t i = 0; i < stages_.size(); ++i) {
     if (runners_[i] != nullptr) {
       progress.movements += runners_[i]->records_in() + runners_[i]->records_out();

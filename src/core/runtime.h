@@ -113,6 +113,10 @@ struct RuntimeProgress {
   // Grows whenever a record enters a stage, leaves an async stage or reaches the
   // end: unchanged means nothing moved.
   std::uint64_t movements = 0;
+  // The CPU pool's threads, and of those the ones not waiting for work now (running a
+  // chunk, or about to): a gauge, sampled when read.
+  std::size_t pool_threads = 0;
+  std::size_t pool_threads_busy = 0;
 };
 
 // Thread-safety: Submit(), Finish() and Abort() may be called from any one thread

@@ -157,6 +157,8 @@ WorkerProgress Worker::Progress() const {
     const RuntimeProgress runtime = runtime_->Progress();
     progress.records_in_flight = runtime.records_in_flight;
     progress.records_done = runtime.records_done;
+    progress.pool_threads = runtime.pool_threads;
+    progress.pool_threads_busy = runtime.pool_threads_busy;
   }
   return progress;
 }

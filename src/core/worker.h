@@ -156,6 +156,9 @@ struct WorkerProgress {
   // records through it (done, committed or not yet).
   std::uint64_t records_in_flight = 0;
   std::uint64_t records_done = 0;
+  // From the runtime: its CPU pool's threads, and those busy now.
+  std::size_t pool_threads = 0;
+  std::size_t pool_threads_busy = 0;
 };
 
 // How a Run() ended.

@@ -137,6 +137,7 @@ FetchStage::~FetchStage() {
   for (auto& [raw, t] : transfers_) {
     if (t->retry_timer != 0 && ctx_ != nullptr) ctx_->loop().CancelTimer(t->retry_timer);
   }
+  if (host_view_timer_ != 0 && ctx_ != nullptr) ctx_->loop().CancelTimer(host_view_timer_);
   transfers_.clear();
   dns_.reset();
 }
@@ -322,11 +323,47 @@ void FetchStage::Admit(FetchTransfer* t) {
   if (queue.active >= options_.max_host_connections) {
     queue.waiting.push_back(t);
     SetPhase(t, FetchPhase::kQueued);
+    UpdateHostView(false);
     return;
   }
   queue.active++;
   t->holds_host_slot = true;
+  UpdateHostView(false);
   Launch(t);
+}
+
+void FetchStage::UpdateHostView(bool now) {
+  const LoopClock::time_point at = ctx_->loop().Now();
+  if (hosts_.empty() && host_view_timer_ != 0) {
+    ctx_->loop().CancelTimer(host_view_timer_);
+    host_view_timer_ = 0;
+  } else if (!hosts_.empty() && host_view_timer_ == 0) {
+    host_view_timer_ = ctx_->loop().AddTimer(std::chrono::seconds(1), [this] {
+      host_view_timer_ = 0;
+      UpdateHostView(true);
+    });
+  }
+  if (!now && !hosts_.empty() && at - host_view_at_ < std::chrono::seconds(1)) return;
+  host_view_at_ = at;
+  HostView view;
+  std::vector<std::tuple<std::string, std::size_t, std::size_t>> busiest;
+  for (const auto& [host, queue] : hosts_) {
+    view.hosts_active += queue.active > 0 ? 1 : 0;
+    view.hosts_waiting += queue.waiting.empty() ? 0 : 1;
+    const std::size_t load = queue.active + queue.waiting.size();
+    if (busiest.size() == kBusiestHosts &&
+        load <= std::get<1>(busiest.back()) + std::get<2>(busiest.back())) {
+      continue;
+    }
+    busiest.emplace_back(host, queue.active, queue.waiting.size());
+    std::sort(busiest.begin(), busiest.end(), [](const auto& a, const auto& b) {
+      return std::get<1>(a) + std::get<2>(a) > std::get<1>(b) + std::get<2>(b);
+    });
+    if (busiest.size() > kBusiestHosts) busiest.pop_back();
+  }
+  view.busiest = std::move(busiest);
+  std::lock_guard lock(host_view_mu_);
+  host_view_ = std::move(view);
 }
 
 void FetchStage::ReleaseHost(FetchTransfer* t) {
@@ -359,6 +396,7 @@ void FetchStage::ReleaseHost(FetchTransfer* t) {
   if (it != hosts_.end() && it->second.active == 0 && it->second.waiting.empty()) {
     hosts_.erase(it);
   }
+  UpdateHostView(false);
 }
 
 void FetchStage::Launch(FetchTransfer* t) {
@@ -530,6 +568,7 @@ void FetchStage::Abandon(ItemId id, AsyncContext& ctx) {
       if (host != hosts_.end()) {
         std::erase(host->second.waiting, t);
         if (host->second.active == 0 && host->second.waiting.empty()) hosts_.erase(host);
+        UpdateHostView(false);
       }
       Forget(t);  // holds no slot
       break;
@@ -627,6 +666,24 @@ std::vector<std::pair<std::string, std::uint64_t>> FetchStage::Counters() const 
                           c.phase_us[i].load(kRelaxed));
     counters.emplace_back(fmt::format("fetch_{}_count_total", kPhases[i]),
                           c.phase_count[i].load(kRelaxed));
+  }
+  static constexpr std::array<std::pair<FetchPhase, const char*>, 4> kTransferPhases = {
+      {{FetchPhase::kAttempt, "attempt"},
+       {FetchPhase::kQueued, "queued"},
+       {FetchPhase::kRetryWait, "retry_wait"},
+       {FetchPhase::kCache, "cache"}}};
+  for (const auto& [phase, name] : kTransferPhases) {
+    counters.emplace_back(fmt::format("fetch_transfers{{phase={}}}", name),
+                          phase_counts_[static_cast<std::size_t>(phase)].load(kRelaxed));
+  }
+  {
+    std::lock_guard lock(host_view_mu_);
+    counters.emplace_back("fetch_hosts_active", host_view_.hosts_active);
+    counters.emplace_back("fetch_hosts_waiting", host_view_.hosts_waiting);
+    for (const auto& [host, active, waiting] : host_view_.busiest) {
+      counters.emplace_back(fmt::format("fetch_host_active{{host={}}}", host), active);
+      counters.emplace_back(fmt::format("fetch_host_waiting{{host={}}}", host), waiting);
+    }
   }
   if (cache_ == nullptr) return counters;
   for (auto& counter : cache_->Counters()) counters.push_back(std::move(counter));

@@ -68,6 +68,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <tuple>
 #include <optional>
 #include <random>
 #include <string>
@@ -181,7 +182,11 @@ class FetchStage final : public AsyncStage {
   // microseconds summed over the attempts that got that far until the name was
   // resolved, the connection made, TLS done and the first byte came
   // (fetch_{dns,connect,tls,first_byte}_us_total, with fetch_{...}_count_total);
-  // fetch_bytes_total of the bodies downloaded. With a cache, its counters
+  // fetch_bytes_total of the bodies downloaded. Gauges: transfers by phase
+  // (fetch_transfers{phase=attempt|queued|retry_wait|cache}), hosts with transfers
+  // in an attempt and waiting (fetch_hosts_active, fetch_hosts_waiting), and for the
+  // kBusiestHosts busiest hosts fetch_host_active{host=H} and fetch_host_waiting{host=H}
+  // (as of the last second). With a cache, its counters
   // (TieredCache::Counters(), cache_store_drops_total) and
   // cache_duplicate_hits_total (records completed by another record's download of
   // the same URL).
@@ -281,6 +286,22 @@ class FetchStage final : public AsyncStage {
     std::deque<FetchTransfer*> waiting;
   };
   std::unordered_map<std::string, HostQueue> hosts_;
+  // What Counters() tells of hosts_ (which only the control thread reads): remade by
+  // the control thread at most once a second as transfers come and go, every second
+  // by a timer while any is there (a stage whose transfers all hang still tells of
+  // them), and at once when the last one goes.
+  struct HostView {
+    std::size_t hosts_active = 0;   // hosts with a transfer in an attempt
+    std::size_t hosts_waiting = 0;  // hosts with transfers waiting for a slot
+    // The busiest hosts (most transfers active + waiting): host, active, waiting.
+    std::vector<std::tuple<std::string, std::size_t, std::size_t>> busiest;
+  };
+  static constexpr std::size_t kBusiestHosts = 5;
+  void UpdateHostView(bool now);
+  EventLoop::Clock::time_point host_view_at_{};  // control thread
+  EventLoop::TimerId host_view_timer_ = 0;  // control thread; 0: none
+  mutable std::mutex host_view_mu_;
+  HostView host_view_;  // guarded by host_view_mu_
   std::mt19937_64 jitter_{std::random_device{}()};
 };
 

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -363,6 +364,50 @@ TEST_F(FetchStageTest, PerHostCapLimitsConcurrentTransfers) {
     // Two at a time across all threads, 100 ms each: five rounds at least.
     EXPECT_GE(run.elapsed, milliseconds(500)) << threads << " I/O threads";
   }
+}
+
+std::uint64_t CounterNamed(const FetchStage& stage, const std::string& name) {
+  for (const auto& [counter, value] : stage.Counters()) {
+    if (counter == name) return value;
+  }
+  return ~std::uint64_t{0};  // not there
+}
+
+// While transfers hang, Counters() tells how many are active and waiting per host
+// (the view is remade every second even when nothing moves); once they end, none.
+TEST_F(FetchStageTest, CountersTellTransfersPerHostWhileTheyHang) {
+  FetchOptions options = PatientOptions();
+  options.max_host_connections = 2;
+  auto owned = std::make_unique<FetchStage>(options);
+  FetchStage& stage = *owned;
+  std::vector<NamedStage> stages;
+  stages.push_back(NamedStage{"fetch", std::move(owned)});
+  std::atomic<std::size_t> done{0};
+  Runtime runtime(RuntimeOptions{}, std::move(stages),
+                  [&](BatchId, std::vector<Record> records) { done += records.size(); });
+  ASSERT_TRUE(runtime.Start().ok());
+  std::vector<Record> batch;
+  for (int i = 0; i < 6; ++i) {
+    batch.emplace_back(i, Url("/cat.jpg?delay=3000&n=" + std::to_string(i)));
+  }
+  ASSERT_TRUE(runtime.Submit(1, std::move(batch)).ok());
+  const Clock::time_point deadline = Clock::now() + std::chrono::seconds(30);
+  bool seen = false;
+  while (!seen && Clock::now() < deadline) {
+    seen = CounterNamed(stage, "fetch_host_active{host=127.0.0.1}") == 2 &&
+           CounterNamed(stage, "fetch_host_waiting{host=127.0.0.1}") == 4 &&
+           CounterNamed(stage, "fetch_hosts_active") == 1 &&
+           CounterNamed(stage, "fetch_hosts_waiting") == 1;
+    if (!seen) std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_TRUE(seen) << "2 active and 4 waiting for 127.0.0.1 never told";
+  EXPECT_EQ(CounterNamed(stage, "fetch_transfers{phase=attempt}"), 2u);
+  EXPECT_EQ(CounterNamed(stage, "fetch_transfers{phase=queued}"), 4u);
+  runtime.Finish();
+  EXPECT_EQ(done.load(), 6u);
+  EXPECT_EQ(CounterNamed(stage, "fetch_hosts_active"), 0u);
+  EXPECT_EQ(CounterNamed(stage, "fetch_host_active{host=127.0.0.1}"), ~std::uint64_t{0});
+  EXPECT_EQ(CounterNamed(stage, "fetch_transfers{phase=attempt}"), 0u);
 }
 
 TEST_F(FetchStageTest, ThousandsInFlightAllComplete) {
