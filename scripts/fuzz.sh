@@ -20,10 +20,11 @@ cmake --build "$build" -j "$(nproc)" --target sluice_fuzzers
 # line, the first KiB of an image, a small image with its EXIF block, a header
 # line, a pipeline file, a few --set, a few encoded records.
 targets=(input_lines json_line line_text image_header exif http_headers pipeline_config
-  config_override record_codec)
+  config_override record_codec expr)
 declare -A max_len=(
   [input_lines]=4096 [json_line]=2048 [line_text]=512 [image_header]=1024 [exif]=8192
   [http_headers]=512 [pipeline_config]=4096 [config_override]=1024 [record_codec]=8192
+  [expr]=512
 )
 
 # Symbolized stack traces in the reports (llvm-14 from install-deps.sh).

@@ -12,7 +12,7 @@ packages=(
   libsqlite3-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
   libfmt-dev libspdlog-dev zlib1g-dev libzstd-dev libxxhash-dev libopencv-dev libjpeg62-turbo-dev
   libpng-dev libgif-dev libwebp-dev libcurl4-openssl-dev libssl-dev libarchive-dev libdlib-dev
-  libpq-dev libmemcached-dev libcpp-httplib-dev
+  libpq-dev libmemcached-dev libcpp-httplib-dev libre2-dev
   # data: Haar cascades, and dlib's annotated face photos (accuracy test, demo corpus)
   opencv-data libdlib19.1
   # tests and benchmarks
