@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   sluice::Result<Expr> expr = Expr::Parse(text);
   if (!expr.ok()) {
-    const std::string& message = expr.ToStatus().message();
+    const std::string message = expr.ToStatus().message();
     SLUICE_FUZZ_CHECK(message.starts_with("column ") || message.starts_with("an expression of"));
     return 0;
   }
