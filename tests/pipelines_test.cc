@@ -517,5 +517,78 @@ TEST_F(PipelinesTest, ReportAndStatusShowTheRunAcrossRestarts) {
   EXPECT_NE(unwritable.err.find("no/such/dir/r.html"), std::string::npos) << unwritable.err;
 }
 
+// pipelines/examples/filter.yaml: what is not worth decoding (not an image type, too
+// few bytes) and what is too small after decode ends "filtered" with the predicate
+// that dropped it, apart from failures in export, metadata, status and retry.
+TEST_F(PipelinesTest, FilterExampleDropsItemsAsFilteredNotFailed) {
+  cv::Mat noise(150, 200, CV_8UC3);
+  cv::randu(noise, cv::Scalar::all(0), cv::Scalar::all(255));
+  ASSERT_TRUE(cv::imwrite(dir_.File("images") + "/small.jpg", noise));
+  ASSERT_GT(fs::file_size(dir_.File("images") + "/small.jpg"), 10000u);
+  const std::vector<Case> cases = {
+      {"/Tom_Cruise_avp_2014_4.jpg", ""},
+      {"/small.jpg", "filtered"},
+      {"/gen/html", "not_image"},  // fetch refuses text/html: a failure
+      {"/gen/not_image", "filtered"},  // served as image/jpeg, but a few bytes
+      {"/bald_guys.jpg?status=404", "http_4xx"},
+  };
+  const std::string workdir = dir_.File("work");
+  std::vector<std::string> args = {"run",       SourceDir() + "/pipelines/examples/filter.yaml",
+                                   "--input",   WriteInput(cases),
+                                   "--workdir", workdir};
+  for (const std::string& arg : QuickFetch()) args.push_back(arg);
+  CommandResult run = RunSluice(args, seconds(300));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.err.find("1 ok, 2 failed (http_4xx 1, not_image 1), 2 filtered"),
+            std::string::npos)
+      << run.err;
+
+  const std::vector<nlohmann::json> rows = ExportRows(workdir);
+  ASSERT_EQ(rows.size(), cases.size());
+  const char* statuses[] = {"ok", "filtered", "failed", "filtered", "failed"};
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].path);
+    EXPECT_EQ(rows[i]["status"], std::string(statuses[i]));
+    EXPECT_EQ(rows[i]["reason"], cases[i].reason);
+  }
+  EXPECT_EQ(rows[1]["error"], "filtered by stages[3] (big_enough): keep width >= 256 && height >= 256");
+  EXPECT_EQ(rows[1]["width"], 200);
+  EXPECT_NE(rows[3]["error"].get<std::string>().find("stages[1] (worth_decoding)"),
+            std::string::npos);
+  EXPECT_FALSE(rows[3].contains("format")) << "dropped before decode";
+  // Only the kept image is saved; the metadata says "filtered" too.
+  std::size_t saved = 0;
+  std::size_t filtered_lines = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(workdir + "/output")) {
+    if (entry.path().extension() == ".jpg") ++saved;
+    if (entry.path().extension() == ".jsonl") {
+      std::ifstream file(entry.path());
+      for (std::string line; std::getline(file, line);) {
+        filtered_lines += nlohmann::json::parse(line)["status"] == "filtered" ? 1 : 0;
+      }
+    }
+  }
+  EXPECT_EQ(saved, 1u);
+  EXPECT_EQ(filtered_lines, 2u);
+
+  CommandResult status = RunSluice({"status", "--workdir", workdir, "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  const nlohmann::json picture = nlohmann::json::parse(status.out);
+  EXPECT_EQ(picture["results"]["filtered"], 2);
+  EXPECT_EQ(picture["results"]["failed"], 2);
+  EXPECT_EQ(picture["failures"].size(), 2u);
+  // A retry of the failures leaves the filtered items alone.
+  CommandResult retry = RunSluice({"retry", "--workdir", workdir});
+  ASSERT_EQ(retry.exit_code, 0) << retry.err;
+  EXPECT_EQ(nlohmann::json::parse(RunSluice({"status", "--workdir", workdir, "--json"}).out)
+                ["results"]["filtered"],
+            2);
+  CommandResult again = RunSluice({"retry", "--workdir", workdir, "--reason", "filtered"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(nlohmann::json::parse(RunSluice({"status", "--workdir", workdir, "--json"}).out)
+                ["results"]["filtered"],
+            0);
+}
+
 }  // namespace
 }  // namespace sluice::testing

@@ -46,7 +46,16 @@ enum class FailureReason : std::uint8_t {
   kInjected,          // "injected": failed on purpose by the fail stage
   kStage,             // "stage": a stage reported an error of its own
   kInternal,          // "internal": a bug; the message says where
+  // Not a failure: dropped on purpose by a filter's predicate (status "filtered",
+  // never retried). Like a failure, the record skips the stages after the filter
+  // and still reaches the sink.
+  kFiltered,  // "filtered"
 };
+
+// True for the reasons that are failures: all but kNone and kFiltered.
+inline bool IsFailure(FailureReason reason) {
+  return reason != FailureReason::kNone && reason != FailureReason::kFiltered;
+}
 
 // The stable name of a reason, e.g. "http_4xx". kNone is "".
 std::string_view FailureReasonName(FailureReason reason);

@@ -103,6 +103,9 @@ struct StoreSummary {
   std::uint64_t batches_done = 0;
   std::uint64_t results_ok = 0;
   std::uint64_t results_failed = 0;
+  std::uint64_t results_filtered = 0;  // dropped by a filter (not failures)
+  // Items with a result: ok, failed or filtered.
+  std::uint64_t results() const { return results_ok + results_failed + results_filtered; }
   std::map<std::string, std::uint64_t> failures;  // reason name -> count
   std::uint64_t rejected_lines = 0;
   std::uint64_t inputs = 0;

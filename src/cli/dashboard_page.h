@@ -184,7 +184,8 @@ function draw() {
   }
   lineChart("inflight", inflight);
   const done = x => { const g = x.json.groups[x.json.groups.length - 1];
-                      return (g.store.results_ok || 0) + (g.store.results_failed || 0); };
+                      return (g.store.results_ok || 0) + (g.store.results_failed || 0) +
+                             (g.store.results_filtered || 0); };
   lineChart("progress", {"items done": samples.map(x => [x.t, done(x)])});
 
   const group = last.json.groups[last.json.groups.length - 1];

@@ -29,6 +29,7 @@ struct ExportFlags {
 
 std::string_view StatusName(const ExportRow& row) {
   if (!row.has_result) return "pending";
+  if (row.reason == FailureReason::kFiltered) return "filtered";
   return row.reason == FailureReason::kNone ? "ok" : "failed";
 }
 

@@ -162,6 +162,9 @@ std::string RenderMetrics(const std::vector<MetricsSnapshot>& snapshots) {
   GroupFamily(out, snapshots, "sluice_items_committed_total", "counter",
               "Items whose results this process committed (ok and failed).",
               [](P p) { return static_cast<double>(p.items_committed); });
+  GroupFamily(out, snapshots, "sluice_items_filtered_total", "counter",
+              "Items committed as dropped by a filter (not failures).",
+              [](P p) { return static_cast<double>(p.items_filtered); });
   out.Family("sluice_items_failed_total", "counter",
              "Items committed as failed, by reason.");
   for (const Snapshot& snapshot : snapshots) {
@@ -223,6 +226,7 @@ nlohmann::ordered_json StatusJson(const std::vector<Snapshot>& snapshots, Store*
           {"pool_threads_busy", p.pool_threads_busy},
           {"items_committed", p.items_committed},
           {"items_failed", p.items_failed},
+          {"items_filtered", p.items_filtered},
           {"failures", p.failures},
           {"batches_lost", p.batches_lost},
           {"batches_redone", p.batches_redone},
@@ -254,6 +258,7 @@ nlohmann::ordered_json StatusJson(const std::vector<Snapshot>& snapshots, Store*
                         {"batches_done", summary->batches_done},
                         {"results_ok", summary->results_ok},
                         {"results_failed", summary->results_failed},
+                        {"results_filtered", summary->results_filtered},
                         {"failures", summary->failures}};
     } else {
       group["store"] = {{"error", summary.status().ToString()}};

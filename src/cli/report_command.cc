@@ -193,16 +193,19 @@ std::string RenderReport(const std::string& where, const std::vector<std::string
       "<title>sluice report: {}</title><style>{}</style></head><body>\n"
       "<h1>sluice report</h1>\n",
       HtmlEscape(where), kStyle);
-  const std::uint64_t done = summary.results_ok + summary.results_failed;
+  const std::uint64_t done = summary.results();
   const double span_s = static_cast<double>(series.last_ms - series.first_ms) / 1000;
   html += "<table id=\"summary\">\n";
   html += Row({"store", where});
   html += Row({"stage groups", fmt::format("{}", fmt::join(groups, ", "))});
   html += Row({"items", fmt::format("{} ({} done, {:.1f}%)", summary.items, done,
                                     summary.items > 0 ? 100.0 * done / summary.items : 0)});
-  html += Row({"results", fmt::format("{} ok, {} failed ({:.2f}% failed)", summary.results_ok,
+  html += Row({"results", fmt::format("{} ok, {} failed ({:.2f}% failed){}", summary.results_ok,
                                       summary.results_failed,
-                                      done > 0 ? 100.0 * summary.results_failed / done : 0)});
+                                      done > 0 ? 100.0 * summary.results_failed / done : 0,
+                                      summary.results_filtered > 0
+                                          ? fmt::format(", {} filtered", summary.results_filtered)
+                                          : std::string())});
   html += Row({"rejected input lines", fmt::format("{}", summary.rejected_lines)});
   if (series.first_ms > 0) {
     html += Row({"time series", fmt::format("{} to {} ({}), {} worker runs",

@@ -454,7 +454,7 @@ int Run(const RunFlags& flags) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  const std::uint64_t done_before = before->results_ok + before->results_failed;
+  const std::uint64_t done_before = before->results();
   auto started = std::chrono::steady_clock::now();
   std::vector<Result<WorkerEnd>> ends(runs.size(), WorkerEnd::kStopped);
   bool interrupted = false;
@@ -534,12 +534,15 @@ int Run(const RunFlags& flags) {
   const WorkerProgress progress = runs.back().worker->Progress();
   Log(LogLevel::kInfo,
       fmt::format("{} items processed{} in {:.1f} s ({:.0f} items/s); store: {} ok, {} "
-                  "failed{}{}",
+                  "failed{}{}{}",
                   progress.items_committed,
                   config->groups.size() > 1 ? " by group " + shown_group : std::string(),
                   seconds, seconds > 0 ? progress.items_committed / seconds : 0.0,
                   after->results_ok, after->results_failed, failures.empty() ? "" : " (",
-                  failures.empty() ? "" : failures + ")"));
+                  failures.empty() ? "" : failures + ")",
+                  after->results_filtered > 0
+                      ? fmt::format(", {} filtered", after->results_filtered)
+                      : std::string()));
   const FileBatchOutput* output = runs.back().output.get();
   if (finished) {
     Log(LogLevel::kInfo,
@@ -552,12 +555,12 @@ int Run(const RunFlags& flags) {
     Log(LogLevel::kWarning,
         fmt::format("gave up after a stall (see above) with {} of {} items done; its "
                     "leases are released: run the same command to resume",
-                    after->results_ok + after->results_failed, after->items));
+                    after->results(), after->items));
     return kExitFailure;
   }
   Log(LogLevel::kInfo,
       fmt::format("stopped with {} of {} items done; run the same command to resume",
-                  after->results_ok + after->results_failed, after->items));
+                  after->results(), after->items));
   // A worker that runs until stopped ends by a signal: that is its normal end.
   if (until_stopped && interrupted) return kExitOk;
   return interrupted ? kExitInterrupted : kExitFailure;

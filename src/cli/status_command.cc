@@ -73,7 +73,7 @@ RunPicture PictureOf(const std::vector<WorkerSample>& samples,
   for (double v : series.bytes) picture.bytes_fetched += v;
   picture.live_rate = last.rate;
   const StoreSummary& s = last.summary;
-  const std::uint64_t done = s.results_ok + s.results_failed;
+  const std::uint64_t done = s.results();
   const double rate = picture.live_rate > 0 ? picture.live_rate : picture.run_rate;
   if (s.items > done && rate > 0) {
     picture.eta_seconds = static_cast<double>(s.items - done) / rate;
@@ -207,7 +207,9 @@ int ShowStatus(const StatusFlags& flags) {
              {"leased", g.summary.batches_leased},
              {"done", g.summary.batches_done}}},
            {"results",
-            {{"ok", g.summary.results_ok}, {"failed", g.summary.results_failed}}},
+            {{"ok", g.summary.results_ok},
+             {"failed", g.summary.results_failed},
+             {"filtered", g.summary.results_filtered}}},
            {"failures", g.summary.failures},
            {"items_per_second", g.rate},
            {"workers", reporting},
@@ -230,7 +232,8 @@ int ShowStatus(const StatusFlags& flags) {
          {{"pending", s.batches_pending},
           {"leased", s.batches_leased},
           {"done", s.batches_done}}},
-        {"results", {{"ok", s.results_ok}, {"failed", s.results_failed}}},
+        {"results",
+         {{"ok", s.results_ok}, {"failed", s.results_failed}, {"filtered", s.results_filtered}}},
         {"failures", s.failures},
         {"rejected_lines", s.rejected_lines},
         {"inputs", {{"total", s.inputs}, {"complete", s.inputs_complete}}},
@@ -250,7 +253,7 @@ int ShowStatus(const StatusFlags& flags) {
     fmt::print("{}\n", out.dump());
     return kExitOk;
   }
-  std::uint64_t done = s.results_ok + s.results_failed;
+  std::uint64_t done = s.results();
   if (address->url.empty()) {
     fmt::print("workdir   {}\n", flags.workdir);
   } else {
@@ -270,7 +273,9 @@ int ShowStatus(const StatusFlags& flags) {
                                  : fmt::format("; {:.0f} items/s by {} workers", g.rate,
                                                g.workers.size()));
     if (groups.size() > 1 && &g != &groups.back()) {
-      fmt::print("  results {} ok, {} failed\n", gs.results_ok, gs.results_failed);
+      fmt::print("  results {} ok, {} failed{}\n", gs.results_ok, gs.results_failed,
+                 gs.results_filtered > 0 ? fmt::format(", {} filtered", gs.results_filtered)
+                                         : std::string());
     }
     for (const WorkerReport& w : g.workers) {
       fmt::print(
@@ -281,7 +286,9 @@ int ShowStatus(const StatusFlags& flags) {
     }
     if (g.ended > 0) fmt::print("  ({} workers ended or gone quiet)\n", g.ended);
   }
-  fmt::print("results   {} ok, {} failed\n", s.results_ok, s.results_failed);
+  fmt::print("results   {} ok, {} failed{}\n", s.results_ok, s.results_failed,
+             s.results_filtered > 0 ? fmt::format(", {} filtered", s.results_filtered)
+                                    : std::string());
   for (const auto& [reason, count] : s.failures) {
     fmt::print("  {:<20} {}\n", reason, count);
   }

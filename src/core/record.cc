@@ -29,6 +29,7 @@ constexpr std::array kReasonNames = {
     ReasonName{FailureReason::kInjected, "injected"},
     ReasonName{FailureReason::kStage, "stage"},
     ReasonName{FailureReason::kInternal, "internal"},
+    ReasonName{FailureReason::kFiltered, "filtered"},
 };
 
 }  // namespace

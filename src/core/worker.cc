@@ -434,13 +434,15 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
   std::vector<ResultRow> rows;
   rows.reserve(records.size());
   std::uint64_t failed = 0;
+  std::uint64_t filtered = 0;
   for (const Record& record : records) {
     ResultRow row;
     row.item_id = record.id();
     row.reason = record.reason();
     row.error = record.error();
     row.fields_json = ResultFieldsJson(record);
-    failed += record.failed() ? 1 : 0;
+    failed += IsFailure(record.reason()) ? 1 : 0;
+    filtered += record.reason() == FailureReason::kFiltered ? 1 : 0;
     rows.push_back(std::move(row));
   }
   Status status = CommitWithRetries(lease, rows, staged.get());
@@ -465,8 +467,9 @@ void Worker::Commit(BatchId batch, std::vector<Record> records) {
     progress_.batches_committed++;
     progress_.items_committed += rows.size();
     progress_.items_failed += failed;
+    progress_.items_filtered += filtered;
     for (const ResultRow& row : rows) {
-      if (row.reason != FailureReason::kNone) {
+      if (IsFailure(row.reason)) {
         progress_.failures[std::string(FailureReasonName(row.reason))]++;
       }
     }

@@ -130,6 +130,7 @@ struct WorkerProgress {
   std::uint64_t batches_committed = 0;
   std::uint64_t items_committed = 0;
   std::uint64_t items_failed = 0;
+  std::uint64_t items_filtered = 0;  // of those, dropped by a filter (not failed)
   // Batches given up because their lease was lost: found by a renewal (their
   // records dropped) or by a refused commit.
   std::uint64_t batches_lost = 0;

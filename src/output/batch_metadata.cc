@@ -11,7 +11,9 @@ namespace sluice {
 std::string ItemMetadataJson(const Record& record) {
   OrderedJson object = {{"id", record.id()},
                         {"url", record.url()},
-                        {"status", record.failed() ? "failed" : "ok"},
+                        {"status", record.reason() == FailureReason::kFiltered
+                                       ? "filtered"
+                                       : (record.failed() ? "failed" : "ok")},
                         {"reason", FailureReasonName(record.reason())},
                         {"error", record.error()}};
   AddResultFields(record, object, /*prefix_fixed_keys=*/true);
@@ -39,6 +41,8 @@ void SluiceBatchStats::CountItem(ItemId id, std::string_view reason) {
   ++items_;
   if (reason.empty()) {
     ++ok_;
+  } else if (reason == FailureReasonName(FailureReason::kFiltered)) {
+    ++filtered_;
   } else {
     ++failures_[std::string(reason)];
   }
@@ -99,7 +103,8 @@ std::string SluiceBatchStats::ToJson(const FinishedBatch& batch) const {
                         {"last_id", last_id_},
                         {"items", items_},
                         {"ok", ok_},
-                        {"failed", items_ - ok_},
+                        {"failed", items_ - ok_ - filtered_},
+                        {"filtered", filtered_},
                         {"failures", std::move(failures)},
                         {"bytes_written", bytes_written_},
                         {"timings", std::move(timings)}};

@@ -80,6 +80,7 @@ class SluiceBatchStats final : public BatchStats {
 
   std::uint64_t items_ = 0;
   std::uint64_t ok_ = 0;
+  std::uint64_t filtered_ = 0;  // dropped by a filter: not in failed
   ItemId first_id_ = 0;
   ItemId last_id_ = 0;
   std::map<std::string, std::uint64_t> failures_;  // reason name -> count

@@ -111,6 +111,7 @@ Img2DatasetStatus Img2DatasetStatusOf(const Record& record) {
     case FailureReason::kInjected:  // the fail stage, wherever it stands
     case FailureReason::kStage:     // any stage's own error
     case FailureReason::kInternal:
+    case FailureReason::kFiltered:  // a filter stage (img2dataset has no such status)
       return where_it_arose;
   }
   return where_it_arose;

@@ -115,6 +115,7 @@ TEST(Img2DatasetFlavourTest, EveryReasonMapsToADownloadOrAResizeFailure) {
           {FailureReason::kInjected, {kDownload, kResize}},
           {FailureReason::kStage, {kDownload, kResize}},
           {FailureReason::kInternal, {kDownload, kResize}},
+          {FailureReason::kFiltered, {kDownload, kResize}},
       };
   ASSERT_EQ(expected.size(), AllFailureReasons().size()) << "a reason is missing here";
   for (FailureReason reason : AllFailureReasons()) {

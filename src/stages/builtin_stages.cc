@@ -65,6 +65,25 @@ Result<std::unique_ptr<Stage>> MakeFail(StageOptions& options) {
   return std::unique_ptr<Stage>(std::make_unique<FailStage>(fail));
 }
 
+Result<std::unique_ptr<Stage>> MakeFilter(StageOptions& options) {
+  const std::string text = options.GetString("keep", "");
+  if (text.empty()) {
+    const std::string message =
+        "a filter needs `keep`, the expression records must satisfy to go on "
+        "(docs/operators.md)";
+    options.AddError("keep", message);
+    return InvalidArgument(fmt::format("{}.keep: {}", options.path(), message));
+  }
+  Result<Expr> keep = Expr::Parse(text);
+  if (!keep.ok()) {
+    const std::string message = keep.ToStatus().message();
+    options.AddError("keep", message);
+    return InvalidArgument(fmt::format("{}.keep: {}", options.path(), message));
+  }
+  return std::unique_ptr<Stage>(
+      std::make_unique<FilterStage>(std::move(keep).value(), options.path()));
+}
+
 }  // namespace
 
 void RegisterBuiltinStages(StageRegistry& registry) {
@@ -72,6 +91,10 @@ void RegisterBuiltinStages(StageRegistry& registry) {
   registry.Register("sleep", "delays each record by `ms` on a timer, without a thread",
                     MakeSleep);
   registry.Register("fail", "fails a deterministic `fraction` of the records", MakeFail);
+  registry.Register("filter",
+                    "keeps the records its `keep` expression holds for; the others end "
+                    "as filtered",
+                    MakeFilter);
 }
 
 // --- SleepStage ---------------------------------------------------------------------
@@ -135,6 +158,16 @@ void FailStage::ProcessOne(Record& record) {
   if (ShouldFail(record.id(), options_)) {
     record.Fail(options_.reason, "injected by fail stage");
   }
+}
+
+// --- FilterStage --------------------------------------------------------------------
+
+FilterStage::FilterStage(Expr keep, std::string_view where)
+    : keep_(std::move(keep)), dropped_(fmt::format("filtered by {}: keep {}", where,
+                                                   keep_.text())) {}
+
+void FilterStage::ProcessOne(Record& record) {
+  if (!keep_.Test(record)) record.Fail(FailureReason::kFiltered, dropped_);
 }
 
 }  // namespace sluice

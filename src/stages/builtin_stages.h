@@ -16,7 +16,11 @@
 //          Whether an item fails depends only on (item id, seed): two runs fail
 //          the same items.
 //
-// Thread-safety: NoopStage and FailStage are immutable after construction and may
+//   filter CPU stage that keeps the records an expression holds for
+//          (src/core/expr.h, docs/operators.md); the others end "filtered".
+//            keep: the expression, required, e.g. "width >= 256 && height >= 256"
+//
+// Thread-safety: NoopStage, FailStage and FilterStage are immutable after construction and may
 // process chunks concurrently. A SleepStage is driven by the one event-loop thread
 // its runtime gives it.
 #ifndef SLUICE_STAGES_BUILTIN_STAGES_H_
@@ -27,9 +31,12 @@
 #include <cstdint>
 #include <deque>
 #include <span>
+#include <string>
+#include <string_view>
 
 #include "sluice/record.h"
 #include "sluice/stage.h"
+#include "src/core/expr.h"
 
 namespace sluice {
 
@@ -99,6 +106,21 @@ class FailStage final : public CpuStage {
 
  private:
   const FailOptions options_;
+};
+
+// filter: keeps the records its `keep` expression holds for (src/core/expr.h);
+// the others end with status "filtered" (FailureReason::kFiltered, not a failure)
+// and the predicate in their error, and skip the stages after it.
+class FilterStage final : public CpuStage {
+ public:
+  // `where`: the stage's YAML path, for the records' error text.
+  FilterStage(Expr keep, std::string_view where);
+  void ProcessOne(Record& record) override;
+  const Expr& keep() const { return keep_; }
+
+ private:
+  const Expr keep_;
+  const std::string dropped_;  // the error text of a record dropped
 };
 
 }  // namespace sluice

@@ -45,7 +45,7 @@ std::vector<Record> MakeBatch(ItemId first, std::size_t count) {
 
 // --- registry and options ---------------------------------------------------------
 
-TEST(BuiltinStagesTest, RegistersNoopSleepAndFail) {
+TEST(BuiltinStagesTest, RegistersNoopSleepFailAndFilter) {
   StageRegistry registry;
   RegisterBuiltinStages(registry);
   std::set<std::string> names;
@@ -53,7 +53,7 @@ TEST(BuiltinStagesTest, RegistersNoopSleepAndFail) {
     names.insert(name);
     EXPECT_FALSE(description.empty()) << name;
   }
-  EXPECT_EQ(names, (std::set<std::string>{"fail", "noop", "sleep"}));
+  EXPECT_EQ(names, (std::set<std::string>{"fail", "filter", "noop", "sleep"}));
 }
 
 TEST(BuiltinStagesTest, NoopIsACpuStageWithoutOptions) {
@@ -87,6 +87,35 @@ TEST(BuiltinStagesTest, SleepRejectsOutOfRangeOptions) {
     EXPECT_NE(stage.status().message().find("stages[1]." + key), std::string::npos)
         << stage.status().message();
   }
+}
+
+TEST(BuiltinStagesTest, FilterKeepsWhatItsExpressionHoldsFor) {
+  auto stage = Build("filter", {{"keep", "width >= 256 && !has(error)"}});
+  ASSERT_TRUE(stage.ok()) << stage.status().ToString();
+  ASSERT_EQ((*stage)->kind(), Stage::Kind::kCpu);
+  std::vector<Record> records = MakeBatch(1, 3);
+  records[0].Set("width", std::int64_t{640});
+  records[1].Set("width", std::int64_t{100});
+  records[2].Fail(FailureReason::kDns, "no such host");  // failed already: untouched
+  static_cast<CpuStage&>(**stage).Process(records);
+  EXPECT_FALSE(records[0].failed());
+  EXPECT_EQ(records[1].reason(), FailureReason::kFiltered);
+  EXPECT_FALSE(IsFailure(records[1].reason()));
+  EXPECT_EQ(records[1].error(), "filtered by stages[1]: keep width >= 256 && !has(error)");
+  EXPECT_EQ(records[2].reason(), FailureReason::kDns);
+}
+
+TEST(BuiltinStagesTest, FilterNeedsAValidExpression) {
+  auto missing = Build("filter", {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("stages[1].keep: a filter needs `keep`"),
+            std::string::npos)
+      << missing.status().message();
+  auto bad = Build("filter", {{"keep", "width = 3"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("stages[1].keep: column 7: '=' is not an operator"),
+            std::string::npos)
+      << bad.status().message();
 }
 
 TEST(BuiltinStagesTest, FailRejectsBadOptions) {

@@ -66,6 +66,8 @@ Result<StoreSummary> PostgresStore::SummarizeLocked(pg::PgConn& conn,
       summary.batches_pending += value;
     } else if (name == "results:") {
       summary.results_ok += value;
+    } else if (name == "results:filtered") {
+      summary.results_filtered += value;
     } else if (name.starts_with("results:")) {
       summary.failures[std::string(name.substr(8))] = value;
       summary.results_failed += value;
@@ -217,7 +219,7 @@ Result<std::uint64_t> PostgresStore::RetryFailedLocked(
                 "  WHERE group_id = $1 AND first_item <= r.item_id "
                 "  ORDER BY first_item DESC LIMIT 1) AS b "
                 "WHERE r.group_id = $1 AND r.reason IS NOT NULL AND "
-                "($2 = '' OR r.reason = $2)",
+                "(($2 = '' AND r.reason <> 'filtered') OR r.reason = $2)",
                 {pg::IntParam(group_id), reason_name})
           .ToStatus());
   // A batch between two groups (pending or leased in a group after the first) is

@@ -92,6 +92,8 @@ Result<StoreSummary> SqliteStore::SummarizeLocked(std::string_view group) {
     const auto count = static_cast<std::uint64_t>(results->ColumnInt(1));
     if (reason.empty()) {
       summary.results_ok += count;
+    } else if (reason == "filtered") {
+      summary.results_filtered += count;
     } else {
       summary.failures[std::string(reason)] = count;
       summary.results_failed += count;
@@ -245,7 +247,7 @@ Result<std::uint64_t> SqliteStore::RetryFailedLocked(
         Statement * failed,
         Cached("SELECT item_id FROM results INDEXED BY results_failed "
                "WHERE group_id = ?1 AND reason IS NOT NULL AND reason <> '' AND "
-               "(?2 = '' OR reason = ?2) "
+               "((?2 = '' AND reason <> 'filtered') OR reason = ?2) "
                "ORDER BY item_id"));
     ScopedReset reset_failed(*failed);
     SLUICE_ASSIGN_OR_RETURN(Statement * batch_of,

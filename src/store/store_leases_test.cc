@@ -61,10 +61,12 @@ class StoreLeasesTest : public ::sluice::testing::StoreConformanceTest {
   // Checks that the summary's result counts (kept as counters) match the rows.
   void ExpectCountsMatchRows(std::string_view group = "main") {
     std::uint64_t ok = 0;
+    std::uint64_t filtered = 0;
     std::map<std::string, std::uint64_t> failures;
     Status status = store_->ExportRows(group, [&](const ExportRow& row) {
       if (row.has_result && row.reason == FailureReason::kNone) ++ok;
-      if (row.has_result && row.reason != FailureReason::kNone) {
+      if (row.has_result && row.reason == FailureReason::kFiltered) ++filtered;
+      if (row.has_result && IsFailure(row.reason)) {
         ++failures[std::string(FailureReasonName(row.reason))];
       }
       return Status::Ok();
@@ -72,6 +74,7 @@ class StoreLeasesTest : public ::sluice::testing::StoreConformanceTest {
     ASSERT_TRUE(status.ok()) << status.ToString();
     StoreSummary summary = Summary(group);
     EXPECT_EQ(summary.results_ok, ok);
+    EXPECT_EQ(summary.results_filtered, filtered);
     EXPECT_EQ(summary.failures, failures);
   }
 
@@ -445,6 +448,31 @@ TEST_P(StoreLeasesTest, RetryFailedPutsBackOnlyTheGivenReason) {
   EXPECT_EQ(rest[0].id(), 5u);
   EXPECT_EQ(store_->RetryFailed("main", FailureReason::kNone).ToStatus().code(),
             StatusCode::kInvalidArgument);
+}
+
+// Items a filter dropped are results, not failures: counted apart, never retried
+// unless asked for by name.
+TEST_P(StoreLeasesTest, FilteredItemsAreCountedApartAndNotRetried) {
+  Ingest(*store_, MakeItems(4), 4);
+  Lease lease = LeaseOne(*store_, "w");
+  std::vector<ResultRow> results = ResultsFor(Read(*store_, lease));
+  results[1].reason = FailureReason::kFiltered;
+  results[2].reason = FailureReason::kFiltered;
+  results[3].reason = FailureReason::kDns;
+  ASSERT_TRUE(store_->CommitBatch(lease, results).ok());
+  StoreSummary summary = Summary();
+  EXPECT_EQ(summary.results_ok, 1u);
+  EXPECT_EQ(summary.results_failed, 1u);
+  EXPECT_EQ(summary.results_filtered, 2u);
+  EXPECT_EQ(summary.results(), 4u);
+  EXPECT_THAT(summary.failures, ElementsAre(Pair("dns", 1)));
+
+  EXPECT_EQ(store_->RetryFailed("main", std::nullopt).value(), 1u);  // the dns one
+  ExpectCountsMatchRows();
+  EXPECT_EQ(Summary().results_filtered, 2u);
+  EXPECT_EQ(store_->RetryFailed("main", FailureReason::kFiltered).value(), 2u);
+  ExpectCountsMatchRows();
+  EXPECT_EQ(Summary().results(), 1u);
 }
 
 // A worker holding a batch read its items before the retry deleted more results in
