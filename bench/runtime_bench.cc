@@ -11,19 +11,21 @@
 // Run: build-rt/runtime_bench --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "bench/batch_pool.h"
 #include "src/core/runtime.h"
 #include "src/stages/builtin_stages.h"
 
 namespace sluice {
 namespace {
 
-constexpr std::size_t kBatchSize = 1000;
+using bench::BatchPool;
+using bench::BuildBatch;
+using bench::kBatchSize;
+
 constexpr std::size_t kBatchesPerRun = 2000;  // 2,000,000 items per iteration
 
 std::vector<NamedStage> ThreeNoopStages() {
@@ -33,40 +35,6 @@ std::vector<NamedStage> ThreeNoopStages() {
   }
   return stages;
 }
-
-std::vector<Record> BuildBatch(ItemId first) {
-  std::vector<Record> records;
-  records.reserve(kBatchSize);
-  for (std::size_t i = 0; i < kBatchSize; ++i) {
-    records.emplace_back(first + i, "http://img.example/" + std::to_string(first + i));
-  }
-  return records;
-}
-
-// Batches that travel from the source through the runtime and back.
-class BatchPool {
- public:
-  explicit BatchPool(std::size_t batches) {
-    for (std::size_t i = 0; i < batches; ++i) free_.push_back(BuildBatch(i * kBatchSize));
-  }
-  std::vector<Record> Take() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !free_.empty(); });
-    std::vector<Record> batch = std::move(free_.back());
-    free_.pop_back();
-    return batch;
-  }
-  void Give(std::vector<Record> batch) {
-    std::lock_guard<std::mutex> lock(mu_);
-    free_.push_back(std::move(batch));
-    cv_.notify_one();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::vector<Record>> free_;  // guarded by mu_
-};
 
 void BM_NoopPipeline(benchmark::State& state) {
   RuntimeOptions options;

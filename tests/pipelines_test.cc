@@ -590,5 +590,138 @@ TEST_F(PipelinesTest, FilterExampleDropsItemsAsFilteredNotFailed) {
             0);
 }
 
+// The copy-and-join example: one decode, a 64 px thumbnail saved, the faces found at
+// 640 px put back into the same item.
+TEST_F(PipelinesTest, FacesThumbnailsExampleSavesThumbnailsWithTheFacesFoundInFull) {
+  const std::vector<Case> cases = {
+      {"/Tom_Cruise_avp_2014_4.jpg", ""},
+      {"/bald_guys.jpg", ""},
+      {"/bald_guys.jpg?status=404", "http_4xx"},
+  };
+  const std::string workdir = dir_.File("work");
+  CommandResult run = Run("examples/faces-thumbnails.yaml", WriteInput(cases), workdir);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<nlohmann::json> rows = ExportRows(workdir);
+  ASSERT_EQ(rows.size(), cases.size());
+  for (std::size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE(rows[i].dump());
+    EXPECT_EQ(rows[i]["status"], "ok");
+    ASSERT_GE(rows[i]["faces"].get<int>(), 1) << "the detection branch's fields";
+    const nlohmann::json& boxes = rows[i]["face_boxes"];
+    ASSERT_EQ(boxes.size(), rows[i]["faces"].get<std::size_t>());
+    for (const nlohmann::json& box : boxes) {
+      // In the original image's pixels, not the thumbnail's.
+      EXPECT_LE(box[0].get<int>() + box[2].get<int>(), rows[i]["width"].get<int>());
+      EXPECT_LE(box[1].get<int>() + box[3].get<int>(), rows[i]["height"].get<int>());
+    }
+    EXPECT_GT(rows[i]["width"].get<int>(), 64);
+    EXPECT_LE(std::max(rows[i]["resized_width"].get<int>(),
+                       rows[i]["resized_height"].get<int>()),
+              64)
+        << "the thumbnail branch's record is the item's";
+  }
+  EXPECT_EQ(rows[2]["reason"], "http_4xx");
+  // The shard holds the thumbnails, 64 px at most, with the faces in their JSON.
+  std::size_t images = 0;
+  for (const auto& entry : fs::directory_iterator(workdir + "/output/shards")) {
+    Status read = ReadTar(entry.path().string(), [&](std::string name, std::string data) {
+      if (name.ends_with(".jpg")) {
+        const cv::Mat image = cv::imdecode(
+            std::vector<unsigned char>(data.begin(), data.end()), cv::IMREAD_COLOR);
+        ASSERT_FALSE(image.empty()) << name;
+        EXPECT_LE(std::max(image.cols, image.rows), 64) << name;
+        ++images;
+      } else if (name.ends_with(".json")) {
+        EXPECT_GE(nlohmann::json::parse(data)["faces"].get<int>(), 1) << name;
+      }
+    });
+    EXPECT_TRUE(read.ok()) << read.ToString();
+  }
+  EXPECT_EQ(images, 2u);
+  // The graph as `validate --graph` prints it.
+  CommandResult graph = RunSluice(
+      {"validate", SourceDir() + "/pipelines/examples/faces-thumbnails.yaml", "--graph"});
+  ASSERT_EQ(graph.exit_code, 0) << graph.err;
+  EXPECT_NE(graph.out.find("  together (join) <- thumb_jpeg, faces -> end"),
+            std::string::npos)
+      << graph.out;
+  CommandResult dot = RunSluice(
+      {"validate", SourceDir() + "/pipelines/examples/faces-thumbnails.yaml", "--dot"});
+  ASSERT_EQ(dot.exit_code, 0) << dot.err;
+  EXPECT_NE(dot.out.find("\"fork\" -> \"shrink\" [label=\"thumbnail\"];"),
+            std::string::npos)
+      << dot.out;
+}
+
+// The split-and-merge example: PNGs stay PNG, the rest become JPEG.
+TEST_F(PipelinesTest, SplitExampleEncodesPngsAsPngAndTheRestAsJpeg) {
+  cv::Mat drawing(120, 160, CV_8UC3, cv::Scalar(255, 255, 255));
+  drawing(cv::Rect(40, 20, 80, 80)).setTo(cv::Scalar(0, 0, 255));
+  ASSERT_TRUE(cv::imwrite(dir_.File("images") + "/drawing.png", drawing));
+  const std::vector<Case> cases = {
+      {"/Tom_Cruise_avp_2014_4.jpg", ""},
+      {"/drawing.png", ""},
+      {"/drawing.png?status=404", "http_4xx"},
+  };
+  const std::string workdir = dir_.File("work");
+  CommandResult run = Run("examples/split.yaml", WriteInput(cases), workdir);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<nlohmann::json> rows = ExportRows(workdir);
+  ASSERT_EQ(rows.size(), cases.size());
+  EXPECT_EQ(rows[0]["ext"], "jpg");
+  EXPECT_EQ(rows[1]["ext"], "png");
+  EXPECT_EQ(rows[2]["reason"], "http_4xx");
+  std::map<std::string, int> saved;
+  for (const auto& entry : fs::recursive_directory_iterator(workdir + "/output/images")) {
+    if (entry.is_regular_file()) ++saved[entry.path().extension().string()];
+  }
+  EXPECT_EQ(saved[".jpg"], 1);
+  EXPECT_EQ(saved[".png"], 1);
+}
+
+// The shard example: each record goes through one of the two fetch stages; by host,
+// all of a host's URLs through the same one.
+TEST_F(PipelinesTest, ShardExampleSendsEachHostThroughOneFetchStage) {
+  std::vector<Case> cases;
+  for (int i = 0; i < 12; ++i) {
+    cases.push_back({"/Tom_Cruise_avp_2014_4.jpg?n=" + std::to_string(i), ""});
+  }
+  auto stage_records = [&](const std::string& workdir) {
+    CommandResult status = RunSluice({"status", "--workdir", workdir, "--json"});
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+    std::map<std::string, int> records;
+    const nlohmann::json picture = nlohmann::json::parse(status.out);
+    for (const nlohmann::json& stage : picture["stages"]) {
+      records[stage["name"].get<std::string>()] = stage["records"].get<int>();
+    }
+    return records;
+  };
+  auto run = [&](const std::string& workdir, const std::string& key) {
+    std::vector<std::string> args = {
+        "run",     SourceDir() + "/pipelines/examples/shard.yaml",
+        "--input", WriteInput(cases),
+        "--workdir", workdir,
+        "--set",   "allow_private_networks=true",
+        "--set",   "stages.by_host.key=" + key,
+        "--status-interval", "0"};
+    CommandResult result = RunSluice(args, seconds(300));
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_NE(result.err.find("12 ok"), std::string::npos) << result.err;
+  };
+  run(dir_.File("by_host"), "host");
+  std::map<std::string, int> by_host = stage_records(dir_.File("by_host"));
+  EXPECT_EQ(by_host["fetch_0"] + by_host["fetch_1"], 12);
+  EXPECT_TRUE(by_host["fetch_0"] == 0 || by_host["fetch_1"] == 0)
+      << "one host, one fetch stage: " << by_host["fetch_0"] << " and "
+      << by_host["fetch_1"];
+  EXPECT_EQ(by_host["decode"], 12);
+
+  run(dir_.File("by_url"), "url");
+  std::map<std::string, int> by_url = stage_records(dir_.File("by_url"));
+  EXPECT_EQ(by_url["fetch_0"] + by_url["fetch_1"], 12);
+  EXPECT_GT(by_url["fetch_0"], 0);
+  EXPECT_GT(by_url["fetch_1"], 0);
+}
+
 }  // namespace
 }  // namespace sluice::testing

@@ -1,6 +1,8 @@
-// `sluice validate PIPELINE.yaml [--set KEY=VALUE...]`: checks a pipeline without
-// running it; errors name the YAML path. A valid pipeline is summed up with each
-// stage on a line of its own and its options below it, one per line, indented.
+// `sluice validate PIPELINE.yaml [--set KEY=VALUE...] [--graph] [--dot]`: checks a
+// pipeline without running it; errors name the YAML path. A valid pipeline is summed
+// up with each node on a line of its own and its options below it, one per line,
+// indented. --graph prints the graph instead: each node with what it reads and its
+// branches; --dot prints it in Graphviz dot, alone (`| dot -Tsvg > graph.svg`).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
@@ -12,6 +14,7 @@
 #include "src/cli/command.h"
 #include "src/cli/pipeline_setup.h"
 #include "src/cli/workdir.h"
+#include "src/core/pipeline_graph.h"
 
 namespace sluice::cli {
 namespace {
@@ -19,6 +22,8 @@ namespace {
 struct ValidateFlags {
   std::string pipeline;
   std::vector<std::string> sets;
+  bool graph = false;
+  bool dot = false;
 };
 
 // The lines of a stage's options (its YAML mapping as LoadPipeline canonicalised
@@ -51,6 +56,10 @@ int Validate(const ValidateFlags& flags) {
     PrintError(config.status());
     return kExitUsage;
   }
+  if (flags.dot) {
+    fmt::print("{}", GraphDot(*config));
+    return kExitOk;
+  }
   fmt::print("{}: ok: pipeline '{}', batch size {}, {} stages\n", flags.pipeline,
              config->name, config->batch_size, config->stages.size());
   if (config->groups.size() > 1) {
@@ -65,6 +74,10 @@ int Validate(const ValidateFlags& flags) {
     fmt::print("  blobs: {}\n", config->blobs_dir.empty()
                                     ? "<workdir>/blobs (or --blobs DIR)"
                                     : config->blobs_dir);
+  }
+  if (flags.graph) {
+    fmt::print("{}", GraphText(*config));
+    return kExitOk;
   }
   for (const StageSpec& stage : config->stages) {
     fmt::print("  {} ({})\n", stage.name, stage.type);
@@ -83,6 +96,13 @@ Command ValidateCommandRow() {
                    auto f = std::make_shared<ValidateFlags>();
                    flags.push_back(PipelineFlag(&f->pipeline, /*must_exist=*/false));
                    flags.push_back(SetFlag(&f->sets));
+                   flags.push_back(
+                       {.names = "--graph",
+                        .help = "Print the graph: each node, what it reads, its branches",
+                        .target = &f->graph});
+                   flags.push_back({.names = "--dot",
+                                    .help = "Print only the graph, in Graphviz dot",
+                                    .target = &f->dot});
                    return [f] { return Validate(*f); };
                  }};
 }

@@ -84,7 +84,7 @@ void AsyncStageRunner::Pump() {
       while (!ready_.empty() && wiring_.output->HasRoom()) {
         wiring_.output->Push(std::move(ready_.front()));
         ready_.pop_front();
-        wiring_.observer->ChunkPushed(wiring_.index + 1);
+        wiring_.observer->ChunkPushed(wiring_.output_channel);
       }
       waiting_for_room_ = !ready_.empty();
 
@@ -97,7 +97,7 @@ void AsyncStageRunner::Pump() {
         pending_run_ = 0;
         pending_run_left_ = pending_.runs.empty() ? 0 : pending_.runs[0].count;
         records_in_.fetch_add(pending_.size(), std::memory_order_relaxed);
-        wiring_.observer->ChunkPopped(wiring_.index);
+        wiring_.observer->ChunkPopped(wiring_.input_channel);
         took = true;
       }
       waiting_for_input_ = can_admit && !took;

@@ -59,7 +59,8 @@ class AsyncStageRunner final : private AsyncContext {
   // the runner; the channels are guarded by *mu.
   struct Wiring {
     std::string name;            // the stage's name, for messages
-    std::size_t index = 0;       // stage index: reads channel `index`, writes `index + 1`
+    std::size_t input_channel = 0;   // the observer's number for `input`
+    std::size_t output_channel = 0;  // and for `output`
     std::size_t chunk_size = 1;  // records per output chunk
     std::mutex* mu = nullptr;
     ChunkChannel* input = nullptr;

@@ -4,6 +4,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -515,5 +516,47 @@ Expr::Value Expr::Eval(std::uint32_t index, const Record& record) const {
 }
 
 bool Expr::Test(const Record& record) const { return Truthy(Eval(root_, record)); }
+
+std::uint64_t Expr::KeyHash(const Record& record) const {
+  // FNV-1a over a kind tag and the value's bytes: the same on every machine and in
+  // every run, so that a shard holds the same keys wherever it runs.
+  std::uint64_t hash = 1469598103934665603ull;
+  auto mix = [&hash](const void* data, std::size_t size) {
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < size; ++i) {
+      hash ^= bytes[i];
+      hash *= 1099511628211ull;
+    }
+  };
+  const Value value = Eval(root_, record);
+  const auto kind = static_cast<unsigned char>(value.kind);
+  mix(&kind, 1);
+  switch (value.kind) {
+    case Value::Kind::kMissing:
+      break;
+    case Value::Kind::kBool: {
+      const unsigned char b = value.boolean ? 1 : 0;
+      mix(&b, 1);
+      break;
+    }
+    case Value::Kind::kNumber: {
+      // Numbers are doubles (3 and 3.0 are one key; -0 is 0), hashed byte by byte
+      // from the lowest, whatever the machine's byte order.
+      const double number = value.number == 0 ? 0.0 : value.number;
+      std::uint64_t bits = std::bit_cast<std::uint64_t>(number);
+      unsigned char bytes[8];
+      for (unsigned char& byte : bytes) {
+        byte = static_cast<unsigned char>(bits & 0xff);
+        bits >>= 8;
+      }
+      mix(bytes, sizeof bytes);
+      break;
+    }
+    case Value::Kind::kString:
+      mix(value.text.data(), value.text.size());
+      break;
+  }
+  return hash;
+}
 
 }  // namespace sluice

@@ -63,6 +63,10 @@ class Expr {
   // The expression's value as a condition.
   bool Test(const Record& record) const;
 
+  // The expression's value as a key, hashed (shard: hash mod N): equal values hash
+  // alike on every machine; a missing value is a key of its own.
+  std::uint64_t KeyHash(const Record& record) const;
+
   // The names of the fields the expression reads (for validation against the
   // stages upstream), without `url` and `host`, in order of first use.
   const std::vector<std::string>& fields() const { return fields_; }

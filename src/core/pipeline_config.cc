@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include "src/core/operators.h"
+#include "src/core/pipeline_graph.h"
 #include "src/core/yaml_options.h"
 
 namespace sluice {
@@ -346,18 +348,30 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
     if (spec.name.find('.') != std::string::npos) {
       errors.push_back(fmt::format("{}.name: must not contain '.'", spec.path));
     }
+    spec.is_operator = IsOperatorType(spec.type);
+    ReadNodeInputs(stage, spec, &errors);
     const StageFactory* factory = registry.Find(spec.type);
-    if (factory == nullptr) {
+    if (factory == nullptr && !spec.is_operator) {
       std::vector<std::string> types;
       for (const auto& [type, description] : registry.List()) types.push_back(type);
-      errors.push_back(fmt::format("{}.type: unknown stage type '{}' (known: {})",
-                                   spec.path, spec.type, fmt::join(types, ", ")));
+      errors.push_back(fmt::format(
+          "{}.type: unknown stage type '{}' (known: {}; operators: copy, split, shard, "
+          "merge, join)",
+          spec.path, spec.type, fmt::join(types, ", ")));
       continue;
     }
     YAML::Node options = YAML::Clone(stage);
-    options.remove("name");
-    options.remove("type");
+    for (const char* key : {"name", "type", "input", "inputs"}) options.remove(key);
     spec.options_yaml = EmitCanonical(options);
+    if (spec.is_operator) {
+      YamlOptions operator_options(options, spec.path, &errors);
+      Result<BuiltOperator> built = BuildOperator(spec.type, spec.name, spec.input_refs,
+                                                  operator_options, &errors);
+      if (built.ok()) spec.branches = built->branches;
+      operator_options.Finish().IgnoreError();
+      config.stages.push_back(std::move(spec));
+      continue;
+    }
     // Build the stage once so that its options are checked now, not at run time.
     YamlOptions stage_options(options, spec.path, &errors);
     stage_options.set_pipeline(config.settings);
@@ -371,7 +385,9 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
     stage_options.Finish().IgnoreError();
     config.stages.push_back(std::move(spec));
   }
+  if (errors.empty()) ResolveGraph(config, &errors);
   ParseGroups(top, root["group"].IsDefined(), config, &errors);
+  if (errors.empty()) CheckGroupCuts(config, &errors);
   top.Finish().IgnoreError();
   SLUICE_RETURN_IF_ERROR(ConfigErrorsStatus(source, errors));
 
@@ -382,6 +398,10 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
     hash = Fnv1a(fmt::format("stage={};type={};options={};", spec.name, spec.type,
                              spec.options_yaml),
                  hash);
+    // A chain's nodes name no inputs, and hash as they did before graphs existed.
+    if (!spec.input_refs.empty()) {
+      hash = Fnv1a(fmt::format("inputs={};", fmt::join(spec.input_refs, ",")), hash);
+    }
   }
   hash =
       Fnv1a(fmt::format("output={};image_field={};metadata={};stats={};",
@@ -443,11 +463,6 @@ Result<std::vector<NamedStage>> BuildStages(const PipelineConfig& config,
           : std::min(config.stages.size(), group->first_stage + group->stage_count);
   for (std::size_t index = first; index < end; ++index) {
     const StageSpec& spec = config.stages[index];
-    const StageFactory* factory = registry.Find(spec.type);
-    if (factory == nullptr) {
-      return InvalidArgument(
-          fmt::format("{}: unknown stage type '{}'", spec.path, spec.type));
-    }
     std::vector<std::string> errors;
     YAML::Node options;
     try {
@@ -455,16 +470,50 @@ Result<std::vector<NamedStage>> BuildStages(const PipelineConfig& config,
     } catch (const YAML::Exception& e) {
       return Internal(fmt::format("{}: options do not parse back: {}", spec.path, e.msg));
     }
-    YamlOptions stage_options(options, spec.path, &errors);
-    stage_options.set_pipeline(config.settings);
-    Result<std::unique_ptr<Stage>> built = (*factory)(stage_options);
-    Status finished = stage_options.Finish();
+    YamlOptions node_options(options, spec.path, &errors);
+    node_options.set_pipeline(config.settings);
+    // Inputs relative to the group; the group's first node reads its input.
+    std::vector<NodeInput> inputs;
+    if (index != first) {
+      for (const NodeInput& input : spec.inputs) {
+        if (input.node < first || input.node >= index) {
+          return Internal(fmt::format("{}: reads a node outside its group", spec.path));
+        }
+        inputs.push_back(NodeInput{input.node - first, input.port});
+      }
+    }
+    if (spec.is_operator) {
+      Result<BuiltOperator> built =
+          BuildOperator(spec.type, spec.name, spec.input_refs, node_options, &errors);
+      Status finished = node_options.Finish();
+      if (!built.ok()) return built.status();
+      SLUICE_RETURN_IF_ERROR(finished);
+      stages.emplace_back(spec.name, std::move(built->op), std::move(inputs));
+      continue;
+    }
+    const StageFactory* factory = registry.Find(spec.type);
+    if (factory == nullptr) {
+      return InvalidArgument(
+          fmt::format("{}: unknown stage type '{}'", spec.path, spec.type));
+    }
+    Result<std::unique_ptr<Stage>> built = (*factory)(node_options);
+    Status finished = node_options.Finish();
     if (!built.ok()) return built.status();
     SLUICE_RETURN_IF_ERROR(finished);
-    stages.push_back(NamedStage{spec.name, std::move(built).value()});
+    stages.emplace_back(spec.name, std::move(built).value(), std::move(inputs));
+  }
+  // Each stage plans for the stage that reads it, if a stage does.
+  const std::vector<GraphShape> shapes = ShapesOf(stages);
+  std::vector<const Stage*> reader(stages.size(), nullptr);
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    for (const NodeInput& input : shapes[i].inputs) {
+      if (input.node < stages.size() && stages[input.node].op == nullptr) {
+        reader[input.node] = stages[i].stage.get();
+      }
+    }
   }
   for (std::size_t i = 0; i < stages.size(); ++i) {
-    stages[i].stage->PlanFor(i + 1 < stages.size() ? stages[i + 1].stage.get() : nullptr);
+    if (stages[i].stage != nullptr) stages[i].stage->PlanFor(reader[i]);
   }
   return stages;
 }
@@ -478,7 +527,7 @@ std::size_t InFlightBatches(const PipelineConfig& config,
           : std::max<std::size_t>(1, std::thread::hardware_concurrency());
   std::size_t batches = threads + 2;
   for (const NamedStage& named : stages) {
-    if (named.stage->kind() != Stage::Kind::kAsync) continue;
+    if (named.stage == nullptr || named.stage->kind() != Stage::Kind::kAsync) continue;
     const auto& async = static_cast<const AsyncStage&>(*named.stage);
     batches += (async.max_in_flight() + config.batch_size - 1) / config.batch_size;
   }

@@ -86,12 +86,20 @@ std::string_view OutputLayoutName(OutputLayout layout);
 // The YAML name of a fields flavour ("sluice", "img2dataset").
 std::string_view OutputFieldsName(OutputFields fields);
 
-// One stage as declared; its own options stay in YAML text until the stage is built.
+// One node as declared, a stage or an operator (src/core/operators.h); its own
+// options stay in YAML text until it is built.
 struct StageSpec {
   std::string name;          // unique within the pipeline
-  std::string type;          // a StageRegistry name
+  std::string type;          // a StageRegistry name, or an operator's
   std::string path;          // YAML path for messages, e.g. "stages[1] (resize)"
-  std::string options_yaml;  // the stage's mapping, without name and type
+  std::string options_yaml;  // the mapping, without name, type, input and inputs
+  // `input` or `inputs` as written ("fork.thumb"); empty: the node before it.
+  std::vector<std::string> input_refs;
+  // The same, resolved: indices into PipelineConfig::stages; empty: the node before.
+  std::vector<NodeInput> inputs;
+  // An operator's branches (copy, split, shard), in port order; empty otherwise.
+  std::vector<std::string> branches;
+  bool is_operator = false;
 };
 
 // One stage group: stages[first_stage, first_stage + stage_count).
@@ -165,8 +173,9 @@ Result<PipelineConfig> LoadPipelineFile(const std::string& path,
                                         const std::vector<ConfigOverride>& overrides,
                                         const StageRegistry& registry);
 
-// Creates the stages of `config` (only those of `group`, when given), in order, and
-// lets each plan for the one after it in the same group (Stage::PlanFor).
+// Creates the nodes of `config` (only those of `group`, when given), in order, wired
+// as the YAML says, and lets each stage plan for the stage reading it in the same
+// group (Stage::PlanFor; nullptr when an operator or nothing reads it).
 Result<std::vector<NamedStage>> BuildStages(const PipelineConfig& config,
                                             const StageRegistry& registry,
                                             const GroupSpec* group = nullptr);

@@ -1,19 +1,25 @@
 // The runtime's moving parts, all around one mutex (mu_):
 //
-//   Submit() --chunks--> channel 0 --> stage 0 --> channel 1 --> ... --> channel n
+//   Submit() --chunks--> channel --> node --> channel --> node ... --> sink channel
 //                                                                          |
 //                                            collector thread <------------+
 //
-// Channel i feeds stage i; channel n feeds the collector. Every channel, the batch
-// budget and the wake-up flags are guarded by mu_. The lock is taken once per chunk
-// per hop, never per record; the work on records (stage calls, moving records into
-// their batch) runs outside it. Whoever pushes or pops a chunk calls ChunkPushed()
-// or ChunkPopped(), which wakes the party on the other side only if it sleeps
-// waiting for exactly that, so that the common case costs no system call.
+// Each node has one input channel (a join one per input; a merge none: its inputs
+// write into the channel of the node that reads the merge), and writes one channel
+// per output port, the input channel of the node reading that port. A chain of n
+// stages has n + 1 channels. Every channel, the batch budget and the wake-up flags
+// are guarded by mu_. The lock is taken once per chunk per hop, never per record;
+// the work on records (stage calls, operators, moving records into their batch) runs
+// outside it. Whoever pushes or pops a chunk calls ChunkPushed() or ChunkPopped(),
+// which wakes the party on the other side only if it sleeps waiting for exactly
+// that, so that the common case costs no system call.
 //
-// A pool thread finishing stage s hands its chunk straight to stage s + 1 (when that
-// is a CPU stage with nothing queued and room in its output) instead of queueing
-// it: one lock per hop, and the chunk stays in the thread's cache.
+// A pool thread finishing CPU stage s hands its chunk straight to the stage reading
+// it (when that is a CPU stage with nothing queued and room in its output) instead
+// of queueing it: one lock per hop, and the chunk stays in the thread's cache.
+//
+// A join's state (the parts of items not complete yet) is touched by one pool thread
+// at a time: the node is marked busy while a thread works on it.
 #include "src/core/runtime.h"
 
 #include <fmt/format.h>
@@ -33,11 +39,29 @@
 #include "src/core/async_runner.h"
 #include "src/core/batch_assembler.h"
 #include "src/core/channel.h"
+#include "src/core/graph_check.h"
 
 namespace sluice {
 namespace {
 
 constexpr std::size_t kNoStage = std::numeric_limits<std::size_t>::max();
+// ChannelEnds::consumer of the sink channel; the source is kSourceNode.
+constexpr std::size_t kCollectorNode = kSourceNode - 1;
+
+// A join's part of an item: moves `part` into `joined` as the join's rules say
+// (Operator::join_fields).
+void JoinPart(Record& joined, const Record& part, const std::vector<std::string>& fields) {
+  if (part.failed()) {
+    if (part.reason() != FailureReason::kFiltered && !joined.failed()) {
+      joined.Fail(part.reason(), part.error());
+    }
+    return;
+  }
+  if (joined.failed()) return;
+  for (const std::string& field : fields) {
+    if (const Value* value = part.Find(field)) joined.Set(field, *value);
+  }
+}
 
 // The runtime whose collector thread this is (it runs the BatchDone callback), so
 // that Abort() from inside the callback does not wait for its own thread.
@@ -83,23 +107,84 @@ class Runtime::Impl final : public ChannelObserver {
     std::uint64_t records_failed = 0;
     SecondsHistogram seconds;
   };
+  enum class Role : std::uint8_t { kCpuStage, kAsyncStage, kCopy, kRoute, kMerge, kJoin };
+  // The parts of the items a join has seen some of. When only CPU stages stand
+  // between the copy and the join, which change records in place and never reshape
+  // a chunk, each copy of a chunk arrives whole: the join pairs chunks by their first
+  // item (`chunks`) and zips them, with no per-record lookup. Otherwise it pairs
+  // records by item (`pending`).
+  struct JoinState {
+    struct Pending {
+      BatchId batch = 0;
+      std::size_t arrived = 0;
+      std::vector<Record> parts;  // by input
+      std::vector<bool> have;
+    };
+    struct PendingChunk {
+      std::size_t arrived = 0;
+      std::vector<Chunk> parts;  // by input
+      std::vector<bool> have;
+    };
+    bool aligned = false;
+    std::unordered_map<ItemId, Pending> pending;
+    std::unordered_map<ItemId, PendingChunk> chunks;
+  };
+  struct Node {
+    Role role = Role::kCpuStage;
+    std::vector<std::size_t> in;   // channels it takes chunks from (merge: none)
+    std::vector<std::size_t> out;  // the channel of each output port
+    CpuStage* cpu = nullptr;       // kCpuStage
+    const Operator* op = nullptr;  // operators
+    bool busy = false;             // kJoin: a pool thread holds its state (mu_)
+    std::size_t next_input = 0;    // kJoin: where the next look for input starts (mu_)
+    std::unique_ptr<JoinState> join;  // kJoin: touched only by the thread holding it
+  };
+  // Who reads and who writes a channel: node indices, kSourceNode, kCollectorNode.
+  struct ChannelEnds {
+    std::size_t consumer = kNoStage;
+    std::vector<std::size_t> producers;
+  };
+  // A chunk a pool thread took, and what it makes of it.
+  struct PoolWork {
+    std::size_t node = kNoStage;
+    Chunk chunk;
+    std::size_t input = 0;     // kJoin: the input it came from
+    std::vector<Chunk> outs;   // operators: the chunk for each output port
+    Status broken;             // kJoin: a part that cannot be (a bug upstream)
+  };
 
-  bool IsCpu(std::size_t stage) const { return cpu_stages_[stage] != nullptr; }
-  // True if CPU stage `stage` has input and room for its output. mu_ held.
-  bool CpuRunnable(std::size_t stage) const {
-    return !channels_[stage].empty() && channels_[stage + 1].HasRoom();
+  // Lays out nodes_ and the channels from stages_; on a graph CheckGraph() refuses,
+  // sets graph_error_ instead.
+  void Wire();
+  // True if only CPU stages stand between join `join` and the copy it closes, so
+  // that every chunk the copy sent reaches the join whole, on each input.
+  bool ChunksStayWhole(const std::vector<GraphShape>& shapes, std::size_t join) const;
+  // A join's work on a chunk: by chunk when they stay whole, else by record.
+  void JoinChunks(PoolWork& work);
+  void JoinRecords(PoolWork& work);
+  bool IsPoolNode(std::size_t node) const {
+    const Role role = nodes_[node].role;
+    return role != Role::kAsyncStage && role != Role::kMerge;
   }
+  // True if pool node `node` has input and room in every output. mu_ held.
+  bool PoolRunnable(std::size_t node) const;
   void WakeOnePoolThread() {
     if (idle_pool_threads_ > 0) pool_cv_.notify_one();
   }
 
   void PoolThread();
-  // Takes a chunk for the runnable CPU stage nearest the sink, reserving room in
-  // its output. Returns the stage, or kNoStage. mu_ held.
-  std::size_t TakeCpuWork(Chunk* chunk);
-  // Passes on a chunk stage `stage` processed; may hand it straight to the next
-  // stage, whose index it then returns (else kNoStage). mu_ held.
-  std::size_t DeliverCpuChunk(std::size_t stage, Chunk* chunk);
+  // Takes a chunk for the runnable pool node nearest the sink, reserving room in
+  // its outputs. Returns false if none is runnable. mu_ held.
+  bool TakePoolWork(PoolWork* work);
+  // Does the work on a chunk taken; mu_ not held.
+  void RunPoolWork(PoolWork& work);
+  // Passes on what a pool node made; a chunk may go straight to the CPU stage
+  // reading it, which `work` then holds (returns true). mu_ held.
+  bool DeliverPoolWork(PoolWork* work);
+  // Gives `chunk`, bound for `channel` (a slot reserved), to the CPU stage reading
+  // it, in `work`, when that stage has nothing queued and room for its output.
+  // Returns false, changing nothing, otherwise. mu_ held.
+  bool HandOff(std::size_t channel, Chunk* chunk, PoolWork* work);
 
   void CollectorThread();
 
@@ -121,12 +206,16 @@ class Runtime::Impl final : public ChannelObserver {
   const BatchPartial partial_;
   // Declared before stages_ so that stages die first: a stage's destructor may still
   // use the event loop it ran on (cancel timers, unwatch fds).
-  std::vector<std::unique_ptr<AsyncStageRunner>> runners_;  // null for CPU stages
+  std::vector<std::unique_ptr<AsyncStageRunner>> runners_;  // null but for async stages
   std::vector<NamedStage> stages_;
-  std::vector<CpuStage*> cpu_stages_;  // null for async stages
+  std::vector<Node> nodes_;  // one per stage; the layout is fixed once built
+  std::vector<ChannelEnds> ends_;  // per channel; fixed once built
+  std::size_t source_channel_ = 0;  // where Submit() pushes
+  std::size_t sink_channel_ = 0;    // what the collector reads
+  Status graph_error_;              // why Start() refuses the graph
 
   mutable std::mutex mu_;
-  // Channel i feeds stage i; the last feeds the collector. Guarded by mu_.
+  // Guarded by mu_ (the vector itself is fixed once built).
   std::vector<ChunkChannel> channels_;
   std::vector<CpuCounters> cpu_counters_;    // guarded by mu_
   std::size_t batches_in_flight_ = 0;        // guarded by mu_
@@ -169,17 +258,104 @@ Runtime::Impl::Impl(RuntimeOptions options, std::vector<NamedStage> stages,
       partial_(std::move(partial)),
       stages_(std::move(stages)) {
   runners_.resize(stages_.size());
-  for (NamedStage& named : stages_) {
-    cpu_stages_.push_back(named.stage != nullptr &&
-                                  named.stage->kind() == Stage::Kind::kCpu
-                              ? static_cast<CpuStage*>(named.stage.get())
-                              : nullptr);
+  cpu_counters_.resize(stages_.size());
+  Wire();
+}
+
+void Runtime::Impl::Wire() {
+  std::vector<std::string> problems;
+  for (const NamedStage& named : stages_) {
+    if ((named.stage == nullptr) == (named.op == nullptr)) {
+      problems.push_back(named.name + ": a node is either a stage or an operator");
+    } else if (named.op != nullptr && named.op->kind == Operator::Kind::kRoute &&
+               !named.op->route) {
+      problems.push_back(named.name + ": a route without its function");
+    } else if (named.op != nullptr && named.op->kind == Operator::Kind::kJoin &&
+               named.op->join_fields.size() != named.inputs.size()) {
+      problems.push_back(named.name + ": a join needs the fields of each input");
+    }
   }
-  channels_.reserve(stages_.size() + 1);
-  for (std::size_t i = 0; i <= stages_.size(); ++i) {
+  const std::vector<GraphShape> shapes = ShapesOf(stages_);
+  if (stages_.empty()) problems.push_back("no stages");
+  if (problems.empty()) {
+    for (const GraphError& error : CheckGraph(shapes)) {
+      problems.push_back(shapes[error.node].name + ": " + error.message);
+    }
+  }
+  if (!problems.empty()) {
+    graph_error_ =
+        InvalidArgument(fmt::format("runtime: {}", fmt::join(problems, "; ")));
+    return;
+  }
+  nodes_.resize(stages_.size());
+  std::vector<std::vector<std::size_t>> port_channel(stages_.size());
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
+    Node& node = nodes_[i];
+    const NamedStage& named = stages_[i];
+    port_channel[i].assign(shapes[i].ports, kNoStage);
+    if (named.op == nullptr) {
+      node.role = named.stage->kind() == Stage::Kind::kCpu ? Role::kCpuStage
+                                                           : Role::kAsyncStage;
+      if (node.role == Role::kCpuStage) node.cpu = static_cast<CpuStage*>(named.stage.get());
+      continue;
+    }
+    node.op = named.op.get();
+    switch (named.op->kind) {
+      case Operator::Kind::kCopy:
+        node.role = Role::kCopy;
+        break;
+      case Operator::Kind::kRoute:
+        node.role = Role::kRoute;
+        break;
+      case Operator::Kind::kMerge:
+        node.role = Role::kMerge;
+        break;
+      case Operator::Kind::kJoin:
+        node.role = Role::kJoin;
+        node.join = std::make_unique<JoinState>();
+        node.join->aligned = ChunksStayWhole(shapes, i);
+        break;
+    }
+  }
+  // From the end back: a node's input channels exist before the nodes it reads are
+  // wired, since they come before it.
+  auto new_channel = [&] {
+    ends_.emplace_back();
+    return ends_.size() - 1;
+  };
+  sink_channel_ = new_channel();
+  ends_[sink_channel_].consumer = kCollectorNode;
+  port_channel.back()[0] = sink_channel_;
+  auto feed = [&](const NodeInput& input, std::size_t channel) {
+    if (input.node == kSourceNode) {
+      source_channel_ = channel;
+      ends_[channel].producers.push_back(kSourceNode);
+    } else {
+      port_channel[input.node][input.port] = channel;
+    }
+  };
+  for (std::size_t i = stages_.size(); i-- > 0;) {
+    Node& node = nodes_[i];
+    if (node.role == Role::kMerge) {
+      for (const NodeInput& input : shapes[i].inputs) feed(input, port_channel[i][0]);
+      continue;
+    }
+    for (const NodeInput& input : shapes[i].inputs) {
+      const std::size_t channel = new_channel();
+      ends_[channel].consumer = i;
+      node.in.push_back(channel);
+      feed(input, channel);
+    }
+  }
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
+    if (nodes_[i].role == Role::kMerge) continue;
+    nodes_[i].out = port_channel[i];
+    for (std::size_t channel : nodes_[i].out) ends_[channel].producers.push_back(i);
+  }
+  channels_.reserve(ends_.size());
+  for (std::size_t i = 0; i < ends_.size(); ++i) {
     channels_.emplace_back(std::max<std::size_t>(options_.channel_capacity, 1));
   }
-  cpu_counters_.resize(stages_.size());
 }
 
 Runtime::Impl::~Impl() {
@@ -194,7 +370,7 @@ Status Runtime::Impl::Start() {
     std::lock_guard<std::mutex> lock(mu_);
     if (started_ || stopping_) return InvalidArgument("runtime: already started");
   }
-  if (stages_.empty()) return InvalidArgument("runtime: no stages");
+  if (!graph_error_.ok()) return graph_error_;
   if (options_.chunk_size == 0 || options_.channel_capacity == 0 ||
       options_.max_batches_in_flight == 0) {
     return InvalidArgument(
@@ -203,10 +379,8 @@ Status Runtime::Impl::Start() {
   bool has_cpu_stage = false;
   std::vector<std::unique_ptr<AsyncStageRunner>> runners(stages_.size());
   for (std::size_t i = 0; i < stages_.size(); ++i) {
-    if (stages_[i].stage == nullptr) {
-      return InvalidArgument("runtime: stage " + stages_[i].name + " is null");
-    }
-    if (IsCpu(i)) {
+    if (nodes_[i].role == Role::kMerge) continue;
+    if (IsPoolNode(i)) {
       has_cpu_stage = true;
       continue;
     }
@@ -216,11 +390,12 @@ Status Runtime::Impl::Start() {
     }
     AsyncStageRunner::Wiring wiring;
     wiring.name = stages_[i].name;
-    wiring.index = i;
+    wiring.input_channel = nodes_[i].in[0];
+    wiring.output_channel = nodes_[i].out[0];
     wiring.chunk_size = options_.chunk_size;
     wiring.mu = &mu_;
-    wiring.input = &channels_[i];
-    wiring.output = &channels_[i + 1];
+    wiring.input = &channels_[wiring.input_channel];
+    wiring.output = &channels_[wiring.output_channel];
     wiring.observer = this;
     wiring.failed = [this](Status error) { Fail(std::move(error)); };
     auto runner =
@@ -283,8 +458,8 @@ Status Runtime::Impl::Submit(BatchId batch, std::vector<Record> records) {
   SLUICE_RETURN_IF_ERROR(Admit(lock, batch, count));
   for (Chunk& chunk : chunks) {
     SLUICE_RETURN_IF_ERROR(WaitForInputRoom(lock));
-    channels_[0].Push(std::move(chunk));
-    ChunkPushed(0);
+    channels_[source_channel_].Push(std::move(chunk));
+    ChunkPushed(source_channel_);
   }
   return Status::Ok();
 }
@@ -305,8 +480,8 @@ Status Runtime::Impl::SubmitFrom(BatchId batch, std::size_t count,
     lock.lock();
     // Only this thread pushes to the first channel: the room is still there.
     if (stopping_) return StoppedStatus();
-    channels_[0].Push(std::move(chunk));
-    ChunkPushed(0);
+    channels_[source_channel_].Push(std::move(chunk));
+    ChunkPushed(source_channel_);
   }
   return Status::Ok();
 }
@@ -341,7 +516,7 @@ Status Runtime::Impl::Admit(std::unique_lock<std::mutex>& lock, BatchId batch,
 }
 
 Status Runtime::Impl::WaitForInputRoom(std::unique_lock<std::mutex>& lock) {
-  while (!stopping_ && !channels_[0].HasRoom()) {
+  while (!stopping_ && !channels_[source_channel_].HasRoom()) {
     source_waiting_ = true;
     source_cv_.wait(lock);
   }
@@ -387,91 +562,328 @@ void Runtime::Impl::Fail(Status error) {
 }
 
 void Runtime::Impl::ChunkPushed(std::size_t channel) {
-  if (channel == stages_.size()) {
+  const std::size_t consumer = ends_[channel].consumer;
+  if (consumer == kCollectorNode) {
     if (collector_waiting_) collector_cv_.notify_one();
-  } else if (IsCpu(channel)) {
-    if (channels_[channel + 1].HasRoom()) WakeOnePoolThread();
-  } else {
-    runners_[channel]->InputPushed();
+  } else if (nodes_[consumer].role == Role::kAsyncStage) {
+    runners_[consumer]->InputPushed();
+  } else if (PoolRunnable(consumer)) {
+    WakeOnePoolThread();
   }
 }
 
 void Runtime::Impl::ChunkPopped(std::size_t channel) {
-  if (channel == 0) {
-    if (source_waiting_) source_cv_.notify_one();
-    return;
+  for (std::size_t producer : ends_[channel].producers) {
+    if (producer == kSourceNode) {
+      if (source_waiting_) source_cv_.notify_one();
+    } else if (nodes_[producer].role == Role::kAsyncStage) {
+      runners_[producer]->OutputPopped();
+    } else if (PoolRunnable(producer)) {
+      WakeOnePoolThread();
+    }
   }
-  const std::size_t producer = channel - 1;
-  if (IsCpu(producer)) {
-    if (!channels_[producer].empty()) WakeOnePoolThread();
-  } else {
-    runners_[producer]->OutputPopped();
+}
+
+bool Runtime::Impl::PoolRunnable(std::size_t index) const {
+  const Node& node = nodes_[index];
+  auto outputs_have_room = [&] {
+    return std::all_of(node.out.begin(), node.out.end(),
+                       [&](std::size_t channel) { return channels_[channel].HasRoom(); });
+  };
+  switch (node.role) {
+    case Role::kCpuStage:
+    case Role::kCopy:
+    case Role::kRoute:
+      return !channels_[node.in[0]].empty() && outputs_have_room();
+    case Role::kJoin:
+      return !node.busy && outputs_have_room() &&
+             std::any_of(node.in.begin(), node.in.end(),
+                         [&](std::size_t channel) { return !channels_[channel].empty(); });
+    case Role::kAsyncStage:
+    case Role::kMerge:
+      return false;
   }
+  return false;
 }
 
 void Runtime::Impl::PoolThread() {
   std::unique_lock<std::mutex> lock(mu_);
-  Chunk chunk;
-  std::size_t stage = kNoStage;
+  PoolWork work;
+  bool have_work = false;
   for (;;) {
     if (stopping_) break;  // an unfinished chunk is dropped: only abort stops early
-    if (stage == kNoStage) stage = TakeCpuWork(&chunk);
-    if (stage == kNoStage) {
+    if (!have_work) have_work = TakePoolWork(&work);
+    if (!have_work) {
       ++idle_pool_threads_;
       pool_cv_.wait(lock);
       --idle_pool_threads_;
       continue;
     }
     // A chunk of failed records only, or of dropped batches only, has nothing for
-    // the stage to do.
-    const bool skip = AllDropped(chunk);
+    // a stage to do (operators still route it: its records must reach the end).
+    const Role role = nodes_[work.node].role;
+    const bool skip = role == Role::kCpuStage && AllDropped(work.chunk);
     lock.unlock();
-    const std::size_t failed_before = chunk.failed;
+    const std::size_t failed_before = work.chunk.failed;
+    const std::size_t size = work.chunk.size();
     double seconds = -1;
-    if (!skip && failed_before < chunk.size()) {
+    std::size_t failed_after = failed_before;
+    if (role != Role::kCpuStage || (!skip && failed_before < size)) {
       const auto started = std::chrono::steady_clock::now();
-      cpu_stages_[stage]->Process(chunk.records);
+      RunPoolWork(work);
       seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
                     .count();
-      chunk.failed = CountFailed(chunk.records);
+      if (role == Role::kCpuStage) {
+        failed_after = work.chunk.failed;
+      } else if (role == Role::kRoute) {
+        failed_after = 0;
+        for (const Chunk& out : work.outs) failed_after += out.failed;
+      }
     }
     lock.lock();
-    cpu_counters_[stage].records_failed += chunk.failed - failed_before;
+    CpuCounters& counters = cpu_counters_[work.node];
+    counters.records_failed += failed_after - std::min(failed_after, failed_before);
     if (seconds >= 0) {
-      // Shared by the records the stage worked on (the failed ones skipped it).
-      const std::size_t worked = chunk.size() - failed_before;
-      cpu_counters_[stage].seconds.Observe(seconds / static_cast<double>(worked), worked);
+      // A stage's time is shared by the records it worked on (the failed ones
+      // skipped it); an operator's by all.
+      const std::size_t worked = role == Role::kCpuStage ? size - failed_before : size;
+      if (worked != 0) {
+        counters.seconds.Observe(seconds / static_cast<double>(worked), worked);
+      }
     }
-    stage = DeliverCpuChunk(stage, &chunk);
+    if (!work.broken.ok()) {
+      const Status broken = work.broken;
+      lock.unlock();
+      Fail(broken);
+      lock.lock();
+      break;
+    }
+    have_work = DeliverPoolWork(&work);
   }
 }
 
-std::size_t Runtime::Impl::TakeCpuWork(Chunk* chunk) {
-  for (std::size_t stage = stages_.size(); stage-- > 0;) {
-    if (!IsCpu(stage) || !CpuRunnable(stage)) continue;
-    *chunk = channels_[stage].Pop();
-    channels_[stage + 1].Reserve();
-    cpu_counters_[stage].records_in += chunk->size();
-    ChunkPopped(stage);
-    return stage;
+bool Runtime::Impl::TakePoolWork(PoolWork* work) {
+  for (std::size_t index = nodes_.size(); index-- > 0;) {
+    if (!IsPoolNode(index) || !PoolRunnable(index)) continue;
+    Node& node = nodes_[index];
+    std::size_t input = 0;
+    if (node.role == Role::kJoin) {
+      for (std::size_t k = 0; k < node.in.size(); ++k) {
+        input = (node.next_input + k) % node.in.size();
+        if (!channels_[node.in[input]].empty()) break;
+      }
+      node.next_input = (input + 1) % node.in.size();
+      node.busy = true;
+    }
+    work->node = index;
+    work->input = input;
+    work->chunk = channels_[node.in[input]].Pop();
+    for (std::size_t channel : node.out) channels_[channel].Reserve();
+    cpu_counters_[index].records_in += work->chunk.size();
+    ChunkPopped(node.in[input]);
+    return true;
   }
-  return kNoStage;
+  return false;
 }
 
-std::size_t Runtime::Impl::DeliverCpuChunk(std::size_t stage, Chunk* chunk) {
-  const std::size_t next = stage + 1;
-  if (next < stages_.size() && IsCpu(next) && channels_[next].empty() &&
-      channels_[next + 1].HasRoom()) {
-    channels_[next].CancelReservation();
-    ChunkPopped(next);  // the slot given back may let another thread run `stage`
-    channels_[next + 1].Reserve();
-    cpu_counters_[next].records_in += chunk->size();
-    return next;
+void Runtime::Impl::RunPoolWork(PoolWork& work) {
+  Node& node = nodes_[work.node];
+  Chunk& chunk = work.chunk;
+  switch (node.role) {
+    case Role::kCpuStage:
+      node.cpu->Process(chunk.records);
+      chunk.failed = CountFailed(chunk.records);
+      return;
+    case Role::kCopy: {
+      work.outs.resize(node.out.size());
+      for (std::size_t port = 1; port < node.out.size(); ++port) work.outs[port] = chunk;
+      work.outs[0] = std::move(chunk);
+      return;
+    }
+    case Role::kRoute: {
+      work.outs.resize(node.out.size());
+      const std::size_t ports = node.out.size();
+      std::size_t index = 0;
+      for (const BatchRun& run : chunk.runs) {
+        for (std::size_t i = 0; i < run.count; ++i, ++index) {
+          Record& record = chunk.records[index];
+          std::size_t port = 0;
+          if (!record.failed()) {
+            port = node.op->route(record);
+            if (record.failed()) {
+              port = 0;
+            } else if (port >= ports) {
+              record.Fail(FailureReason::kInternal,
+                          fmt::format("route picked branch {} of {}", port, ports));
+              port = 0;
+            }
+          }
+          work.outs[port].Append(run.batch, std::move(record));
+        }
+      }
+      return;
+    }
+    case Role::kJoin:
+      if (node.join->aligned) {
+        JoinChunks(work);
+      } else {
+        JoinRecords(work);
+      }
+      work.chunk = Chunk{};
+      return;
+    case Role::kAsyncStage:
+    case Role::kMerge:
+      return;
   }
-  channels_[next].PushReserved(std::move(*chunk));
-  *chunk = Chunk{};
-  ChunkPushed(next);
-  return kNoStage;
+}
+
+bool Runtime::Impl::ChunksStayWhole(const std::vector<GraphShape>& shapes,
+                                    std::size_t join) const {
+  std::size_t fork = kNoStage;
+  for (const NodeInput& input : shapes[join].inputs) {
+    std::size_t at = input.node;
+    while (at != kSourceNode && stages_[at].op == nullptr &&
+           stages_[at].stage->kind() == Stage::Kind::kCpu) {
+      at = shapes[at].inputs[0].node;
+    }
+    if (at == kSourceNode || stages_[at].op == nullptr ||
+        stages_[at].op->kind != Operator::Kind::kCopy || (fork != kNoStage && at != fork)) {
+      return false;
+    }
+    fork = at;
+  }
+  return fork != kNoStage;
+}
+
+void Runtime::Impl::JoinChunks(PoolWork& work) {
+  Node& node = nodes_[work.node];
+  JoinState& state = *node.join;
+  const std::size_t parts = node.in.size();
+  if (work.chunk.empty()) return;
+  const ItemId first = work.chunk.records.front().id();
+  auto [it, inserted] = state.chunks.try_emplace(first);
+  JoinState::PendingChunk& pending = it->second;
+  if (inserted) {
+    pending.parts.resize(parts);
+    pending.have.assign(parts, false);
+  } else if (pending.have[work.input]) {
+    work.broken = Internal(fmt::format(
+        "runtime: join {}: the chunk of item {} came twice from input {} (a stage "
+        "duplicated records)",
+        stages_[work.node].name, first, work.input));
+    return;
+  }
+  pending.parts[work.input] = std::move(work.chunk);
+  pending.have[work.input] = true;
+  if (++pending.arrived < parts) return;
+  Chunk joined = std::move(pending.parts[0]);
+  for (std::size_t k = 1; k < parts; ++k) {
+    const Chunk& part = pending.parts[k];
+    bool same = part.size() == joined.size() && part.runs.size() == joined.runs.size();
+    for (std::size_t i = 0; same && i < part.size(); ++i) {
+      same = part.records[i].id() == joined.records[i].id();
+    }
+    if (!same) {
+      work.broken = Internal(fmt::format(
+          "runtime: join {}: the copies of the chunk of item {} differ (a CPU stage "
+          "added or removed records)",
+          stages_[work.node].name, first));
+      return;
+    }
+    for (std::size_t i = 0; i < part.size(); ++i) {
+      JoinPart(joined.records[i], part.records[i], node.op->join_fields[k]);
+    }
+  }
+  joined.failed = CountFailed(joined.records);
+  state.chunks.erase(it);
+  work.outs.push_back(std::move(joined));
+}
+
+void Runtime::Impl::JoinRecords(PoolWork& work) {
+  Node& node = nodes_[work.node];
+  JoinState& state = *node.join;
+  const std::size_t parts = node.in.size();
+  Chunk& joined = work.outs.emplace_back();
+  std::size_t index = 0;
+  for (const BatchRun& run : work.chunk.runs) {
+    for (std::size_t i = 0; i < run.count; ++i, ++index) {
+      Record& record = work.chunk.records[index];
+      auto [it, inserted] = state.pending.try_emplace(record.id());
+      JoinState::Pending& pending = it->second;
+      if (inserted) {
+        pending.batch = run.batch;
+        pending.parts.resize(parts);
+        pending.have.assign(parts, false);
+      } else if (pending.batch != run.batch || pending.have[work.input]) {
+        if (work.broken.ok()) {
+          work.broken = Internal(fmt::format(
+              "runtime: join {}: item {} came twice from input {} (a stage "
+              "duplicated records)",
+              stages_[work.node].name, record.id(), work.input));
+        }
+        continue;
+      }
+      pending.parts[work.input] = std::move(record);
+      pending.have[work.input] = true;
+      if (++pending.arrived < parts) continue;
+      Record result = std::move(pending.parts[0]);
+      for (std::size_t k = 1; k < parts; ++k) {
+        JoinPart(result, pending.parts[k], node.op->join_fields[k]);
+      }
+      joined.Append(run.batch, std::move(result));
+      state.pending.erase(it);
+    }
+  }
+}
+
+bool Runtime::Impl::HandOff(std::size_t channel, Chunk* chunk, PoolWork* work) {
+  const std::size_t next = ends_[channel].consumer;
+  if (next == kCollectorNode || nodes_[next].role != Role::kCpuStage ||
+      !channels_[channel].empty() || !channels_[nodes_[next].out[0]].HasRoom()) {
+    return false;
+  }
+  channels_[channel].CancelReservation();
+  ChunkPopped(channel);  // the slot given back may let another thread run the producer
+  channels_[nodes_[next].out[0]].Reserve();
+  cpu_counters_[next].records_in += chunk->size();
+  if (chunk != &work->chunk) work->chunk = std::move(*chunk);
+  work->node = next;
+  return true;
+}
+
+bool Runtime::Impl::DeliverPoolWork(PoolWork* work) {
+  Node& node = nodes_[work->node];
+  if (node.role == Role::kCpuStage) {
+    const std::size_t channel = node.out[0];
+    if (HandOff(channel, &work->chunk, work)) return true;
+    channels_[channel].PushReserved(std::move(work->chunk));
+    work->chunk = Chunk{};
+    ChunkPushed(channel);
+    return false;
+  }
+  node.busy = false;
+  // The thread keeps one output for the CPU stage reading it, as after a stage; the
+  // others are queued (and may wake other threads).
+  std::vector<Chunk> outs = std::move(work->outs);
+  work->outs.clear();
+  work->chunk = Chunk{};
+  const std::size_t from = work->node;
+  bool kept = false;
+  for (std::size_t port = 0; port < nodes_[from].out.size(); ++port) {
+    const std::size_t channel = nodes_[from].out[port];
+    if (port >= outs.size() || outs[port].empty()) {
+      channels_[channel].CancelReservation();
+      ChunkPopped(channel);
+      continue;
+    }
+    if (!kept && HandOff(channel, &outs[port], work)) {
+      kept = true;
+      continue;
+    }
+    channels_[channel].PushReserved(std::move(outs[port]));
+    ChunkPushed(channel);
+  }
+  return kept;
 }
 
 void Runtime::Impl::CollectorThread() {
@@ -482,8 +894,8 @@ void Runtime::Impl::CollectorThread() {
   std::vector<BatchAssembler::Arrival> arrivals;
   BatchAssembler::Completed done;
   tls_collector_of = this;
-  ChunkChannel& sink = channels_.back();
-  const std::size_t sink_index = stages_.size();
+  ChunkChannel& sink = channels_[sink_channel_];
+  const std::size_t sink_index = sink_channel_;
 
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
@@ -631,6 +1043,12 @@ void Runtime::Impl::Abort() {
   // holds go with the stage.
   std::lock_guard<std::mutex> lock(mu_);
   for (ChunkChannel& channel : channels_) channel.Clear();
+  for (Node& node : nodes_) {
+    if (node.join != nullptr) {
+      node.join->pending.clear();
+      node.join->chunks.clear();
+    }
+  }
   registrations_.clear();
   drops_.clear();
 }
@@ -692,9 +1110,13 @@ std::vector<StageCounters> Runtime::Impl::Counters() const {
   counters.reserve(stages_.size());
   std::lock_guard<std::mutex> lock(mu_);
   for (std::size_t i = 0; i < stages_.size(); ++i) {
+    // A merge does nothing of its own: its inputs write into its reader's channel.
+    if (stages_[i].op != nullptr && stages_[i].op->kind == Operator::Kind::kMerge) continue;
     StageCounters& c = counters.emplace_back();
     c.name = stages_[i].name;
-    c.queued_chunks = channels_[i].size();
+    if (i < nodes_.size()) {
+      for (std::size_t channel : nodes_[i].in) c.queued_chunks += channels_[channel].size();
+    }
     if (runners_[i] != nullptr) {
       c.records_in = runners_[i]->records_in();
       c.records_failed = runners_[i]->records_failed();
@@ -708,7 +1130,7 @@ std::vector<StageCounters> Runtime::Impl::Counters() const {
       c.records_failed = cpu_counters_[i].records_failed;
       c.seconds = cpu_counters_[i].seconds;
     }
-    c.own = stages_[i].stage->Counters();
+    if (stages_[i].stage != nullptr) c.own = stages_[i].stage->Counters();
   }
   return counters;
 }

@@ -1,9 +1,18 @@
-// The streaming runtime: runs a chain of stages over batches of records.
+// The streaming runtime: runs a chain of stages, or a graph of stages and operators
+// (copy, split, shard, merge, join), over batches of records.
 //
 // Concurrency model (the only one in sluice):
 //  - Records travel in chunks (default 256 records) through bounded channels, one
-//    channel between each pair of neighbouring stages. Chunks keep synchronisation
-//    cheap: a channel operation costs one lock per chunk, not per record.
+//    channel into each node (a join has one per input; a merge none: its inputs
+//    write straight into its reader's channel). Chunks keep synchronisation cheap: a
+//    channel operation costs one lock per chunk, not per record.
+//  - Operators run on the CPU pool. A copy or a route (split, shard) reserves room in
+//    every branch before it takes a chunk, so it never holds records it cannot place.
+//    A join takes a chunk from any input that has one whenever its output has room,
+//    and keeps the parts of items not complete yet; they are records in flight, so
+//    the batch budget bounds them. Every copy is joined and every route merged before
+//    the end (CheckGraph()), so each item reaches the end once, and a batch is done
+//    when all its records did.
 //  - CPU stages share one pool of threads sized to the cores. A pool thread picks a
 //    runnable stage (input chunk available and room reserved in its output channel),
 //    preferring stages nearer the sink so that the pipeline drains before it fills.
@@ -33,6 +42,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sluice/record.h"
@@ -63,10 +73,53 @@ struct RuntimeOptions {
 // The records of a batch, one per call (Runtime::SubmitFrom).
 using RecordSource = std::function<Record()>;
 
-// A stage with the name it has in the pipeline (for metrics and messages).
+// Where a node reads its records from: an earlier node's output port.
+struct NodeInput {
+  std::size_t node = 0;  // index in the runtime's node list
+  std::size_t port = 0;  // which of its outputs (a copy, split or shard has several)
+  bool operator==(const NodeInput&) const = default;
+};
+
+// What a node that is not a stage does with records (docs/operators.md). The runtime
+// runs operators on its CPU pool, like CPU stages.
+struct Operator {
+  enum class Kind : std::uint8_t {
+    kCopy,   // every record to each of `ports` branches
+    kRoute,  // each record to the one branch route() picks (split, shard)
+    kMerge,  // the records of several inputs into one stream
+    kJoin,   // one record per item from its parts, one part per input
+  };
+  Kind kind = Kind::kCopy;
+  std::size_t ports = 1;  // outputs: a copy's or a route's branches; 1 otherwise
+  // kRoute: the port (< ports) for a record that has not failed. It may Fail() the
+  // record instead (a split none of whose predicates holds): failed records take
+  // port 0. Thread-safe: called concurrently.
+  std::function<std::size_t(Record&)> route;
+  // kJoin: for each input after the first (index = input), the fields its part adds
+  // to the joined record, which is the first input's part; [0] is unused. A part that
+  // failed fails the item (its reason and error), one that was filtered adds
+  // nothing; a first part that failed or was filtered is the item's outcome.
+  std::vector<std::vector<std::string>> join_fields;
+};
+
+// A node of the pipeline with the name it has there (for metrics and messages):
+// a stage, or an operator. Nodes are listed in an order where every node comes after
+// the nodes it reads; a chain is a list of stages with no inputs given.
 struct NamedStage {
+  NamedStage() = default;
+  NamedStage(std::string name_, std::unique_ptr<Stage> stage_,
+             std::vector<NodeInput> inputs_ = {})
+      : name(std::move(name_)), stage(std::move(stage_)), inputs(std::move(inputs_)) {}
+  NamedStage(std::string name_, std::shared_ptr<const Operator> op_,
+             std::vector<NodeInput> inputs_)
+      : name(std::move(name_)), inputs(std::move(inputs_)), op(std::move(op_)) {}
+
   std::string name;
-  std::unique_ptr<Stage> stage;
+  std::unique_ptr<Stage> stage;  // null for an operator
+  // What it reads: empty means the node before it, port 0 (the source for the first
+  // node). A merge or join lists two inputs or more; every other node one.
+  std::vector<NodeInput> inputs;
+  std::shared_ptr<const Operator> op;  // set instead of `stage` for an operator
 };
 
 // Called on the collector thread when every record of a batch passed the chain.
@@ -86,7 +139,8 @@ using BatchPartial = std::function<void(BatchId batch, std::span<Record> records
 // runtime is aborted by then: nothing more is reported.
 using RuntimeFailed = std::function<void(const Status& error)>;
 
-// Per-stage counters, readable while the runtime runs.
+// Per-stage counters, readable while the runtime runs: one per stage and operator,
+// merges aside (they do no work of their own).
 struct StageCounters {
   std::string name;
   std::uint64_t records_in = 0;
@@ -123,7 +177,9 @@ struct RuntimeProgress {
 // (the source); Counters() from any thread.
 class Runtime {
  public:
-  // REQUIRES: stages are not empty (else Start() fails).
+  // `stages`: the nodes, a chain of stages or a graph (see NamedStage). REQUIRES: they
+  // are not empty, and form a graph CheckGraph() accepts (else Start() fails with its
+  // errors; a graph it refuses could hang or miscount batches).
   Runtime(RuntimeOptions options, std::vector<NamedStage> stages, BatchDone done,
           RuntimeFailed failed = {}, BatchPartial partial = {});
   ~Runtime();  // Aborts if still running.
