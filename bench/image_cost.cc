@@ -23,11 +23,7 @@
 #include <vector>
 
 #include "src/core/pipeline_config.h"
-#include "src/stages/builtin_stages.h"
-#include "src/stages/faces_stage.h"
-#include "src/stages/fetch_stage.h"
-#include "src/stages/hash_stage.h"
-#include "src/stages/image_stages.h"
+#include "src/stages/all_stages.h"
 
 namespace {
 
@@ -60,11 +56,10 @@ int main(int argc, char** argv) {
     overrides.push_back(*parsed);
   }
   StageRegistry registry;
-  RegisterBuiltinStages(registry);
-  RegisterImageStages(registry);
-  RegisterFaceStages(registry);
-  RegisterFetchStage(registry);
-  RegisterHashStage(registry);
+  if (Status registered = RegisterAllStages(registry); !registered.ok()) {
+    std::cerr << registered.ToString() << "\n";
+    return 2;
+  }
   Result<PipelineConfig> config = LoadPipelineFile(argv[1], overrides, registry);
   if (!config.ok()) {
     std::cerr << config.status().ToString() << "\n";

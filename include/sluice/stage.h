@@ -197,8 +197,10 @@ using PayloadDecoder =
 // thread-safe: fill it before running pipelines.
 class StageRegistry {
  public:
-  // Registers `factory` under `type`; an existing entry of that name is replaced.
-  void Register(std::string type, std::string description, StageFactory factory);
+  // Registers `factory` under `type`. A name already registered, or an operator's
+  // (copy, split, shard, merge, join, reduce), is refused (InvalidArgument) and the
+  // registry left as it was: one name, one meaning.
+  Status Register(std::string type, std::string description, StageFactory factory);
 
   // The factory for `type`, or nullptr.
   const StageFactory* Find(std::string_view type) const;
@@ -206,8 +208,9 @@ class StageRegistry {
   // Registered names, sorted, with their one-line descriptions.
   std::vector<std::pair<std::string, std::string>> List() const;
 
-  // Registers the decoder of the payloads whose codec() is `codec`.
-  void RegisterPayloadDecoder(std::string codec, PayloadDecoder decoder);
+  // Registers the decoder of the payloads whose codec() is `codec`; a codec already
+  // registered is refused (InvalidArgument).
+  Status RegisterPayloadDecoder(std::string codec, PayloadDecoder decoder);
   // The decoder for `codec`, or nullptr.
   const PayloadDecoder* FindPayloadDecoder(std::string_view codec) const;
 

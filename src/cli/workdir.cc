@@ -2,17 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <regex>
 
 #include "src/cli/command.h"
 #include "src/cli/log.h"
-#include "src/stages/builtin_stages.h"
-#include "src/stages/faces_stage.h"
-#include "src/stages/fetch_stage.h"
-#include "src/stages/hash_stage.h"
-#include "src/stages/image_stages.h"
+#include "src/stages/all_stages.h"
 #include "src/store/postgres_store.h"
 #include "src/store/sqlite_store.h"
 
@@ -90,11 +87,12 @@ Result<std::unique_ptr<Store>> OpenOrCreateStore(const StoreAddress& address) {
 const StageRegistry& DefaultRegistry() {
   static const StageRegistry registry = [] {
     StageRegistry r;
-    RegisterBuiltinStages(r);
-    RegisterImageStages(r);
-    RegisterFaceStages(r);
-    RegisterFetchStage(r);
-    RegisterHashStage(r);
+    Status registered = RegisterAllStages(r);
+    if (!registered.ok()) {
+      // Fixed, distinct names: only a bug gets here.
+      std::fprintf(stderr, "sluice: %s\n", registered.ToString().c_str());
+      std::abort();
+    }
     return r;
   }();
   return registry;

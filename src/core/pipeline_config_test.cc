@@ -25,18 +25,22 @@ class WaitStage final : public AsyncStage {
 
 StageRegistry TestRegistry() {
   StageRegistry registry;
-  registry.Register("noop", "does nothing",
-                    [](StageOptions&) -> Result<std::unique_ptr<Stage>> {
-                      return std::unique_ptr<Stage>(std::make_unique<NoopStage>());
-                    });
-  registry.Register("wait", "waits",
-                    [](StageOptions& options) -> Result<std::unique_ptr<Stage>> {
-                      options.GetInt("ms", 10, 0, 1000);
-                      auto max = options.GetInt("max_in_flight", 100, 1, 100000);
-                      options.GetChoice("mode", "fifo", {"fifo", "lifo"});
-                      return std::unique_ptr<Stage>(
-                          std::make_unique<WaitStage>(static_cast<std::size_t>(max)));
-                    });
+  EXPECT_TRUE(registry
+                  .Register("noop", "does nothing",
+                            [](StageOptions&) -> Result<std::unique_ptr<Stage>> {
+                              return std::unique_ptr<Stage>(std::make_unique<NoopStage>());
+                            })
+                  .ok());
+  EXPECT_TRUE(registry
+                  .Register("wait", "waits",
+                            [](StageOptions& options) -> Result<std::unique_ptr<Stage>> {
+                              options.GetInt("ms", 10, 0, 1000);
+                              auto max = options.GetInt("max_in_flight", 100, 1, 100000);
+                              options.GetChoice("mode", "fifo", {"fifo", "lifo"});
+                              return std::unique_ptr<Stage>(std::make_unique<WaitStage>(
+                                  static_cast<std::size_t>(max)));
+                            })
+                  .ok());
   return registry;
 }
 

@@ -28,11 +28,13 @@ class SetStage final : public CpuStage {
 
 StageRegistry GraphRegistry() {
   StageRegistry registry;
-  registry.Register("set", "sets a field",
-                    [](StageOptions& options) -> Result<std::unique_ptr<Stage>> {
-                      return std::unique_ptr<Stage>(
-                          std::make_unique<SetStage>(options.GetString("field", "x")));
-                    });
+  EXPECT_TRUE(registry
+                  .Register("set", "sets a field",
+                            [](StageOptions& options) -> Result<std::unique_ptr<Stage>> {
+                              return std::unique_ptr<Stage>(std::make_unique<SetStage>(
+                                  options.GetString("field", "x")));
+                            })
+                  .ok());
   return registry;
 }
 

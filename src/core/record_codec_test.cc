@@ -33,11 +33,15 @@ class Handle final : public Payload {
 
 StageRegistry Decoders() {
   StageRegistry registry;
-  registry.RegisterPayloadDecoder(
-      "note", [](std::string_view bytes) -> Result<std::shared_ptr<const Payload>> {
-        if (bytes == "bad") return Corruption("not a note");
-        return std::shared_ptr<const Payload>(std::make_shared<Note>(std::string(bytes)));
-      });
+  EXPECT_TRUE(registry
+                  .RegisterPayloadDecoder(
+                      "note",
+                      [](std::string_view bytes) -> Result<std::shared_ptr<const Payload>> {
+                        if (bytes == "bad") return Corruption("not a note");
+                        return std::shared_ptr<const Payload>(
+                            std::make_shared<Note>(std::string(bytes)));
+                      })
+                  .ok());
   return registry;
 }
 

@@ -86,15 +86,17 @@ Result<std::unique_ptr<Stage>> MakeFilter(StageOptions& options) {
 
 }  // namespace
 
-void RegisterBuiltinStages(StageRegistry& registry) {
-  registry.Register("noop", "passes records on unchanged", MakeNoop);
-  registry.Register("sleep", "delays each record by `ms` on a timer, without a thread",
-                    MakeSleep);
-  registry.Register("fail", "fails a deterministic `fraction` of the records", MakeFail);
-  registry.Register("filter",
-                    "keeps the records its `keep` expression holds for; the others end "
-                    "as filtered",
-                    MakeFilter);
+Status RegisterBuiltinStages(StageRegistry& registry) {
+  SLUICE_RETURN_IF_ERROR(
+      registry.Register("noop", "passes records on unchanged", MakeNoop));
+  SLUICE_RETURN_IF_ERROR(registry.Register(
+      "sleep", "delays each record by `ms` on a timer, without a thread", MakeSleep));
+  SLUICE_RETURN_IF_ERROR(registry.Register(
+      "fail", "fails a deterministic `fraction` of the records", MakeFail));
+  return registry.Register(
+      "filter",
+      "keeps the records its `keep` expression holds for; the others end as filtered",
+      MakeFilter);
 }
 
 // --- SleepStage ---------------------------------------------------------------------

@@ -43,7 +43,8 @@ namespace sluice {
 // Registers "noop", "sleep" and "fail". A factory returns an error naming the YAML
 // path and key for a value it cannot use (an unknown failure reason); values out of
 // range are recorded in the StageOptions and reported by its Finish().
-void RegisterBuiltinStages(StageRegistry& registry);
+// Fails if one of the names is registered already.
+Status RegisterBuiltinStages(StageRegistry& registry);
 
 class NoopStage final : public CpuStage {
  public:

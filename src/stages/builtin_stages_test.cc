@@ -27,7 +27,7 @@ using ::sluice::testing::MapStageOptions;
 Result<std::unique_ptr<Stage>> Build(const std::string& type,
                                      std::map<std::string, std::string> values) {
   StageRegistry registry;
-  RegisterBuiltinStages(registry);
+  SLUICE_RETURN_IF_ERROR(RegisterBuiltinStages(registry));
   const StageFactory* factory = registry.Find(type);
   if (factory == nullptr) return NotFound("no stage " + type);
   MapStageOptions options(std::move(values));
@@ -47,13 +47,35 @@ std::vector<Record> MakeBatch(ItemId first, std::size_t count) {
 
 TEST(BuiltinStagesTest, RegistersNoopSleepFailAndFilter) {
   StageRegistry registry;
-  RegisterBuiltinStages(registry);
+  ASSERT_TRUE(RegisterBuiltinStages(registry).ok());
   std::set<std::string> names;
   for (const auto& [name, description] : registry.List()) {
     names.insert(name);
     EXPECT_FALSE(description.empty()) << name;
   }
   EXPECT_EQ(names, (std::set<std::string>{"fail", "filter", "noop", "sleep"}));
+}
+
+// One name, one meaning: registering a name again, or an operator's, is an error
+// that leaves the registry as it was.
+TEST(BuiltinStagesTest, ANameRegisteredTwiceOrAnOperatorsNameIsRefused) {
+  StageRegistry registry;
+  ASSERT_TRUE(RegisterBuiltinStages(registry).ok());
+  const StageFactory* noop = registry.Find("noop");
+  StageFactory other = [](StageOptions&) -> Result<std::unique_ptr<Stage>> {
+    return InvalidArgument("not this one");
+  };
+  const Status again = registry.Register("noop", "another noop", other);
+  EXPECT_EQ(again.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(again.message().find("'noop' is registered already"), std::string::npos)
+      << again.message();
+  EXPECT_EQ(registry.Find("noop"), noop) << "the first registration stays";
+  EXPECT_FALSE(RegisterBuiltinStages(registry).ok());
+  for (const char* op : {"copy", "split", "shard", "merge", "join", "reduce"}) {
+    EXPECT_FALSE(registry.Register(op, "a stage", other).ok()) << op;
+    EXPECT_EQ(registry.Find(op), nullptr) << op;
+  }
+  EXPECT_FALSE(registry.Register("mine", "no factory", nullptr).ok());
 }
 
 TEST(BuiltinStagesTest, NoopIsACpuStageWithoutOptions) {

@@ -241,12 +241,12 @@ Result<std::unique_ptr<Stage>> MakeFaces(StageOptions& options) {
 
 }  // namespace
 
-void RegisterFaceStages(StageRegistry& registry) {
-  registry.Register("faces",
-                    "detects faces in \"image\" (dlib HOG, OpenCV Haar or BlazeFace): "
-                    "\"faces\", \"face_boxes\", \"face_scores\" (blazeface: and "
-                    "\"face_landmarks\")",
-                    MakeFaces);
+Status RegisterFaceStages(StageRegistry& registry) {
+  return registry.Register(
+      "faces",
+      "detects faces in \"image\" (dlib HOG, OpenCV Haar or BlazeFace): \"faces\", "
+      "\"face_boxes\", \"face_scores\" (blazeface: and \"face_landmarks\")",
+      MakeFaces);
 }
 
 }  // namespace sluice

@@ -91,7 +91,8 @@ class FacesStage final : public CpuStage {
 // default 3), cascade (path, default kDefaultHaarCascade), score_threshold (0..1,
 // default 0.5), nms_iou (0..1, default 0.3), model (path, default
 // DefaultBlazeFaceModelPath()). Each detector ignores the other detectors' options.
-void RegisterFaceStages(StageRegistry& registry);
+// Fails if one of the names is registered already.
+Status RegisterFaceStages(StageRegistry& registry);
 
 }  // namespace sluice
 

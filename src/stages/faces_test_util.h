@@ -29,7 +29,7 @@ inline constexpr char kDlibFacesDir[] = "/usr/share/doc/libdlib19.1/examples/fac
 inline Result<std::unique_ptr<FacesStage>> BuildFacesStage(
     std::map<std::string, std::string> values) {
   StageRegistry registry;
-  RegisterFaceStages(registry);
+  SLUICE_RETURN_IF_ERROR(RegisterFaceStages(registry));
   MapStageOptions options(std::move(values));
   auto stage = (*registry.Find("faces"))(options);
   if (!stage.ok()) return stage.status();

@@ -219,7 +219,7 @@ TEST_F(FetchCacheTest, NoCacheNoCacheCounters) {
 
 TEST(FetchCacheOptionsTest, ReadsAndChecksTheCacheOptions) {
   StageRegistry registry;
-  RegisterFetchStage(registry);
+  ASSERT_TRUE(RegisterFetchStage(registry).ok());
   const StageFactory* factory = registry.Find("fetch");
   ASSERT_NE(factory, nullptr);
   TempDir dir;

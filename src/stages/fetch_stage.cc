@@ -792,11 +792,11 @@ Result<std::unique_ptr<Stage>> MakeFetch(StageOptions& options) {
 
 }  // namespace
 
-void RegisterFetchStage(StageRegistry& registry) {
-  registry.Register("fetch",
-                    "downloads each url into \"body\" (libcurl; caps, retries, "
-                    "opt-outs, public addresses only by default)",
-                    MakeFetch);
+Status RegisterFetchStage(StageRegistry& registry) {
+  return registry.Register("fetch",
+                           "downloads each url into \"body\" (libcurl; caps, retries, "
+                           "opt-outs, public addresses only by default)",
+                           MakeFetch);
 }
 
 }  // namespace sluice

@@ -153,7 +153,8 @@ struct FetchOptions {
 Result<std::shared_ptr<ContentCache>> OpenFetchCache(const FetchOptions& options);
 
 // Registers "fetch". Values out of range are recorded in the StageOptions.
-void RegisterFetchStage(StageRegistry& registry);
+// Fails if one of the names is registered already.
+Status RegisterFetchStage(StageRegistry& registry);
 
 class FetchStage final : public AsyncStage {
  public:

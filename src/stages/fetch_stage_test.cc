@@ -513,7 +513,7 @@ TEST_F(FetchStageTest, IdleConnectionsTheServerClosesAreReplaced) {
 
 TEST(FetchStageOptionsTest, ReadsAndChecksItsOptions) {
   StageRegistry registry;
-  RegisterFetchStage(registry);
+  ASSERT_TRUE(RegisterFetchStage(registry).ok());
   const StageFactory* factory = registry.Find("fetch");
   ASSERT_NE(factory, nullptr);
   {

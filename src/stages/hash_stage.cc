@@ -42,8 +42,8 @@ void HashStage::ProcessOne(Record& record) {
   record.Set("sha256", std::move(digest));
 }
 
-void RegisterHashStage(StageRegistry& registry) {
-  registry.Register(
+Status RegisterHashStage(StageRegistry& registry) {
+  return registry.Register(
       "sha256", "hashes \"body\" (SHA-256), optionally checked against an input column",
       [](StageOptions& options) -> Result<std::unique_ptr<Stage>> {
         HashOptions hash;

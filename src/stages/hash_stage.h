@@ -27,7 +27,8 @@ struct HashOptions {
 };
 
 // Registers "sha256".
-void RegisterHashStage(StageRegistry& registry);
+// Fails if one of the names is registered already.
+Status RegisterHashStage(StageRegistry& registry);
 
 class HashStage final : public CpuStage {
  public:

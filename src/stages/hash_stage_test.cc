@@ -58,7 +58,7 @@ TEST(HashStageTest, NoBodyIsAStageError) {
 
 TEST(HashStageTest, Registration) {
   StageRegistry registry;
-  RegisterHashStage(registry);
+  ASSERT_TRUE(RegisterHashStage(registry).ok());
   const StageFactory* factory = registry.Find("sha256");
   ASSERT_NE(factory, nullptr);
   testing::MapStageOptions options(std::map<std::string, std::string>{{"colum", "x"}});

@@ -88,16 +88,16 @@ Result<std::unique_ptr<Stage>> MakeEncode(StageOptions& options) {
 
 }  // namespace
 
-void RegisterImageStages(StageRegistry& registry) {
-  registry.Register("decode", "decodes \"body\" bytes into an \"image\" (OpenCV)",
-                    MakeDecode);
-  registry.Register("resize",
-                    "resizes \"image\" (modes as img2dataset's) and filters by size",
-                    MakeResize);
-  registry.Register("encode",
-                    "encodes \"image\" as jpg, png or webp into \"encoded\" (OpenCV)",
-                    MakeEncode);
-  registry.RegisterPayloadDecoder(ImagePayload::kCodec, DecodeImagePayload);
+Status RegisterImageStages(StageRegistry& registry) {
+  SLUICE_RETURN_IF_ERROR(registry.Register(
+      "decode", "decodes \"body\" bytes into an \"image\" (OpenCV)", MakeDecode));
+  SLUICE_RETURN_IF_ERROR(registry.Register(
+      "resize", "resizes \"image\" (modes as img2dataset's) and filters by size",
+      MakeResize));
+  SLUICE_RETURN_IF_ERROR(registry.Register(
+      "encode", "encodes \"image\" as jpg, png or webp into \"encoded\" (OpenCV)",
+      MakeEncode));
+  return registry.RegisterPayloadDecoder(ImagePayload::kCodec, DecodeImagePayload);
 }
 
 }  // namespace sluice

@@ -28,7 +28,8 @@ namespace sluice {
 
 // Registers "decode", "resize" and "encode". Out-of-range values are recorded in the
 // StageOptions and reported by its Finish().
-void RegisterImageStages(StageRegistry& registry);
+// Fails if one of the names is registered already.
+Status RegisterImageStages(StageRegistry& registry);
 
 }  // namespace sluice
 

@@ -26,7 +26,7 @@ namespace sluice::testing {
 inline Result<std::unique_ptr<Stage>> BuildImageStage(
     const std::string& type, std::map<std::string, std::string> values) {
   StageRegistry registry;
-  RegisterImageStages(registry);
+  SLUICE_RETURN_IF_ERROR(RegisterImageStages(registry));
   const StageFactory* factory = registry.Find(type);
   if (factory == nullptr) return NotFound("no stage " + type);
   MapStageOptions options(std::move(values));

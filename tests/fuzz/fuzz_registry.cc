@@ -34,8 +34,8 @@ Result<std::unique_ptr<Stage>> MakeProbe(StageOptions& options) {
 const StageRegistry& FuzzRegistry() {
   static const StageRegistry registry = [] {
     StageRegistry r;
-    RegisterBuiltinStages(r);
-    r.Register("probe", "reads one option of each kind", MakeProbe);
+    SLUICE_FUZZ_CHECK(RegisterBuiltinStages(r).ok());
+    SLUICE_FUZZ_CHECK(r.Register("probe", "reads one option of each kind", MakeProbe).ok());
     return r;
   }();
   return registry;

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -28,7 +29,9 @@ namespace {
 const StageRegistry& Decoders() {
   static const StageRegistry* registry = [] {
     auto* made = new StageRegistry();
-    made->RegisterPayloadDecoder(ImagePayload::kCodec, &DecodeImagePayload);
+    if (!made->RegisterPayloadDecoder(ImagePayload::kCodec, &DecodeImagePayload).ok()) {
+      std::abort();  // a fresh registry has no decoder yet
+    }
     return made;
   }();
   return *registry;

@@ -1,0 +1,19 @@
+#include "src/stages/all_stages.h"
+
+#include "src/stages/builtin_stages.h"
+#include "src/stages/faces_stage.h"
+#include "src/stages/fetch_stage.h"
+#include "src/stages/hash_stage.h"
+#include "src/stages/image_stages.h"
+
+namespace sluice {
+
+Status RegisterAllStages(StageRegistry& registry) {
+  SLUICE_RETURN_IF_ERROR(RegisterBuiltinStages(registry));
+  SLUICE_RETURN_IF_ERROR(RegisterImageStages(registry));
+  SLUICE_RETURN_IF_ERROR(RegisterFaceStages(registry));
+  SLUICE_RETURN_IF_ERROR(RegisterFetchStage(registry));
+  return RegisterHashStage(registry);
+}
+
+}  // namespace sluice
