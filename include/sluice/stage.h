@@ -30,6 +30,30 @@
 
 namespace sluice {
 
+// The fields a stage reads and writes, so that loading can check that every field a
+// stage needs is written by a node before it (docs/operators.md).
+struct StageFields {
+  // False: the stage does not say (the default); nothing after it is checked.
+  bool declared = false;
+  std::vector<std::string> reads;   // fields it needs: refused if no node before writes one
+  std::vector<std::string> writes;  // fields it may set
+  // Names its expressions read, which may also be input columns: a warning, not an
+  // error, if no node before writes one.
+  std::vector<std::string> reads_or_columns;
+};
+
+// StageFields a stage declares.
+inline StageFields DeclaredFields(std::vector<std::string> reads,
+                                  std::vector<std::string> writes,
+                                  std::vector<std::string> reads_or_columns = {}) {
+  StageFields fields;
+  fields.declared = true;
+  fields.reads = std::move(reads);
+  fields.writes = std::move(writes);
+  fields.reads_or_columns = std::move(reads_or_columns);
+  return fields;
+}
+
 class Stage {
  public:
   enum class Kind { kCpu, kAsync };
@@ -42,6 +66,9 @@ class Stage {
   // decodes a JPEG at the reduced scale a resize right after it needs. Not called
   // concurrently with anything else; the default does nothing.
   virtual void PlanFor(const Stage* next) { (void)next; }
+
+  // What the stage reads and writes (see StageFields). Default: not declared.
+  virtual StageFields Fields() const { return {}; }
 
   // Named counters of the stage's own (e.g. "cache_hits_total"), totals since it
   // was built. The worker reads them every few seconds and records them with its

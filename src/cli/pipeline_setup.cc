@@ -24,7 +24,13 @@ Result<PipelineConfig> LoadPipeline(const std::string& path,
     SLUICE_ASSIGN_OR_RETURN(ConfigOverride parsed, ParseOverride(text));
     overrides.push_back(std::move(parsed));
   }
-  return LoadPipelineFile(path, overrides, DefaultRegistry());
+  Result<PipelineConfig> config = LoadPipelineFile(path, overrides, DefaultRegistry());
+  if (config.ok()) {
+    for (const std::string& warning : config->warnings) {
+      Log(LogLevel::kWarning, fmt::format("{}: warning: {}", path, warning));
+    }
+  }
+  return config;
 }
 
 bool IngestInputs(Store& store, const PipelineConfig& config,

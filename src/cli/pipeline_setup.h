@@ -11,7 +11,8 @@
 
 namespace sluice::cli {
 
-// Loads a pipeline file with `sets` ("KEY=VALUE") applied.
+// Loads a pipeline file with `sets` ("KEY=VALUE") applied, and logs its warnings
+// (PipelineConfig::warnings) once.
 Result<PipelineConfig> LoadPipeline(const std::string& path,
                                     const std::vector<std::string>& sets);
 

@@ -73,6 +73,9 @@ Result<BuiltOperator> Split(const std::string& name, YamlOptions& options,
         if (!expr.ok()) {
           branch.AddError("when", expr.status().message());
         } else {
+          for (const std::string& field : expr->fields()) {
+            built.reads_or_columns.push_back(field);
+          }
           conditions->push_back(std::make_shared<const Expr>(std::move(expr).value()));
         }
       } else if (last) {
@@ -110,6 +113,7 @@ Result<BuiltOperator> Shard(YamlOptions& options) {
   op->kind = Operator::Kind::kRoute;
   op->ports = std::max<std::size_t>(shards, 1);
   if (expr.ok()) {
+    built.reads_or_columns = expr->fields();
     auto parsed = std::make_shared<const Expr>(std::move(expr).value());
     op->route = [parsed, shards = op->ports](Record& record) -> std::size_t {
       return static_cast<std::size_t>(parsed->KeyHash(record) % shards);

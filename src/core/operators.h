@@ -36,6 +36,8 @@ GraphShape::Kind OperatorShape(std::string_view type);
 struct BuiltOperator {
   std::shared_ptr<const Operator> op;
   std::vector<std::string> branches;
+  // The names its expressions read (split's conditions, shard's key).
+  std::vector<std::string> reads_or_columns;
 };
 
 // Reads an operator's options (not name, type, input or inputs) and builds it.

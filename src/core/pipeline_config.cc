@@ -367,7 +367,11 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
       YamlOptions operator_options(options, spec.path, &errors);
       Result<BuiltOperator> built = BuildOperator(spec.type, spec.name, spec.input_refs,
                                                   operator_options, &errors);
-      if (built.ok()) spec.branches = built->branches;
+      if (built.ok()) {
+        spec.branches = built->branches;
+        spec.fields.declared = true;
+        spec.fields.reads_or_columns = built->reads_or_columns;
+      }
       operator_options.Finish().IgnoreError();
       config.stages.push_back(std::move(spec));
       continue;
@@ -376,6 +380,7 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
     YamlOptions stage_options(options, spec.path, &errors);
     stage_options.set_pipeline(config.settings);
     Result<std::unique_ptr<Stage>> built = (*factory)(stage_options);
+    if (built.ok() && *built != nullptr) spec.fields = (*built)->Fields();
     if (!built.ok()) {
       if (errors.empty() ||
           errors.back().find(built.status().message()) == std::string::npos) {
@@ -386,6 +391,7 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
     config.stages.push_back(std::move(spec));
   }
   if (errors.empty()) ResolveGraph(config, &errors);
+  if (errors.empty()) CheckFields(config, &errors, &config.warnings);
   ParseGroups(top, root["group"].IsDefined(), config, &errors);
   if (errors.empty()) CheckGroupCuts(config, &errors);
   top.Finish().IgnoreError();

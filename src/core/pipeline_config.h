@@ -100,6 +100,8 @@ struct StageSpec {
   // An operator's branches (copy, split, shard), in port order; empty otherwise.
   std::vector<std::string> branches;
   bool is_operator = false;
+  // What it reads and writes, from the built stage or operator (Stage::Fields).
+  StageFields fields;
 };
 
 // One stage group: stages[first_stage, first_stage + stage_count).
@@ -137,6 +139,9 @@ struct PipelineConfig {
   // "blobs.dir": where a group leaves each batch's records for the next one; "" =
   // <workdir>/blobs (one machine). Only used with more than one group.
   std::string blobs_dir;
+  // What loading found doubtful but not wrong (an expression reading a name no node
+  // before it writes: an input column, or a typo), one line each, with YAML paths.
+  std::vector<std::string> warnings;
 
   // The groups' names, in order.
   std::vector<std::string> GroupNames() const;

@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "src/core/operators.h"
 
@@ -206,6 +208,98 @@ void ResolveGraph(PipelineConfig& config, std::vector<std::string>* errors) {
   if (errors->size() > errors_before) return;
   for (const GraphError& error : CheckGraph(PipelineShapes(config))) {
     errors->push_back(fmt::format("{}: {}", config.stages[error.node].path, error.message));
+  }
+}
+
+void CheckFields(const PipelineConfig& config, std::vector<std::string>* errors,
+                 std::vector<std::string>* warnings) {
+  // The fields each node's output surely has; nullopt: unknown (a stage that does
+  // not declare its fields is upstream).
+  using Fields = std::optional<std::set<std::string>>;
+  std::vector<Fields> out(config.stages.size());
+  // Who writes a field, for the hint in a message.
+  std::map<std::string, std::string> writer;
+  for (const StageSpec& spec : config.stages) {
+    for (const std::string& field : spec.fields.writes) writer.try_emplace(field, spec.name);
+  }
+  auto hint = [&](const std::string& field) {
+    auto found = writer.find(field);
+    return found == writer.end()
+               ? std::string()
+               : fmt::format(" ('{}' writes it: put it before)", found->second);
+  };
+  auto input_fields = [&](const NodeInput& input) -> Fields {
+    if (input.node == kSourceNode) return std::set<std::string>{};
+    return out[input.node];
+  };
+  for (std::size_t i = 0; i < config.stages.size(); ++i) {
+    const StageSpec& spec = config.stages[i];
+    const std::vector<NodeInput> inputs = InputsOf(config, i);
+    Fields in;
+    if (spec.type == "merge") {
+      // Only what every branch writes is sure to be there.
+      in = input_fields(inputs[0]);
+      for (std::size_t k = 1; k < inputs.size() && in.has_value(); ++k) {
+        const Fields other = input_fields(inputs[k]);
+        if (!other.has_value()) {
+          in.reset();
+          break;
+        }
+        std::set<std::string> both;
+        std::set_intersection(in->begin(), in->end(), other->begin(), other->end(),
+                              std::inserter(both, both.end()));
+        in = std::move(both);
+      }
+    } else if (spec.type == "join") {
+      in = input_fields(inputs[0]);
+      YAML::Node options = YAML::Load(spec.options_yaml);
+      for (std::size_t k = 1; k < inputs.size(); ++k) {
+        const Fields part = input_fields(inputs[k]);
+        const YAML::Node taken = options["fields"][spec.input_refs[k]];
+        if (!taken.IsSequence()) continue;
+        for (const YAML::Node& name : taken) {
+          const std::string field = name.as<std::string>();
+          if (part.has_value() && !part->contains(field)) {
+            errors->push_back(fmt::format(
+                "{}.fields.{}: takes '{}', which no node on that branch writes{}",
+                spec.path, spec.input_refs[k], field, hint(field)));
+          }
+          if (in.has_value()) in->insert(field);
+        }
+      }
+    } else {
+      in = input_fields(inputs[0]);
+    }
+    if (in.has_value()) {
+      for (const std::string& field : spec.fields.reads) {
+        if (!in->contains(field)) {
+          errors->push_back(fmt::format("{}: reads '{}', which no node before it writes{}",
+                                        spec.path, field, hint(field)));
+        }
+      }
+      for (const std::string& name : spec.fields.reads_or_columns) {
+        if (!in->contains(name)) {
+          warnings->push_back(fmt::format(
+              "{}: '{}' is written by no node before it{}: it must be an input column, "
+              "or it reads as missing",
+              spec.path, name, hint(name)));
+        }
+      }
+    }
+    if (!spec.fields.declared || !in.has_value()) {
+      out[i].reset();
+    } else {
+      out[i] = std::move(in);
+      out[i]->insert(spec.fields.writes.begin(), spec.fields.writes.end());
+    }
+  }
+  const Fields& end = out.empty() ? Fields() : out.back();
+  if (config.output.layout != OutputLayout::kNone && end.has_value() &&
+      !end->contains(config.output.image_field)) {
+    errors->push_back(fmt::format(
+        "output.image_field: '{}', the field saved as each item's image, is written by "
+        "no node{} (an encode stage writes \"encoded\")",
+        config.output.image_field, hint(config.output.image_field)));
   }
 }
 

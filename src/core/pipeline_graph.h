@@ -25,6 +25,15 @@ void ReadNodeInputs(const YAML::Node& node, StageSpec& spec,
 // nodes parsed without error (their branches known).
 void ResolveGraph(PipelineConfig& config, std::vector<std::string>* errors);
 
+// Checks that every field a node reads is written by a node before it, on every
+// path there (after a merge, only what all its branches write counts; after a join,
+// what its first input has and the fields it takes), and that the output's image
+// field is written. A name an expression reads that no node writes may be an input
+// column: a warning. Nodes after a stage that does not declare its fields are not
+// checked. REQUIRES: ResolveGraph() found no error.
+void CheckFields(const PipelineConfig& config, std::vector<std::string>* errors,
+                 std::vector<std::string>* warnings);
+
 // Checks that each stage group after the first starts where one stream runs from
 // the group before into its first node, and nothing else crosses.
 void CheckGroupCuts(const PipelineConfig& config, std::vector<std::string>* errors);

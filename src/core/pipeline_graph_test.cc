@@ -19,20 +19,33 @@ namespace {
 // Sets the field its `field` option names (default: its own name) to true.
 class SetStage final : public CpuStage {
  public:
-  explicit SetStage(std::string field) : field_(std::move(field)) {}
+  explicit SetStage(std::string field, std::vector<std::string> reads = {})
+      : field_(std::move(field)), reads_(std::move(reads)) {}
   void ProcessOne(Record& record) override { record.Set(field_, true); }
+  StageFields Fields() const override { return DeclaredFields(reads_, {field_}); }
 
  private:
   const std::string field_;
+  const std::vector<std::string> reads_;
 };
+
+// Declares nothing about its fields.
+class OpaqueStage final : public CpuStage {};
 
 StageRegistry GraphRegistry() {
   StageRegistry registry;
   EXPECT_TRUE(registry
                   .Register("set", "sets a field",
                             [](StageOptions& options) -> Result<std::unique_ptr<Stage>> {
+                              std::string field = options.GetString("field", "x");
                               return std::unique_ptr<Stage>(std::make_unique<SetStage>(
-                                  options.GetString("field", "x")));
+                                  std::move(field), options.GetStringList("reads", {})));
+                            })
+                  .ok());
+  EXPECT_TRUE(registry
+                  .Register("opaque", "says nothing of its fields",
+                            [](StageOptions&) -> Result<std::unique_ptr<Stage>> {
+                              return std::unique_ptr<Stage>(std::make_unique<OpaqueStage>());
                             })
                   .ok());
   return registry;
@@ -248,10 +261,78 @@ TEST(PipelineGraphTest, BadGraphsAreRefusedNamingTheYamlPath) {
   }
 }
 
+// A field a stage needs must be written by a node before it on every path there.
+TEST(PipelineGraphTest, AFieldReadMustBeWrittenBefore) {
+  struct Case {
+    const char* what;
+    std::string stages;
+    std::string expected;  // "" when it loads
+  };
+  const std::vector<Case> cases = {
+      {"written before", "  - {name: a, type: set, field: f}\n"
+                         "  - {name: b, type: set, field: g, reads: [f]}\n", ""},
+      {"written after",
+       "  - {name: b, type: set, field: g, reads: [f]}\n  - {name: a, type: set, field: f}\n",
+       "stages[0] (b): reads 'f', which no node before it writes ('a' writes it: put it "
+       "before)"},
+      {"written on one branch of a split only",
+       "  - name: s\n    type: split\n    branches: [{name: x, when: 'true'}, {name: y}]\n"
+       "  - {name: a, type: set, field: f, input: s.x}\n"
+       "  - {name: b, type: set, field: g, input: s.y}\n"
+       "  - {name: m, type: merge, inputs: [a, b]}\n"
+       "  - {name: c, type: set, field: h, reads: [f]}\n",
+       "stages[4] (c): reads 'f'"},
+      {"taken by the join",
+       "  - {name: fork, type: copy, branches: [x, y]}\n"
+       "  - {name: a, type: set, field: f, input: fork.x}\n"
+       "  - {name: b, type: set, field: g, input: fork.y}\n"
+       "  - {name: j, type: join, inputs: [a, b], fields: {b: [g]}}\n"
+       "  - {name: c, type: set, field: h, reads: [f, g]}\n",
+       ""},
+      {"a join taking what its branch lacks",
+       "  - {name: fork, type: copy, branches: [x, y]}\n"
+       "  - {name: a, type: set, field: f, input: fork.x}\n"
+       "  - {name: b, type: set, field: g, input: fork.y}\n"
+       "  - {name: j, type: join, inputs: [a, b], fields: {b: [f]}}\n",
+       "stages[3] (j).fields.b: takes 'f', which no node on that branch writes"},
+      {"after a stage that declares nothing",
+       "  - {name: o, type: opaque}\n  - {name: b, type: set, field: g, reads: [f]}\n", ""},
+  };
+  for (const Case& c : cases) {
+    Result<PipelineConfig> config = Parse(c.stages);
+    if (c.expected.empty()) {
+      EXPECT_TRUE(config.ok()) << c.what << ": " << config.status().ToString();
+    } else {
+      ASSERT_FALSE(config.ok()) << c.what;
+      EXPECT_NE(config.status().message().find(c.expected), std::string::npos)
+          << c.what << ":\n" << config.status().message();
+    }
+  }
+  // An expression may read an input column: a name nothing writes is a warning.
+  Result<PipelineConfig> split = Parse(
+      "  - {name: a, type: set, field: f}\n"
+      "  - name: s\n    type: split\n"
+      "    branches: [{name: x, when: 'f && caption'}, {name: y}]\n"
+      "  - {name: m, type: merge, inputs: [s.x, s.y]}\n");
+  ASSERT_TRUE(split.ok()) << split.status().ToString();
+  ASSERT_EQ(split->warnings.size(), 1u);
+  EXPECT_NE(split->warnings[0].find("stages[1] (s): 'caption' is written by no node "
+                                    "before it: it must be an input column"),
+            std::string::npos)
+      << split->warnings[0];
+  // The output's image field must be written.
+  Result<PipelineConfig> output = Parse("  - {name: a, type: set, field: f}\n",
+                                        "output: {layout: files}\n");
+  ASSERT_FALSE(output.ok());
+  EXPECT_NE(output.status().message().find("output.image_field: 'encoded'"),
+            std::string::npos)
+      << output.status().message();
+}
+
 TEST(PipelineGraphTest, StageGroupsStartOnlyWhereThePipelineIsOneStream) {
   const std::string stages =
       "  - {name: f, type: copy, branches: [x, y]}\n"
-      "  - {name: a, type: set, input: f.x}\n  - {name: b, type: set, input: f.y}\n"
+      "  - {name: a, type: set, input: f.x}\n  - {name: b, type: set, field: b, input: f.y}\n"
       "  - {name: j, type: join, inputs: [a, b], fields: {b: [b]}}\n"
       "  - {name: after, type: set}\n";
   Result<PipelineConfig> inside = Parse(

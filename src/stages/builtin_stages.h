@@ -49,6 +49,7 @@ Status RegisterBuiltinStages(StageRegistry& registry);
 class NoopStage final : public CpuStage {
  public:
   void Process(std::span<Record> records) override { (void)records; }
+  StageFields Fields() const override { return DeclaredFields({}, {}); }
 };
 
 struct SleepOptions {
@@ -71,6 +72,7 @@ class SleepStage final : public AsyncStage {
   std::chrono::milliseconds record_deadline() const override;
   // Takes the record out of the queue and completes it failed (kTimeout).
   void Abandon(ItemId id, AsyncContext& ctx) override;
+  StageFields Fields() const override { return DeclaredFields({}, {}); }
 
  private:
   struct Sleeper {
@@ -104,6 +106,7 @@ class FailStage final : public CpuStage {
   static bool ShouldFail(ItemId id, const FailOptions& options);
 
   void ProcessOne(Record& record) override;
+  StageFields Fields() const override { return DeclaredFields({}, {}); }
 
  private:
   const FailOptions options_;
@@ -117,6 +120,9 @@ class FilterStage final : public CpuStage {
   // `where`: the stage's YAML path, for the records' error text.
   FilterStage(Expr keep, std::string_view where);
   void ProcessOne(Record& record) override;
+  StageFields Fields() const override {
+    return DeclaredFields({}, {}, keep_.fields());
+  }
   const Expr& keep() const { return keep_; }
 
  private:

@@ -84,6 +84,12 @@ class DecodeStage final : public CpuStage {
   // Plans the JPEG scale for `next` (see the top of the file).
   void PlanFor(const Stage* next) override;
   void ProcessOne(Record& record) override;
+  StageFields Fields() const override {
+    StageFields fields =
+        DeclaredFields({"body"}, {"image", "width", "height", "format"});
+    if (options_.extract_exif) fields.writes.push_back("exif");
+    return fields;
+  }
 
   // What PlanFor() chose; side_at_least 0 means full-size decoding.
   const DecodeReduction& reduction() const { return reduction_; }

@@ -63,6 +63,9 @@ class EncodeStage final : public CpuStage {
   }
 
   void ProcessOne(Record& record) override;
+  StageFields Fields() const override {
+    return DeclaredFields({"image"}, {"encoded", "ext", "encoded_bytes"});
+  }
 
  private:
   // True when `record`'s "body" may be saved as it is (see the top of the file).

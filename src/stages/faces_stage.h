@@ -71,6 +71,14 @@ class FacesStage final : public CpuStage {
   static Result<std::unique_ptr<FacesStage>> Create(FacesOptions options);
 
   void ProcessOne(Record& record) override;
+  StageFields Fields() const override {
+    StageFields fields =
+        DeclaredFields({"image"}, {"faces", "face_boxes", "face_scores"});
+    if (options_.detector == FaceDetectorKind::kBlazeFace) {
+      fields.writes.push_back("face_landmarks");
+    }
+    return fields;
+  }
 
   // The faces ProcessOne() finds in `image`, boxes in original coordinates, clipped
   // and filtered. Exposed for tests and benchmarks. Thread-safe.

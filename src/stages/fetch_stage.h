@@ -178,6 +178,10 @@ class FetchStage final : public AsyncStage {
   // in its I/O thread until curl ends it; its result is then dropped).
   void Abandon(ItemId id, AsyncContext& ctx) override;
   std::string InFlightSummary() const override;
+  StageFields Fields() const override {
+    return DeclaredFields({}, {"body", "http_status", "content_type", "bytes",
+                               "download_ms", "attempts", "final_url", "cache"});
+  }
   // Per attempt: fetch_attempts_total, fetch_responses_total{class=1xx..5xx, or
   // none: no HTTP response}, fetch_retries_total, fetch_redirects_total, and the
   // microseconds summed over the attempts that got that far until the name was

@@ -34,6 +34,9 @@ class HashStage final : public CpuStage {
  public:
   explicit HashStage(HashOptions options) : options_(std::move(options)) {}
   void ProcessOne(Record& record) override;
+  StageFields Fields() const override {
+    return DeclaredFields({"body"}, {"sha256"});
+  }
 
   // The lower-case hex SHA-256 of `bytes`.
   static std::string HexSha256(const Bytes& bytes);

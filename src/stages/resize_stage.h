@@ -83,6 +83,9 @@ class ResizeStage final : public CpuStage {
   }
 
   void ProcessOne(Record& record) override;
+  StageFields Fields() const override {
+    return DeclaredFields({"image"}, {"image", "resized_width", "resized_height"});
+  }
 
   const ResizeOptions& options() const { return options_; }
 
