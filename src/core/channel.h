@@ -88,7 +88,11 @@ class ChunkChannel {
   std::size_t size() const { return chunks_.size(); }
 
   // True when a chunk can be pushed or a slot reserved without exceeding capacity.
-  bool HasRoom() const { return chunks_.size() + reserved_ < capacity_; }
+  bool HasRoom() const { return HasRoomFor(1); }
+  // True when `slots` chunks can be pushed or reserved.
+  bool HasRoomFor(std::size_t slots) const {
+    return chunks_.size() + reserved_ + slots <= capacity_;
+  }
 
   // REQUIRES: HasRoom().
   void Reserve() {

@@ -133,6 +133,9 @@ class Runtime::Impl final : public ChannelObserver {
     Role role = Role::kCpuStage;
     std::vector<std::size_t> in;   // channels it takes chunks from (merge: none)
     std::vector<std::size_t> out;  // the channel of each output port
+    // The distinct channels of `out`, and how many ports write each (the branches of
+    // a route may all go straight into the merge after it).
+    std::vector<std::pair<std::size_t, std::size_t>> out_slots;
     CpuStage* cpu = nullptr;       // kCpuStage
     const Operator* op = nullptr;  // operators
     bool busy = false;             // kJoin: a pool thread holds its state (mu_)
@@ -347,15 +350,26 @@ void Runtime::Impl::Wire() {
       feed(input, channel);
     }
   }
+  // A channel holds at least as many chunks as one node may put in it at once.
+  std::vector<std::size_t> capacity(ends_.size(),
+                                    std::max<std::size_t>(options_.channel_capacity, 1));
   for (std::size_t i = 0; i < stages_.size(); ++i) {
-    if (nodes_[i].role == Role::kMerge) continue;
-    nodes_[i].out = port_channel[i];
-    for (std::size_t channel : nodes_[i].out) ends_[channel].producers.push_back(i);
+    Node& node = nodes_[i];
+    if (node.role == Role::kMerge) continue;
+    node.out = port_channel[i];
+    for (std::size_t channel : node.out) {
+      auto slot = std::find_if(node.out_slots.begin(), node.out_slots.end(),
+                               [&](const auto& entry) { return entry.first == channel; });
+      if (slot == node.out_slots.end()) {
+        ends_[channel].producers.push_back(i);
+        node.out_slots.emplace_back(channel, 1);
+      } else {
+        capacity[channel] = std::max(capacity[channel], ++slot->second);
+      }
+    }
   }
   channels_.reserve(ends_.size());
-  for (std::size_t i = 0; i < ends_.size(); ++i) {
-    channels_.emplace_back(std::max<std::size_t>(options_.channel_capacity, 1));
-  }
+  for (std::size_t i = 0; i < ends_.size(); ++i) channels_.emplace_back(capacity[i]);
 }
 
 Runtime::Impl::~Impl() {
@@ -587,8 +601,9 @@ void Runtime::Impl::ChunkPopped(std::size_t channel) {
 bool Runtime::Impl::PoolRunnable(std::size_t index) const {
   const Node& node = nodes_[index];
   auto outputs_have_room = [&] {
-    return std::all_of(node.out.begin(), node.out.end(),
-                       [&](std::size_t channel) { return channels_[channel].HasRoom(); });
+    return std::all_of(node.out_slots.begin(), node.out_slots.end(), [&](const auto& slot) {
+      return channels_[slot.first].HasRoomFor(slot.second);
+    });
   };
   switch (node.role) {
     case Role::kCpuStage:
@@ -883,6 +898,9 @@ bool Runtime::Impl::DeliverPoolWork(PoolWork* work) {
     channels_[channel].PushReserved(std::move(outs[port]));
     ChunkPushed(channel);
   }
+  // Input that reached a join while this thread held it woke no one: if this thread
+  // goes on with a stage, another may take the join now.
+  if (kept && nodes_[from].role == Role::kJoin && PoolRunnable(from)) WakeOnePoolThread();
   return kept;
 }
 

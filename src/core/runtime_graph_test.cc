@@ -177,6 +177,29 @@ TEST(RuntimeGraphTest, ARouteSendsEachRecordDownOneBranchAndMergeBringsThemBack)
   }
 }
 
+// A route whose branches all go straight into the merge writes one channel through
+// several ports: it needs a slot for each, even in channels of one chunk.
+TEST(RuntimeGraphTest, ARouteWhoseBranchesGoStraightIntoTheMergeFlows) {
+  std::vector<NamedStage> nodes;
+  nodes.emplace_back("route", ModRouteOp(3), std::vector<NodeInput>{});
+  nodes.emplace_back("merge", MergeOp(), std::vector<NodeInput>{{0, 0}, {0, 1}, {0, 2}});
+  nodes.emplace_back("after", std::make_unique<TagStage>("after"));
+  RuntimeOptions options;
+  options.chunk_size = 8;
+  options.channel_capacity = 1;
+  options.cpu_threads = 2;
+  Sink sink;
+  Runtime runtime(options, std::move(nodes), sink.Callback());
+  ASSERT_TRUE(runtime.Start().ok());
+  const Submitted submitted = SubmitRandomBatches(runtime, 200);
+  runtime.Finish();
+  ASSERT_TRUE(runtime.error().ok()) << runtime.error().message();
+  ExpectEveryItemOnce(sink, submitted);
+  for (const auto& [batch, records] : sink.batches()) {
+    for (const Record& record : records) EXPECT_NE(record.Find("after"), nullptr);
+  }
+}
+
 // A part that failed fails the item; one that was filtered adds nothing; a first part
 // that failed is the item's outcome.
 TEST(RuntimeGraphTest, AJoinAccountsForPartsThatFailedOrWereFiltered) {
