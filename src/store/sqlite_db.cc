@@ -202,18 +202,21 @@ Result<Statement> SqliteDb::Prepare(std::string_view sql) {
 }
 
 Status SqliteDb::BeginWrite() {
+  return RetryWhileBusy([this] {
+    Status status = begin_write_.Run();
+    begin_write_.Reset();
+    return status;
+  });
+}
+
+Status SqliteDb::RetryWhileBusy(const std::function<Status()>& attempt) {
   const auto deadline = std::chrono::steady_clock::now() + busy_timeout_;
   auto pause = std::chrono::milliseconds(1);
   while (true) {
-    Result<bool> step = begin_write_.Step();
-    begin_write_.Reset();
-    if (step.ok()) return Status::Ok();
-    // The busy handler has normally waited already; this loop covers the cases where
-    // SQLite reports SQLITE_BUSY at once (e.g. while another connection recovers the
-    // WAL), without waiting past the configured timeout.
-    if (step.status().code() != StatusCode::kBusy ||
+    Status status = attempt();
+    if (status.code() != StatusCode::kBusy ||
         std::chrono::steady_clock::now() + pause > deadline) {
-      return step.status();
+      return status;
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(50));

@@ -11,6 +11,7 @@
 #define SLUICE_STORE_SQLITE_DB_H_
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -126,6 +127,12 @@ class SqliteDb {
   Status Commit();
   // Best effort: used on error paths, where the first error is what matters.
   void Rollback();
+
+  // Runs `attempt` again while it fails with kBusy, with a growing pause, until the
+  // busy timeout has passed. For steps SQLite may refuse at once without calling the
+  // busy handler (BEGIN IMMEDIATE in some WAL states, switching a new file to WAL
+  // while another connection opens it). `attempt` must be safe to repeat.
+  Status RetryWhileBusy(const std::function<Status()>& attempt);
 
  private:
   SqliteDb(sqlite3* db, std::string path, int busy_timeout_ms);

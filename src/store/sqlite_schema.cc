@@ -155,7 +155,11 @@ Status CreateIfEmpty(SqliteDb& db) {
 
 Status PrepareSchema(SqliteDb& db, const ConnectionOptions& options) {
   Status status = CheckVersionBeforeChanges(db);
-  if (status.ok()) status = ConfigureConnection(db, options);
+  // Switching a new file to WAL fails at once, without the busy handler, while
+  // another connection opening the same file holds a lock on it.
+  if (status.ok()) {
+    status = db.RetryWhileBusy([&] { return ConfigureConnection(db, options); });
+  }
   if (status.ok()) status = CreateIfEmpty(db);
   return status.WithContext("store " + db.path());
 }
