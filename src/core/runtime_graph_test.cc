@@ -259,7 +259,8 @@ TEST(RuntimeGraphTest, ADroppedBatchDrainsThroughCopyAndJoin) {
   ASSERT_TRUE(runtime.Submit(2, MakeBatch(0, 20)).ok()) << "the same ids, once drained";
   runtime.Finish();
   EXPECT_EQ(sink.reports(), (std::map<BatchId, int>{{2, 1}}));
-  for (const Record& record : sink.batches().at(2)) {
+  const auto batches = sink.batches();
+  for (const Record& record : batches.at(2)) {
     EXPECT_EQ(record.reason(), FailureReason::kTimeout) << record.id();
   }
 }
