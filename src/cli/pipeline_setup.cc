@@ -1,30 +1,17 @@
 #include "src/cli/pipeline_setup.h"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
-#include <algorithm>
 #include <string>
 
 #include "src/cli/log.h"
 #include "src/cli/workdir.h"
-#include "src/input/ingest.h"
 
 namespace sluice::cli {
-namespace {
-
-constexpr int kMaxRejectsShown = 10;
-
-}  // namespace
 
 Result<PipelineConfig> LoadPipeline(const std::string& path,
                                     const std::vector<std::string>& sets) {
-  std::vector<ConfigOverride> overrides;
-  for (const std::string& text : sets) {
-    SLUICE_ASSIGN_OR_RETURN(ConfigOverride parsed, ParseOverride(text));
-    overrides.push_back(std::move(parsed));
-  }
-  Result<PipelineConfig> config = LoadPipelineFile(path, overrides, DefaultRegistry());
+  Result<PipelineConfig> config = LoadPipelineWithSets(path, sets, DefaultRegistry());
   if (config.ok()) {
     for (const std::string& warning : config->warnings) {
       Log(LogLevel::kWarning, fmt::format("{}: warning: {}", path, warning));
@@ -33,99 +20,17 @@ Result<PipelineConfig> LoadPipeline(const std::string& path,
   return config;
 }
 
+RunLog CommandLog() {
+  RunLog log;
+  log.info = [](std::string_view line) { Log(LogLevel::kInfo, line); };
+  log.warning = [](std::string_view line) { Log(LogLevel::kWarning, line); };
+  log.error = [](const Status& status) { PrintError(status); };
+  return log;
+}
+
 bool IngestInputs(Store& store, const PipelineConfig& config,
                   const std::vector<std::string>& inputs, bool quiet) {
-  IngestOptions options;
-  options.format = config.input.format;
-  options.url_column = config.input.url_column;
-  options.batch_size = config.batch_size;
-  options.max_line_bytes = config.input.max_line_bytes;
-  options.groups = config.GroupNames();
-  bool all_ok = true;
-  for (const std::string& path : inputs) {
-    Result<IngestReport> report = IngestFile(store, path, options);
-    if (!report.ok()) {
-      PrintError(report.status());
-      all_ok = false;
-      continue;
-    }
-    if (report->already_ingested) {
-      if (!quiet) Log(LogLevel::kInfo, fmt::format("input {}: already ingested", path));
-      continue;
-    }
-    Log(LogLevel::kInfo,
-        fmt::format("input {}: {} items{}, {} rejected lines, {} blank lines", path,
-                    report->items, report->resumed ? " (resumed)" : "", report->rejected,
-                    report->blank));
-    if (report->items == 0 && report->rejected == 0) {
-      Log(LogLevel::kInfo,
-          fmt::format("input {}: no items ({})", path,
-                      report->lines == 0 ? "the file is empty" : "only blank lines"));
-    }
-    if (report->rejected > 0) {
-      int shown = 0;
-      std::string rejects = fmt::format("input {}: rejected lines:", path);
-      Status listed = store.ListRejects(
-          [&](std::string_view reject_path, const RejectedLine& reject) -> Status {
-            if (reject_path != path) return Status::Ok();
-            if (shown++ == kMaxRejectsShown) return Cancelled("enough");
-            rejects += fmt::format("\n  {}:{}: {}: {}", path, reject.line, reject.reason,
-                                   reject.excerpt);
-            return Status::Ok();
-          });
-      if (report->rejected > kMaxRejectsShown) {
-        rejects +=
-            fmt::format("\n  ... {} more; every rejected line is kept in the store",
-                        report->rejected - kMaxRejectsShown);
-      }
-      if (shown > 0) Log(LogLevel::kWarning, rejects);
-      // Cancelled is how the callback stops after kMaxRejectsShown; any other error
-      // (the store could not be read) is told, though the items were ingested.
-      if (!listed.ok() && listed.code() != StatusCode::kCancelled) {
-        Log(LogLevel::kWarning,
-            fmt::format("input {}: could not list the rejected lines: {}", path,
-                        listed.ToString()));
-      }
-    }
-  }
-  return all_ok;
-}
-
-Status BindPipeline(Store& store, const PipelineConfig& config,
-                    const std::string& where) {
-  SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> stored,
-                          store.GetMeta("pipeline_fingerprint"));
-  const std::string groups = fmt::format("{}", fmt::join(config.GroupNames(), ","));
-  if (!stored) {
-    SLUICE_RETURN_IF_ERROR(store.SetMeta("pipeline_name", config.name));
-    SLUICE_RETURN_IF_ERROR(store.SetMeta(kGroupsMeta, groups));
-    return store.SetMeta("pipeline_fingerprint", config.fingerprint);
-  }
-  if (*stored == config.fingerprint) {
-    // Stores made before the groups were recorded get them now.
-    SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> known, store.GetMeta(kGroupsMeta));
-    if (!known) SLUICE_RETURN_IF_ERROR(store.SetMeta(kGroupsMeta, groups));
-    return Status::Ok();
-  }
-  return InvalidArgument(fmt::format(
-      "{} holds a run of a pipeline with other stages, batch size or input "
-      "settings (fingerprint {}, this one {}); resume with the same pipeline and --set "
-      "values, or use a new {}",
-      where, *stored, config.fingerprint,
-      where.starts_with("--store") ? "store" : "--workdir"));
-}
-
-Result<std::vector<std::string>> StoredGroups(Store& store) {
-  SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> known, store.GetMeta(kGroupsMeta));
-  std::vector<std::string> groups;
-  if (!known || known->empty()) return std::vector<std::string>{"main"};
-  std::size_t start = 0;
-  while (start <= known->size()) {
-    const std::size_t comma = std::min(known->find(',', start), known->size());
-    groups.push_back(known->substr(start, comma - start));
-    start = comma + 1;
-  }
-  return groups;
+  return sluice::IngestInputs(store, config, inputs, quiet, CommandLog()).ok();
 }
 
 }  // namespace sluice::cli

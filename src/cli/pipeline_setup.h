@@ -1,5 +1,5 @@
 // Steps shared by the commands that take a pipeline: load it with --set overrides,
-// bind it to a workdir, ingest inputs.
+// ingest inputs. Binding a store to its pipeline is src/run/run_setup.h's.
 #ifndef SLUICE_CLI_PIPELINE_SETUP_H_
 #define SLUICE_CLI_PIPELINE_SETUP_H_
 
@@ -8,6 +8,7 @@
 
 #include "sluice/store.h"
 #include "src/core/pipeline_config.h"
+#include "src/run/run_setup.h"
 
 namespace sluice::cli {
 
@@ -16,23 +17,14 @@ namespace sluice::cli {
 Result<PipelineConfig> LoadPipeline(const std::string& path,
                                     const std::vector<std::string>& sets);
 
-// Records the pipeline's fingerprint in a new store, or refuses a store made by a
-// pipeline whose results would differ (other stages, batch size or input settings).
-// `where` names the store in the message (DescribeStore).
-// Also records the pipeline's stage groups (StoredGroups).
-Status BindPipeline(Store& store, const PipelineConfig& config, const std::string& where);
-
-// The meta key holding the stage groups' names, comma-separated, in order.
-inline constexpr char kGroupsMeta[] = "pipeline_groups";
-
-// The stage groups of the pipeline the store was made for, in order; {"main"} for a
-// store that has not recorded them.
-Result<std::vector<std::string>> StoredGroups(Store& store);
-
-// Ingests every input, printing a line per input and the first rejected lines.
-// Returns false if an input failed (its error is printed; what it ingested is kept).
+// Ingests every input (IngestInputs of src/run/run_setup.h), telling what it does in
+// the command's log. Returns false if an input failed (its error is printed; what it
+// ingested is kept).
 bool IngestInputs(Store& store, const PipelineConfig& config,
                   const std::vector<std::string>& inputs, bool quiet);
+
+// The command's log as a RunLog: info and warning lines, errors as PrintError.
+RunLog CommandLog();
 
 }  // namespace sluice::cli
 

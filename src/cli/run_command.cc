@@ -39,7 +39,7 @@
 #include "src/core/blob_store.h"
 #include "src/core/pipeline_config.h"
 #include "src/core/worker.h"
-#include "src/output/file_batch_output.h"
+#include "src/run/group_workers.h"
 
 namespace sluice::cli {
 namespace {
@@ -246,20 +246,6 @@ class StatusPrinter {
   bool stop_ = false;  // GUARDED_BY(mutex_)
 };
 
-// The writer of the pipeline's `output:` section, or nullptr when it writes nothing.
-// Creates the output root and removes what a crashed run left there (temporary
-// names of processes that no longer run).
-Result<std::unique_ptr<FileBatchOutput>> MakeOutput(const PipelineConfig& config,
-                                                    const std::string& workdir) {
-  if (!config.output.enabled()) return std::unique_ptr<FileBatchOutput>();
-  const std::filesystem::path root = config.output.dir.empty()
-                                         ? std::filesystem::path(workdir) / "output"
-                                         : std::filesystem::path(config.output.dir);
-  auto output = std::make_unique<FileBatchOutput>(config.output, config.batch_size, root);
-  SLUICE_RETURN_IF_ERROR(output->Prepare());
-  return output;
-}
-
 // "K/N" -> {K, N}.
 Result<LeasePartition> ParsePartition(const std::string& text) {
   LeasePartition partition;
@@ -283,13 +269,6 @@ Result<LeasePartition> ParsePartition(const std::string& text) {
   return partition;
 }
 
-// One stage group this process runs: its worker, and its outputs (last group only).
-struct GroupRun {
-  const GroupSpec* group = nullptr;
-  std::unique_ptr<FileBatchOutput> output;
-  std::unique_ptr<Worker> worker;
-};
-
 // Where batches travel between groups (see the top of the file), or an error saying
 // what to give.
 Result<std::filesystem::path> BlobsDir(const RunFlags& flags,
@@ -302,23 +281,6 @@ Result<std::filesystem::path> BlobsDir(const RunFlags& flags,
       "{}: the pipeline has stage groups ({}), whose workers pass batches through a blob "
       "directory they all share: give --blobs DIR or set blobs.dir in the pipeline",
       flags.pipeline, fmt::join(config.GroupNames(), ", ")));
-}
-
-// The options every group's worker shares.
-WorkerOptions BaseOptions(const PipelineConfig& config, bool until_stopped,
-                          LeasePartition partition) {
-  WorkerOptions options;
-  options.lease = config.lease;
-  options.grace = config.grace;
-  options.stall_timeout = config.stall;
-  options.exit_when_done = !until_stopped;
-  options.partition = partition;
-  options.runtime.cpu_threads = config.cpu_threads;
-  options.runtime.chunk_size = config.chunk_size;
-  // The worker tells what goes wrong (once per cause, with a count at the end) and
-  // what it cleaned up: warnings of the run.
-  options.log = [](std::string_view line) { Log(LogLevel::kWarning, line); };
-  return options;
 }
 
 int Run(const RunFlags& flags) {
@@ -403,48 +365,20 @@ int Run(const RunFlags& flags) {
     return kExitOk;
   }
 
-  std::vector<GroupRun> runs;
-  for (const GroupSpec* group : groups) {
-    Result<std::uint64_t> released =
-        store.ReleaseLeasesOfDeadOwners(group->name, IsDeadLocalOwner);
-    if (released.ok() && *released > 0) {
-      Log(LogLevel::kInfo,
-          fmt::format("took back {} batches of group {} left leased by a stopped process",
-                      *released, group->name));
-    }
-    Result<std::vector<NamedStage>> stages =
-        BuildStages(*config, DefaultRegistry(), group);
-    if (!stages.ok()) {
-      PrintError(stages.status());
-      return kExitUsage;
-    }
-    const bool last = group == &config->groups.back();
-    GroupRun run;
-    run.group = group;
-    if (last) {
-      Result<std::unique_ptr<FileBatchOutput>> output =
-          MakeOutput(*config, flags.workdir);
-      if (!output.ok()) {
-        PrintError(output.status());
-        return kExitFailure;
-      }
-      run.output = std::move(output).value();
-    }
-    WorkerOptions options = BaseOptions(*config, until_stopped, partition);
-    options.group = group->name;
-    if (group != &config->groups.front()) options.previous_group = (group - 1)->name;
-    options.has_next_group = !last;
-    options.blobs = blobs.get();
-    options.payload_decoders = &DefaultRegistry();
-    // The stages hold at most in_flight_batches batches' worth of records; more
-    // batches may be open, waiting only for their slowest records.
-    const std::size_t in_flight = InFlightBatches(*config, *stages);
-    options.max_records_in_flight = in_flight * config->batch_size;
-    options.max_batches_in_flight = OpenBatches(*config, in_flight);
-    run.worker = std::make_unique<Worker>(store, options, std::move(stages).value(),
-                                          run.output.get());
-    runs.push_back(std::move(run));
+  GroupWorkersOptions run_options;
+  run_options.groups = groups;
+  run_options.workdir = flags.workdir;
+  run_options.blobs = blobs.get();
+  run_options.until_stopped = until_stopped;
+  run_options.partition = partition;
+  run_options.log = CommandLog();
+  Result<std::unique_ptr<GroupWorkers>> created =
+      GroupWorkers::Create(*config, DefaultRegistry(), store, run_options);
+  if (!created.ok()) {
+    PrintError(created.status());
+    return ExitCodeFor(created.status());
   }
+  GroupWorkers& runs = **created;
   // Until here a signal kills the process, which is safe (every ingest step is a
   // transaction). From here on, block the stop signals in every thread, including
   // the workers', so that SignalWatcher alone takes them.
@@ -456,7 +390,7 @@ int Run(const RunFlags& flags) {
 
   const std::uint64_t done_before = before->results();
   auto started = std::chrono::steady_clock::now();
-  std::vector<Result<WorkerEnd>> ends(runs.size(), WorkerEnd::kStopped);
+  std::vector<Result<WorkerEnd>> ends;
   bool interrupted = false;
   std::unique_ptr<MetricsServer> metrics;
   if (!flags.metrics_addr.empty()) {
@@ -466,7 +400,7 @@ int Run(const RunFlags& flags) {
       return kExitUsage;
     }
     std::vector<MetricsGroup> served;
-    for (GroupRun& run : runs) served.push_back({run.group->name, run.worker.get()});
+    for (const auto& [name, worker] : runs.workers()) served.push_back({name, worker});
     Result<std::unique_ptr<MetricsServer>> started_server =
         MetricsServer::Start(*metrics_address, std::move(served), &store, config->name);
     if (!started_server.ok()) {
@@ -478,7 +412,7 @@ int Run(const RunFlags& flags) {
   }
   {
     std::vector<Worker*> workers;
-    for (GroupRun& run : runs) workers.push_back(run.worker.get());
+    for (const auto& [name, worker] : runs.workers()) workers.push_back(worker);
     SignalWatcher signals(workers, config->grace + std::chrono::seconds(30));
     // --progress: auto is the bar on a terminal, the status line elsewhere.
     const bool bar =
@@ -486,25 +420,10 @@ int Run(const RunFlags& flags) {
     double interval = flags.quiet || flags.progress == "off" ? 0 : flags.status_interval_s;
     if (bar && interval > 0) interval = std::min(interval, 1.0);  // redrawn each second
     std::vector<std::pair<std::string, const Worker*>> shown;
-    for (GroupRun& run : runs) shown.emplace_back(run.group->name, run.worker.get());
+    for (const auto& [name, worker] : runs.workers()) shown.emplace_back(name, worker);
     StatusPrinter printer(std::move(shown), flags.workdir, before->items, done_before,
                           std::chrono::duration<double>(interval), bar);
-    // Every group but the last on a thread of its own; the last on this one.
-    std::vector<std::thread> threads;
-    for (std::size_t i = 0; i + 1 < runs.size(); ++i) {
-      threads.emplace_back([&, i] {
-        ends[i] = runs[i].worker->Run();
-        // A group that cannot go on leaves nothing for the ones after it.
-        if (!ends[i].ok()) {
-          for (GroupRun& other : runs) other.worker->RequestStop();
-        }
-      });
-    }
-    ends.back() = runs.back().worker->Run();
-    if (!ends.back().ok()) {
-      for (GroupRun& other : runs) other.worker->RequestStop();
-    }
-    for (std::thread& thread : threads) thread.join();
+    ends = runs.Run();
     interrupted = signals.interrupted();
   }
   double seconds =
@@ -531,7 +450,7 @@ int Run(const RunFlags& flags) {
   for (const auto& [reason, count] : after->failures) {
     failures += fmt::format("{}{} {}", failures.empty() ? "" : ", ", reason, count);
   }
-  const WorkerProgress progress = runs.back().worker->Progress();
+  const WorkerProgress progress = runs.last_worker().Progress();
   Log(LogLevel::kInfo,
       fmt::format("{} items processed{} in {:.1f} s ({:.0f} items/s); store: {} ok, {} "
                   "failed{}{}{}",
@@ -543,7 +462,7 @@ int Run(const RunFlags& flags) {
                   after->results_filtered > 0
                       ? fmt::format(", {} filtered", after->results_filtered)
                       : std::string()));
-  const FileBatchOutput* output = runs.back().output.get();
+  const FileBatchOutput* output = runs.output();
   if (finished) {
     Log(LogLevel::kInfo,
         fmt::format("done; results: sluice export {}{}", DescribeStore(*address),

@@ -9,15 +9,12 @@
 
 #include "src/cli/command.h"
 #include "src/cli/log.h"
+#include "src/run/run_setup.h"
 #include "src/stages/all_stages.h"
 #include "src/store/postgres_store.h"
 #include "src/store/sqlite_store.h"
 
 namespace sluice::cli {
-
-std::string StorePath(const std::string& workdir) {
-  return (std::filesystem::path(workdir) / "sluice.db").string();
-}
 
 Result<StoreAddress> ResolveStoreAddress(const std::string& workdir,
                                          const std::string& store_flag) {
@@ -63,7 +60,7 @@ Result<std::unique_ptr<Store>> OpenExistingStore(const StoreAddress& address) {
   if (!std::filesystem::is_directory(workdir, error)) {
     return InvalidArgument(fmt::format("--workdir {}: no such directory", workdir));
   }
-  std::string path = StorePath(workdir);
+  std::string path = WorkdirStorePath(workdir);
   if (!std::filesystem::exists(path, error)) {
     return InvalidArgument(fmt::format(
         "--workdir {}: no sluice store here (expected {}; `sluice run` makes it)",
@@ -81,7 +78,7 @@ Result<std::unique_ptr<Store>> OpenOrCreateStore(const StoreAddress& address) {
     return IoError(
         fmt::format("--workdir {}: cannot create: {}", workdir, error.message()));
   }
-  return OpenSqliteStore(StorePath(workdir));
+  return OpenSqliteStore(WorkdirStorePath(workdir));
 }
 
 const StageRegistry& DefaultRegistry() {

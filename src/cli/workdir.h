@@ -12,9 +12,6 @@
 
 namespace sluice::cli {
 
-// The store file inside a workdir.
-std::string StorePath(const std::string& workdir);
-
 // Where a command's store is: the SQLite file in `workdir`, or the PostgreSQL
 // database at `url`.
 struct StoreAddress {
