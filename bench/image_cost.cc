@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "sluice/pipeline.h"
 #include "src/core/pipeline_config.h"
-#include "src/stages/all_stages.h"
 
 namespace {
 

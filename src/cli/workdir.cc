@@ -7,10 +7,10 @@
 #include <filesystem>
 #include <regex>
 
+#include "sluice/pipeline.h"
 #include "src/cli/command.h"
 #include "src/cli/log.h"
 #include "src/run/run_setup.h"
-#include "src/stages/all_stages.h"
 #include "src/store/postgres_store.h"
 #include "src/store/sqlite_store.h"
 

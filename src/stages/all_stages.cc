@@ -1,4 +1,6 @@
-#include "src/stages/all_stages.h"
+// RegisterAllStages, of the public API (include/sluice/pipeline.h): every stage type
+// sluice ships.
+#include "sluice/pipeline.h"
 
 #include "src/stages/builtin_stages.h"
 #include "src/stages/faces_stage.h"
