@@ -33,7 +33,8 @@ void HostStage::ProcessOne(sluice::Record& record) {
   record.Set(field_, std::move(host));
 }
 
-sluice::Result<std::unique_ptr<sluice::Stage>> MakeHostStage(sluice::StageOptions& options) {
+sluice::Result<std::unique_ptr<sluice::Stage>> MakeHostStage(
+    sluice::StageOptions& options) {
   std::string field = options.GetString("field", "host");
   if (field.empty()) {
     options.AddError("field", "must not be empty");

@@ -5,12 +5,13 @@
 #ifndef CUSTOM_STAGE_HOST_STAGE_H_
 #define CUSTOM_STAGE_HOST_STAGE_H_
 
+#include <sluice/stage.h>
+#include <sluice/status.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <sluice/stage.h>
-#include <sluice/status.h>
+#include <utility>
 
 namespace custom_stage {
 
@@ -34,7 +35,8 @@ class HostStage final : public sluice::CpuStage {
 
 // The stage's factory, as registered under a name in a StageRegistry: reads its
 // options from the pipeline YAML (errors name their YAML path).
-sluice::Result<std::unique_ptr<sluice::Stage>> MakeHostStage(sluice::StageOptions& options);
+sluice::Result<std::unique_ptr<sluice::Stage>> MakeHostStage(
+    sluice::StageOptions& options);
 
 }  // namespace custom_stage
 

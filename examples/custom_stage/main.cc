@@ -21,8 +21,9 @@ sluice::Status RunExample(const std::string& pipeline_path, const std::string& i
                           const std::string& workdir) {
   sluice::StageRegistry registry;
   SLUICE_RETURN_IF_ERROR(sluice::RegisterAllStages(registry));
-  SLUICE_RETURN_IF_ERROR(registry.Register(
-      "host", "writes the host of the item's URL to a field", custom_stage::MakeHostStage));
+  SLUICE_RETURN_IF_ERROR(registry.Register("host",
+                                           "writes the host of the item's URL to a field",
+                                           custom_stage::MakeHostStage));
 
   // One name, one meaning: a name that is taken, built-in or not, is refused.
   const sluice::Status again =
@@ -46,22 +47,24 @@ sluice::Status RunExample(const std::string& pipeline_path, const std::string& i
     std::fprintf(stderr, "warning: %.*s\n", static_cast<int>(line.size()), line.data());
   };
   SLUICE_ASSIGN_OR_RETURN(sluice::RunSummary summary, pipeline.Run(options));
-  std::printf("pipeline %s: %llu items, %llu processed now: %llu ok, %llu failed, %llu "
-              "filtered\n",
-              pipeline.name().c_str(), static_cast<unsigned long long>(summary.items),
-              static_cast<unsigned long long>(summary.processed),
-              static_cast<unsigned long long>(summary.ok),
-              static_cast<unsigned long long>(summary.failed),
-              static_cast<unsigned long long>(summary.filtered));
-  if (!summary.output_dir.empty()) std::printf("outputs in %s\n", summary.output_dir.c_str());
+  std::printf(
+      "pipeline %s: %llu items, %llu processed now: %llu ok, %llu failed, %llu "
+      "filtered\n",
+      pipeline.name().c_str(), static_cast<unsigned long long>(summary.items),
+      static_cast<unsigned long long>(summary.processed),
+      static_cast<unsigned long long>(summary.ok),
+      static_cast<unsigned long long>(summary.failed),
+      static_cast<unsigned long long>(summary.filtered));
+  if (!summary.output_dir.empty())
+    std::printf("outputs in %s\n", summary.output_dir.c_str());
 
   return pipeline.ForEachResult(workdir, [](const sluice::ExportRow& row) {
     // "ok" with the fields the stages wrote, or the reason ("filtered", ...) and why.
-    std::string outcome = !row.has_result ? "pending"
-                          : row.reason == sluice::FailureReason::kNone
-                              ? "ok " + row.fields_json
-                              : std::string(sluice::FailureReasonName(row.reason)) + " " +
-                                    row.error;
+    std::string outcome =
+        !row.has_result ? "pending"
+        : row.reason == sluice::FailureReason::kNone
+            ? "ok " + row.fields_json
+            : std::string(sluice::FailureReasonName(row.reason)) + " " + row.error;
     std::printf("item %llu %s: %s\n", static_cast<unsigned long long>(row.id),
                 row.url.c_str(), outcome.c_str());
     return sluice::Status::Ok();

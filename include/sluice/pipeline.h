@@ -76,7 +76,7 @@ struct RunSummary {
   std::uint64_t filtered = 0;   // items a filter dropped (not failures)
   std::map<std::string, std::uint64_t> failures;  // failure reason name -> items
   std::uint64_t rejected_lines = 0;  // input lines that could not be ingested
-  std::string output_dir;  // where the outputs were written; "" when none are
+  std::string output_dir;            // where the outputs were written; "" when none are
 };
 
 // A pipeline loaded from YAML (docs/operators.md, pipelines/examples/), its stages
@@ -128,9 +128,8 @@ class Pipeline {
   Status ForEachResult(const std::string& workdir,
                        const std::function<Status(const ExportRow& row)>& row) const;
 
-  struct Impl;  // the loaded configuration (src/run/pipeline.cc)
-
  private:
+  struct Impl;  // the loaded configuration (src/run/pipeline.cc)
   explicit Pipeline(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -71,7 +71,8 @@ Result<std::unique_ptr<GroupWorkers>> GroupWorkers::Create(
     }
     WorkerOptions worker_options = BaseOptions(config, options);
     worker_options.group = group->name;
-    if (group != &config.groups.front()) worker_options.previous_group = (group - 1)->name;
+    if (group != &config.groups.front())
+      worker_options.previous_group = (group - 1)->name;
     worker_options.has_next_group = !last;
     worker_options.blobs = options.blobs;
     worker_options.payload_decoders = &registry;
@@ -109,7 +110,8 @@ void GroupWorkers::RequestStop() {
 
 std::vector<std::pair<std::string, Worker*>> GroupWorkers::workers() const {
   std::vector<std::pair<std::string, Worker*>> workers;
-  for (const GroupRun& run : runs_) workers.emplace_back(run.group->name, run.worker.get());
+  for (const GroupRun& run : runs_)
+    workers.emplace_back(run.group->name, run.worker.get());
   return workers;
 }
 

@@ -20,7 +20,8 @@ using ::testing::HasSubstr;
 // Writes the length of the item's URL to `field`, and fails URLs over `max`.
 class UrlLengthStage final : public CpuStage {
  public:
-  UrlLengthStage(std::string field, std::int64_t max) : field_(std::move(field)), max_(max) {}
+  UrlLengthStage(std::string field, std::int64_t max)
+      : field_(std::move(field)), max_(max) {}
   StageFields Fields() const override { return DeclaredFields({}, {field_}); }
   void ProcessOne(Record& record) override {
     const auto length = static_cast<std::int64_t>(record.url().size());
@@ -66,8 +67,8 @@ TEST(PipelineTest, RegisteringANameTwiceIsRefused) {
 TEST(PipelineTest, LoadNamesTheFileAndTheYamlPathOfAnError) {
   testing::TempDir dir;
   const StageRegistry registry = TestRegistry();
-  const std::string path =
-      dir.Write("bad.yaml", "name: bad\nstages:\n  - {name: length, type: url_length, max: x}\n");
+  const std::string path = dir.Write(
+      "bad.yaml", "name: bad\nstages:\n  - {name: length, type: url_length, max: x}\n");
   Result<Pipeline> loaded = Pipeline::Load(path, registry);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), StatusCode::kInvalidArgument);
@@ -79,7 +80,8 @@ TEST(PipelineTest, LoadNamesTheFileAndTheYamlPathOfAnError) {
   ASSERT_FALSE(unknown.ok());
   EXPECT_THAT(unknown.status().message(), HasSubstr("shout"));
 
-  Result<Pipeline> bad_set = Pipeline::Parse(kPipeline, "p.yaml", registry, {"batch_size"});
+  Result<Pipeline> bad_set =
+      Pipeline::Parse(kPipeline, "p.yaml", registry, {"batch_size"});
   EXPECT_FALSE(bad_set.ok());
 }
 
@@ -114,9 +116,10 @@ TEST(PipelineTest, RunProcessesTheInputsAndResumesAFinishedWorkdir) {
     return Status::Ok();
   });
   ASSERT_TRUE(read.ok()) << read.ToString();
-  EXPECT_THAT(rows, ::testing::ElementsAre("http://a.example/1  {\"n\":18}",
-                                           "http://b.example/22  {\"n\":19}",
-                                           HasSubstr("http://example.com/a/long/path stage")));
+  EXPECT_THAT(rows,
+              ::testing::ElementsAre("http://a.example/1  {\"n\":18}",
+                                     "http://b.example/22  {\"n\":19}",
+                                     HasSubstr("http://example.com/a/long/path stage")));
 
   // The same call again: the input is known, every item done.
   Result<RunSummary> again = pipeline->Run(options);
@@ -129,7 +132,8 @@ TEST(PipelineTest, RunRefusesAWorkdirOfAnotherPipeline) {
   testing::TempDir dir;
   const StageRegistry registry = TestRegistry();
   Result<Pipeline> first = Pipeline::Parse(kPipeline, "p.yaml", registry);
-  Result<Pipeline> other = Pipeline::Parse(kPipeline, "p.yaml", registry, {"batch_size=7"});
+  Result<Pipeline> other =
+      Pipeline::Parse(kPipeline, "p.yaml", registry, {"batch_size=7"});
   ASSERT_TRUE(first.ok() && other.ok());
   RunOptions options;
   options.workdir = dir.File("work");
@@ -141,9 +145,11 @@ TEST(PipelineTest, RunRefusesAWorkdirOfAnotherPipeline) {
 
   RunOptions none;
   EXPECT_EQ(first->Run(none).ToStatus().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(first->ForEachResult(dir.File("nowhere"), [](const ExportRow&) {
-    return Status::Ok();
-  }).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(first
+                ->ForEachResult(dir.File("nowhere"),
+                                [](const ExportRow&) { return Status::Ok(); })
+                .code(),
+            StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -62,8 +62,9 @@ Status IngestInputs(Store& store, const PipelineConfig& config,
                          report->items, report->resumed ? " (resumed)" : "",
                          report->rejected, report->blank));
     if (report->items == 0 && report->rejected == 0) {
-      log.Info(fmt::format("input {}: no items ({})", path,
-                           report->lines == 0 ? "the file is empty" : "only blank lines"));
+      log.Info(
+          fmt::format("input {}: no items ({})", path,
+                      report->lines == 0 ? "the file is empty" : "only blank lines"));
     }
     if (report->rejected > 0) {
       int shown = 0;

@@ -1,6 +1,7 @@
 // The steps before a pipeline runs, shared by `sluice run`, `sluice ingest` and the
 // library's Pipeline::Run (include/sluice/pipeline.h): where a workdir keeps its
-// store, loading a pipeline with overrides, binding a store to one pipeline, and ingesting the input files.
+// store, loading a pipeline with overrides, binding a store to one pipeline, and
+// ingesting the input files.
 #ifndef SLUICE_RUN_RUN_SETUP_H_
 #define SLUICE_RUN_RUN_SETUP_H_
 
@@ -62,7 +63,8 @@ Result<std::vector<std::string>> StoredGroups(Store& store);
 // fails is told (log.error) and the others are still ingested; returns the first
 // such error (what it ingested is kept: the next call resumes it).
 Status IngestInputs(Store& store, const PipelineConfig& config,
-                    const std::vector<std::string>& inputs, bool quiet, const RunLog& log);
+                    const std::vector<std::string>& inputs, bool quiet,
+                    const RunLog& log);
 
 }  // namespace sluice
 
