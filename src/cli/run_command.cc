@@ -40,6 +40,7 @@
 #include "src/core/pipeline_config.h"
 #include "src/core/worker.h"
 #include "src/output/file_batch_output.h"
+#include "src/output/reduce_output.h"
 
 namespace sluice::cli {
 namespace {
@@ -249,12 +250,15 @@ class StatusPrinter {
 // The writer of the pipeline's `output:` section, or nullptr when it writes nothing.
 // Creates the output root and removes what a crashed run left there (temporary
 // names of processes that no longer run).
+std::filesystem::path OutputRoot(const PipelineConfig& config, const std::string& workdir) {
+  return config.output.dir.empty() ? std::filesystem::path(workdir) / "output"
+                                   : std::filesystem::path(config.output.dir);
+}
+
 Result<std::unique_ptr<FileBatchOutput>> MakeOutput(const PipelineConfig& config,
                                                     const std::string& workdir) {
   if (!config.output.enabled()) return std::unique_ptr<FileBatchOutput>();
-  const std::filesystem::path root = config.output.dir.empty()
-                                         ? std::filesystem::path(workdir) / "output"
-                                         : std::filesystem::path(config.output.dir);
+  const std::filesystem::path root = OutputRoot(config, workdir);
   auto output = std::make_unique<FileBatchOutput>(config.output, config.batch_size, root);
   SLUICE_RETURN_IF_ERROR(output->Prepare());
   return output;
@@ -283,10 +287,25 @@ Result<LeasePartition> ParsePartition(const std::string& text) {
   return partition;
 }
 
+// The reduce nodes' outputs around `inner` (the pipeline's other outputs, or
+// nullptr), or nullptr when the pipeline has no reduce.
+Result<std::unique_ptr<ReduceOutput>> MakeReduceOutput(const PipelineConfig& config,
+                                                       const std::string& workdir,
+                                                       BatchOutput* inner) {
+  if (config.reducers.empty()) return std::unique_ptr<ReduceOutput>();
+  std::vector<std::shared_ptr<const ReduceSpec>> specs;
+  for (const ReduceNodeSpec& reducer : config.reducers) specs.push_back(reducer.spec);
+  auto output =
+      std::make_unique<ReduceOutput>(std::move(specs), OutputRoot(config, workdir), inner);
+  SLUICE_RETURN_IF_ERROR(output->Prepare());
+  return output;
+}
+
 // One stage group this process runs: its worker, and its outputs (last group only).
 struct GroupRun {
   const GroupSpec* group = nullptr;
   std::unique_ptr<FileBatchOutput> output;
+  std::unique_ptr<ReduceOutput> reduce;  // around `output`, when the pipeline reduces
   std::unique_ptr<Worker> worker;
 };
 
@@ -429,6 +448,13 @@ int Run(const RunFlags& flags) {
         return kExitFailure;
       }
       run.output = std::move(output).value();
+      Result<std::unique_ptr<ReduceOutput>> reduce =
+          MakeReduceOutput(*config, flags.workdir, run.output.get());
+      if (!reduce.ok()) {
+        PrintError(reduce.status());
+        return kExitFailure;
+      }
+      run.reduce = std::move(reduce).value();
     }
     WorkerOptions options = BaseOptions(*config, until_stopped, partition);
     options.group = group->name;
@@ -441,8 +467,11 @@ int Run(const RunFlags& flags) {
     const std::size_t in_flight = InFlightBatches(*config, *stages);
     options.max_records_in_flight = in_flight * config->batch_size;
     options.max_batches_in_flight = OpenBatches(*config, in_flight);
+    BatchOutput* batch_output = run.reduce != nullptr
+                                    ? static_cast<BatchOutput*>(run.reduce.get())
+                                    : run.output.get();
     run.worker = std::make_unique<Worker>(store, options, std::move(stages).value(),
-                                          run.output.get());
+                                          batch_output);
     runs.push_back(std::move(run));
   }
   // Until here a signal kills the process, which is safe (every ingest step is a
@@ -544,6 +573,21 @@ int Run(const RunFlags& flags) {
                       ? fmt::format(", {} filtered", after->results_filtered)
                       : std::string()));
   const FileBatchOutput* output = runs.back().output.get();
+  if (ReduceOutput* reduce = runs.back().reduce.get(); reduce != nullptr) {
+    // The result once every item has one (this process's part of a cluster may end
+    // before the others'); else the view of what this process committed.
+    const bool complete = finished && after->results() == after->items;
+    if (Status written = complete ? reduce->WriteResults() : reduce->WriteViews();
+        !written.ok()) {
+      PrintError(written);
+      return kExitFailure;
+    }
+    for (const ReduceNodeSpec& reducer : config->reducers) {
+      Log(LogLevel::kInfo, fmt::format("reduce {}{}: {}", reducer.spec->name,
+                                       complete ? "" : " (so far)",
+                                       reduce->ResultPath(*reducer.spec).string()));
+    }
+  }
   if (finished) {
     Log(LogLevel::kInfo,
         fmt::format("done; results: sluice export {}{}", DescribeStore(*address),
