@@ -638,6 +638,18 @@ TEST_F(PipelinesTest, FacesThumbnailsExampleSavesThumbnailsWithTheFacesFoundInFu
     EXPECT_TRUE(read.ok()) << read.ToString();
   }
   EXPECT_EQ(images, 2u);
+  // The per-host statistics over every item, the failed one included.
+  const nlohmann::json per_host = nlohmann::json::parse(
+      testing::ReadWholeFile(workdir + "/output/reduce/per_host.json"));
+  EXPECT_EQ(per_host["complete"], true) << per_host.dump();
+  EXPECT_EQ(per_host["items"], 3);
+  ASSERT_EQ(per_host["groups"].size(), 1u) << per_host.dump();
+  const nlohmann::json& host = per_host["groups"][0];
+  EXPECT_EQ(host["key"], "127.0.0.1");
+  EXPECT_EQ(host["ok"], 2);
+  EXPECT_NEAR(host["success_rate"].get<double>(), 2.0 / 3.0, 1e-9);
+  EXPECT_EQ(host["faces"], rows[0]["faces"].get<int>() + rows[1]["faces"].get<int>());
+  EXPECT_EQ(host["images_by_faces"]["counts"].size(), 6u);
   // The graph as `validate --graph` prints it.
   CommandResult graph = RunSluice(
       {"validate", SourceDir() + "/pipelines/examples/faces-thumbnails.yaml", "--graph"});
@@ -651,6 +663,73 @@ TEST_F(PipelinesTest, FacesThumbnailsExampleSavesThumbnailsWithTheFacesFoundInFu
   EXPECT_NE(dot.out.find("\"fork\" -> \"shrink\" [label=\"thumbnail\"];"),
             std::string::npos)
       << dot.out;
+}
+
+// The reduce example: per-host and per-type statistics of a download, over every
+// item, and counted once however often a batch is redone (a retry redoes the
+// failed items of a batch alone).
+TEST_F(PipelinesTest, ReduceExampleCountsEveryItemOnceAcrossARetry) {
+  const std::vector<Case> cases = {
+      {"/Tom_Cruise_avp_2014_4.jpg", ""},
+      // Fails its first 2 tries (QuickFetch: 1 retry), answers the third.
+      {"/bald_guys.jpg?status=503&status_times=2&n=reduce", "http_5xx"},
+      {"/bald_guys.jpg", ""},
+      {"/bald_guys.jpg?status=404", "http_4xx"},
+      {"/gen/html", "not_image"},
+  };
+  const std::string workdir = dir_.File("work");
+  const std::string input = WriteInput(cases);
+  const std::vector<std::string> batches = {"--set", "batch_size=2"};
+  auto per_host = [&] {
+    return nlohmann::json::parse(
+        testing::ReadWholeFile(workdir + "/output/reduce/per_host.json"));
+  };
+  CommandResult first = Run("examples/reduce.yaml", input, workdir, batches);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.err.find("reduce per_host: " + workdir + "/output/reduce/per_host.json"),
+            std::string::npos)
+      << first.err;
+  nlohmann::json hosts = per_host();
+  EXPECT_EQ(hosts["complete"], true);
+  EXPECT_EQ(hosts["batches"], 3);
+  EXPECT_EQ(hosts["items"], 5);
+  ASSERT_EQ(hosts["groups"].size(), 1u) << hosts.dump();
+  EXPECT_EQ(hosts["groups"][0]["key"], "127.0.0.1");
+  EXPECT_EQ(hosts["groups"][0]["downloaded"], 2);
+  EXPECT_NEAR(hosts["groups"][0]["success_rate"].get<double>(), 0.4, 1e-9);
+  EXPECT_EQ(hosts["groups"][0]["timeouts"], 0);
+  const std::int64_t one_of_each =
+      static_cast<std::int64_t>(fs::file_size(dir_.File("images") + "/bald_guys.jpg") +
+                                fs::file_size(dir_.File("images") +
+                                              "/Tom_Cruise_avp_2014_4.jpg"));
+  EXPECT_EQ(hosts["groups"][0]["bytes"], one_of_each);
+  const nlohmann::json types = nlohmann::json::parse(
+      testing::ReadWholeFile(workdir + "/output/reduce/per_type.json"));
+  bool jpeg = false;
+  for (const nlohmann::json& group : types["groups"]) {
+    if (group["key"] == "image/jpeg") {
+      jpeg = true;
+      EXPECT_EQ(group["downloaded"], 2) << types.dump();
+    }
+  }
+  EXPECT_TRUE(jpeg) << types.dump();
+
+  CommandResult retry = RunSluice({"retry", "--workdir", workdir});
+  ASSERT_EQ(retry.exit_code, 0) << retry.err;
+  CommandResult again = Run("examples/reduce.yaml", input, workdir, batches);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  hosts = per_host();
+  EXPECT_EQ(hosts["complete"], true);
+  EXPECT_EQ(hosts["items"], 5) << "every item once: " << hosts.dump();
+  EXPECT_EQ(hosts["groups"][0]["downloaded"], 3) << hosts.dump();
+  EXPECT_EQ(hosts["groups"][0]["bytes"],
+            one_of_each + static_cast<std::int64_t>(
+                              fs::file_size(dir_.File("images") + "/bald_guys.jpg")));
+
+  CommandResult graph = RunSluice(
+      {"validate", SourceDir() + "/pipelines/examples/reduce.yaml", "--graph"});
+  ASSERT_EQ(graph.exit_code, 0) << graph.err;
+  EXPECT_NE(graph.out.find("  per_host (reduce) <- end"), std::string::npos) << graph.out;
 }
 
 // The split-and-merge example: PNGs stay PNG, the rest become JPEG.

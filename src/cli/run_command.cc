@@ -462,6 +462,14 @@ int Run(const RunFlags& flags) {
                   after->results_filtered > 0
                       ? fmt::format(", {} filtered", after->results_filtered)
                       : std::string()));
+  // The reduce results once every item has one (this process's part of a cluster
+  // may end before the others'); else the view of what this process committed.
+  if (Status written = runs.WriteReduceResults(
+          *config, finished && after->results() == after->items, CommandLog());
+      !written.ok()) {
+    PrintError(written);
+    return kExitFailure;
+  }
   const FileBatchOutput* output = runs.output();
   if (finished) {
     Log(LogLevel::kInfo,

@@ -369,7 +369,7 @@ class ExprParser {
   }
 
   void Remember(const std::string& name) {
-    if (name == "url" || name == "host") return;
+    if (Expr::IsBuiltinName(name)) return;
     std::vector<std::string>& fields = expr_->fields_;
     if (std::find(fields.begin(), fields.end(), name) == fields.end()) fields.push_back(name);
   }
@@ -476,6 +476,16 @@ Expr::Value Expr::Eval(std::uint32_t index, const Record& record) const {
       if (node.literal.text == "host") {
         return {.kind = Kind::kString, .text = UrlHost(record.url())};
       }
+      if (node.literal.text == "status") {
+        const std::string_view status = !record.failed() ? "ok"
+                                        : record.reason() == FailureReason::kFiltered
+                                            ? "filtered"
+                                            : "failed";
+        return {.kind = Kind::kString, .text = status};
+      }
+      if (node.literal.text == "reason" && record.failed()) {
+        return {.kind = Kind::kString, .text = FailureReasonName(record.reason())};
+      }
       return {};
     }
     case Op::kNot: return Bool(!Truthy(Eval(node.a, record)));
@@ -516,6 +526,12 @@ Expr::Value Expr::Eval(std::uint32_t index, const Record& record) const {
 }
 
 bool Expr::Test(const Record& record) const { return Truthy(Eval(root_, record)); }
+
+Expr::Value Expr::Evaluate(const Record& record) const { return Eval(root_, record); }
+
+bool Expr::IsBuiltinName(std::string_view name) {
+  return name == "url" || name == "host" || name == "status" || name == "reason";
+}
 
 std::uint64_t Expr::KeyHash(const Record& record) const {
   // FNV-1a over a kind tag and the value's bytes: the same on every machine and in

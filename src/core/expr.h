@@ -11,8 +11,11 @@
 //
 // A NAME is a field stages wrote (`width`, `http_status`), else the item's input
 // column of that name, else missing; `url` is the item's URL and `host` its host
-// (as the URL writes it, without userinfo or port), unless a field or column of
-// that name exists. Functions:
+// (as the URL writes it, without userinfo or port), `status` is "ok", "failed" or
+// "filtered" and `reason` the failure's reason name (missing when the record has
+// not failed), unless a field or column of that name exists. (Only a reduce sees
+// failed and filtered records: the other operators see records still on their
+// way.) Functions:
 // has(NAME), starts_with(a, b), ends_with(a, b), contains(a, b), matches(a, "RE2
 // regex", found anywhere in a), len(a) (bytes of a string). Strings are in '...' or
 // "..." with \\, \', \", \n, \t escapes.
@@ -63,12 +66,21 @@ class Expr {
   // The expression's value as a condition.
   bool Test(const Record& record) const;
 
+  // The expression's value (its strings view the record, or the expression's own
+  // literals: valid while both live).
+  struct Value;
+  Value Evaluate(const Record& record) const;
+
+  // True for the names every record has without a field: url, host, status, reason.
+  static bool IsBuiltinName(std::string_view name);
+
   // The expression's value as a key, hashed (shard: hash mod N): equal values hash
   // alike on every machine; a missing value is a key of its own.
   std::uint64_t KeyHash(const Record& record) const;
 
   // The names of the fields the expression reads (for validation against the
-  // stages upstream), without `url` and `host`, in order of first use.
+  // stages upstream), without the built-in names (IsBuiltinName), in order of
+  // first use.
   const std::vector<std::string>& fields() const { return fields_; }
   const std::string& text() const { return text_; }
 

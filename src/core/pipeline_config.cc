@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <fstream>
@@ -227,6 +228,39 @@ void ParseGroups(YamlOptions& top, bool group_given, PipelineConfig& config,
   }
 }
 
+// A reduce node: parsed into config.reducers (it names no input: it reads the
+// records the pipeline ends with).
+void ParseReduceNode(const YAML::Node& node, const StageSpec& spec, PipelineConfig& config,
+                     std::vector<std::string>* errors) {
+  for (const char* key : {"input", "inputs"}) {
+    if (node[key].IsDefined()) {
+      errors->push_back(fmt::format(
+          "{}.{}: a reduce reads the records the pipeline ends with, and names no input",
+          spec.path, key));
+    }
+  }
+  YAML::Node options = YAML::Clone(node);
+  for (const char* key : {"name", "type", "input", "inputs"}) options.remove(key);
+  if (!std::all_of(spec.name.begin(), spec.name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+      })) {
+    errors->push_back(fmt::format(
+        "{}.name: a reduce's name names its output file: only letters, digits, '_' "
+        "and '-'",
+        spec.path));
+  }
+  ReduceNodeSpec reducer;
+  reducer.path = spec.path;
+  reducer.options_yaml = EmitCanonical(options);
+  YamlOptions reduce_options(options, spec.path, errors);
+  Result<std::shared_ptr<const ReduceSpec>> parsed =
+      ParseReduce(spec.name, reduce_options, errors);
+  reduce_options.Finish().IgnoreError();
+  if (!parsed.ok()) return;
+  reducer.spec = std::move(parsed).value();
+  config.reducers.push_back(std::move(reducer));
+}
+
 }  // namespace
 
 std::string_view OutputLayoutName(OutputLayout layout) {
@@ -348,6 +382,16 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
     if (spec.name.find('.') != std::string::npos) {
       errors.push_back(fmt::format("{}.name: must not contain '.'", spec.path));
     }
+    if (spec.type == "reduce") {
+      ParseReduceNode(stage, spec, config, &errors);
+      continue;
+    }
+    if (!config.reducers.empty()) {
+      errors.push_back(fmt::format(
+          "{}: comes after the reduce node {}: a reduce folds the records the pipeline "
+          "ends with, so reduce nodes come after every other node",
+          spec.path, config.reducers.back().path));
+    }
     spec.is_operator = IsOperatorType(spec.type);
     ReadNodeInputs(stage, spec, &errors);
     const StageFactory* factory = registry.Find(spec.type);
@@ -356,7 +400,7 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
       for (const auto& [type, description] : registry.List()) types.push_back(type);
       errors.push_back(fmt::format(
           "{}.type: unknown stage type '{}' (known: {}; operators: copy, split, shard, "
-          "merge, join)",
+          "merge, join, reduce)",
           spec.path, spec.type, fmt::join(types, ", ")));
       continue;
     }
@@ -390,6 +434,9 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
     stage_options.Finish().IgnoreError();
     config.stages.push_back(std::move(spec));
   }
+  if (stages.size() > 0 && config.stages.empty() && !config.reducers.empty()) {
+    errors.push_back("stages: a reduce needs stages before it to fold the records of");
+  }
   if (errors.empty()) ResolveGraph(config, &errors);
   if (errors.empty()) CheckFields(config, &errors, &config.warnings);
   ParseGroups(top, root["group"].IsDefined(), config, &errors);
@@ -408,6 +455,10 @@ Result<PipelineConfig> ParsePipeline(std::string_view yaml, std::string_view sou
     if (!spec.input_refs.empty()) {
       hash = Fnv1a(fmt::format("inputs={};", fmt::join(spec.input_refs, ",")), hash);
     }
+  }
+  for (const ReduceNodeSpec& reducer : config.reducers) {
+    hash = Fnv1a(
+        fmt::format("reduce={};options={};", reducer.spec->name, reducer.options_yaml), hash);
   }
   hash =
       Fnv1a(fmt::format("output={};image_field={};metadata={};stats={};",

@@ -9,6 +9,10 @@
 //            fields: sluice, shard_digits: 5}
 //   stages:
 //     - {name: wait, type: sleep, ms: 5}
+//     - {name: totals, type: reduce, aggregates: {ok: {count: "status == 'ok'"}}}
+//
+// Reduce nodes (src/core/reduce.h) come last: they fold every record the pipeline
+// ends with, and are kept apart from the stages (PipelineConfig::reducers).
 //
 // A pipeline split by function names its stage groups, each a run of consecutive
 // stages, in order, together covering every stage (docs/cluster.md):
@@ -36,12 +40,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "sluice/stage.h"
 #include "sluice/status.h"
+#include "src/core/reduce.h"
 #include "src/core/runtime.h"
 
 namespace sluice {
@@ -104,6 +110,14 @@ struct StageSpec {
   StageFields fields;
 };
 
+// A reduce node (src/core/reduce.h): it folds the records the pipeline ends with,
+// so it comes after every other node and is not one of `stages`.
+struct ReduceNodeSpec {
+  std::string path;          // YAML path for messages, e.g. "stages[5] (per_host)"
+  std::string options_yaml;  // the mapping, without name and type
+  std::shared_ptr<const ReduceSpec> spec;
+};
+
 // One stage group: stages[first_stage, first_stage + stage_count).
 struct GroupSpec {
   std::string name;
@@ -134,6 +148,9 @@ struct PipelineConfig {
   PipelineSettings settings;  // pipeline-wide settings the stages see
   OutputConfig output;        // files written per batch, before its commit
   std::vector<StageSpec> stages;
+  // The reduce nodes, after the stages in the YAML; they run with the last group's
+  // outputs (src/output/reduce_output.h).
+  std::vector<ReduceNodeSpec> reducers;
   // The stage groups in order; one group named `group` when the YAML has none.
   std::vector<GroupSpec> groups;
   // "blobs.dir": where a group leaves each batch's records for the next one; "" =

@@ -301,6 +301,17 @@ void CheckFields(const PipelineConfig& config, std::vector<std::string>* errors,
         "no node{} (an encode stage writes \"encoded\")",
         config.output.image_field, hint(config.output.image_field)));
   }
+  for (const ReduceNodeSpec& reducer : config.reducers) {
+    if (!end.has_value()) break;
+    for (const std::string& name : reducer.spec->reads) {
+      if (!end->contains(name)) {
+        warnings->push_back(fmt::format(
+            "{}: '{}' is written by no node before it{}: it must be an input column, "
+            "or it reads as missing",
+            reducer.path, name, hint(name)));
+      }
+    }
+  }
 }
 
 void CheckGroupCuts(const PipelineConfig& config, std::vector<std::string>* errors) {
@@ -361,6 +372,9 @@ std::string GraphText(const PipelineConfig& config) {
       text += '\n';
     }
   }
+  for (const ReduceNodeSpec& reducer : config.reducers) {
+    text += fmt::format("  {} (reduce) <- end\n", reducer.spec->name);
+  }
   return text;
 }
 
@@ -411,6 +425,12 @@ std::string GraphDot(const PipelineConfig& config) {
     }
   }
   if (!shapes.empty()) dot += fmt::format("  {} -> \"(end)\";\n", DotQuote(shapes.back().name));
+  for (const ReduceNodeSpec& reducer : config.reducers) {
+    dot += fmt::format("  {} [label={}, shape=house];\n  \"(end)\" -> {};\n",
+                       DotQuote(reducer.spec->name),
+                       DotQuote(reducer.spec->name + "\\nreduce"),
+                       DotQuote(reducer.spec->name));
+  }
   dot += "}\n";
   return dot;
 }

@@ -382,5 +382,71 @@ TEST(PipelineGraphTest, TheFingerprintFollowsTheWiring) {
   EXPECT_NE(one->fingerprint, two->fingerprint);
 }
 
+// Reduce nodes come last and are kept apart from the stages; a reduce anywhere else,
+// or one that names an input, is refused with its YAML path.
+TEST(PipelineGraphTest, ReduceNodesComeAfterEveryOtherNode) {
+  constexpr const char* kReduce = R"yaml(
+  - {name: a, type: set, field: x}
+  - name: per_host
+    type: reduce
+    group_by: host
+    aggregates: {xs: {count: x}, ys: {sum: y}}
+)yaml";
+  Result<PipelineConfig> config = Parse(kReduce);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_EQ(config->stages.size(), 1u);
+  ASSERT_EQ(config->reducers.size(), 1u);
+  EXPECT_EQ(config->reducers[0].spec->name, "per_host");
+  EXPECT_EQ(config->reducers[0].path, "stages[1] (per_host)");
+  ASSERT_EQ(config->warnings.size(), 1u);
+  EXPECT_NE(config->warnings[0].find("stages[1] (per_host): 'y' is written by no node"),
+            std::string::npos)
+      << config->warnings[0];
+  EXPECT_NE(GraphText(*config).find("  per_host (reduce) <- end\n"), std::string::npos)
+      << GraphText(*config);
+  EXPECT_NE(GraphDot(*config).find("\"(end)\" -> \"per_host\""), std::string::npos);
+  Result<PipelineConfig> other_options =
+      Parse(std::string(kReduce) + "    max_groups: 5\n");
+  ASSERT_TRUE(other_options.ok()) << other_options.status().ToString();
+  EXPECT_NE(other_options->fingerprint, config->fingerprint);
+
+  struct Case {
+    const char* stages;
+    const char* message;
+  };
+  const Case cases[] = {
+      {R"yaml(
+  - {name: r, type: reduce, aggregates: {n: {count: 'true'}}}
+  - {name: a, type: set}
+)yaml",
+       "stages[1] (a): comes after the reduce node stages[0] (r)"},
+      {R"yaml(
+  - {name: a, type: set}
+  - {name: r, type: reduce, input: a, aggregates: {n: {count: 'true'}}}
+)yaml",
+       "stages[1] (r).input: a reduce reads the records the pipeline ends with"},
+      {R"yaml(
+  - {name: r, type: reduce, aggregates: {n: {count: 'true'}}}
+)yaml",
+       "stages: a reduce needs stages before it"},
+      {R"yaml(
+  - {name: a, type: set}
+  - {name: "r/x", type: reduce, aggregates: {n: {count: 'true'}}}
+)yaml",
+       "stages[1] (r/x).name: a reduce's name names its output file"},
+      {R"yaml(
+  - {name: a, type: set}
+  - {name: r, type: reduce, aggregates: {n: {count: 'x =='}}}
+)yaml",
+       "stages[1] (r).aggregates.n.count: column"},
+  };
+  for (const Case& c : cases) {
+    Result<PipelineConfig> bad = Parse(c.stages);
+    ASSERT_FALSE(bad.ok()) << c.stages;
+    EXPECT_NE(bad.status().message().find(c.message), std::string::npos)
+        << bad.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace sluice

@@ -12,13 +12,30 @@ namespace {
 // The writer of the pipeline's `output:` section, or nullptr when it writes nothing.
 // Creates the output root and removes what a crashed run left there (temporary
 // names of processes that no longer run).
+std::filesystem::path OutputRoot(const PipelineConfig& config, const std::string& workdir) {
+  return config.output.dir.empty() ? std::filesystem::path(workdir) / "output"
+                                   : std::filesystem::path(config.output.dir);
+}
+
 Result<std::unique_ptr<FileBatchOutput>> MakeOutput(const PipelineConfig& config,
                                                     const std::string& workdir) {
   if (!config.output.enabled()) return std::unique_ptr<FileBatchOutput>();
-  const std::filesystem::path root = config.output.dir.empty()
-                                         ? std::filesystem::path(workdir) / "output"
-                                         : std::filesystem::path(config.output.dir);
-  auto output = std::make_unique<FileBatchOutput>(config.output, config.batch_size, root);
+  auto output = std::make_unique<FileBatchOutput>(config.output, config.batch_size,
+                                                  OutputRoot(config, workdir));
+  SLUICE_RETURN_IF_ERROR(output->Prepare());
+  return output;
+}
+
+// The reduce nodes' outputs around `inner` (the pipeline's other outputs, or
+// nullptr), or nullptr when the pipeline has no reduce.
+Result<std::unique_ptr<ReduceOutput>> MakeReduceOutput(const PipelineConfig& config,
+                                                       const std::string& workdir,
+                                                       BatchOutput* inner) {
+  if (config.reducers.empty()) return std::unique_ptr<ReduceOutput>();
+  std::vector<std::shared_ptr<const ReduceSpec>> specs;
+  for (const ReduceNodeSpec& reducer : config.reducers) specs.push_back(reducer.spec);
+  auto output =
+      std::make_unique<ReduceOutput>(std::move(specs), OutputRoot(config, workdir), inner);
   SLUICE_RETURN_IF_ERROR(output->Prepare());
   return output;
 }
@@ -68,6 +85,8 @@ Result<std::unique_ptr<GroupWorkers>> GroupWorkers::Create(
     run.group = group;
     if (last) {
       SLUICE_ASSIGN_OR_RETURN(run.output, MakeOutput(config, options.workdir));
+      SLUICE_ASSIGN_OR_RETURN(run.reduce,
+                              MakeReduceOutput(config, options.workdir, run.output.get()));
     }
     WorkerOptions worker_options = BaseOptions(config, options);
     worker_options.group = group->name;
@@ -81,8 +100,11 @@ Result<std::unique_ptr<GroupWorkers>> GroupWorkers::Create(
     const std::size_t in_flight = InFlightBatches(config, stages);
     worker_options.max_records_in_flight = in_flight * config.batch_size;
     worker_options.max_batches_in_flight = OpenBatches(config, in_flight);
+    BatchOutput* batch_output = run.reduce != nullptr
+                                    ? static_cast<BatchOutput*>(run.reduce.get())
+                                    : run.output.get();
     run.worker = std::make_unique<Worker>(store, worker_options, std::move(stages),
-                                          run.output.get());
+                                          batch_output);
     workers->runs_.push_back(std::move(run));
   }
   return workers;
@@ -113,6 +135,18 @@ std::vector<std::pair<std::string, Worker*>> GroupWorkers::workers() const {
   for (const GroupRun& run : runs_)
     workers.emplace_back(run.group->name, run.worker.get());
   return workers;
+}
+
+Status GroupWorkers::WriteReduceResults(const PipelineConfig& config, bool complete,
+                                        const RunLog& log) const {
+  ReduceOutput* reduce = runs_.back().reduce.get();
+  if (reduce == nullptr) return Status::Ok();
+  SLUICE_RETURN_IF_ERROR(complete ? reduce->WriteResults() : reduce->WriteViews());
+  for (const ReduceNodeSpec& reducer : config.reducers) {
+    log.Info(fmt::format("reduce {}{}: {}", reducer.spec->name, complete ? "" : " (so far)",
+                         reduce->ResultPath(*reducer.spec).string()));
+  }
+  return Status::Ok();
 }
 
 }  // namespace sluice

@@ -23,6 +23,7 @@
 #include "src/core/pipeline_config.h"
 #include "src/core/worker.h"
 #include "src/output/file_batch_output.h"
+#include "src/output/reduce_output.h"
 #include "src/run/run_setup.h"
 
 namespace sluice {
@@ -71,10 +72,18 @@ class GroupWorkers {
   // The outputs' writer, when the last group of the pipeline is run and writes any.
   const FileBatchOutput* output() const { return runs_.back().output.get(); }
 
+  // Writes the reduce nodes' results (src/output/reduce_output.h), when the last
+  // group of the pipeline is run and it has any: `complete`, from every batch's part
+  // (call only when every item has its result), else the view of what this process
+  // committed. Logs where each went. Errors name the file.
+  Status WriteReduceResults(const PipelineConfig& config, bool complete,
+                            const RunLog& log) const;
+
  private:
   struct GroupRun {
     const GroupSpec* group = nullptr;
     std::unique_ptr<FileBatchOutput> output;
+    std::unique_ptr<ReduceOutput> reduce;  // around `output`, when the pipeline reduces
     std::unique_ptr<Worker> worker;
   };
   GroupWorkers() = default;

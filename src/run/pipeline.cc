@@ -131,6 +131,10 @@ Result<RunSummary> Pipeline::Run(const RunOptions& options) const {
         "released: run again to resume",
         config.name, after.ok + after.failed + after.filtered, after.items));
   }
+  bool finished = true;
+  for (const Result<WorkerEnd>& end : ends) finished &= *end == WorkerEnd::kFinished;
+  SLUICE_RETURN_IF_ERROR(workers->WriteReduceResults(
+      config, finished && after.ok + after.failed + after.filtered == after.items, log));
   after.processed = workers->last_worker().Progress().items_committed;
   if (workers->output() != nullptr) after.output_dir = workers->output()->root().string();
   return after;
