@@ -63,9 +63,26 @@ Status WriteResultFile(const fs::path& path, OrderedJson result, bool complete,
   file["complete"] = complete;
   file["batches"] = batches;
   file.update(result);
+  // One line per key, and per group: readable as it is, and by line tools.
+  std::string text = "{";
+  bool first = true;
+  for (const auto& [key, value] : file.items()) {
+    text += first ? "\n  " : ",\n  ";
+    first = false;
+    text += DumpJson(OrderedJson(key)) + ": ";
+    if (key == "groups" && !value.empty()) {
+      text += "[";
+      for (std::size_t i = 0; i < value.size(); ++i) {
+        text += (i == 0 ? "\n    " : ",\n    ") + DumpJson(value[i]);
+      }
+      text += "\n  ]";
+    } else {
+      text += DumpJson(value);
+    }
+  }
+  text += "\n}\n";
   StagedFiles staged;
-  SLUICE_RETURN_IF_ERROR(
-      staged.AddFile(path.parent_path(), path.filename().string(), DumpJson(file, 2) + "\n"));
+  SLUICE_RETURN_IF_ERROR(staged.AddFile(path.parent_path(), path.filename().string(), text));
   return staged.Publish();
 }
 
