@@ -103,10 +103,11 @@ bool IsResultValue(const Value& value);
 class Record {
  public:
   Record() = default;
-  Record(ItemId id, std::string url) : id_(id), url_(std::move(url)) {}
+  Record(ItemId id, std::string url)
+      : id_(id), url_(std::make_shared<const std::string>(std::move(url))) {}
 
   ItemId id() const { return id_; }
-  const std::string& url() const { return url_; }
+  const std::string& url() const { return url_ != nullptr ? *url_ : EmptyUrl(); }
 
   // Extra input columns, as ingested (name -> text), in input order.
   const std::vector<std::pair<std::string, std::string>>& columns() const {
@@ -139,8 +140,12 @@ class Record {
   void Fail(FailureReason reason, std::string error = {});
 
  private:
+  static const std::string& EmptyUrl();
+
   ItemId id_ = 0;
-  std::string url_;
+  // Never changes once made, so the copies of a record (a copy operator's branches)
+  // share it instead of each allocating its own.
+  std::shared_ptr<const std::string> url_;
   std::vector<std::pair<std::string, std::string>> columns_;
   std::vector<std::pair<std::string, Value>> fields_;
   FailureReason reason_ = FailureReason::kNone;

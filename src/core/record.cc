@@ -3,6 +3,12 @@
 #include <array>
 
 namespace sluice {
+
+const std::string& Record::EmptyUrl() {
+  static const std::string empty;
+  return empty;
+}
+
 namespace {
 
 struct ReasonName {
