@@ -218,8 +218,8 @@ Result<std::unique_ptr<ExecSubprocess>> ExecStage::Spawn() const {
                                options_.max_reply_bytes);
 }
 
-Result<std::unique_ptr<ExecSubprocess>> ExecStage::Acquire() {
-  {
+Result<std::unique_ptr<ExecSubprocess>> ExecStage::Acquire(bool replacing) {
+  if (!replacing) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!idle_.empty()) {
       std::unique_ptr<ExecSubprocess> child = std::move(idle_.back());
@@ -227,15 +227,16 @@ Result<std::unique_ptr<ExecSubprocess>> ExecStage::Acquire() {
       return child;
     }
   }
-  const std::uint32_t failures = failures_in_a_row_.load(std::memory_order_relaxed);
-  if (failures > 0) {
+  if (replacing) {
+    restarts_.fetch_add(1, std::memory_order_relaxed);
+    const std::uint32_t failures =
+        std::max<std::uint32_t>(1, failures_in_a_row_.load(std::memory_order_relaxed));
     // Doubling from restart_backoff, capped; the shift is bounded so it cannot overflow.
     const std::int64_t base = options_.restart_backoff.count();
     const std::int64_t cap = options_.max_restart_backoff.count();
     std::int64_t wait = base;
     for (std::uint32_t i = 1; i < failures && wait < cap; ++i) wait *= 2;
     std::this_thread::sleep_for(milliseconds(std::min(wait, cap)));
-    restarts_.fetch_add(1, std::memory_order_relaxed);
   }
   return Spawn();
 }
@@ -349,6 +350,7 @@ void ExecStage::Process(std::span<Record> records) {
   }
   if (queue.empty()) return;
   std::unique_ptr<ExecSubprocess> child;
+  bool replacing = false;  // the chunk's subprocess failed: the next one is a restart
   std::vector<Request> group;
   auto remove_file = [](Request& request) {
     if (request.bytes_path.empty()) return;
@@ -357,11 +359,12 @@ void ExecStage::Process(std::span<Record> records) {
   };
   while (!queue.empty()) {
     if (child == nullptr) {
-      Result<std::unique_ptr<ExecSubprocess>> acquired = Acquire();
+      Result<std::unique_ptr<ExecSubprocess>> acquired = Acquire(replacing);
+      replacing = true;
       if (!acquired.ok()) {
         failures_in_a_row_.fetch_add(1, std::memory_order_relaxed);
         for (Record* record : queue) {
-          record->Fail(FailureReason::kStage, acquired.status().message());
+          record->Fail(FailureReason::kStage, "exec: " + acquired.status().message());
         }
         return;
       }
@@ -497,11 +500,7 @@ Status RegisterExecStage(StageRegistry& registry, StageLog log) {
           return refuse("max_restart_backoff_ms", "is less than restart_backoff_ms");
         }
         Result<std::unique_ptr<ExecStage>> stage = ExecStage::Create(std::move(exec));
-        if (!stage.ok()) {
-          // Recorded with the option errors too, so that validation lists it.
-          options.AddError("command", stage.status().message());
-          return stage.status();
-        }
+        if (!stage.ok()) return stage.status();
         return std::unique_ptr<Stage>(std::move(stage).value());
       });
 }

@@ -385,7 +385,7 @@ TEST_F(ExecStageTest, ACommandThatCannotRunFailsTheFactory) {
   missing.command = {dir_.File("no-such-program")};
   Result<std::unique_ptr<ExecStage>> stage = ExecStage::Create(missing);
   ASSERT_FALSE(stage.ok());
-  EXPECT_NE(stage.status().message().find("exec.command: exec: cannot run"),
+  EXPECT_NE(stage.status().message().find("exec.command: cannot run"),
             std::string::npos)
       << stage.status().message();
   EXPECT_NE(stage.status().message().find("No such file"), std::string::npos)
@@ -575,7 +575,7 @@ TEST_F(ExecYamlTest, BadOptionsNameTheirYamlPath) {
   auto missing = Build("{command: [/nonexistent/sluice-exec-test]}");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.ToStatus().message().find(
-                "stages[1] (run).command: exec: cannot run /nonexistent/sluice-exec-test"),
+                "stages[1] (run).command: cannot run /nonexistent/sluice-exec-test"),
             std::string::npos)
       << missing.ToStatus().message();
 }

@@ -65,7 +65,7 @@ struct SpawnSetup {
 Result<std::unique_ptr<ExecSubprocess>> ExecSubprocess::Start(
     const std::vector<std::string>& argv, LineSink stderr_sink,
     std::chrono::milliseconds grace, std::size_t max_line_bytes) {
-  if (argv.empty()) return InvalidArgument("exec: empty command");
+  if (argv.empty()) return InvalidArgument("empty command");
   std::unique_ptr<ExecSubprocess> child(new ExecSubprocess());
   child->grace_ = grace;
   child->max_line_bytes_ = max_line_bytes;
@@ -82,7 +82,7 @@ Result<std::unique_ptr<ExecSubprocess>> ExecSubprocess::Start(
       ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     const int error = errno;
     close_all();
-    return IoError(fmt::format("exec: cannot make the pipes for {}: {}", argv[0],
+    return IoError(fmt::format("cannot make the pipes for {}: {}", argv[0],
                                std::strerror(error)));
   }
   // Our end of stdin only writes, the child's only reads.
@@ -122,7 +122,7 @@ Result<std::unique_ptr<ExecSubprocess>> ExecSubprocess::Start(
   if (spawned != 0) {
     close_all();
     return IoError(
-        fmt::format("exec: cannot run {}: {}", argv[0], std::strerror(spawned)));
+        fmt::format("cannot run {}: {}", argv[0], std::strerror(spawned)));
   }
   child->pid_ = pid;
   CloseFd(in[1]);
@@ -138,7 +138,7 @@ Result<std::unique_ptr<ExecSubprocess>> ExecSubprocess::Start(
   if (child->stop_fd_ < 0) {
     const int error = errno;
     child->Terminate();
-    return IoError(fmt::format("exec: eventfd: {}", std::strerror(error)));
+    return IoError(fmt::format("cannot make an eventfd: {}", std::strerror(error)));
   }
   ExecSubprocess* raw = child.get();
   child->stderr_thread_ = std::thread([raw] { raw->ReadStderr(); });
