@@ -219,19 +219,36 @@ Result<std::unique_ptr<ExecSubprocess>> ExecStage::Spawn() const {
 }
 
 Result<std::unique_ptr<ExecSubprocess>> ExecStage::Acquire(bool replacing) {
-  if (!replacing) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!idle_.empty()) {
-      std::unique_ptr<ExecSubprocess> child = std::move(idle_.back());
+  while (!replacing) {
+    std::unique_ptr<ExecSubprocess> child;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (idle_.empty()) break;
+      child = std::move(idle_.back());
       idle_.pop_back();
-      return child;
     }
+    if (!child->Exited()) return child;
+    // It ended while idle: not a record's fault, but a restart all the same.
+    crashes_.fetch_add(1, std::memory_order_relaxed);
+    const std::string how = child->Terminate();
+    const std::string tail = child->StderrTail();
+    const std::string text = fmt::format(
+        "{}: {} (pid {}) {} between records{}", options_.where, options_.command[0],
+        child->pid(), how, tail.empty() ? "" : "; stderr: " + tail);
+    if (options_.log) {
+      options_.log(text);
+    } else {
+      WriteToStandardError(text);
+    }
+    replacing = true;
   }
-  if (replacing) {
+  // A new subprocess while the last ones failed (in this chunk or another one)
+  // replaces a dead one: it waits for the backoff.
+  const std::uint32_t failures_in_a_row = failures_in_a_row_.load(std::memory_order_relaxed);
+  if (replacing || failures_in_a_row > 0) {
     restarts_.fetch_add(1, std::memory_order_relaxed);
-    const std::uint32_t failures =
-        std::max<std::uint32_t>(1, failures_in_a_row_.load(std::memory_order_relaxed));
-    // Doubling from restart_backoff, capped; the shift is bounded so it cannot overflow.
+    const std::uint32_t failures = std::max<std::uint32_t>(1, failures_in_a_row);
+    // Doubling from restart_backoff; it stops at the cap, so it cannot overflow.
     const std::int64_t base = options_.restart_backoff.count();
     const std::int64_t cap = options_.max_restart_backoff.count();
     std::int64_t wait = base;

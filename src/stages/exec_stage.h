@@ -122,8 +122,8 @@ class ExecStage final : public CpuStage {
       : options_(std::move(options)), temp_dir_(std::move(temp_dir)) {}
 
   Result<std::unique_ptr<ExecSubprocess>> Spawn() const;
-  // An idle subprocess or a new one; when `replacing` one that failed, a new one
-  // after the backoff the failures in a row ask for.
+  // An idle subprocess or a new one; when `replacing` one that failed, or when the
+  // last ones failed, a new one after the backoff the failures in a row ask for.
   Result<std::unique_ptr<ExecSubprocess>> Acquire(bool replacing);
   void Release(std::unique_ptr<ExecSubprocess> child);
   // Kills `child`, after a failure; the next Acquire() waits a backoff.

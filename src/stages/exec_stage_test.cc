@@ -80,6 +80,11 @@ for line in sys.stdin:
             reply = {"id": i, "error": "item 3 is cursed"}
         if mode == "undeclared":
             reply["surprise"] = 1
+    if mode == "exit_after_first" and i == 1:
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+        sys.stderr.write("leaving after 1\n")
+        sys.exit(5)
     if isinstance(reply, str):
         sys.stdout.write(reply + "\n")
     else:
@@ -357,6 +362,38 @@ TEST_F(ExecStageTest, ACrashFailsTheRecordInFlightAndTheNextOnesSucceed) {
     EXPECT_EQ(Counter(*stage, "exec_crashes_total"), 1u);
     EXPECT_EQ(Counter(*stage, "exec_restarts_total"), 1u);
   }
+}
+
+// True once `pid` has exited (a zombie, not reaped yet), or is gone.
+bool Ended(pid_t pid) {
+  const std::string stat = ReadWholeFile("/proc/" + std::to_string(pid) + "/stat");
+  if (stat.empty()) return true;
+  const std::size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+}
+
+// A subprocess that ends between two chunks is replaced before the next one: no
+// record pays for it.
+TEST_F(ExecStageTest, ASubprocessThatEndedWhileIdleIsReplacedFirst) {
+  std::unique_ptr<ExecStage> stage = Make(Options("exit_after_first"));
+  ASSERT_NE(stage, nullptr);
+  std::vector<Record> first = Records(1);
+  stage->Process(first);
+  ASSERT_FALSE(first[0].failed()) << first[0].error();
+  const pid_t pid = static_cast<pid_t>(Int(first[0], "pid"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!Ended(pid) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_TRUE(Ended(pid));
+  std::vector<Record> second = Records(3, 2);
+  stage->Process(second);
+  for (const Record& record : second) {
+    ASSERT_FALSE(record.failed()) << record.error();
+    EXPECT_NE(Int(record, "pid"), pid);
+  }
+  EXPECT_EQ(Counter(*stage, "exec_restarts_total"), 1u);
+  EXPECT_TRUE(WaitForLog("exited with status 5 between records; stderr: leaving after 1"));
 }
 
 TEST_F(ExecStageTest, AHangPastTheTimeoutIsKilledAndTheRecordTimesOut) {
