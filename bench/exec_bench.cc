@@ -45,7 +45,8 @@ void BM_ExecRoundTrip(benchmark::State& state) {
     records.clear();
     for (std::size_t i = 0; i < kChunk; ++i, ++next) {
       records.emplace_back(next, "http://img" + std::to_string(next % 97) +
-                                     ".example.com/photo/" + std::to_string(next) + ".jpg");
+                                     ".example.com/photo/" + std::to_string(next) +
+                                     ".jpg");
       records.back().AddColumn("caption", "a photo of a cat on a mat");
     }
     state.ResumeTiming();

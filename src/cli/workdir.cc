@@ -88,8 +88,8 @@ const StageRegistry& DefaultRegistry() {
   static const StageRegistry registry = [] {
     StageRegistry r;
     // A stage's log lines (an exec subprocess's stderr) are the command's log's.
-    Status registered = RegisterAllStages(
-        r, [](std::string_view line) { Log(LogLevel::kInfo, line); });
+    Status registered =
+        RegisterAllStages(r, [](std::string_view line) { Log(LogLevel::kInfo, line); });
     if (!registered.ok()) {
       // Fixed, distinct names: only a bug gets here.
       std::fprintf(stderr, "sluice: %s\n", registered.ToString().c_str());

@@ -55,7 +55,9 @@ std::string Base64(const Bytes& bytes) {
 
 Status WriteWholeFile(const std::string& path, const Bytes& bytes) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return IoError(fmt::format("cannot create {}: {}", path, std::strerror(errno)));
+  if (fd < 0) {
+    return IoError(fmt::format("cannot create {}: {}", path, std::strerror(errno)));
+  }
   std::size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t wrote = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -96,7 +98,8 @@ std::optional<Value> FieldValue(const nlohmann::json& json) {
       return Value(json.get<std::int64_t>());
     case nlohmann::json::value_t::number_unsigned: {
       const std::uint64_t number = json.get<std::uint64_t>();
-      if (number <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      if (number <=
+          static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
         return Value(static_cast<std::int64_t>(number));
       }
       return Value(static_cast<double>(number));
@@ -106,7 +109,8 @@ std::optional<Value> FieldValue(const nlohmann::json& json) {
     case nlohmann::json::value_t::string:
       return Value(json.get<std::string>());
     default:  // arrays, objects (binary does not come out of the parser)
-      return Value(JsonText{json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+      return Value(
+          JsonText{json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
   }
 }
 
@@ -125,18 +129,19 @@ Result<std::unique_ptr<ExecStage>> ExecStage::Create(ExecOptions options) {
   std::string temp_dir;
   if (!options.bytes_field.empty() && options.bytes_as == ExecBytesAs::kPath) {
     std::error_code error;
-    const std::filesystem::path parent =
-        options.temp_dir.empty() ? std::filesystem::temp_directory_path(error)
-                                 : std::filesystem::path(options.temp_dir);
+    const std::filesystem::path parent = options.temp_dir.empty()
+                                             ? std::filesystem::temp_directory_path(error)
+                                             : std::filesystem::path(options.temp_dir);
     std::string pattern = (parent / "sluice-exec-XXXXXX").string();
     if (error || ::mkdtemp(pattern.data()) == nullptr) {
-      return IoError(fmt::format("{}: cannot make a directory for the bytes files in {}: {}",
-                                 options.where, parent.string(),
-                                 error ? error.message() : std::strerror(errno)));
+      return IoError(fmt::format(
+          "{}: cannot make a directory for the bytes files in {}: {}", options.where,
+          parent.string(), error ? error.message() : std::strerror(errno)));
     }
     temp_dir = pattern;
   }
-  std::unique_ptr<ExecStage> stage(new ExecStage(std::move(options), std::move(temp_dir)));
+  std::unique_ptr<ExecStage> stage(
+      new ExecStage(std::move(options), std::move(temp_dir)));
   const ExecOptions& o = stage->options_;
   Result<std::unique_ptr<ExecSubprocess>> first = stage->Spawn();
   if (!first.ok()) {
@@ -244,7 +249,8 @@ Result<std::unique_ptr<ExecSubprocess>> ExecStage::Acquire(bool replacing) {
   }
   // A new subprocess while the last ones failed (in this chunk or another one)
   // replaces a dead one: it waits for the backoff.
-  const std::uint32_t failures_in_a_row = failures_in_a_row_.load(std::memory_order_relaxed);
+  const std::uint32_t failures_in_a_row =
+      failures_in_a_row_.load(std::memory_order_relaxed);
   if (replacing || failures_in_a_row > 0) {
     restarts_.fetch_add(1, std::memory_order_relaxed);
     const std::uint32_t failures = std::max<std::uint32_t>(1, failures_in_a_row);
@@ -264,7 +270,8 @@ void ExecStage::Release(std::unique_ptr<ExecSubprocess> child) {
   idle_.push_back(std::move(child));
 }
 
-std::string ExecStage::Discard(std::unique_ptr<ExecSubprocess>& child, milliseconds wait) {
+std::string ExecStage::Discard(std::unique_ptr<ExecSubprocess>& child,
+                               milliseconds wait) {
   failures_in_a_row_.fetch_add(1, std::memory_order_relaxed);
   std::string how = child->Terminate(wait);
   const std::string tail = child->StderrTail();
@@ -329,9 +336,10 @@ std::string ExecStage::ApplyReply(std::string_view line, Record& record) {
     return fmt::format("\"id\" is not an integer: {}", Quote(line));
   }
   if (!id->is_number_unsigned() || id->get<std::uint64_t>() != record.id()) {
-    return fmt::format("\"id\" {} where {} was expected (replies come in the order of "
-                       "the requests)",
-                       id->dump(), record.id());
+    return fmt::format(
+        "\"id\" {} where {} was expected (replies come in the order of "
+        "the requests)",
+        id->dump(), record.id());
   }
   if (auto error = reply.find("error"); error != reply.end() && !error->is_null()) {
     error_replies_.fetch_add(1, std::memory_order_relaxed);
@@ -346,8 +354,8 @@ std::string ExecStage::ApplyReply(std::string_view line, Record& record) {
     if (std::find(options_.writes.begin(), options_.writes.end(), key) ==
         options_.writes.end()) {
       record.Fail(FailureReason::kStage,
-                  fmt::format("exec: the reply sets \"{}\", which is not in {}.writes", key,
-                              options_.where));
+                  fmt::format("exec: the reply sets \"{}\", which is not in {}.writes",
+                              key, options_.where));
       return "";
     }
   }
@@ -417,9 +425,10 @@ void ExecStage::Process(std::span<Record> records) {
         bad_replies_.fetch_add(1, std::memory_order_relaxed);
         const pid_t pid = child->pid();
         Discard(child, milliseconds(0));
-        record.Fail(FailureReason::kStage,
-                    fmt::format("exec: bad reply from {} (pid {}, restarted) for item {}: {}",
-                                options_.command[0], pid, record.id(), wrong));
+        record.Fail(
+            FailureReason::kStage,
+            fmt::format("exec: bad reply from {} (pid {}, restarted) for item {}: {}",
+                        options_.command[0], pid, record.id(), wrong));
         break;
       }
       remove_file(group[answered]);
@@ -428,24 +437,26 @@ void ExecStage::Process(std::span<Record> records) {
       if (event == ExecSubprocess::Event::kTimeout) {
         timeouts_.fetch_add(1, std::memory_order_relaxed);
         Discard(child, milliseconds(0));
-        record.Fail(FailureReason::kTimeout,
-                    fmt::format("exec: no reply from {} (pid {}) within {} ms; killed and "
-                                "restarted",
-                                options_.command[0], pid, options_.timeout.count()));
+        record.Fail(
+            FailureReason::kTimeout,
+            fmt::format("exec: no reply from {} (pid {}) within {} ms; killed and "
+                        "restarted",
+                        options_.command[0], pid, options_.timeout.count()));
       } else if (event == ExecSubprocess::Event::kTooLong) {
         bad_replies_.fetch_add(1, std::memory_order_relaxed);
         Discard(child, milliseconds(0));
-        record.Fail(FailureReason::kStage,
-                    fmt::format("exec: bad reply from {} (pid {}, restarted) for item {}: "
-                                "a line longer than {} bytes (max_reply_bytes)",
-                                options_.command[0], pid, record.id(),
-                                options_.max_reply_bytes));
+        record.Fail(
+            FailureReason::kStage,
+            fmt::format("exec: bad reply from {} (pid {}, restarted) for item {}: "
+                        "a line longer than {} bytes (max_reply_bytes)",
+                        options_.command[0], pid, record.id(), options_.max_reply_bytes));
       } else {
         crashes_.fetch_add(1, std::memory_order_relaxed);
         const std::string how = Discard(child, kCrashExitWait);
-        record.Fail(FailureReason::kStage,
-                    fmt::format("exec: {} (pid {}) {} before answering item {}; restarted",
-                                options_.command[0], pid, how, record.id()));
+        record.Fail(
+            FailureReason::kStage,
+            fmt::format("exec: {} (pid {}) {} before answering item {}; restarted",
+                        options_.command[0], pid, how, record.id()));
       }
       break;
     }
@@ -471,9 +482,10 @@ Status RegisterExecStage(StageRegistry& registry, StageLog log) {
         exec.timeout = milliseconds(options.GetInt("timeout_ms", 10000, 1, 86'400'000));
         exec.fields = options.GetStringList("fields", exec.fields);
         exec.bytes_field = options.GetString("bytes_field", "");
-        exec.bytes_as = options.GetChoice("bytes_as", "path", {"path", "base64"}) == "base64"
-                            ? ExecBytesAs::kBase64
-                            : ExecBytesAs::kPath;
+        exec.bytes_as =
+            options.GetChoice("bytes_as", "path", {"path", "base64"}) == "base64"
+                ? ExecBytesAs::kBase64
+                : ExecBytesAs::kPath;
         exec.batch = static_cast<std::size_t>(options.GetInt("batch", 1, 1, 100'000));
         exec.writes = options.GetStringList("writes", {});
         exec.restart_backoff =
@@ -497,9 +509,10 @@ Status RegisterExecStage(StageRegistry& registry, StageLog log) {
         std::set<std::string> seen;
         for (const std::string& field : exec.writes) {
           if (field == "id" || field == "error" || field.empty()) {
-            return refuse("writes", fmt::format("'{}' cannot be written by a reply "
-                                                "(\"id\" and \"error\" are the protocol's)",
-                                                field));
+            return refuse("writes",
+                          fmt::format("'{}' cannot be written by a reply "
+                                      "(\"id\" and \"error\" are the protocol's)",
+                                      field));
           }
           if (!seen.insert(field).second) {
             return refuse("writes", fmt::format("'{}' is listed twice", field));

@@ -127,7 +127,8 @@ class ExecStage final : public CpuStage {
   Result<std::unique_ptr<ExecSubprocess>> Acquire(bool replacing);
   void Release(std::unique_ptr<ExecSubprocess> child);
   // Kills `child`, after a failure; the next Acquire() waits a backoff.
-  std::string Discard(std::unique_ptr<ExecSubprocess>& child, std::chrono::milliseconds wait);
+  std::string Discard(std::unique_ptr<ExecSubprocess>& child,
+                      std::chrono::milliseconds wait);
 
   // The request line for `record`, or false (and the record failed) if it cannot be
   // made.

@@ -3,13 +3,12 @@
 // garbage, ...), and the shipped examples in examples/exec/.
 #include "src/stages/exec_stage.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
-
-#include <fmt/format.h>
 
 #include <cerrno>
 #include <chrono>
@@ -144,7 +143,8 @@ class ExecStageTest : public ::testing::Test {
 
   static std::string Text(const Record& record, const char* field) {
     const Value* value = record.Find(field);
-    const std::string* text = value == nullptr ? nullptr : std::get_if<std::string>(value);
+    const std::string* text =
+        value == nullptr ? nullptr : std::get_if<std::string>(value);
     return text == nullptr ? "" : *text;
   }
   static std::int64_t Int(const Record& record, const char* field) {
@@ -393,7 +393,8 @@ TEST_F(ExecStageTest, ASubprocessThatEndedWhileIdleIsReplacedFirst) {
     EXPECT_NE(Int(record, "pid"), pid);
   }
   EXPECT_EQ(Counter(*stage, "exec_restarts_total"), 1u);
-  EXPECT_TRUE(WaitForLog("exited with status 5 between records; stderr: leaving after 1"));
+  EXPECT_TRUE(
+      WaitForLog("exited with status 5 between records; stderr: leaving after 1"));
 }
 
 TEST_F(ExecStageTest, AHangPastTheTimeoutIsKilledAndTheRecordTimesOut) {
@@ -422,8 +423,7 @@ TEST_F(ExecStageTest, ACommandThatCannotRunFailsTheFactory) {
   missing.command = {dir_.File("no-such-program")};
   Result<std::unique_ptr<ExecStage>> stage = ExecStage::Create(missing);
   ASSERT_FALSE(stage.ok());
-  EXPECT_NE(stage.status().message().find("exec.command: cannot run"),
-            std::string::npos)
+  EXPECT_NE(stage.status().message().find("exec.command: cannot run"), std::string::npos)
       << stage.status().message();
   EXPECT_NE(stage.status().message().find("No such file"), std::string::npos)
       << stage.status().message();
@@ -449,8 +449,9 @@ TEST_F(ExecStageTest, ACommandThatCannotRunFailsTheFactory) {
   chatty.startup = milliseconds(60000);
   stage = ExecStage::Create(chatty);
   ASSERT_FALSE(stage.ok());
-  EXPECT_NE(stage.status().message().find("wrote on its stdout before any request: 'hello'"),
-            std::string::npos)
+  EXPECT_NE(
+      stage.status().message().find("wrote on its stdout before any request: 'hello'"),
+      std::string::npos)
       << stage.status().message();
 }
 
@@ -485,7 +486,8 @@ TEST_F(ExecStageTest, AChildClosingItsStdinCannotKillTheProcess) {
   stage->Process(records);
   for (const Record& record : records) {
     EXPECT_EQ(record.reason(), FailureReason::kStage) << record.error();
-    EXPECT_NE(record.error().find("before answering"), std::string::npos) << record.error();
+    EXPECT_NE(record.error().find("before answering"), std::string::npos)
+        << record.error();
   }
   EXPECT_EQ(Counter(*stage, "exec_crashes_total"), 3u);
 }
@@ -497,7 +499,8 @@ TEST_F(ExecStageTest, ChunksRunConcurrentlyEachWithItsOwnSubprocess) {
   ASSERT_NE(stage, nullptr);
   constexpr std::size_t kThreads = 4;
   std::vector<std::vector<Record>> chunks;
-  for (std::size_t t = 0; t < kThreads; ++t) chunks.push_back(Records(40, 1000 * (t + 1)));
+  for (std::size_t t = 0; t < kThreads; ++t)
+    chunks.push_back(Records(40, 1000 * (t + 1)));
   std::vector<std::thread> threads;
   for (std::size_t t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -549,7 +552,8 @@ TEST_F(ExecStageTest, NothingOutlivesTheStage) {
   EXPECT_EQ(errno, ECHILD);
 }
 
-// --- through the registry and YAML ------------------------------------------------------
+// --- through the registry and YAML
+// ------------------------------------------------------
 
 class ExecYamlTest : public ExecStageTest {
  protected:
@@ -575,7 +579,8 @@ TEST_F(ExecYamlTest, OptionsMapOntoTheStageAndDeclareItsFields) {
   ASSERT_TRUE(stage.ok()) << stage.ToStatus().ToString();
   const auto* exec = dynamic_cast<const ExecStage*>(stage->get());
   ASSERT_NE(exec, nullptr);
-  EXPECT_EQ(exec->options().command, (std::vector<std::string>{kPython, script_, "echo"}));
+  EXPECT_EQ(exec->options().command,
+            (std::vector<std::string>{kPython, script_, "echo"}));
   EXPECT_EQ(exec->options().timeout, milliseconds(500));
   EXPECT_EQ(exec->options().batch, 16u);
   EXPECT_EQ(exec->options().bytes_as, ExecBytesAs::kBase64);
@@ -596,8 +601,10 @@ TEST_F(ExecYamlTest, BadOptionsNameTheirYamlPath) {
       << no_command.ToStatus().message();
   auto empty = Build("{command: []}");
   ASSERT_FALSE(empty.ok());
-  EXPECT_NE(empty.ToStatus().message().find("stages[1] (run).command"), std::string::npos);
-  auto reserved = Build(fmt::format("{{command: [{}, {}], writes: [id]}}", kPython, script_));
+  EXPECT_NE(empty.ToStatus().message().find("stages[1] (run).command"),
+            std::string::npos);
+  auto reserved =
+      Build(fmt::format("{{command: [{}, {}], writes: [id]}}", kPython, script_));
   ASSERT_FALSE(reserved.ok());
   EXPECT_NE(reserved.ToStatus().message().find("stages[1] (run).writes: 'id'"),
             std::string::npos)
@@ -676,7 +683,8 @@ TEST_F(ExecStageTest, OpenCvFacesExampleFindsTheFacesOfDlibsPhotos) {
   std::vector<Record> records = Records(3);
   records[0].Set("body", ReadBytes(photos + "/bald_guys.jpg"));
   records[1].Set("body", ReadBytes(photos + "/Tom_Cruise_avp_2014_4.jpg"));
-  records[2].Set("body", Bytes{'n', 'o', 't', ' ', 'a', 'n', ' ', 'i', 'm', 'a', 'g', 'e'});
+  records[2].Set("body",
+                 Bytes{'n', 'o', 't', ' ', 'a', 'n', ' ', 'i', 'm', 'a', 'g', 'e'});
   stage->Process(records);
   for (std::size_t i : {0, 1}) {
     SCOPED_TRACE(i);

@@ -82,8 +82,8 @@ Result<std::unique_ptr<ExecSubprocess>> ExecSubprocess::Start(
       ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     const int error = errno;
     close_all();
-    return IoError(fmt::format("cannot make the pipes for {}: {}", argv[0],
-                               std::strerror(error)));
+    return IoError(
+        fmt::format("cannot make the pipes for {}: {}", argv[0], std::strerror(error)));
   }
   // Our end of stdin only writes, the child's only reads.
   ::shutdown(in[0], SHUT_RD);
@@ -117,12 +117,11 @@ Result<std::unique_ptr<ExecSubprocess>> ExecSubprocess::Start(
   // glibc's posix_spawn reports a failed exec (ENOENT, EACCES, ENOEXEC) as its
   // result, so a command that cannot run is known here, not by a child exiting.
   pid_t pid = -1;
-  const int spawned =
-      ::posix_spawnp(&pid, args[0], &setup.actions, &setup.attributes, args.data(), environ);
+  const int spawned = ::posix_spawnp(&pid, args[0], &setup.actions, &setup.attributes,
+                                     args.data(), environ);
   if (spawned != 0) {
     close_all();
-    return IoError(
-        fmt::format("cannot run {}: {}", argv[0], std::strerror(spawned)));
+    return IoError(fmt::format("cannot run {}: {}", argv[0], std::strerror(spawned)));
   }
   child->pid_ = pid;
   CloseFd(in[1]);
@@ -175,8 +174,9 @@ ExecSubprocess::Event ExecSubprocess::NextLine(Clock::time_point deadline,
     const auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
     std::array<pollfd, 2> fds = {pollfd{out_fd_, POLLIN, 0}, pollfd{in_fd_, POLLOUT, 0}};
     const nfds_t count = !pending_.empty() && in_fd_ >= 0 ? 2 : 1;
-    const int ready = ::poll(fds.data(), count, static_cast<int>(std::min<std::int64_t>(
-                                                    wait.count(), 60'000)));
+    const int ready =
+        ::poll(fds.data(), count,
+               static_cast<int>(std::min<std::int64_t>(wait.count(), 60'000)));
     if (ready < 0 && errno != EINTR) {
       out_eof_ = true;  // cannot wait on it: as good as closed
       continue;

@@ -47,10 +47,9 @@ class ExecSubprocess {
   // (IoError) when the program cannot be executed at all (ENOENT, EACCES, ...).
   // `grace`: how long the destructor waits for the child to exit after closing its
   // input. `max_line_bytes`: the longest line NextLine() accepts.
-  static Result<std::unique_ptr<ExecSubprocess>> Start(const std::vector<std::string>& argv,
-                                                       LineSink stderr_sink,
-                                                       std::chrono::milliseconds grace,
-                                                       std::size_t max_line_bytes);
+  static Result<std::unique_ptr<ExecSubprocess>> Start(
+      const std::vector<std::string>& argv, LineSink stderr_sink,
+      std::chrono::milliseconds grace, std::size_t max_line_bytes);
 
   ~ExecSubprocess();
   ExecSubprocess(const ExecSubprocess&) = delete;
@@ -95,11 +94,11 @@ class ExecSubprocess {
 
   pid_t pid_ = -1;
   bool reaped_ = false;
-  std::string how_ended_;    // set by Terminate()
-  int in_fd_ = -1;           // our end of the child's stdin (a socket)
-  int out_fd_ = -1;          // the child's stdout (read end)
-  int err_fd_ = -1;          // the child's stderr (read end); read by stderr_thread_
-  int stop_fd_ = -1;         // an eventfd: tells stderr_thread_ to drain and stop
+  std::string how_ended_;  // set by Terminate()
+  int in_fd_ = -1;         // our end of the child's stdin (a socket)
+  int out_fd_ = -1;        // the child's stdout (read end)
+  int err_fd_ = -1;        // the child's stderr (read end); read by stderr_thread_
+  int stop_fd_ = -1;       // an eventfd: tells stderr_thread_ to drain and stop
   bool out_eof_ = false;
   std::string pending_;      // queued for stdin, not yet written
   std::string out_buffer_;   // read from stdout, not yet returned as lines
