@@ -26,8 +26,11 @@ packages=(
   prometheus chromium
   # the model fetch (scripts/fetch-models.sh)
   curl ca-certificates
-  # benchmarks only (bench/images_bench.sh): the comparison program and load tool
-  python3-opencv wrk
+  # the exec stage's OpenCV example (examples/exec/opencv_faces.py, tested), and the
+  # comparison program of bench/images_bench.sh
+  python3-opencv
+  # benchmarks only (bench/images_bench.sh): the load tool
+  wrk
   # fuzzing (scripts/fuzz.sh): clang 14, its libFuzzer and sanitizer runtimes, and
   # llvm-symbolizer for readable reports
   clang libclang-rt-14-dev llvm-14

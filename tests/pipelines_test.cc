@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -730,6 +731,67 @@ TEST_F(PipelinesTest, ReduceExampleCountsEveryItemOnceAcrossARetry) {
       {"validate", SourceDir() + "/pipelines/examples/reduce.yaml", "--graph"});
   ASSERT_EQ(graph.exit_code, 0) << graph.err;
   EXPECT_NE(graph.out.find("  per_host (reduce) <- end"), std::string::npos) << graph.out;
+
+// The exec example: a Python script (standard library only) describes each
+// downloaded item; the bytes reach it as a temporary file.
+TEST_F(PipelinesTest, ExecExampleRunsEachItemThroughThePythonScript) {
+  const std::vector<Case> cases = {
+      {"/Tom_Cruise_avp_2014_4.jpg", ""},
+      {"/bald_guys.jpg", ""},
+      {"/bald_guys.jpg?status=404", "http_4xx"},
+  };
+  const std::string workdir = dir_.File("work");
+  // The pipeline names the script relative to the repository root; the test runs
+  // elsewhere.
+  CommandResult run =
+      Run("examples/exec.yaml", WriteInput(cases), workdir,
+          {"--set", "stages.info.command=[/usr/bin/python3, " + SourceDir() +
+                        "/examples/exec/url_info.py]"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<nlohmann::json> rows = ExportRows(workdir);
+  ASSERT_EQ(rows.size(), cases.size());
+  for (std::size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE(rows[i].dump());
+    EXPECT_EQ(rows[i]["status"], "ok");
+    EXPECT_EQ(rows[i]["host"], "127.0.0.1");
+    EXPECT_EQ(rows[i]["kind"], "jpeg");
+    EXPECT_EQ(rows[i]["caption_words"], 2) << "the input column \"photo N\"";
+  }
+  EXPECT_EQ(rows[0]["body_bytes"].get<std::uintmax_t>(),
+            fs::file_size(fs::path(kPhotos) / "Tom_Cruise_avp_2014_4.jpg"));
+  EXPECT_EQ(rows[2]["reason"], "http_4xx");
+}
+
+// The face detector plugged in through exec: OpenCV's Haar cascade in Python.
+TEST_F(PipelinesTest, ExecOpenCvFacesExampleFindsFacesInPython) {
+  if (std::system("/usr/bin/python3 -c 'import cv2' 2>/dev/null") != 0) {
+    GTEST_SKIP() << "/usr/bin/python3 cannot import cv2 (Debian package python3-opencv)";
+  }
+  const std::vector<Case> cases = {
+      {"/Tom_Cruise_avp_2014_4.jpg", ""},
+      {"/bald_guys.jpg", ""},
+      {"/bald_guys.jpg?status=404", "http_4xx"},
+  };
+  const std::string workdir = dir_.File("work");
+  CommandResult run =
+      Run("examples/exec-opencv-faces.yaml", WriteInput(cases), workdir,
+          {"--set", "stages.faces.command=[/usr/bin/python3, " + SourceDir() +
+                        "/examples/exec/opencv_faces.py]"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<nlohmann::json> rows = ExportRows(workdir);
+  ASSERT_EQ(rows.size(), cases.size());
+  for (std::size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE(rows[i].dump());
+    EXPECT_EQ(rows[i]["status"], "ok");
+    ASSERT_GE(rows[i]["faces"].get<int>(), 1);
+    const nlohmann::json& boxes = rows[i]["face_boxes"];
+    ASSERT_EQ(boxes.size(), rows[i]["faces"].get<std::size_t>());
+    for (const nlohmann::json& box : boxes) {
+      EXPECT_LE(box[0].get<int>() + box[2].get<int>(), rows[i]["width"].get<int>());
+      EXPECT_LE(box[1].get<int>() + box[3].get<int>(), rows[i]["height"].get<int>());
+    }
+  }
+  EXPECT_EQ(rows[2]["reason"], "http_4xx");
 }
 
 // The split-and-merge example: PNGs stay PNG, the rest become JPEG.

@@ -37,11 +37,12 @@
 namespace sluice {
 
 // Registers every stage type sluice ships (noop, sleep, fail, filter, fetch, decode,
-// resize, encode, faces, sha256, ...), with the decoders of their payloads: the
+// resize, encode, faces, exec, sha256, ...), with the decoders of their payloads: the
 // names `sluice` itself knows. A name already in `registry` is refused
 // (InvalidArgument) and the stages after it are not registered; register stages of
-// one's own after this call, under other names.
-Status RegisterAllStages(StageRegistry& registry);
+// one's own after this call, under other names. What stages log (an exec
+// subprocess's stderr lines) goes to `log`, or to standard error when it is empty.
+Status RegisterAllStages(StageRegistry& registry, StageLog log = {});
 
 // Where Run() tells what it does, a line at a time ("input urls.txt: 3 items, ...").
 // Called from the thread of Run() and from the worker's threads, one call at a time

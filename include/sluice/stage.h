@@ -167,6 +167,10 @@ class AsyncStage : public Stage {
   virtual std::string InFlightSummary() const { return ""; }
 };
 
+// Where the lines a stage logs go (e.g. an exec subprocess's stderr), one line a
+// call, without a newline. May be called from any thread.
+using StageLog = std::function<void(std::string_view line)>;
+
 // Pipeline-wide settings that stages may depend on (top-level YAML keys).
 struct PipelineSettings {
   // "allow_private_networks": let network stages contact private, loopback,

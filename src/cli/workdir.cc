@@ -84,7 +84,9 @@ Result<std::unique_ptr<Store>> OpenOrCreateStore(const StoreAddress& address) {
 const StageRegistry& DefaultRegistry() {
   static const StageRegistry registry = [] {
     StageRegistry r;
-    Status registered = RegisterAllStages(r);
+    // A stage's log lines (an exec subprocess's stderr) are the command's log's.
+    Status registered =
+        RegisterAllStages(r, [](std::string_view line) { Log(LogLevel::kInfo, line); });
     if (!registered.ok()) {
       // Fixed, distinct names: only a bug gets here.
       std::fprintf(stderr, "sluice: %s\n", registered.ToString().c_str());
