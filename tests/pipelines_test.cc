@@ -731,6 +731,7 @@ TEST_F(PipelinesTest, ReduceExampleCountsEveryItemOnceAcrossARetry) {
       {"validate", SourceDir() + "/pipelines/examples/reduce.yaml", "--graph"});
   ASSERT_EQ(graph.exit_code, 0) << graph.err;
   EXPECT_NE(graph.out.find("  per_host (reduce) <- end"), std::string::npos) << graph.out;
+}
 
 // The exec example: a Python script (standard library only) describes each
 // downloaded item; the bytes reach it as a temporary file.
