@@ -72,14 +72,16 @@ OrderedJson ScalarJson(const YAML::Node& node) {
   const std::string& text = node.Scalar();
   if (IsQuoted(node)) return text;
   if (text == "~" || text == "null" || text.empty()) return nullptr;
-  if (text == "true" || text == "True") return true;
-  if (text == "false" || text == "False") return false;
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
   try {
     std::size_t used = 0;
     const long long integer = std::stoll(text, &used);
     if (used == text.size()) return static_cast<std::int64_t>(integer);
   } catch (const std::exception&) {
   }
+  // Decimal numbers only: std::stod would also take "0x1p3", "inf" and "nan".
+  if (text.find_first_not_of("0123456789+-.eE") != std::string::npos) return text;
   try {
     std::size_t used = 0;
     const double number = std::stod(text, &used);
@@ -110,7 +112,7 @@ OrderedJson YamlJson(const YAML::Node& node) {
 // list or a mapping as JSON (JsonText), as a stage giving a result would set it.
 std::optional<Value> YamlValue(const YAML::Node& node, const std::string& path,
                                Errors& errors) {
-  if (node.IsSequence() || node.IsMap()) return Value(JsonText{YamlJson(node).dump()});
+  if (node.IsSequence() || node.IsMap()) return Value(JsonText{DumpJson(YamlJson(node))});
   if (!node.IsScalar()) {
     errors.Add(path, "expected a value");
     return std::nullopt;

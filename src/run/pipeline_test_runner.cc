@@ -175,10 +175,10 @@ std::vector<std::string> Mismatches(const Record& record,
     std::optional<OrderedJson> actual = FieldJson(record, name);
     if (!actual) {
       lines.push_back(
-          fmt::format("fields.{}: expected {}, not set", name, expected.dump()));
+          fmt::format("fields.{}: expected {}, not set", name, DumpJson(expected)));
     } else if (!JsonEquals(expected, *actual)) {
-      lines.push_back(fmt::format("fields.{}: expected {}, got {}", name, expected.dump(),
-                                  DumpJson(*actual)));
+      lines.push_back(fmt::format("fields.{}: expected {}, got {}", name,
+                                  DumpJson(expected), DumpJson(*actual)));
     }
   }
   for (const std::string& name : expect.fields_absent) {
@@ -207,7 +207,7 @@ std::vector<std::string> Mismatches(const Record& record,
   if (expect.error_contains &&
       record.error().find(*expect.error_contains) == std::string::npos) {
     lines.push_back(fmt::format("error_contains: '{}' not in {}", *expect.error_contains,
-                                OrderedJson(record.error()).dump()));
+                                DumpJson(OrderedJson(record.error()))));
   }
   return lines;
 }
@@ -351,7 +351,7 @@ Result<PipelineTestResult> RunPipelineTest(const PipelineTestFile& file,
       const std::string where = fmt::format("records[{}]", i);
       if (i >= out->size()) {
         result.diff.push_back(fmt::format("{}: expected {}, no such record came out",
-                                          where, test.records[i].written.dump()));
+                                          where, DumpJson(test.records[i].written)));
         continue;
       }
       const Record& record = (*out)[i];
@@ -364,7 +364,7 @@ Result<PipelineTestResult> RunPipelineTest(const PipelineTestFile& file,
       if (lines.empty()) continue;
       result.diff.push_back(fmt::format("{} (id {}):", where, record.id()));
       for (const std::string& line : lines) result.diff.push_back("  - " + line);
-      result.diff.push_back("  expected: " + test.records[i].written.dump());
+      result.diff.push_back("  expected: " + DumpJson(test.records[i].written));
       result.diff.push_back("  actual:   " + DumpJson(RecordJson(record)));
     }
   }
@@ -383,7 +383,7 @@ Result<PipelineTestResult> RunPipelineTest(const PipelineTestFile& file,
     if (!JsonContains(expect.contains, actual)) {
       result.diff.push_back(fmt::format(
           "reduce.{}: the result does not contain what is expected", expect.name));
-      result.diff.push_back("  expected (contained): " + expect.contains.dump());
+      result.diff.push_back("  expected (contained): " + DumpJson(expect.contains));
       result.diff.push_back("  actual:               " + DumpJson(actual));
     }
   }
