@@ -73,7 +73,7 @@ class CliTest : public ::testing::Test {
 
 TEST_F(CliTest, HelpWorksOnEveryCommand) {
   for (const char* command :
-       {"run", "ingest", "status", "export", "validate", "retry", "plan"}) {
+       {"run", "ingest", "status", "export", "validate", "test", "retry", "plan"}) {
     CommandResult result = RunSluice({command, "--help"});
     EXPECT_EQ(result.exit_code, 0) << command << ": " << result.err;
     EXPECT_NE(result.out.find("Usage"), std::string::npos) << command;

@@ -59,8 +59,9 @@ inline Flag WorkdirFlag(std::string* target, std::string help = "The run's direc
 }
 inline Flag StoreFlag(std::string* target) {
   return {.names = "--store",
-          .help = "The store: a postgres:// URL (default: $SLUICE_STORE if set, else the "
-                  "SQLite file in --workdir)",
+          .help =
+              "The store: a postgres:// URL (default: $SLUICE_STORE if set, else the "
+              "SQLite file in --workdir)",
           .target = target};
 }
 inline Flag SetFlag(std::vector<std::string>* target,
@@ -88,11 +89,13 @@ Command ValidateCommandRow();
 Command RetryCommandRow();
 Command PlanCommandRow();
 Command ReportCommandRow();
+Command TestCommandRow();
 
 // The table, in the order `sluice --help` lists them.
 inline std::vector<Command> AllCommands() {
-  return {RunCommandRow(),    WorkerCommandRow(), IngestCommandRow(), StatusCommandRow(),
-          ExportCommandRow(), RetryCommandRow(),  ValidateCommandRow(), PlanCommandRow(),
+  return {RunCommandRow(),      WorkerCommandRow(), IngestCommandRow(),
+          StatusCommandRow(),   ExportCommandRow(), RetryCommandRow(),
+          ValidateCommandRow(), TestCommandRow(),   PlanCommandRow(),
           ReportCommandRow()};
 }
 
