@@ -13,7 +13,28 @@ namespace {
 
 std::string ExamplesDir() { return SourceDir() + "/pipelines/examples"; }
 
+// The working directory for as long as it lives.
+class WorkingDirectory {
+ public:
+  explicit WorkingDirectory(const std::string& dir)
+      : before_(std::filesystem::current_path()) {
+    std::filesystem::current_path(dir);
+  }
+  ~WorkingDirectory() {
+    std::error_code ignored;
+    std::filesystem::current_path(before_, ignored);
+  }
+  WorkingDirectory(const WorkingDirectory&) = delete;
+  WorkingDirectory& operator=(const WorkingDirectory&) = delete;
+
+ private:
+  const std::filesystem::path before_;
+};
+
 TEST(TestCommandTest, EveryExamplePipelineHasATestFileThatPasses) {
+  // From the repository root, as the examples say: the exec examples' scripts are
+  // named relative to it.
+  WorkingDirectory root(SourceDir());
   std::vector<std::string> args = {"test"};
   for (const auto& entry : std::filesystem::directory_iterator(ExamplesDir())) {
     const std::string name = entry.path().filename().string();
