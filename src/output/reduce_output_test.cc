@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "src/core/yaml_options.h"
@@ -185,6 +187,27 @@ TEST(ReduceOutputTest, ViewsShowWhatThisProcessCommittedOnce) {
   EXPECT_EQ(view["complete"], false);
   EXPECT_EQ(view["batches"], 2);
   EXPECT_EQ(view["items"], 8);
+}
+
+// With emit_seconds, staging a batch once that long has passed since the last view
+// writes a new one, of the batches committed before it.
+TEST(ReduceOutputTest, AViewIsWrittenWhenItIsDue) {
+  TempDir dir;
+  std::vector<std::string> errors;
+  YamlOptions options(YAML::Load("aggregates: {n: {count: 'true'}}\nemit_seconds: 0.001\n"),
+                      "stages[1] (totals)", &errors);
+  Result<std::shared_ptr<const ReduceSpec>> spec = ParseReduce("totals", options, &errors);
+  ASSERT_TRUE(spec.ok() && options.Finish().ok());
+  ReduceOutput output({*spec}, dir.path(), nullptr);
+  ASSERT_TRUE(output.Prepare().ok());
+  ASSERT_TRUE(Commit(output, 0, Batch(0, false)).ok());
+  // Past the millisecond whatever the machine's speed.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(Commit(output, 1, Batch(1, false)).ok());
+  const nlohmann::json view = ReadJson(dir.File("reduce/totals.json"));
+  EXPECT_EQ(view["complete"], false);
+  EXPECT_EQ(view["batches"], 1) << "written while staging batch 1, before its commit";
+  EXPECT_EQ(view["items"], 4);
 }
 
 TEST(ReduceOutputTest, PassesEverythingToTheOutputItWraps) {
