@@ -95,9 +95,39 @@ class PipelinesTest : public ::testing::Test {
     return RunSluice(args, seconds(300));
   }
 
+  // Runs an exec example on two photos and a 404, its stage `stage` running
+  // examples/exec/`script` (the pipeline names the script relative to the
+  // repository root; the test runs elsewhere); the exported rows.
+  std::vector<nlohmann::json> RunExecExample(const std::string& pipeline,
+                                             const std::string& stage,
+                                             const std::string& script) {
+    const std::vector<Case> cases = {
+        {"/Tom_Cruise_avp_2014_4.jpg", ""},
+        {"/bald_guys.jpg", ""},
+        {"/bald_guys.jpg?status=404", "http_4xx"},
+    };
+    const std::string workdir = dir_.File("work");
+    CommandResult run = Run(pipeline, WriteInput(cases), workdir,
+                            {"--set", "stages." + stage + ".command=[/usr/bin/python3, " +
+                                          SourceDir() + "/examples/exec/" + script + "]"});
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    return ExportRows(workdir);
+  }
+
   TempDir dir_;
   std::unique_ptr<FaultServer> server_;
 };
+
+// An export row's face boxes: one per face, each inside the image it was found in
+// (whose size the row gives).
+void ExpectBoxesInTheImage(const nlohmann::json& row) {
+  const nlohmann::json& boxes = row["face_boxes"];
+  ASSERT_EQ(boxes.size(), row["faces"].get<std::size_t>());
+  for (const nlohmann::json& box : boxes) {
+    EXPECT_LE(box[0].get<int>() + box[2].get<int>(), row["width"].get<int>());
+    EXPECT_LE(box[1].get<int>() + box[3].get<int>(), row["height"].get<int>());
+  }
+}
 
 TEST_F(PipelinesTest, FacesPipelineEndsEveryFaultWithItsReason) {
   const std::vector<Case> cases = {
@@ -608,13 +638,8 @@ TEST_F(PipelinesTest, FacesThumbnailsExampleSavesThumbnailsWithTheFacesFoundInFu
     SCOPED_TRACE(rows[i].dump());
     EXPECT_EQ(rows[i]["status"], "ok");
     ASSERT_GE(rows[i]["faces"].get<int>(), 1) << "the detection branch's fields";
-    const nlohmann::json& boxes = rows[i]["face_boxes"];
-    ASSERT_EQ(boxes.size(), rows[i]["faces"].get<std::size_t>());
-    for (const nlohmann::json& box : boxes) {
-      // In the original image's pixels, not the thumbnail's.
-      EXPECT_LE(box[0].get<int>() + box[2].get<int>(), rows[i]["width"].get<int>());
-      EXPECT_LE(box[1].get<int>() + box[3].get<int>(), rows[i]["height"].get<int>());
-    }
+    // In the original image's pixels, not the thumbnail's.
+    ExpectBoxesInTheImage(rows[i]);
     EXPECT_GT(rows[i]["width"].get<int>(), 64);
     EXPECT_LE(std::max(rows[i]["resized_width"].get<int>(),
                        rows[i]["resized_height"].get<int>()),
@@ -736,21 +761,9 @@ TEST_F(PipelinesTest, ReduceExampleCountsEveryItemOnceAcrossARetry) {
 // The exec example: a Python script (standard library only) describes each
 // downloaded item; the bytes reach it as a temporary file.
 TEST_F(PipelinesTest, ExecExampleRunsEachItemThroughThePythonScript) {
-  const std::vector<Case> cases = {
-      {"/Tom_Cruise_avp_2014_4.jpg", ""},
-      {"/bald_guys.jpg", ""},
-      {"/bald_guys.jpg?status=404", "http_4xx"},
-  };
-  const std::string workdir = dir_.File("work");
-  // The pipeline names the script relative to the repository root; the test runs
-  // elsewhere.
-  CommandResult run =
-      Run("examples/exec.yaml", WriteInput(cases), workdir,
-          {"--set", "stages.info.command=[/usr/bin/python3, " + SourceDir() +
-                        "/examples/exec/url_info.py]"});
-  ASSERT_EQ(run.exit_code, 0) << run.err;
-  const std::vector<nlohmann::json> rows = ExportRows(workdir);
-  ASSERT_EQ(rows.size(), cases.size());
+  const std::vector<nlohmann::json> rows =
+      RunExecExample("examples/exec.yaml", "info", "url_info.py");
+  ASSERT_EQ(rows.size(), 3u);
   for (std::size_t i = 0; i < 2; ++i) {
     SCOPED_TRACE(rows[i].dump());
     EXPECT_EQ(rows[i]["status"], "ok");
@@ -768,29 +781,14 @@ TEST_F(PipelinesTest, ExecOpenCvFacesExampleFindsFacesInPython) {
   if (std::system("/usr/bin/python3 -c 'import cv2' 2>/dev/null") != 0) {
     GTEST_SKIP() << "/usr/bin/python3 cannot import cv2 (Debian package python3-opencv)";
   }
-  const std::vector<Case> cases = {
-      {"/Tom_Cruise_avp_2014_4.jpg", ""},
-      {"/bald_guys.jpg", ""},
-      {"/bald_guys.jpg?status=404", "http_4xx"},
-  };
-  const std::string workdir = dir_.File("work");
-  CommandResult run =
-      Run("examples/exec-opencv-faces.yaml", WriteInput(cases), workdir,
-          {"--set", "stages.faces.command=[/usr/bin/python3, " + SourceDir() +
-                        "/examples/exec/opencv_faces.py]"});
-  ASSERT_EQ(run.exit_code, 0) << run.err;
-  const std::vector<nlohmann::json> rows = ExportRows(workdir);
-  ASSERT_EQ(rows.size(), cases.size());
+  const std::vector<nlohmann::json> rows =
+      RunExecExample("examples/exec-opencv-faces.yaml", "faces", "opencv_faces.py");
+  ASSERT_EQ(rows.size(), 3u);
   for (std::size_t i = 0; i < 2; ++i) {
     SCOPED_TRACE(rows[i].dump());
     EXPECT_EQ(rows[i]["status"], "ok");
     ASSERT_GE(rows[i]["faces"].get<int>(), 1);
-    const nlohmann::json& boxes = rows[i]["face_boxes"];
-    ASSERT_EQ(boxes.size(), rows[i]["faces"].get<std::size_t>());
-    for (const nlohmann::json& box : boxes) {
-      EXPECT_LE(box[0].get<int>() + box[2].get<int>(), rows[i]["width"].get<int>());
-      EXPECT_LE(box[1].get<int>() + box[3].get<int>(), rows[i]["height"].get<int>());
-    }
+    ExpectBoxesInTheImage(rows[i]);
   }
   EXPECT_EQ(rows[2]["reason"], "http_4xx");
 }
